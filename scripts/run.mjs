@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// The one entry behind `npm start`, `npm test`, `npm run bench`: installs what is missing on a fresh
+// machine (pnpm pinned at 12.4.2 through npx, since corepack fails here), then runs the job.
+// Plain JavaScript on purpose: it must run before any dependency is installed.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const PNPM = 'pnpm@12.4.2';
+const stampFile = join(root, 'node_modules', '.priorgraph-install-stamp');
+
+function log(msg) {
+  process.stderr.write(`[priorgraph] ${msg}\n`);
+}
+
+function sh(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
+  if (r.error) throw r.error;
+  return r.status ?? 1;
+}
+
+function installStamp() {
+  const h = createHash('sha256');
+  for (const f of ['pnpm-lock.yaml', 'pnpm-workspace.yaml', 'package.json']) {
+    if (existsSync(join(root, f))) h.update(readFileSync(join(root, f)));
+  }
+  for (const dir of ['packages', 'examples/plugins']) {
+    const base = join(root, dir);
+    if (!existsSync(base)) continue;
+    for (const name of readdirSync(base).sort()) {
+      const pj = join(base, name, 'package.json');
+      if (existsSync(pj)) h.update(readFileSync(pj));
+    }
+  }
+  return h.digest('hex');
+}
+
+/** Install workspace dependencies when node_modules is missing or older than the lockfile. */
+function ensureInstalled() {
+  const want = installStamp();
+  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === want) return;
+  log(`installing dependencies with ${PNPM} (first run or changed lockfile)...`);
+  const frozen = process.env.CI ? ['--frozen-lockfile'] : [];
+  const status = sh('npx', ['-y', PNPM, 'install', ...frozen], {
+    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', ONNXRUNTIME_NODE_INSTALL_CUDA: 'skip' },
+  });
+  if (status !== 0) {
+    log('dependency installation failed (see above).');
+    process.exit(status);
+  }
+  writeFileSync(stampFile, want);
+}
+
+/** Debian's Chromium for the editor's end-to-end tests. Installs it where we can (root with apt). */
+function ensureChromium() {
+  if (process.env.PRIORGRAPH_SKIP_BROWSER === '1') {
+    log('PRIORGRAPH_SKIP_BROWSER=1: browser tests will be skipped.');
+    return;
+  }
+  const exe = process.env.PRIORGRAPH_CHROMIUM ?? '/usr/bin/chromium';
+  if (existsSync(exe)) return;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot && existsSync('/usr/bin/apt-get')) {
+    log('installing Debian chromium for the editor tests (apt-get)...');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    sh('apt-get', ['update', '-qq'], { env });
+    sh('apt-get', ['install', '-y', '-qq', 'chromium'], { env });
+  }
+  if (!existsSync(exe)) {
+    log(
+      `Chromium not found at ${exe} and it could not be installed here. Install Debian's chromium ` +
+        '(or set PRIORGRAPH_CHROMIUM), or opt out of the browser tests with PRIORGRAPH_SKIP_BROWSER=1.',
+    );
+    process.exit(1);
+  }
+}
+
+function bin(name) {
+  return join(root, 'node_modules', '.bin', name);
+}
+
+/** Build the editor's static files when its sources are newer than the build. */
+function ensureUiBuilt() {
+  const ui = join(root, 'packages', 'ui');
+  if (!existsSync(join(ui, 'index.html'))) return;
+  const out = join(ui, 'dist', 'index.html');
+  const newest = (dir) => {
+    let t = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.name === 'node_modules' || e.name === 'dist' || e.name === 'test') continue;
+      const p = join(dir, e.name);
+      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  if (existsSync(out) && statSync(out).mtimeMs >= newest(ui)) return;
+  log('building the editor (vite)...');
+  const status = sh(bin('vite'), ['build', '--logLevel', 'warn'], { cwd: ui });
+  if (status !== 0) process.exit(status);
+}
+
+const job = process.argv[2] ?? 'test';
+const rest = process.argv.slice(3);
+ensureInstalled();
+
+switch (job) {
+  case 'start': {
+    ensureUiBuilt();
+    process.exit(sh(process.execPath, ['--import', 'tsx', 'packages/server/src/cli.ts', 'serve', ...rest]));
+    break;
+  }
+  case 'test': {
+    ensureChromium();
+    ensureUiBuilt();
+    log('type-checking...');
+    let status = sh(bin('tsc'), ['-p', 'tsconfig.json']);
+    if (status !== 0) process.exit(status);
+    log('linting...');
+    status = sh(bin('biome'), ['check', '--diagnostic-level=error', '.']);
+    if (status !== 0) process.exit(status);
+    status = sh(bin('vitest'), ['run', ...rest]);
+    process.exit(status);
+    break;
+  }
+  case 'bench': {
+    const benches = readdirSync(join(root, 'bench'))
+      .filter((f) => f.endsWith('.bench.ts'))
+      .filter((f) => rest.length === 0 || rest.some((r) => f.includes(r)));
+    for (const f of benches) {
+      log(`bench/${f}`);
+      const status = sh(process.execPath, ['--import', 'tsx', join('bench', f)]);
+      if (status !== 0) process.exit(status);
+    }
+    break;
+  }
+  case 'lint':
+    process.exit(sh(bin('biome'), ['check', ...(rest.length ? rest : ['.'])]));
+    break;
+  case 'typecheck':
+    process.exit(sh(bin('tsc'), ['-p', 'tsconfig.json']));
+    break;
+  default:
+    log(`unknown job ${job}; use start | test | bench | lint | typecheck`);
+    process.exit(2);
+}
