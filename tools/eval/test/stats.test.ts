@@ -1,0 +1,90 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { frechetDistance, meanCov, mulberry32, sqrtPsd, symmetricEigen, wilson } from '../stats.ts';
+
+function randomSpd(d: number, seed: number): Float64Array {
+  const rnd = mulberry32(seed);
+  const a = new Float64Array(d * d);
+  for (let i = 0; i < d * d; i++) a[i] = rnd() - 0.5;
+  const out = new Float64Array(d * d);
+  for (let i = 0; i < d; i++)
+    for (let j = 0; j < d; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += a[i * d + k] * a[j * d + k];
+      out[i * d + j] = s + (i === j ? 0.1 : 0);
+    }
+  return out;
+}
+
+describe('evaluation statistics', () => {
+  it('eigen-decomposition reconstructs the matrix', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer(), (d, seed) => {
+        const a = randomSpd(d, seed);
+        const { values, vectors } = symmetricEigen(a, d);
+        for (let i = 0; i < d; i++)
+          for (let j = 0; j < d; j++) {
+            let s = 0;
+            for (let k = 0; k < d; k++) s += vectors[i * d + k] * values[k] * vectors[j * d + k];
+            expect(s).toBeCloseTo(a[i * d + j], 8);
+          }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('the PSD square root squares back', () => {
+    const d = 6;
+    const a = randomSpd(d, 7);
+    const s = sqrtPsd(a, d);
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j < d; j++) {
+        let v = 0;
+        for (let k = 0; k < d; k++) v += s[i * d + k] * s[k * d + j];
+        expect(v).toBeCloseTo(a[i * d + j], 9);
+      }
+  });
+
+  it('Fréchet distance: zero for identical Gaussians, closed form for 1-D and diagonal cases', () => {
+    const d = 5;
+    const cov = randomSpd(d, 3);
+    const mean = new Float64Array([1, 2, 3, 4, 5]);
+    expect(frechetDistance({ mean, cov }, { mean, cov }, d)).toBeLessThan(1e-9);
+    // 1-D: (m1-m2)^2 + (s1 - s2)^2
+    expect(frechetDistance({ mean: [0], cov: [4] }, { mean: [3], cov: [9] }, 1)).toBeCloseTo(9 + 1, 10);
+    // diagonal: sum over dims
+    const fd = frechetDistance({ mean: [0, 0], cov: [1, 0, 0, 4] }, { mean: [1, 1], cov: [4, 0, 0, 1] }, 2);
+    expect(fd).toBeCloseTo(2 + 1 + 1, 10);
+  });
+
+  it('Fréchet distance is symmetric and grows with a mean shift', () => {
+    const d = 4;
+    const a = { mean: new Float64Array(d), cov: randomSpd(d, 11) };
+    const b = { mean: new Float64Array([0.5, 0, 0, 0]), cov: randomSpd(d, 12) };
+    const ab = frechetDistance(a, b, d);
+    expect(frechetDistance(b, a, d)).toBeCloseTo(ab, 8);
+    const c = { mean: new Float64Array([5, 0, 0, 0]), cov: b.cov };
+    expect(frechetDistance(a, c, d)).toBeGreaterThan(ab);
+  });
+
+  it('meanCov matches a hand computation', () => {
+    const { mean, cov } = meanCov(
+      [
+        [1, 2],
+        [3, 6],
+        [5, 10],
+      ],
+      2,
+    );
+    expect(Array.from(mean)).toEqual([3, 6]);
+    expect(Array.from(cov)).toEqual([4, 8, 8, 16]);
+  });
+
+  it('Wilson interval contains the estimate and narrows with n', () => {
+    const a = wilson(8, 10);
+    const b = wilson(800, 1000);
+    expect(a.lo).toBeLessThan(0.8);
+    expect(a.hi).toBeGreaterThan(0.8);
+    expect(b.hi - b.lo).toBeLessThan(a.hi - a.lo);
+  });
+});
