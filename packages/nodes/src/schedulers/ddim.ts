@@ -1,0 +1,119 @@
+/**
+ * DDIM — Song, Meng & Ermon 2021, "Denoising Diffusion Implicit Models" (diffusers' DDIMScheduler).
+ *
+ *   x̂0 = (x_t − √(1−ᾱ_t)·ε̂) / √ᾱ_t                                         (eq. 12, first term)
+ *   σ_t² = η² · (1−ᾱ_prev)/(1−ᾱ_t) · (1 − ᾱ_t/ᾱ_prev)                       (eq. 16)
+ *   x_prev = √ᾱ_prev·x̂0 + √(1−ᾱ_prev−σ_t²)·ε̂ + σ_t·z                       (eq. 12)
+ *
+ * prev = t − ⌊N/n⌋ (for every spacing, as diffusers); ᾱ_prev = 1 (set_alpha_to_one) or ᾱ_0 past
+ * the end. x̂0 is clamped to ±clip_sample_range when clip_sample. η is the `eta` key (default 0).
+ */
+import {
+  addNoiseVp,
+  alphasCumprodOf,
+  checkSameLength,
+  checkStepCount,
+  clampInPlace,
+  predictX0,
+  spacedTimesteps,
+  strengthStart,
+  trainingBetas,
+} from './common.ts';
+import type { SchedulerConfig } from './config.ts';
+import type { Rng, Scheduler, StepResult } from './types.ts';
+
+export class DdimScheduler implements Scheduler {
+  readonly name = 'ddim' as const;
+  readonly order = 1;
+  readonly alphasCumprod: Float64Array;
+  readonly initNoiseSigma = 1;
+  timesteps: readonly number[] = [];
+  sigmas: readonly number[] = [];
+  private numInferenceSteps = 0;
+  private readonly finalAlphaCumprod: number;
+
+  constructor(readonly config: Readonly<SchedulerConfig>) {
+    this.alphasCumprod = alphasCumprodOf(trainingBetas(config));
+    this.finalAlphaCumprod = config.set_alpha_to_one ? 1 : this.alphasCumprod[0];
+  }
+
+  setTimesteps(n: number): void {
+    checkStepCount(this.name, n, this.config.num_train_timesteps);
+    this.numInferenceSteps = n;
+    this.timesteps = spacedTimesteps(this.config, n, true);
+    this.sigmas = this.timesteps.map((t) => this.sigmaAt(t));
+  }
+
+  scaleModelInput(sample: Float32Array): Float32Array {
+    return sample;
+  }
+
+  private alphaAt(t: number): number {
+    return t >= 0 ? this.alphasCumprod[t] : this.finalAlphaCumprod;
+  }
+
+  step(modelOutput: Float32Array, timestep: number, sample: Float32Array, rng?: Rng): StepResult {
+    if (this.numInferenceSteps === 0) throw new Error('scheduler ddim: call setTimesteps before step');
+    checkSameLength('ddim.step', modelOutput, sample);
+    const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
+    const prev = t - Math.floor(this.config.num_train_timesteps / this.numInferenceSteps);
+    const aT = this.alphaAt(t);
+    const aPrev = this.alphaAt(prev);
+    const { x0, eps } = predictX0(this.config.prediction_type, modelOutput, sample, aT);
+    if (this.config.clip_sample) {
+      clampInPlace(x0, this.config.clip_sample_range);
+      // diffusers keeps ε̂ = model output (use_clipped_model_output=False)
+    }
+    const variance = ((1 - aPrev) / (1 - aT)) * (1 - aT / aPrev);
+    const std = this.config.eta * Math.sqrt(variance);
+    const cX0 = Math.sqrt(aPrev);
+    const cEps = Math.sqrt(1 - aPrev - std * std);
+    const noise = std > 0 ? requireRng(this.name, rng).randn(sample.length) : null;
+    const prevSample = new Float32Array(sample.length);
+    for (let i = 0; i < prevSample.length; i++) {
+      let v = cX0 * x0[i] + cEps * eps[i];
+      if (noise) v += std * noise[i];
+      prevSample[i] = v;
+    }
+    return { prevSample, predOriginalSample: Float32Array.from(x0) };
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
+    return addNoiseVp(original, noise, this.alphasCumprod[t]);
+  }
+
+  sigmaAt(timestep: number): number {
+    return vpSigmaAt(this.alphasCumprod, timestep);
+  }
+
+  timestepsForStrength(strength: number): number[] {
+    if (this.numInferenceSteps === 0) throw new Error('scheduler ddim: call setTimesteps before timestepsForStrength');
+    return this.timesteps.slice(strengthStart(this.timesteps.length, strength));
+  }
+}
+
+export function requireRng(name: string, rng: Rng | undefined): Rng {
+  if (!rng) throw new Error(`scheduler ${name}: this step adds noise and needs an rng`);
+  return rng;
+}
+
+export function checkIntTimestep(name: string, timestep: number, N: number): number {
+  if (!Number.isInteger(timestep) || timestep < 0 || timestep >= N) {
+    throw new Error(`scheduler ${name}: timestep must be an integer in [0, ${N}) (got ${timestep})`);
+  }
+  return timestep;
+}
+
+/** σ(t) = √((1−ᾱ_t)/ᾱ_t); fractional t interpolates σ linearly between integer steps (np.interp). */
+export function vpSigmaAt(alphasCumprod: Float64Array, timestep: number): number {
+  const N = alphasCumprod.length;
+  if (!Number.isFinite(timestep) || timestep < 0 || timestep > N - 1) {
+    throw new Error(`scheduler sigmaAt: timestep must be in [0, ${N - 1}] (got ${timestep})`);
+  }
+  const s = (i: number) => Math.sqrt((1 - alphasCumprod[i]) / alphasCumprod[i]);
+  const lo = Math.floor(timestep);
+  const w = timestep - lo;
+  if (w === 0) return s(lo);
+  return s(lo) + (s(lo + 1) - s(lo)) * w;
+}

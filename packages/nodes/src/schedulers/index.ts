@@ -1,0 +1,41 @@
+/**
+ * Noise schedulers with diffusers' semantics (set_timesteps / scale_model_input / step / add_noise),
+ * configured by scheduler_config.json keys. See README.md in this folder.
+ */
+import { resolveConfig, SCHEDULER_NAMES, type SchedulerConfig, type SchedulerName } from './config.ts';
+import { DdimScheduler } from './ddim.ts';
+import { EulerScheduler } from './euler.ts';
+import { EulerAncestralScheduler } from './euler_ancestral.ts';
+import type { Scheduler } from './types.ts';
+
+export type {
+  BetaSchedule,
+  PredictionType,
+  SchedulerConfig,
+  SchedulerName,
+  TimestepSpacing,
+} from './config.ts';
+export { readSchedulerConfig, resolveConfig, SCHEDULER_DEFAULTS, SCHEDULER_NAMES } from './config.ts';
+export type { Rng, Scheduler, StepResult } from './types.ts';
+
+const factories: Record<SchedulerName, ((cfg: SchedulerConfig) => Scheduler) | null> = {
+  ddim: (cfg) => new DdimScheduler(cfg),
+  euler: (cfg) => new EulerScheduler(cfg),
+  euler_ancestral: (cfg) => new EulerAncestralScheduler(cfg),
+  dpmpp_2m: null,
+  ddpm: null,
+  lcm: null,
+};
+
+/**
+ * Creates a scheduler. `config` takes diffusers' scheduler_config.json keys (validated; missing keys
+ * get that diffusers scheduler class's defaults). Call setTimesteps(n) before stepping.
+ */
+export function createScheduler(name: SchedulerName, config: Partial<SchedulerConfig> = {}): Scheduler {
+  if (!SCHEDULER_NAMES.includes(name)) {
+    throw new Error(`unknown scheduler ${JSON.stringify(name)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
+  }
+  const make = factories[name];
+  if (!make) throw new Error(`scheduler ${name} is not implemented yet`);
+  return make(Object.freeze(resolveConfig(name, config)));
+}
