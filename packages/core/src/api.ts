@@ -160,7 +160,9 @@ export interface NodeDefinition<
   validate?: (
     inputs: Partial<Record<keyof I & string, unknown>>,
     host: HostInfo,
-  ) => Array<{ input?: keyof I & string; message: string }> | Promise<Array<{ input?: keyof I & string; message: string }>>;
+  ) =>
+    | Array<{ input?: keyof I & string; message: string }>
+    | Promise<Array<{ input?: keyof I & string; message: string }>>;
   execute(inputs: InputValues<I>, ctx: NodeContext): OutputValues<O> | Promise<OutputValues<O>>;
 }
 

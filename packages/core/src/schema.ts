@@ -1,0 +1,205 @@
+/**
+ * The workflow document: zod schemas (the single source of the TypeScript types and of the JSON
+ * Schema), document-format migrations and `parseDocument`.
+ */
+import { z } from 'zod';
+
+/** The document format version this build writes and reads natively. */
+export const CURRENT_DOCUMENT_VERSION = 1;
+
+/** A link: the value of an input fed by another node's output, by node id and OUTPUT NAME. */
+export const NodeLinkSchema = z
+  .object({
+    node: z.string().min(1).describe('Id of the source node'),
+    output: z.string().min(1).describe('Name of the source output'),
+  })
+  .strict();
+export type NodeLink = z.infer<typeof NodeLinkSchema>;
+
+/** Any JSON value (widget literals are numbers, strings, booleans or arrays). */
+export const JsonValueSchema = z.json();
+export type JsonValue = z.infer<typeof JsonValueSchema>;
+
+export const InputValueSchema = z.union([NodeLinkSchema, JsonValueSchema]);
+/** An input value: a link or a JSON literal. */
+export type DocumentInputValue = NodeLink | JsonValue;
+
+export const NodeModeSchema = z.enum(['normal', 'muted', 'bypass']);
+export type NodeMode = z.infer<typeof NodeModeSchema>;
+
+const Vec2 = z.tuple([z.number(), z.number()]);
+
+export const NodeUiSchema = z
+  .looseObject({
+    pos: Vec2.optional(),
+    size: Vec2.optional(),
+    color: z.string().optional(),
+    bgcolor: z.string().optional(),
+    collapsed: z.boolean().optional(),
+  })
+  .describe('Editor-only data; execution never reads it');
+export type NodeUi = z.infer<typeof NodeUiSchema>;
+
+export const WorkflowNodeSchema = z.object({
+  type: z.string().min(1).describe('Qualified `<plugin>.<Type>` or a bare type name'),
+  version: z.number().int().min(1).default(1).describe('The node type version the node was saved with'),
+  title: z.string().optional(),
+  mode: NodeModeSchema.default('normal'),
+  inputs: z.record(z.string(), InputValueSchema).default({}),
+  ui: NodeUiSchema.optional(),
+});
+export type WorkflowNode = z.infer<typeof WorkflowNodeSchema>;
+
+export const WorkflowGroupSchema = z.looseObject({
+  title: z.string().optional(),
+  bounding: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+  color: z.string().optional(),
+});
+
+export const WorkflowUiSchema = z.looseObject({
+  groups: z.array(WorkflowGroupSchema).optional(),
+  viewport: z.looseObject({ offset: Vec2.optional(), scale: z.number().optional() }).optional(),
+});
+
+export const WorkflowDocumentSchema = z.object({
+  format: z.literal('priorgraph'),
+  version: z.literal(CURRENT_DOCUMENT_VERSION),
+  nodes: z.record(z.string().min(1), WorkflowNodeSchema),
+  ui: WorkflowUiSchema.optional(),
+  meta: z.record(z.string(), z.unknown()).optional(),
+});
+/** A parsed (defaults filled) workflow document. */
+export type WorkflowDocument = z.infer<typeof WorkflowDocumentSchema>;
+/** A document as it may be written (defaults optional). */
+export type WorkflowDocumentInput = z.input<typeof WorkflowDocumentSchema>;
+
+/** True when `v` is a link `{node, output}` (exactly those two string keys). */
+export function isLink(v: unknown): v is NodeLink {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  if (typeof o.node !== 'string' || typeof o.output !== 'string') return false;
+  for (const k in o) if (k !== 'node' && k !== 'output') return false;
+  return true;
+}
+
+/** JSON Schema (draft 2020-12) of a workflow document, as accepted on input (defaults optional). */
+export function workflowJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(WorkflowDocumentSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Document-format migrations
+
+/** Upgrades a raw document of format version `from` to version `from + 1`. */
+export type DocumentMigration = (doc: Record<string, unknown>) => Record<string, unknown>;
+
+/** The registry of document-format migrations: key `v` upgrades version v to v + 1.
+ *  Version 1 is the first format, so it is empty today; new format versions add entries here. */
+export const documentMigrations: Map<number, DocumentMigration> = new Map();
+
+export class DocumentError extends Error {
+  readonly issues: Array<{ path: string; message: string }>;
+  constructor(message: string, issues: Array<{ path: string; message: string }> = []) {
+    super(message);
+    this.name = 'DocumentError';
+    this.issues = issues;
+  }
+}
+
+export interface ParseDocumentOptions {
+  /** Document migrations to use (default: the built-in `documentMigrations`). */
+  migrations?: ReadonlyMap<number, DocumentMigration>;
+  /** Target version (default: CURRENT_DOCUMENT_VERSION). Only for tests of the mechanism. */
+  targetVersion?: number;
+}
+
+/** Runs document-format migrations on a raw object until it reaches the target version. */
+export function migrateDocument(
+  raw: Record<string, unknown>,
+  options: ParseDocumentOptions = {},
+): { doc: Record<string, unknown>; warnings: string[] } {
+  const migrations = options.migrations ?? documentMigrations;
+  const target = options.targetVersion ?? CURRENT_DOCUMENT_VERSION;
+  const warnings: string[] = [];
+  let doc = raw;
+  let version = doc.version;
+  if (version === undefined) throw new DocumentError('document has no "version" field');
+  if (typeof version !== 'number' || !Number.isInteger(version)) {
+    throw new DocumentError(`document "version" must be an integer, got ${JSON.stringify(version)}`);
+  }
+  if (version > target) {
+    throw new DocumentError(
+      `document format version ${version} is newer than this priorgraph supports (${target}); upgrade priorgraph`,
+    );
+  }
+  while (version < target) {
+    const m = migrations.get(version);
+    if (!m) throw new DocumentError(`no migration from document format version ${version} to ${version + 1}`);
+    try {
+      doc = m(structuredClone(doc));
+    } catch (e) {
+      throw new DocumentError(
+        `document migration ${version} → ${version + 1} failed: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    warnings.push(`document migrated from format version ${version} to ${version + 1}`);
+    version += 1;
+    doc.version = version;
+  }
+  return { doc, warnings };
+}
+
+function formatIssues(error: z.ZodError): Array<{ path: string; message: string }> {
+  return error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+}
+
+/**
+ * Parses a workflow document (a JSON string or an already-parsed value): runs document-format
+ * migrations, then checks it against the schema and fills defaults. Throws `DocumentError` with
+ * every schema issue (path + message) when it is not a valid document. Node type versions are not
+ * touched here: see `Registry.migrateNode` / `migrateNodes`.
+ */
+export function parseDocument(
+  json: unknown,
+  options: ParseDocumentOptions = {},
+): { doc: WorkflowDocument; warnings: string[] } {
+  let value = json;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch (e) {
+      throw new DocumentError(`document is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new DocumentError('a workflow document must be a JSON object');
+  }
+  const raw = value as Record<string, unknown>;
+  if (raw.format !== 'priorgraph') {
+    throw new DocumentError(
+      `not a priorgraph document (format is ${JSON.stringify(raw.format)}); ComfyUI API prompts are imported with fromComfyPrompt`,
+    );
+  }
+  const { doc: migrated, warnings } = migrateDocument(raw, options);
+  const parsed = WorkflowDocumentSchema.safeParse(migrated);
+  if (!parsed.success) {
+    const issues = formatIssues(parsed.error);
+    throw new DocumentError(
+      `invalid workflow document: ${issues
+        .slice(0, 5)
+        .map((i) => `${i.path}: ${i.message}`)
+        .join('; ')}${issues.length > 5 ? ` (+${issues.length - 5} more)` : ''}`,
+      issues,
+    );
+  }
+  return { doc: parsed.data, warnings };
+}
+
+/** Non-throwing variant of the schema check (no migrations). */
+export function safeParseDocument(
+  json: unknown,
+): { ok: true; doc: WorkflowDocument } | { ok: false; issues: Array<{ path: string; message: string }> } {
+  const parsed = WorkflowDocumentSchema.safeParse(json);
+  if (parsed.success) return { ok: true, doc: parsed.data };
+  return { ok: false, issues: formatIssues(parsed.error) };
+}

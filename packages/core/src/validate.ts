@@ -1,0 +1,481 @@
+/**
+ * Validation of a workflow against the registry, before anything runs. Reports every problem at
+ * once in ComfyUI's shapes (`error` + `node_errors[id] = {errors, dependent_outputs, class_type}`).
+ * Never throws, whatever it is given.
+ */
+import { type HostInfo, type InputSpec, type OutputSpec, socketsCompatible } from './api.js';
+import { comboOptions, MAX_SEED, type RegisteredNodeType, type Registry, widgetTypeName } from './registry.js';
+import { isLink, safeParseDocument, type WorkflowDocument } from './schema.js';
+
+export type ValidationErrorType =
+  | 'required_input_missing'
+  | 'bad_linked_input'
+  | 'return_type_mismatch'
+  | 'invalid_input_type'
+  | 'value_smaller_than_min'
+  | 'value_bigger_than_max'
+  | 'value_not_in_list'
+  | 'custom_validation_failed'
+  | 'dependency_cycle'
+  | 'missing_node_type'
+  | 'ambiguous_node_type'
+  | 'node_version_unsupported'
+  | 'exception_during_validation';
+
+export interface NodeValidationError {
+  type: ValidationErrorType;
+  message: string;
+  details: string;
+  extra_info: { input_name?: string; received_value?: unknown; [k: string]: unknown };
+}
+
+export interface NodeErrors {
+  errors: NodeValidationError[];
+  /** Ids of the requested output nodes that depend on this node (or are it). */
+  dependent_outputs: string[];
+  class_type: string;
+}
+
+export interface PromptError {
+  type: 'invalid_prompt' | 'missing_node_type' | 'prompt_no_outputs' | 'prompt_outputs_failed_validation';
+  message: string;
+  details: string;
+  extra_info: Record<string, unknown>;
+}
+
+export interface ValidationResult {
+  ok: boolean;
+  error?: PromptError;
+  node_errors: Record<string, NodeErrors>;
+  /** The output node ids the run would execute (requested or every output node). */
+  outputs: string[];
+}
+
+export interface ValidateOptions {
+  /** Node ids to execute (default: every non-muted output node). */
+  outputs?: string[];
+}
+
+function describe(v: unknown): string {
+  try {
+    const s = JSON.stringify(v);
+    if (s === undefined) return String(v);
+    return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  } catch {
+    return String(v);
+  }
+}
+
+function isSocketSpec(spec: InputSpec): spec is Extract<InputSpec, { kind: 'socket' }> {
+  return spec.kind === 'socket';
+}
+
+/** The output type of `output` on node `id`, or undefined when it cannot be known. */
+function outputTypeOf(
+  doc: WorkflowDocument,
+  resolved: Map<string, RegisteredNodeType | null>,
+  id: string,
+  output: string,
+): { known: boolean; type?: string } {
+  const t = resolved.get(id);
+  if (!t) return { known: false };
+  const o = (t.def.outputs as readonly OutputSpec[]).find((x) => x.name === output);
+  if (!o) return { known: true };
+  void doc;
+  return { known: true, type: o.type };
+}
+
+/** Tarjan's strongly connected components, iteratively. Returns the ids that lie on a cycle. */
+export function findCycles(ids: string[], edges: Map<string, string[]>): Set<string> {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const inCycle = new Set<string>();
+  let counter = 0;
+  for (const root of ids) {
+    if (index.has(root)) continue;
+    const work: Array<{ id: string; i: number }> = [{ id: root, i: 0 }];
+    index.set(root, counter);
+    low.set(root, counter++);
+    stack.push(root);
+    onStack.add(root);
+    while (work.length > 0) {
+      const frame = work[work.length - 1];
+      const succ = edges.get(frame.id) ?? [];
+      if (frame.i < succ.length) {
+        const w = succ[frame.i++];
+        if (!index.has(w)) {
+          index.set(w, counter);
+          low.set(w, counter++);
+          stack.push(w);
+          onStack.add(w);
+          work.push({ id: w, i: 0 });
+        } else if (onStack.has(w)) {
+          low.set(frame.id, Math.min(low.get(frame.id)!, index.get(w)!));
+        }
+      } else {
+        work.pop();
+        if (work.length > 0) {
+          const parent = work[work.length - 1].id;
+          low.set(parent, Math.min(low.get(parent)!, low.get(frame.id)!));
+        }
+        if (low.get(frame.id) === index.get(frame.id)) {
+          const comp: string[] = [];
+          let w: string;
+          do {
+            w = stack.pop()!;
+            onStack.delete(w);
+            comp.push(w);
+          } while (w !== frame.id);
+          const selfLoop = comp.length === 1 && (edges.get(comp[0]) ?? []).includes(comp[0]);
+          if (comp.length > 1 || selfLoop) for (const c of comp) inCycle.add(c);
+        }
+      }
+    }
+  }
+  return inCycle;
+}
+
+/**
+ * Checks a workflow document against the registry: unknown or ambiguous types, unsupported node
+ * versions, missing required inputs, links to missing nodes/outputs, socket type mismatches,
+ * values of the wrong type, out of range or not in a combo, cycles, and each node's own `validate`
+ * hook. Only non-muted nodes are checked. Every problem is reported.
+ */
+export async function validateWorkflow(
+  document: unknown,
+  registry: Registry,
+  host: HostInfo,
+  options: ValidateOptions = {},
+): Promise<ValidationResult> {
+  try {
+    return await validateInner(document, registry, host, options);
+  } catch (e) {
+    return {
+      ok: false,
+      error: {
+        type: 'invalid_prompt',
+        message: 'Validation failed unexpectedly',
+        details: e instanceof Error ? e.message : String(e),
+        extra_info: {},
+      },
+      node_errors: {},
+      outputs: [],
+    };
+  }
+}
+
+async function validateInner(
+  document: unknown,
+  registry: Registry,
+  host: HostInfo,
+  options: ValidateOptions,
+): Promise<ValidationResult> {
+  const parsed = safeParseDocument(document);
+  if (!parsed.ok) {
+    return {
+      ok: false,
+      error: {
+        type: 'invalid_prompt',
+        message: 'Not a valid workflow document',
+        details: parsed.issues
+          .slice(0, 20)
+          .map((i) => `${i.path}: ${i.message}`)
+          .join('; '),
+        extra_info: { issues: parsed.issues },
+      },
+      node_errors: {},
+      outputs: [],
+    };
+  }
+  const doc = parsed.doc;
+  const ids = Object.keys(doc.nodes);
+  const active = ids.filter((id) => doc.nodes[id].mode !== 'muted');
+  const nodeErrors: Record<string, NodeErrors> = {};
+  const add = (id: string, err: Omit<NodeValidationError, 'details'> & { details?: string }) => {
+    let entry = nodeErrors[id];
+    if (!entry) {
+      entry = { errors: [], dependent_outputs: [], class_type: doc.nodes[id].type };
+      nodeErrors[id] = entry;
+    }
+    entry.errors.push({ details: '', ...err });
+  };
+
+  // Resolve types.
+  const resolved = new Map<string, RegisteredNodeType | null>();
+  const missingTypes = new Set<string>();
+  for (const id of ids) {
+    const r = registry.resolve(doc.nodes[id].type);
+    resolved.set(id, r.ok ? r.node : null);
+    if (!r.ok && doc.nodes[id].mode !== 'muted') {
+      missingTypes.add(doc.nodes[id].type);
+      add(id, {
+        type: r.reason === 'ambiguous' ? 'ambiguous_node_type' : 'missing_node_type',
+        message: r.reason === 'ambiguous' ? 'Ambiguous node type' : 'Node type not found',
+        details: r.message,
+        extra_info: { class_type: doc.nodes[id].type, candidates: r.candidates },
+      });
+    }
+  }
+
+  // Which outputs run.
+  let outputs: string[];
+  let promptError: PromptError | undefined;
+  if (options.outputs && options.outputs.length > 0) {
+    outputs = [];
+    const bad: string[] = [];
+    for (const o of options.outputs) {
+      if (typeof o !== 'string' || !doc.nodes[o]) bad.push(String(o));
+      else if (doc.nodes[o].mode !== 'muted') outputs.push(o);
+    }
+    if (bad.length > 0) {
+      promptError = {
+        type: 'invalid_prompt',
+        message: 'Requested outputs are not in the workflow',
+        details: `unknown node ids: ${bad.join(', ')}`,
+        extra_info: { outputs: bad },
+      };
+    }
+  } else {
+    outputs = active.filter((id) => resolved.get(id)?.def.outputNode === true);
+  }
+
+  // Edges (source → consumers) between active nodes, for cycles and dependent_outputs.
+  const consumersOf = new Map<string, string[]>();
+  const sourcesOf = new Map<string, string[]>();
+  for (const id of active) {
+    for (const v of Object.values(doc.nodes[id].inputs)) {
+      if (!isLink(v)) continue;
+      const src = doc.nodes[v.node];
+      if (!src || src.mode === 'muted') continue;
+      let list = consumersOf.get(v.node);
+      if (!list) {
+        list = [];
+        consumersOf.set(v.node, list);
+      }
+      list.push(id);
+      let s = sourcesOf.get(id);
+      if (!s) {
+        s = [];
+        sourcesOf.set(id, s);
+      }
+      s.push(v.node);
+    }
+  }
+  const inCycle = findCycles(active, consumersOf);
+  for (const id of inCycle) {
+    add(id, {
+      type: 'dependency_cycle',
+      message: 'Dependency cycle detected',
+      details: `node ${id} (${doc.nodes[id].type}) depends on itself through its inputs`,
+      extra_info: {},
+    });
+  }
+
+  // Per-node checks.
+  for (const id of active) {
+    const node = doc.nodes[id];
+    const t = resolved.get(id);
+    if (!t) continue;
+    const mig = registry.migrateNode(node);
+    if (!mig.ok) {
+      add(id, {
+        type: 'node_version_unsupported',
+        message: 'Node version not supported',
+        details: mig.message,
+        extra_info: { saved_version: node.version, installed_version: t.def.version },
+      });
+      continue;
+    }
+    const inputs = mig.inputs;
+    const specs = t.def.inputs as Record<string, InputSpec>;
+    let nodeHasError = false;
+    const literals: Record<string, unknown> = {};
+    for (const [name, spec] of Object.entries(specs)) {
+      const value = inputs[name];
+      const fail = (
+        type: ValidationErrorType,
+        message: string,
+        details: string,
+        extra: Record<string, unknown> = {},
+      ) => {
+        nodeHasError = true;
+        add(id, { type, message, details, extra_info: { input_name: name, ...extra } });
+      };
+      if (value === undefined || value === null) {
+        if (!spec.optional) {
+          fail('required_input_missing', 'Required input is missing', `${name} (${widgetTypeName(spec)})`);
+        }
+        continue;
+      }
+      if (isLink(value)) {
+        const src = doc.nodes[value.node];
+        if (!src) {
+          fail('bad_linked_input', 'Linked node does not exist', `${name} is linked to missing node "${value.node}"`, {
+            linked_node: value.node,
+          });
+          continue;
+        }
+        if (src.mode === 'muted') {
+          if (!spec.optional) {
+            fail(
+              'required_input_missing',
+              'Required input is linked to a muted node',
+              `${name} is linked to muted node "${value.node}"`,
+              { linked_node: value.node },
+            );
+          }
+          continue;
+        }
+        const out = outputTypeOf(doc, resolved, value.node, value.output);
+        if (!out.known) continue; // the source's own missing_node_type error covers it
+        if (out.type === undefined) {
+          fail(
+            'bad_linked_input',
+            'Linked output does not exist',
+            `${name} is linked to output "${value.output}" of node "${value.node}" (${src.type}), which has no such output`,
+            { linked_node: value.node, linked_output: value.output },
+          );
+          continue;
+        }
+        const expected = spec.kind === 'combo' ? 'COMBO,STRING' : widgetTypeName(spec);
+        if (!socketsCompatible(out.type, expected)) {
+          fail(
+            'return_type_mismatch',
+            'Return type mismatch between linked nodes',
+            `${name}, received_type(${out.type}) mismatch input_type(${widgetTypeName(spec)})`,
+            { received_type: out.type, input_type: widgetTypeName(spec), linked_node: value.node },
+          );
+        }
+        continue;
+      }
+      if (isSocketSpec(spec)) {
+        fail(
+          'bad_linked_input',
+          'Bad linked input, must be a link {node, output}',
+          `${name} expects a link to a ${spec.type} output, got ${describe(value)}`,
+          { received_value: value },
+        );
+        continue;
+      }
+      literals[name] = value;
+      const wrongType = (what: string) =>
+        fail('invalid_input_type', 'Invalid input type', `${name}: expected ${what}, got ${describe(value)}`, {
+          received_value: value,
+        });
+      switch (spec.kind) {
+        case 'int':
+        case 'seed':
+        case 'float': {
+          const isInt = spec.kind !== 'float';
+          if (typeof value !== 'number' || !Number.isFinite(value) || (isInt && !Number.isInteger(value))) {
+            wrongType(isInt ? 'an integer' : 'a finite number');
+            break;
+          }
+          const min = spec.kind === 'seed' ? 0 : spec.min;
+          const max = spec.kind === 'seed' ? MAX_SEED : spec.max;
+          if (min !== undefined && value < min) {
+            fail('value_smaller_than_min', `Value ${value} smaller than min of ${min}`, `${name}`, {
+              received_value: value,
+            });
+          }
+          if (max !== undefined && value > max) {
+            fail('value_bigger_than_max', `Value ${value} bigger than max of ${max}`, `${name}`, {
+              received_value: value,
+            });
+          }
+          break;
+        }
+        case 'string':
+          if (typeof value !== 'string') wrongType('a string');
+          break;
+        case 'boolean':
+          if (typeof value !== 'boolean') wrongType('a boolean');
+          break;
+        case 'combo': {
+          if (typeof value !== 'string') {
+            wrongType('a string (one of the options)');
+            break;
+          }
+          const { options: opts, error } = await comboOptions(spec, host);
+          if (!opts.includes(value)) {
+            fail(
+              'value_not_in_list',
+              'Value not in list',
+              `${name}: ${describe(value)} not in ${error ? `(${error})` : describe(opts)}`,
+              { received_value: value, input_config: opts.slice(0, 50) },
+            );
+          }
+          break;
+        }
+      }
+    }
+    if (!nodeHasError && node.mode !== 'bypass' && typeof t.def.validate === 'function') {
+      try {
+        const problems = await t.def.validate(literals, host);
+        if (Array.isArray(problems)) {
+          for (const p of problems) {
+            add(id, {
+              type: 'custom_validation_failed',
+              message: 'Custom validation failed',
+              details: `${p?.input ? `${p.input}: ` : ''}${String(p?.message)}`,
+              extra_info: p?.input ? { input_name: String(p.input) } : {},
+            });
+          }
+        }
+      } catch (e) {
+        add(id, {
+          type: 'custom_validation_failed',
+          message: 'Custom validation failed',
+          details: `validate threw: ${e instanceof Error ? e.message : String(e)}`,
+          extra_info: {},
+        });
+      }
+    }
+  }
+
+  // dependent_outputs: the requested outputs whose ancestry includes the node.
+  if (Object.keys(nodeErrors).length > 0) {
+    for (const out of outputs) {
+      const seen = new Set<string>([out]);
+      const queue = [out];
+      while (queue.length > 0) {
+        const cur = queue.pop()!;
+        for (const s of sourcesOf.get(cur) ?? []) {
+          if (!seen.has(s)) {
+            seen.add(s);
+            queue.push(s);
+          }
+        }
+      }
+      for (const id of seen) nodeErrors[id]?.dependent_outputs.push(out);
+    }
+  }
+
+  if (!promptError && missingTypes.size > 0) {
+    promptError = {
+      type: 'missing_node_type',
+      message: `Node type not found: ${[...missingTypes].slice(0, 5).join(', ')}${missingTypes.size > 5 ? ', ...' : ''}`,
+      details: 'install the plugin that provides it, or remove the node',
+      extra_info: { class_types: [...missingTypes] },
+    };
+  }
+  if (!promptError && outputs.length === 0) {
+    promptError = {
+      type: 'prompt_no_outputs',
+      message: 'Prompt has no outputs',
+      details: 'the workflow has no (unmuted) output node to run',
+      extra_info: {},
+    };
+  }
+  if (!promptError && Object.keys(nodeErrors).length > 0) {
+    promptError = {
+      type: 'prompt_outputs_failed_validation',
+      message: 'Prompt outputs failed validation',
+      details: '',
+      extra_info: {},
+    };
+  }
+  return { ok: !promptError, ...(promptError ? { error: promptError } : {}), node_errors: nodeErrors, outputs };
+}
