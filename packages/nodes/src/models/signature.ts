@@ -1,0 +1,78 @@
+/**
+ * What a denoiser network expects, read from its session metadata (never hard-coded): input names,
+ * timestep dtype (int64 / float32 / float16), fp16, channel counts (8 = InstructPix2Pix-style
+ * x_t ‖ image latent), learned sigma (2C outputs), optional encoder_hidden_states and class_labels.
+ */
+import type { IoMeta, ModelInfo } from '../runtime/protocol.ts';
+
+export interface DenoiserSignature {
+  sampleName: string;
+  timestepName: string;
+  timestepType: string;
+  encoderHiddenStatesName: string | null;
+  /** [seq, dim] when fixed in the model */
+  encoderHiddenStatesShape: [number | null, number | null] | null;
+  classLabelsName: string | null;
+  inChannels: number;
+  outChannels: number | null;
+  /** latent channels C: inChannels, or 4 for an 8-channel (IP2P-style) network */
+  latentChannels: number;
+  height: number | null;
+  width: number | null;
+  fp16: boolean;
+  learnedSigma: boolean;
+  /** 8-channel input: the image latent is concatenated */
+  concatChannels: number;
+}
+
+const SAMPLE = ['sample', 'hidden_states', 'x', 'latent_model_input', 'latents'];
+const TIMESTEP = ['timestep', 'timesteps', 't'];
+const EHS = ['encoder_hidden_states', 'context'];
+const CLASS = ['class_labels', 'y', 'class_label'];
+
+const num = (d: number | string | undefined): number | null => (typeof d === 'number' && d > 0 ? d : null);
+const find = (list: IoMeta[], names: string[]) => list.find((i) => names.includes(i.name));
+
+export function denoiserSignature(info: ModelInfo, file: string): DenoiserSignature {
+  const sample = find(info.inputs, SAMPLE);
+  const ts = find(info.inputs, TIMESTEP);
+  if (!sample || !ts) {
+    throw new Error(
+      `${file}: not a denoiser network: expected inputs "sample"/"hidden_states" and "timestep", found ${info.inputs.map((i) => `${i.name}:${i.type}`).join(', ')}`,
+    );
+  }
+  if (sample.shape.length !== 4) throw new Error(`${file}: input "${sample.name}" has rank ${sample.shape.length}, expected 4 ([b,c,h,w])`);
+  const inC = num(sample.shape[1]);
+  if (inC === null) throw new Error(`${file}: input "${sample.name}" has no fixed channel count`);
+  const known = new Set([sample.name, ts.name]);
+  const ehs = find(info.inputs, EHS);
+  const cls = find(info.inputs, CLASS);
+  if (ehs) known.add(ehs.name);
+  if (cls) known.add(cls.name);
+  const unknown = info.inputs.filter((i) => !known.has(i.name));
+  if (unknown.length) throw new Error(`${file}: unsupported denoiser inputs ${unknown.map((i) => i.name).join(', ')}`);
+  const out = info.outputs[0];
+  const outC = out ? num(out.shape[1]) : null;
+  const latentC = inC === 8 && (outC === 4 || outC === null) ? 4 : inC;
+  return {
+    sampleName: sample.name,
+    timestepName: ts.name,
+    timestepType: ts.type,
+    encoderHiddenStatesName: ehs?.name ?? null,
+    encoderHiddenStatesShape: ehs ? [num(ehs.shape[1]), num(ehs.shape[2])] : null,
+    classLabelsName: cls?.name ?? null,
+    inChannels: inC,
+    outChannels: outC,
+    latentChannels: latentC,
+    height: num(sample.shape[2]),
+    width: num(sample.shape[3]),
+    fp16: sample.type === 'float16',
+    learnedSigma: outC === 2 * latentC,
+    concatChannels: inC - latentC,
+  };
+}
+
+export function describeSignature(s: DenoiserSignature): string {
+  const hw = s.height && s.width ? `${s.height}×${s.width}` : 'any size';
+  return `${s.latentChannels}-channel latents, ${hw}`;
+}

@@ -1,0 +1,156 @@
+/**
+ * A model worker: owns ONE onnxruntime InferenceSession (onnxruntime-node's run() blocks its thread).
+ *
+ * Messages from the main thread:
+ *   {op:'load', path, threads, providers}  → {ok, info} | {ok:false, error}
+ *   {op:'run', id, feeds}                  → {id, ok, outputs} | {id, ok:false, error}
+ *   {op:'attach', sab}                     serve calls from a sampling coordinator over the shared
+ *                                          channel until it is detached, then → {op:'detached'}
+ */
+import { parentPort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { float32ToHalf, halfToFloat32 } from './fp16.ts';
+import {
+  ctrlOf,
+  type HostTensor,
+  type IoMeta,
+  type ModelInfo,
+  readTensors,
+  ST_DETACH,
+  ST_ERROR,
+  ST_IDLE,
+  ST_REQUEST,
+  ST_RESPONSE,
+  writeError,
+  writeTensors,
+} from './protocol.ts';
+
+let session: ort.InferenceSession | null = null;
+let inputMeta = new Map<string, IoMeta>();
+let path = '';
+
+function ioMeta(list: readonly ort.InferenceSession.ValueMetadata[]): IoMeta[] {
+  return list.map((m) =>
+    m.isTensor
+      ? { name: m.name, type: String(m.type), shape: [...m.shape] as Array<number | string> }
+      : { name: m.name, type: 'non-tensor', shape: [] },
+  );
+}
+
+async function load(p: string, threads: number, providers: string[]): Promise<{ info: ModelInfo; warnings: string[] }> {
+  path = p;
+  const warnings: string[] = [];
+  const opts = (eps: string[]): ort.InferenceSession.SessionOptions => ({
+    executionProviders: eps,
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  let provider = providers[0] ?? 'cpu';
+  try {
+    session = await ort.InferenceSession.create(p, opts(providers));
+  } catch (e) {
+    if (providers.length === 1 && providers[0] === 'cpu') throw e;
+    warnings.push(
+      `execution provider(s) ${providers.join(', ')} could not load ${p} (${(e as Error).message.split('\n')[0]}); falling back to cpu`,
+    );
+    provider = 'cpu';
+    session = await ort.InferenceSession.create(p, opts(['cpu']));
+  }
+  const inputs = ioMeta(session.inputMetadata);
+  inputMeta = new Map(inputs.map((m) => [m.name, m]));
+  return { info: { inputs, outputs: ioMeta(session.outputMetadata), provider }, warnings };
+}
+
+/** Host tensor → ort.Tensor in the dtype the session declares for that input. */
+function toOrt(t: HostTensor): ort.Tensor {
+  const meta = inputMeta.get(t.name);
+  if (!meta) throw new Error(`model has no input named "${t.name}" (inputs: ${[...inputMeta.keys()].join(', ')})`);
+  const want = meta.type;
+  const d = t.data;
+  const num = (i: number): number => Number(d[i]);
+  if (want === 'float32') return new ort.Tensor('float32', d instanceof Float32Array ? d : Float32Array.from(d, Number), t.dims);
+  if (want === 'float16') {
+    const f = d instanceof Float32Array ? d : Float32Array.from(d, Number);
+    return new ort.Tensor('float16', float32ToHalf(f), t.dims);
+  }
+  if (want === 'int64') {
+    const out = d instanceof BigInt64Array ? d : new BigInt64Array(d.length);
+    if (!(d instanceof BigInt64Array)) for (let i = 0; i < d.length; i++) out[i] = BigInt(Math.round(num(i)));
+    return new ort.Tensor('int64', out, t.dims);
+  }
+  if (want === 'int32') {
+    const out = d instanceof Int32Array ? d : new Int32Array(d.length);
+    if (!(d instanceof Int32Array)) for (let i = 0; i < d.length; i++) out[i] = Math.round(num(i));
+    return new ort.Tensor('int32', out, t.dims);
+  }
+  throw new Error(`input "${t.name}" has unsupported element type ${want}`);
+}
+
+function fromOrt(name: string, t: ort.Tensor): HostTensor {
+  const dims = [...t.dims];
+  if (t.type === 'float32') return { name, data: t.data as Float32Array, dims };
+  if (t.type === 'float16') return { name, data: halfToFloat32(t.data as Uint16Array), dims };
+  if (t.type === 'int64') return { name, data: t.data as BigInt64Array, dims };
+  if (t.type === 'int32') return { name, data: t.data as Int32Array, dims };
+  if (t.type === 'float64') return { name, data: Float32Array.from(t.data as Float64Array), dims };
+  throw new Error(`output "${name}" has unsupported element type ${t.type}`);
+}
+
+async function run(feeds: HostTensor[]): Promise<HostTensor[]> {
+  if (!session) throw new Error('no model loaded');
+  const input: Record<string, ort.Tensor> = {};
+  for (const f of feeds) input[f.name] = toOrt(f);
+  const out = await session.run(input);
+  return session.outputNames.map((n) => fromOrt(n, out[n] as ort.Tensor));
+}
+
+/** Serve a coordinator over a shared channel; blocks this worker's event loop until detached. */
+async function serve(sab: SharedArrayBuffer): Promise<void> {
+  const ctrl = ctrlOf(sab);
+  for (;;) {
+    Atomics.wait(ctrl, 0, ST_IDLE);
+    const st = Atomics.load(ctrl, 0);
+    if (st === ST_DETACH) return;
+    if (st !== ST_REQUEST) {
+      // a response not yet collected: wait for the coordinator to reset the state
+      Atomics.wait(ctrl, 0, st, 50);
+      continue;
+    }
+    try {
+      const outs = await run(readTensors(sab));
+      writeTensors(sab, outs);
+      Atomics.store(ctrl, 0, ST_RESPONSE);
+    } catch (e) {
+      writeError(sab, `${path}: ${(e as Error).message}`);
+      Atomics.store(ctrl, 0, ST_ERROR);
+    }
+    Atomics.notify(ctrl, 0);
+  }
+}
+
+type Msg =
+  | { op: 'load'; path: string; threads: number; providers: string[] }
+  | { op: 'run'; id: number; feeds: HostTensor[] }
+  | { op: 'attach'; sab: SharedArrayBuffer };
+
+parentPort!.on('message', async (m: Msg) => {
+  if (m.op === 'load') {
+    try {
+      const r = await load(m.path, m.threads, m.providers);
+      parentPort!.postMessage({ op: 'loaded', ok: true, ...r });
+    } catch (e) {
+      parentPort!.postMessage({ op: 'loaded', ok: false, error: (e as Error).message });
+    }
+  } else if (m.op === 'run') {
+    try {
+      const outputs = await run(m.feeds);
+      parentPort!.postMessage({ op: 'result', id: m.id, ok: true, outputs });
+    } catch (e) {
+      parentPort!.postMessage({ op: 'result', id: m.id, ok: false, error: (e as Error).message });
+    }
+  } else if (m.op === 'attach') {
+    await serve(m.sab);
+    parentPort!.postMessage({ op: 'detached' });
+  }
+});

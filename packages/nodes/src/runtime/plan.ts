@@ -1,0 +1,82 @@
+/**
+ * The sampling plan: ONE message from the sampler node to the coordinator worker describing the whole
+ * run (guider, scheduler, steps, seed, latents). Everything here is structured-clonable.
+ */
+import type { PredictionType } from '../guidance/index.ts';
+import type { SchedulerConfig, SchedulerName } from '../schedulers/index.ts';
+
+/** How to call one model for one branch, and how to read its answer. */
+export interface DenoiserSpec {
+  /** index into SamplePlan.channels: branches on the same channel are batched into one call */
+  channel: number;
+  /** for error messages: the model file */
+  label: string;
+  sampleName: string;
+  timestepName: string;
+  encoderHiddenStatesName: string | null;
+  classLabelsName: string | null;
+  /** input channels of the network (8 for InstructPix2Pix-style: x_t ‖ image latent) */
+  inChannels: number;
+  predictionType: PredictionType;
+  /** the model's own training schedule ᾱ (closest-variance rule when it differs from the reference) */
+  alphasCumprod: Float64Array;
+  /** true when the model shares the reference schedule: called at the reference timestep itself */
+  sameSchedule: boolean;
+  /** conditioning: encoder hidden states [1|B, seq, D], or a class label */
+  ehs: Float32Array | null;
+  ehsDims: number[] | null;
+  classLabel: number | null;
+  /** 8-channel models: the image latent [B, inC − C, H, W] concatenated to x_t; null = zeros */
+  concat: Float32Array | null;
+}
+
+export type GuiderSpec =
+  | { kind: 'single'; d: DenoiserSpec }
+  | {
+      /** ε̃ = ε_u + w·(ε_c − ε_u): CFG, prior swap (uncond from the base), autoguidance (uncond = bad model) */
+      kind: 'cfg';
+      cond: DenoiserSpec;
+      uncond: DenoiserSpec;
+      scale: number;
+      rescale: number;
+      intervalLo: number | null;
+      intervalHi: number | null;
+      /** 'apg' combines with adaptive projected guidance instead */
+      combine: 'cfg' | 'apg';
+      apgEta: number;
+      apgNormThreshold: number;
+    }
+  | {
+      /** InstructPix2Pix two-condition form; `uncond` may come from a base model (prior swap) */
+      kind: 'two';
+      full: DenoiserSpec;
+      imageOnly: DenoiserSpec;
+      uncond: DenoiserSpec;
+      textScale: number;
+      imageScale: number;
+      rescale: number;
+    };
+
+export interface SamplePlan {
+  guider: GuiderSpec;
+  scheduler: { name: SchedulerName; config: Partial<SchedulerConfig> };
+  steps: number;
+  /** denoise strength ∈ (0, 1]; < 1 needs `init` */
+  strength: number;
+  seed: number;
+  /** [B, C, H, W] */
+  shape: [number, number, number, number];
+  init: Float32Array | null;
+  previewEvery: number;
+  /** one shared channel per distinct model session */
+  channels: SharedArrayBuffer[];
+  /** Int32Array over it: [0] = 1 when cancelled */
+  control: SharedArrayBuffer;
+}
+
+export type CoordinatorMessage =
+  | { op: 'progress'; step: number; total: number }
+  | { op: 'preview'; rgba: Uint8Array; width: number; height: number }
+  | { op: 'done'; latents: Float32Array; modelMs: number; calls: number }
+  | { op: 'cancelled' }
+  | { op: 'error'; message: string };

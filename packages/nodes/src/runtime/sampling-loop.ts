@@ -1,0 +1,201 @@
+/**
+ * The step loop, independent of how models are called (the coordinator worker calls them over shared
+ * channels). Per step: scale the input, ask the guider for ε̃ (its branches grouped into one batched
+ * call per model, the calls to different models issued concurrently), convert to the scheduler's
+ * prediction_type, step.
+ */
+import {
+  apgCombine,
+  cfgCombine,
+  closestVarianceTimestep,
+  effectiveScale,
+  epsilonToPrediction,
+  type PredictionType,
+  predictionToX0,
+  rescaleGuidance,
+  twoConditionCombine,
+  x0ToEpsilon,
+} from '../guidance/index.ts';
+import { createRng } from '../rng.ts';
+import { createScheduler } from '../schedulers/index.ts';
+import type { HostTensor } from './protocol.ts';
+import type { DenoiserSpec, GuiderSpec, SamplePlan } from './plan.ts';
+
+/** Issue one call per channel (concurrently), return the outputs per channel. */
+export type CallModels = (calls: Array<{ channel: number; inputs: HostTensor[] }>) => HostTensor[][];
+
+export interface LoopHooks {
+  cancelled(): boolean;
+  progress(step: number, total: number): void;
+  preview(latents: Float32Array, step: number): void;
+}
+
+interface Branch {
+  d: DenoiserSpec;
+}
+
+/** Evaluate branches at (x, t): returns ε with respect to the reference schedule, one per branch. */
+export function evalBranches(
+  branches: Branch[],
+  x: Float32Array,
+  t: number,
+  refAlphaBar: number,
+  shape: [number, number, number, number],
+  call: CallModels,
+): Float64Array[] {
+  const [B, C, H, W] = shape;
+  const hw = H * W;
+  // group by channel, in order
+  const groups = new Map<number, number[]>();
+  branches.forEach((b, i) => {
+    const g = groups.get(b.d.channel) ?? [];
+    g.push(i);
+    groups.set(b.d.channel, g);
+  });
+  const modelT = branches.map((b) =>
+    b.d.sameSchedule ? t : closestVarianceTimestep(b.d.alphasCumprod, refAlphaBar),
+  );
+  const calls: Array<{ channel: number; inputs: HostTensor[] }> = [];
+  for (const [channel, idx] of groups) {
+    const d0 = branches[idx[0]].d;
+    const n = idx.length * B;
+    const inC = d0.inChannels;
+    const sample = new Float32Array(n * inC * hw);
+    const ts = new Float32Array(n);
+    idx.forEach((bi, k) => {
+      const d = branches[bi].d;
+      for (let b = 0; b < B; b++) {
+        const item = k * B + b;
+        sample.set(x.subarray(b * C * hw, (b + 1) * C * hw), item * inC * hw);
+        if (inC > C && d.concat) {
+          const extra = (inC - C) * hw;
+          sample.set(d.concat.subarray(b * extra, (b + 1) * extra), item * inC * hw + C * hw);
+        }
+        ts[item] = modelT[bi];
+      }
+    });
+    const inputs: HostTensor[] = [
+      { name: d0.sampleName, data: sample, dims: [n, inC, H, W] },
+      { name: d0.timestepName, data: ts, dims: [n] },
+    ];
+    if (d0.encoderHiddenStatesName) {
+      const dims = idx.map((bi) => branches[bi].d.ehsDims);
+      const seq = dims[0]![1];
+      const dim = dims[0]![2];
+      const per = seq * dim;
+      const ehs = new Float32Array(n * per);
+      idx.forEach((bi, k) => {
+        const d = branches[bi].d;
+        if (!d.ehs || !d.ehsDims) throw new Error(`${d.label}: the model needs encoder_hidden_states (a text conditioning)`);
+        if (d.ehsDims[1] !== seq || d.ehsDims[2] !== dim) throw new Error(`${d.label}: conditionings of one batch differ in shape`);
+        for (let b = 0; b < B; b++) {
+          const src = d.ehsDims[0] === 1 ? 0 : b;
+          ehs.set(d.ehs.subarray(src * per, (src + 1) * per), (k * B + b) * per);
+        }
+      });
+      inputs.push({ name: d0.encoderHiddenStatesName, data: ehs, dims: [n, seq, dim] });
+    }
+    if (d0.classLabelsName) {
+      const cl = new Float32Array(n);
+      idx.forEach((bi, k) => {
+        const d = branches[bi].d;
+        if (d.classLabel === null) throw new Error(`${d.label}: the model needs class_labels (a class conditioning)`);
+        for (let b = 0; b < B; b++) cl[k * B + b] = d.classLabel;
+      });
+      inputs.push({ name: d0.classLabelsName, data: cl, dims: [n] });
+    }
+    calls.push({ channel, inputs });
+  }
+  const outs = call(calls);
+  const result: Float64Array[] = new Array(branches.length);
+  let ci = 0;
+  for (const [, idx] of groups) {
+    const out = outs[ci++][0];
+    const outC = out.dims[1];
+    if (out.dims[0] !== idx.length * B || out.dims[2] !== H || out.dims[3] !== W || (outC !== C && outC !== 2 * C)) {
+      throw new Error(
+        `${branches[idx[0]].d.label}: output shape [${out.dims}] does not fit latents [${idx.length * B},${C},${H},${W}]`,
+      );
+    }
+    const data = out.data as Float32Array;
+    idx.forEach((bi, k) => {
+      const d = branches[bi].d;
+      // learned sigma (2C channels): the first C are the prediction
+      const pred = new Float32Array(B * C * hw);
+      for (let b = 0; b < B; b++) {
+        const src = (k * B + b) * outC * hw;
+        pred.set(data.subarray(src, src + C * hw), b * C * hw);
+      }
+      result[bi] = toReferenceEpsilon(pred, x, d, modelT[bi], refAlphaBar);
+    });
+  }
+  return result;
+}
+
+/** A branch's prediction → x̂0 with its own ᾱ (the DENOISER's common parameterization) → ε w.r.t. the
+ *  reference ᾱ. Native ε on the reference schedule passes through unchanged. */
+function toReferenceEpsilon(pred: Float32Array, x: Float32Array, d: DenoiserSpec, tModel: number, refAB: number): Float64Array {
+  const ownAB = d.sameSchedule ? refAB : d.alphasCumprod[tModel];
+  if (d.predictionType === 'epsilon' && d.sameSchedule) return Float64Array.from(pred);
+  const x0 = predictionToX0(pred, x, ownAB, d.predictionType);
+  return x0ToEpsilon(x0, x, refAB);
+}
+
+/** ε̃ of the guider at (x, t). At effective scale 1 no unconditional branch is computed. */
+export function guide(g: GuiderSpec, x: Float32Array, t: number, sigma: number, shape: SamplePlan['shape'], call: CallModels): Float64Array {
+  const ab = 1 / (1 + sigma * sigma);
+  if (g.kind === 'single') return evalBranches([{ d: g.d }], x, t, ab, shape, call)[0];
+  if (g.kind === 'cfg') {
+    const w = effectiveScale(g.scale, sigma, g.intervalLo, g.intervalHi);
+    if (w === 1) return evalBranches([{ d: g.cond }], x, t, ab, shape, call)[0];
+    const [c, u] = evalBranches([{ d: g.cond }, { d: g.uncond }], x, t, ab, shape, call);
+    if (g.combine === 'apg') {
+      // APG works on x̂0 (D); convert, combine, convert back
+      const dc = epsToX0(c, x, ab);
+      const du = epsToX0(u, x, ab);
+      return x0ToEpsilon(apgCombine(dc, du, w, g.apgEta, g.apgNormThreshold, shape[0]), x, ab);
+    }
+    const e = cfgCombine(c, u, w);
+    return g.rescale > 0 ? rescaleGuidance(e, c, g.rescale, shape[0]) : e;
+  }
+  const [full, img, unc] = evalBranches([{ d: g.full }, { d: g.imageOnly }, { d: g.uncond }], x, t, ab, shape, call);
+  const e = twoConditionCombine(full, img, unc, g.imageScale, g.textScale);
+  return g.rescale > 0 ? rescaleGuidance(e, full, g.rescale, shape[0]) : e;
+}
+
+function epsToX0(eps: Float64Array, x: Float32Array, ab: number): Float64Array {
+  return predictionToX0(eps, x, ab, 'epsilon');
+}
+
+/** Run the whole loop; returns the final latents, or null when cancelled. */
+export function runLoop(plan: SamplePlan, call: CallModels, hooks: LoopHooks): Float32Array | null {
+  const sched = createScheduler(plan.scheduler.name, plan.scheduler.config);
+  const predType = (sched.config.prediction_type ?? 'epsilon') as PredictionType;
+  sched.setTimesteps(plan.steps);
+  const rng = createRng(plan.seed);
+  const n = plan.shape.reduce((a, b) => a * b, 1);
+  let timesteps: readonly number[] = sched.timesteps;
+  let latents: Float32Array;
+  if (plan.init) {
+    if (plan.init.length !== n) throw new Error(`input latent has ${plan.init.length} values, expected ${n}`);
+    if (plan.strength < 1) timesteps = sched.timestepsForStrength(plan.strength);
+    const noise = rng.randn(n);
+    latents = timesteps.length ? sched.addNoise(plan.init, noise, timesteps[0]) : Float32Array.from(plan.init);
+  } else {
+    latents = rng.randn(n);
+    if (sched.initNoiseSigma !== 1) for (let i = 0; i < n; i++) latents[i] *= sched.initNoiseSigma;
+  }
+  const total = timesteps.length;
+  for (let i = 0; i < total; i++) {
+    if (hooks.cancelled()) return null;
+    const t = timesteps[i];
+    const sigma = sched.sigmaAt(t);
+    const xin = sched.scaleModelInput(latents, t);
+    const eps = guide(plan.guider, xin, t, sigma, plan.shape, call);
+    const pred = epsilonToPrediction(eps, xin, 1 / (1 + sigma * sigma), predType);
+    latents = sched.step(Float32Array.from(pred), t, latents, rng).prevSample;
+    hooks.progress(i + 1, total);
+    if (plan.previewEvery > 0 && ((i + 1) % plan.previewEvery === 0 || i + 1 === total)) hooks.preview(latents, i + 1);
+  }
+  return latents;
+}
