@@ -68,7 +68,8 @@ export class DdimScheduler implements Scheduler {
     const std = this.config.eta * Math.sqrt(variance);
     const cX0 = Math.sqrt(aPrev);
     const cEps = Math.sqrt(1 - aPrev - std * std);
-    const noise = std > 0 ? requireRng(this.name, rng).randn(sample.length) : null;
+    // diffusers draws noise on every step when η > 0 (also the last, where σ_t = 0)
+    const noise = this.config.eta > 0 ? requireRng(this.name, rng).randn(sample.length) : null;
     const prevSample = new Float32Array(sample.length);
     for (let i = 0; i < prevSample.length; i++) {
       let v = cX0 * x0[i] + cEps * eps[i];

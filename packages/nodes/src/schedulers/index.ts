@@ -4,8 +4,11 @@
  */
 import { resolveConfig, SCHEDULER_NAMES, type SchedulerConfig, type SchedulerName } from './config.ts';
 import { DdimScheduler } from './ddim.ts';
+import { DdpmScheduler } from './ddpm.ts';
+import { DpmSolverPP2MScheduler } from './dpmpp_2m.ts';
 import { EulerScheduler } from './euler.ts';
 import { EulerAncestralScheduler } from './euler_ancestral.ts';
+import { LcmScheduler } from './lcm.ts';
 import type { Scheduler } from './types.ts';
 
 export type {
@@ -18,13 +21,13 @@ export type {
 export { readSchedulerConfig, resolveConfig, SCHEDULER_DEFAULTS, SCHEDULER_NAMES } from './config.ts';
 export type { Rng, Scheduler, StepResult } from './types.ts';
 
-const factories: Record<SchedulerName, ((cfg: SchedulerConfig) => Scheduler) | null> = {
+const factories: Record<SchedulerName, (cfg: SchedulerConfig) => Scheduler> = {
   ddim: (cfg) => new DdimScheduler(cfg),
   euler: (cfg) => new EulerScheduler(cfg),
   euler_ancestral: (cfg) => new EulerAncestralScheduler(cfg),
-  dpmpp_2m: null,
-  ddpm: null,
-  lcm: null,
+  dpmpp_2m: (cfg) => new DpmSolverPP2MScheduler(cfg),
+  ddpm: (cfg) => new DdpmScheduler(cfg),
+  lcm: (cfg) => new LcmScheduler(cfg),
 };
 
 /**
@@ -35,7 +38,5 @@ export function createScheduler(name: SchedulerName, config: Partial<SchedulerCo
   if (!SCHEDULER_NAMES.includes(name)) {
     throw new Error(`unknown scheduler ${JSON.stringify(name)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
   }
-  const make = factories[name];
-  if (!make) throw new Error(`scheduler ${name} is not implemented yet`);
-  return make(Object.freeze(resolveConfig(name, config)));
+  return factories[name](Object.freeze(resolveConfig(name, config)));
 }
