@@ -37,12 +37,13 @@ function mulhi32(a: number, b: number): number {
  * One Philox4x32-10 block: 10 rounds of
  *   (c0, c1, c2, c3) ← (hi(M1·c2) ⊕ c1 ⊕ k0, lo(M1·c2), hi(M0·c0) ⊕ c3 ⊕ k1, lo(M0·c0))
  * with the key bumped by the Weyl constants (k0 += 0x9E3779B9, k1 += 0xBB67AE85) between rounds.
- * Writes the 4 output words to `out`.
+ * Writes the 4 output words to `out`. `rounds` (default 10) exists for the Random123 7-round test vectors.
  */
 export function philox4x32_10(
   ctr: readonly [number, number, number, number],
   key: readonly [number, number],
   out: Uint32Array = new Uint32Array(4),
+  rounds = 10,
 ): Uint32Array {
   let c0 = ctr[0] >>> 0;
   let c1 = ctr[1] >>> 0;
@@ -50,7 +51,7 @@ export function philox4x32_10(
   let c3 = ctr[3] >>> 0;
   let k0 = key[0] >>> 0;
   let k1 = key[1] >>> 0;
-  for (let r = 0; r < 10; r++) {
+  for (let r = 0; r < rounds; r++) {
     if (r > 0) {
       k0 = (k0 + W0) >>> 0;
       k1 = (k1 + W1) >>> 0;
@@ -92,7 +93,7 @@ export function seedToKey(seed: number | bigint): [number, number] {
 }
 
 export interface PhiloxRng extends Rng {
-  /** the next n uniform 32-bit words of the underlying stream (independent of the normal stream position) */
+  /** the seed as a bigint in [0, 2^64) */
   readonly seed: bigint;
   /** how many normals have been handed out so far */
   readonly position: number;
