@@ -1,0 +1,223 @@
+/**
+ * The job runner: takes pending jobs from the JobStore one at a time, runs each through core's
+ * Executor (one Executor for the server's life, so its output cache carries across jobs), maps the
+ * executor's events to ComfyUI websocket messages, and writes history BEFORE the terminal event
+ * (execution_success / execution_error / execution_interrupted, then `executing {node: null}`).
+ *
+ * Inference itself runs in the node plugin's worker threads, so the event loop stays free.
+ */
+import { EventEmitter } from 'node:events';
+import type { ExecutionEvent, Executor, Logger, RunResult, UiOutput, WorkflowDocument } from '@priorgraph/core';
+import type { JobError, JobMessage, JobRecord, JobStore } from './store.js';
+import type { WsHub } from './ws.js';
+
+export interface JobFinishedEvent {
+  id: string;
+  status: 'success' | 'error' | 'interrupted';
+  outputs: Record<string, UiOutput>;
+  error: JobError | null;
+}
+
+interface Current {
+  id: string;
+  controller: AbortController;
+}
+
+export class JobRunner extends EventEmitter {
+  private current: Current | null = null;
+  private running = false;
+  private stopped = false;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly executor: Executor,
+    private readonly hub: WsHub,
+    private readonly log: Logger,
+    private readonly onQueueChange: () => Promise<void>,
+  ) {
+    super();
+  }
+
+  get currentId(): string | null {
+    return this.current?.id ?? null;
+  }
+
+  /** Start working through the queue if idle. */
+  kick(): void {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    this.idle = this.loop()
+      .catch((e) => this.log.error('job runner loop failed', e))
+      .finally(() => {
+        this.running = false;
+      });
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const job = await this.store.next();
+      if (!job) return;
+      if (!(await this.store.markRunning(job.id))) continue;
+      await this.runOne(job);
+    }
+  }
+
+  /** Interrupt the running job (when `promptId` is omitted or matches). Returns whether one was. */
+  interrupt(promptId?: string): boolean {
+    const c = this.current;
+    if (!c || (promptId !== undefined && promptId !== c.id)) return false;
+    c.controller.abort(new Error('interrupted'));
+    return true;
+  }
+
+  /** Stop taking jobs, interrupt the current one and wait for it to be recorded. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.interrupt();
+    await this.idle;
+  }
+
+  private async runOne(job: JobRecord): Promise<void> {
+    const id = job.id;
+    const controller = new AbortController();
+    this.current = { id, controller };
+    await this.onQueueChange();
+    const messages: JobMessage[] = [];
+    const outputs: Record<string, UiOutput> = {};
+    let terminal: ExecutionEvent | null = null;
+    let cachedSent = false;
+    let lastNode: { id: string; type: string } | null = null;
+    const emit = (type: string, data: Record<string, unknown>, keep = false) => {
+      if (keep) messages.push([type, data]);
+      this.hub.emit(id, type, data);
+    };
+    const onEvent = (e: ExecutionEvent) => {
+      const ts = Date.now();
+      // ComfyUI always sends execution_cached (possibly empty) right after execution_start.
+      if (!cachedSent && e.type !== 'execution_start' && e.type !== 'execution_cached') {
+        cachedSent = true;
+        emit('execution_cached', { nodes: [], prompt_id: id, timestamp: ts }, true);
+      }
+      switch (e.type) {
+        case 'execution_start':
+          emit('execution_start', { prompt_id: id, timestamp: ts }, true);
+          break;
+        case 'execution_cached':
+          cachedSent = true;
+          emit('execution_cached', { nodes: e.nodes, prompt_id: id, timestamp: ts }, true);
+          break;
+        case 'node_start':
+          lastNode = { id: e.nodeId, type: e.nodeType };
+          emit('executing', { node: e.nodeId, display_node: e.nodeId, prompt_id: id });
+          break;
+        case 'progress':
+          emit('progress', { value: e.value, max: e.max, prompt_id: id, node: e.nodeId });
+          break;
+        case 'preview':
+          this.hub.preview(id, e.nodeId, e.image);
+          break;
+        case 'node_output':
+          outputs[e.nodeId] = e.ui;
+          emit('executed', { node: e.nodeId, display_node: e.nodeId, output: e.ui, prompt_id: id });
+          break;
+        default:
+          terminal = e; // error / interrupted / success: sent after history is written
+      }
+    };
+
+    let result: RunResult;
+    try {
+      result = await this.executor.run(job.document as unknown as WorkflowDocument, {
+        promptId: id,
+        outputs: job.outputs.length > 0 ? job.outputs : undefined,
+        signal: controller.signal,
+        onEvent,
+      });
+    } catch (e) {
+      // The executor promises not to throw; if it does anyway, record it as an error.
+      const err = e instanceof Error ? e : new Error(String(e));
+      result = {
+        status: 'error',
+        executed: [],
+        cached: [],
+        outputs: {},
+        error: { nodeId: null, nodeType: null, message: err.message, errorType: err.name, stack: err.stack },
+      };
+    }
+    const allOutputs = { ...outputs, ...result.outputs };
+    const ts = Date.now();
+    const t = terminal as ExecutionEvent | null;
+    const last = lastNode as { id: string; type: string } | null;
+    let finished: JobFinishedEvent;
+    let terminalMsg: JobMessage;
+    if (result.status === 'success') {
+      terminalMsg = ['execution_success', { prompt_id: id, timestamp: ts }];
+      messages.push(terminalMsg);
+      await this.safely(() => this.store.complete(id, { results: allOutputs, messages }));
+      finished = { id, status: 'success', outputs: allOutputs, error: null };
+    } else if (result.status === 'interrupted') {
+      const ev = t?.type === 'interrupted' ? t : null;
+      terminalMsg = [
+        'execution_interrupted',
+        {
+          prompt_id: id,
+          node_id: ev?.nodeId ?? last?.id ?? null,
+          node_type: ev?.nodeType ?? last?.type ?? null,
+          executed: result.executed,
+          timestamp: ts,
+        },
+      ];
+      messages.push(terminalMsg);
+      const error: JobError = { type: 'interrupted', message: 'interrupted by request' };
+      await this.safely(() => this.store.interrupt(id, { results: allOutputs, messages, error }));
+      finished = { id, status: 'interrupted', outputs: allOutputs, error };
+    } else {
+      const ev = t?.type === 'error' ? t : null;
+      const re = result.error;
+      const message = re?.message ?? ev?.message ?? 'unknown error';
+      const stack = re?.stack ?? ev?.stack;
+      terminalMsg = [
+        'execution_error',
+        {
+          prompt_id: id,
+          node_id: re?.nodeId ?? ev?.nodeId ?? null,
+          node_type: re?.nodeType ?? ev?.nodeType ?? null,
+          executed: result.executed,
+          exception_message: message,
+          exception_type: re?.errorType ?? ev?.errorType ?? 'Error',
+          traceback: stack ? stack.split('\n') : [],
+          current_inputs: ev?.inputs ?? {},
+          current_outputs: {},
+          timestamp: ts,
+          ...(re?.validation ? { node_errors: re.validation.node_errors } : {}),
+        },
+      ];
+      messages.push(terminalMsg);
+      const error: JobError = {
+        type: re?.errorType ?? 'Error',
+        message,
+        nodeId: re?.nodeId ?? undefined,
+        nodeType: re?.nodeType ?? undefined,
+        ...(re?.validation ? { details: re.validation } : {}),
+      };
+      await this.safely(() => this.store.fail(id, { results: allOutputs, messages, error }));
+      finished = { id, status: 'error', outputs: allOutputs, error };
+    }
+    this.current = null;
+    // History is durable now: announce the end.
+    this.hub.emit(id, terminalMsg[0], terminalMsg[1]);
+    this.hub.emit(id, 'executing', { node: null, display_node: null, prompt_id: id });
+    this.hub.forget(id);
+    this.emit('finished', finished);
+    await this.onQueueChange();
+  }
+
+  private async safely(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      this.log.error('could not record a finished job', e);
+    }
+  }
+}

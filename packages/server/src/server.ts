@@ -1,0 +1,379 @@
+/**
+ * createServer: express 5 + ws on one HTTP server. Composes core's Registry/Executor with plugins,
+ * the durable JobStore, the JobRunner and the websocket hub; serves the editor's build at `/`.
+ * Routes: ./routes.ts (ComfyUI-compatible and native).
+ */
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  Executor,
+  type HostInfo,
+  type Logger,
+  loadPlugins,
+  type PluginDefinition,
+  Registry,
+  type WorkflowDocument,
+} from '@priorgraph/core';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { installRoutes } from './routes.js';
+import { JobRunner } from './runner.js';
+import { apiError } from './schemas.js';
+import { type JobStore, SqliteJobStore } from './store.js';
+import { WsHub } from './ws.js';
+
+export const SERVER_VERSION = '0.1.0';
+
+export interface ServerOptions {
+  /** Default 127.0.0.1. Any non-loopback address requires `token`. */
+  host?: string;
+  /** Default 8188; 0 picks a free port. */
+  port?: number;
+  /** Where the SQLite queue/history lives (and default input/output/temp dirs). */
+  dataDir: string;
+  modelRoots: string[];
+  outputDir?: string;
+  inputDir?: string;
+  tempDir?: string;
+  /** When set, every API request needs `Authorization: Bearer <token>` (or `?token=`). */
+  token?: string;
+  /** Plugin definitions to load (e.g. the built-in `priorgraph` plugin). */
+  plugins: PluginDefinition[];
+  /** Plugin package directories (package.json with a "priorgraph" field). */
+  pluginPackages?: string[];
+  /** A directory whose sub-directories are plugin packages. */
+  pluginsDir?: string;
+  /** JSON request body limit in bytes (default 8 MiB). */
+  maxBodyBytes?: number;
+  /** Upload limit in bytes (default 32 MiB). */
+  maxUploadBytes?: number;
+  /** Executor cache bound in bytes (default 1 GiB). */
+  cacheBytes?: number;
+  /** Free-form host config given to plugins (e.g. executionProviders). */
+  config?: Record<string, unknown>;
+  /** The editor's static build (default packages/ui/dist). */
+  uiDir?: string;
+  /** A workflow to open first in the editor (GET /api/default-workflow). */
+  defaultWorkflow?: WorkflowDocument | Record<string, unknown>;
+  /** Extra runtime stats for /system_stats (e.g. the nodes plugin's runtimeStats). */
+  runtimeStats?: () => unknown;
+  /** A JobStore other than the SQLite one (a distributed backend later). */
+  store?: JobStore;
+  log?: Logger;
+}
+
+export interface PriorgraphServer {
+  listen(): Promise<{ url: string }>;
+  close(): Promise<void>;
+  /** Set once listening. */
+  readonly url: string | undefined;
+  readonly registry: Registry;
+  readonly store: JobStore;
+}
+
+export interface ServerContext {
+  options: Required<Pick<ServerOptions, 'host' | 'port' | 'maxBodyBytes' | 'maxUploadBytes'>> & ServerOptions;
+  host: HostInfo;
+  registry: Registry;
+  executor: Executor;
+  store: JobStore;
+  hub: WsHub;
+  runner: JobRunner;
+  log: Logger;
+  plugins: {
+    loaded: Array<{ name: string; version: string; source: string; nodeTypes: string[] }>;
+    failed: Array<{ name: string; source: string; reason: string }>;
+  };
+  queueRemaining: number;
+  refreshQueue(): Promise<void>;
+  startedAt: number;
+}
+
+export const consoleLogger: Logger = {
+  debug() {},
+  info: (m, d) => process.stderr.write(`[priorgraph] ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
+  warn: (m, d) => process.stderr.write(`[priorgraph] warning: ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
+  error: (m, d) => process.stderr.write(`[priorgraph] error: ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
+};
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+function fmt(d: unknown): string {
+  if (d instanceof Error) return d.stack ?? d.message;
+  try {
+    return JSON.stringify(d);
+  } catch {
+    return String(d);
+  }
+}
+
+/** 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (h.startsWith('::ffff:')) return h.slice(7).startsWith('127.');
+  return false;
+}
+
+function tokenMatches(given: string | undefined, token: string): boolean {
+  if (given === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function requestToken(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string' && auth.toLowerCase().startsWith('bearer ')) return auth.slice(7).trim();
+  try {
+    const u = new URL(req.url ?? '/', 'http://x');
+    return u.searchParams.get('token') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Without a token the server trusts the machine it runs on, so it must not be driven by a web page
+ * from elsewhere: the Host header must name a loopback address (defeats DNS rebinding) and an Origin
+ * header, when present, must be a loopback origin (any port: the editor's dev server works).
+ * With a token these checks are unnecessary (a foreign page cannot know the token).
+ */
+export function localRequestAllowed(req: IncomingMessage): boolean {
+  const hostHeader = req.headers.host;
+  if (hostHeader) {
+    let hostname: string;
+    try {
+      hostname = new URL(`http://${hostHeader}`).hostname;
+    } catch {
+      return false;
+    }
+    if (!isLoopback(hostname)) return false;
+  }
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return isLoopback(new URL(origin).hostname);
+  } catch {
+    return false;
+  }
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = resolve(here, '../../..');
+
+export function createServer(options: ServerOptions): PriorgraphServer {
+  const opts = {
+    ...options,
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 8188,
+    maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
+    maxUploadBytes: options.maxUploadBytes ?? 32 * 1024 * 1024,
+  };
+  if (!isLoopback(opts.host) && !opts.token) {
+    throw new Error(
+      `refusing to listen on ${opts.host} without a token: binding to a non-loopback address exposes the server to the network. ` +
+        'Pass --token <secret> (or PRIORGRAPH_TOKEN), or bind to 127.0.0.1.',
+    );
+  }
+  if (opts.token !== undefined && opts.token.length < 8) throw new Error('the token must be at least 8 characters');
+  const log = opts.log ?? consoleLogger;
+  const dataDir = resolve(opts.dataDir);
+  const host: HostInfo = {
+    modelRoots: opts.modelRoots.map((r) => resolve(r)),
+    outputDir: resolve(opts.outputDir ?? join(dataDir, 'output')),
+    inputDir: resolve(opts.inputDir ?? join(dataDir, 'input')),
+    tempDir: resolve(opts.tempDir ?? join(dataDir, 'temp')),
+    config: opts.config ?? {},
+  };
+  for (const d of [dataDir, host.outputDir, host.inputDir, host.tempDir]) mkdirSync(d, { recursive: true });
+  const store = opts.store ?? new SqliteJobStore(dataDir);
+  const registry = new Registry();
+  const executor = new Executor(registry, { host, cacheBytes: opts.cacheBytes, log });
+
+  const ctx = {} as ServerContext;
+  const hub = new WsHub({ queueRemaining: () => ctx.queueRemaining, maxUploadBytes: opts.maxUploadBytes });
+  const refreshQueue = async () => {
+    try {
+      ctx.queueRemaining = await store.count(['pending', 'running']);
+    } catch (e) {
+      log.error('could not count the queue', e);
+    }
+    hub.broadcastStatus();
+  };
+  const runner = new JobRunner(store, executor, hub, log, refreshQueue);
+  Object.assign(ctx, {
+    options: opts,
+    host,
+    registry,
+    executor,
+    store,
+    hub,
+    runner,
+    log,
+    plugins: { loaded: [], failed: [] },
+    queueRemaining: 0,
+    refreshQueue,
+    startedAt: Date.now(),
+  } satisfies ServerContext);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  // Static editor build (public: no data in it), before auth.
+  const uiDir = resolve(opts.uiDir ?? join(REPO_ROOT, 'packages', 'ui', 'dist'));
+  if (existsSync(join(uiDir, 'index.html'))) {
+    app.use(express.static(uiDir, { index: 'index.html', fallthrough: true }));
+  } else {
+    app.get('/', (_req, res) => {
+      res
+        .type('html')
+        .send(
+          '<!doctype html><meta charset="utf-8"><title>priorgraph</title>' +
+            '<h1>priorgraph server is running</h1><p>The editor is not built. Build it with ' +
+            '<code>npm start</code> (which runs <code>vite build</code> in packages/ui) or ' +
+            '<code>cd packages/ui && npx vite build</code>, then reload.</p>' +
+            '<p>API: <a href="/api/openapi.json">/api/openapi.json</a></p>',
+        );
+    });
+  }
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (!opts.token && !localRequestAllowed(req)) {
+      res
+        .status(403)
+        .json(
+          apiError(
+            'forbidden_origin',
+            `request from origin ${req.headers.origin ?? '?'} / host ${req.headers.host ?? '?'} refused: without a token only local pages may call this server`,
+          ),
+        );
+      return;
+    }
+    if (opts.token && !tokenMatches(requestToken(req), opts.token)) {
+      res
+        .status(401)
+        .set('WWW-Authenticate', 'Bearer')
+        .json(apiError('unauthorized', 'missing or wrong token: send Authorization: Bearer <token> or ?token='));
+      return;
+    }
+    next();
+  });
+
+  installRoutes(app, ctx);
+
+  app.use((req: Request, res: Response) => {
+    res.status(404).json(apiError('not_found', `no route for ${req.method} ${req.path}`));
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; code?: string; message?: string; field?: string };
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FILE_SIZE' || e?.code === 'LIMIT_FIELD_VALUE') {
+      res.status(413).json(apiError('body_too_large', `request body too large: ${e.message}`, { field: e.field }));
+    } else if (e?.type === 'entity.parse.failed') {
+      res.status(400).json(apiError('invalid_json', `request body is not valid JSON: ${e.message}`, { field: 'body' }));
+    } else if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) {
+      res.status(400).json(apiError('invalid_upload', `upload rejected: ${e.message}`, { field: e.field }));
+    } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+      res.status(e.status).json(apiError(e.type ?? 'bad_request', e.message ?? 'bad request'));
+    } else {
+      log.error(`${req.method} ${req.path} failed`, err);
+      res.status(500).json(apiError('internal_error', e?.message ?? 'internal error'));
+    }
+  });
+
+  let http: Server | undefined;
+  let url: string | undefined;
+  let initialized = false;
+
+  async function init(): Promise<void> {
+    if (initialized) return;
+    initialized = true;
+    const r = await loadPlugins(registry, {
+      plugins: opts.plugins,
+      packages: opts.pluginPackages ?? [],
+      pluginsDir: opts.pluginsDir,
+      host,
+      log,
+    });
+    ctx.plugins.loaded.push(...r.loaded);
+    ctx.plugins.failed.push(...r.failed);
+    for (const f of r.failed) log.error(`plugin ${f.name} (${f.source}) failed to load: ${f.reason}`);
+    const recovered = await store.recover();
+    if (recovered.length > 0) {
+      log.warn(`marked ${recovered.length} job(s) interrupted that were running when the server stopped`, recovered);
+    }
+    await refreshQueue();
+  }
+
+  const server: PriorgraphServer = {
+    get url() {
+      return url;
+    },
+    registry,
+    store,
+    async listen() {
+      await init();
+      http = createHttpServer(app);
+      http.on('upgrade', (req, socket, head) => {
+        socket.on('error', () => socket.destroy());
+        let path = '';
+        let clientId: string | null = null;
+        try {
+          const u = new URL(req.url ?? '/', 'http://x');
+          path = u.pathname;
+          clientId = u.searchParams.get('clientId');
+        } catch {
+          /* bad url */
+        }
+        const deny = (code: number, text: string) => {
+          socket.end(`HTTP/1.1 ${code} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        };
+        if (path !== '/ws' && path !== '/api/ws') return deny(404, 'Not Found');
+        if (!opts.token && !localRequestAllowed(req)) return deny(403, 'Forbidden');
+        if (opts.token && !tokenMatches(requestToken(req), opts.token)) return deny(401, 'Unauthorized');
+        hub.handleUpgrade(req, socket, head, clientId);
+      });
+      http.headersTimeout = 30_000;
+      http.requestTimeout = 10 * 60_000;
+      await new Promise<void>((res, rej) => {
+        http!.once('error', rej);
+        http!.listen(opts.port, opts.host, () => {
+          http!.off('error', rej);
+          res();
+        });
+      });
+      const addr = http.address() as AddressInfo;
+      const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      url = `http://${h}:${addr.port}`;
+      runner.kick();
+      return { url };
+    },
+    async close() {
+      await runner.stop();
+      hub.close();
+      if (http) {
+        const h = http;
+        await new Promise<void>((res) => {
+          h.close(() => res());
+          h.closeAllConnections();
+        });
+      }
+      await registry.dispose(log);
+      await store.close();
+    },
+  };
+  return server;
+}
+
+export function newPromptId(): string {
+  return randomUUID();
+}

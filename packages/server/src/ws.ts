@@ -1,0 +1,201 @@
+/**
+ * The websocket hub at /ws?clientId=...: ComfyUI's event stream plus subscriptions.
+ *
+ * Who receives a prompt's events (text and preview frames):
+ *  1. every socket whose clientId submitted the prompt (POST /prompt `client_id`);
+ *  2. every socket that subscribed to it: `{type:"subscribe", data:{prompt_id}}` (or `{prompt_ids:[..]}`),
+ *     or to everything: `{type:"subscribe", data:{all:true}}`;
+ *  3. every socket in "watch" mode: one that has neither subscribed to anything nor submitted a prompt
+ *     under its clientId (a freshly opened editor sees whatever runs, like ComfyUI's single-user UI).
+ * `status` messages (queue size) go to every socket. `unsubscribe` takes the same data.
+ * A malformed message gets `{type:"error", data:{message}}` and the socket stays open.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { PreviewImage } from '@priorgraph/core';
+import { WebSocket, WebSocketServer } from 'ws';
+import { WsMessage } from './schemas.js';
+
+interface ClientState {
+  sid: string;
+  subs: Set<string>;
+  all: boolean;
+  previewMetadata: boolean;
+}
+
+/** Above this many buffered bytes a slow client misses preview frames (text events still queue). */
+const PREVIEW_BACKPRESSURE_BYTES = 8 * 1024 * 1024;
+
+export class WsHub {
+  readonly wss: WebSocketServer;
+  private readonly clients = new Map<WebSocket, ClientState>();
+  /** clientIds that have submitted at least one prompt (they leave watch mode). */
+  private readonly submitters = new Set<string>();
+  /** prompt id → submitting clientId. */
+  private readonly owners = new Map<string, string>();
+
+  constructor(
+    private readonly opts: {
+      queueRemaining: () => number;
+      maxUploadBytes: number;
+      maxMessageBytes?: number;
+    },
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxMessageBytes ?? 256 * 1024 });
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, clientId: string | null): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, clientId));
+  }
+
+  private onConnection(ws: WebSocket, clientId: string | null): void {
+    const sid = clientId && clientId.length <= 256 ? clientId : randomUUID().replace(/-/g, '');
+    const state: ClientState = { sid, subs: new Set(), all: false, previewMetadata: false };
+    this.clients.set(ws, state);
+    ws.on('close', () => this.clients.delete(ws));
+    ws.on('error', () => this.clients.delete(ws));
+    ws.on('message', (data, isBinary) => this.onMessage(ws, state, data, isBinary));
+    this.sendTo(ws, 'status', { status: { exec_info: { queue_remaining: this.opts.queueRemaining() } }, sid });
+  }
+
+  private onMessage(ws: WebSocket, state: ClientState, data: unknown, isBinary: boolean): void {
+    if (isBinary) {
+      this.sendTo(ws, 'error', { message: 'binary messages are not accepted; send JSON text {type, data}' });
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(String(data));
+    } catch (e) {
+      this.sendTo(ws, 'error', { message: `message is not valid JSON: ${(e as Error).message}` });
+      return;
+    }
+    const r = WsMessage.safeParse(json);
+    if (!r.success) {
+      const first = r.error.issues[0];
+      const field = ['message', ...(first?.path ?? []).map(String)].join('.');
+      this.sendTo(ws, 'error', {
+        message: `${field}: ${first?.message ?? 'invalid message'} (accepted types: feature_flags, subscribe, unsubscribe)`,
+        field,
+      });
+      return;
+    }
+    const msg = r.data;
+    if (msg.type === 'feature_flags') {
+      state.previewMetadata = msg.data.supports_preview_metadata === true;
+      this.sendTo(ws, 'feature_flags', {
+        supports_preview_metadata: true,
+        max_upload_size: this.opts.maxUploadBytes,
+      });
+      return;
+    }
+    const d = msg.data;
+    const ids = 'prompt_id' in d ? [d.prompt_id] : 'prompt_ids' in d ? d.prompt_ids : [];
+    if (msg.type === 'subscribe') {
+      if ('all' in d) state.all = true;
+      for (const id of ids) state.subs.add(id);
+    } else {
+      if ('all' in d) {
+        state.all = false;
+        state.subs.clear();
+      }
+      for (const id of ids) state.subs.delete(id);
+    }
+    this.sendTo(ws, msg.type === 'subscribe' ? 'subscribed' : 'unsubscribed', {
+      all: state.all,
+      prompt_ids: [...state.subs],
+    });
+  }
+
+  /** Remember who submitted a prompt (rule 1) and take that clientId out of watch mode. */
+  noteSubmission(promptId: string, clientId: string | undefined): void {
+    if (!clientId) return;
+    this.submitters.add(clientId);
+    this.owners.set(promptId, clientId);
+  }
+
+  forget(promptId: string): void {
+    this.owners.delete(promptId);
+  }
+
+  private wants(state: ClientState, promptId: string): boolean {
+    if (state.all || state.subs.has(promptId)) return true;
+    if (this.owners.get(promptId) === state.sid) return true;
+    return state.subs.size === 0 && !this.submitters.has(state.sid);
+  }
+
+  private sendTo(ws: WebSocket, type: string, data: unknown): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(JSON.stringify({ type, data }), (err) => {
+      if (err) this.clients.delete(ws);
+    });
+  }
+
+  /** A prompt's event, to the sockets that follow it. */
+  emit(promptId: string, type: string, data: Record<string, unknown>): void {
+    const text = JSON.stringify({ type, data });
+    for (const [ws, state] of this.clients) {
+      if (ws.readyState === WebSocket.OPEN && this.wants(state, promptId)) ws.send(text);
+    }
+  }
+
+  /** To everyone (queue status). */
+  broadcast(type: string, data: Record<string, unknown>): void {
+    const text = JSON.stringify({ type, data });
+    for (const ws of this.clients.keys()) if (ws.readyState === WebSocket.OPEN) ws.send(text);
+  }
+
+  broadcastStatus(): void {
+    this.broadcast('status', { status: { exec_info: { queue_remaining: this.opts.queueRemaining() } } });
+  }
+
+  /** Binary preview: type 1 `[u32 1][u32 format 1=JPEG 2=PNG][image]`, or type 4
+   *  `[u32 4][u32 json_len][json][image]` to sockets that announced supports_preview_metadata. */
+  preview(promptId: string, nodeId: string, image: PreviewImage): void {
+    let legacy: Buffer | null = null;
+    let withMeta: Buffer | null = null;
+    const data = Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength);
+    for (const [ws, state] of this.clients) {
+      if (ws.readyState !== WebSocket.OPEN || !this.wants(state, promptId)) continue;
+      if (ws.bufferedAmount > PREVIEW_BACKPRESSURE_BYTES) continue;
+      if (state.previewMetadata) {
+        if (!withMeta) {
+          const meta = Buffer.from(
+            JSON.stringify({
+              node_id: nodeId,
+              display_node_id: nodeId,
+              real_node_id: nodeId,
+              parent_node_id: null,
+              prompt_id: promptId,
+              image_type: image.format === 'png' ? 'image/png' : 'image/jpeg',
+            }),
+          );
+          const head = Buffer.alloc(8);
+          head.writeUInt32BE(4, 0);
+          head.writeUInt32BE(meta.length, 4);
+          withMeta = Buffer.concat([head, meta, data]);
+        }
+        ws.send(withMeta);
+      } else {
+        if (!legacy) {
+          const head = Buffer.alloc(8);
+          head.writeUInt32BE(1, 0);
+          head.writeUInt32BE(image.format === 'png' ? 2 : 1, 4);
+          legacy = Buffer.concat([head, data]);
+        }
+        ws.send(legacy);
+      }
+    }
+  }
+
+  close(): void {
+    for (const ws of this.clients.keys()) ws.terminate();
+    this.clients.clear();
+    this.wss.close();
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * Test helpers: a small real plugin (trivial nodes, one that sleeps in steps and reports
+ * progress/previews, one that writes an output file, one that fails), a real server on an
+ * ephemeral loopback port with a temporary data dir, and a websocket client that records frames.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defineNode, definePlugin } from '@priorgraph/core';
+import WebSocket from 'ws';
+import { createServer, type PriorgraphServer, type ServerOptions, silentLogger } from '../src/index.js';
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+export const testPlugin = definePlugin({
+  name: 'test',
+  version: '1.0.0',
+  nodes: [
+    defineNode({
+      type: 'Number',
+      version: 1,
+      category: 'test',
+      inputs: { value: { kind: 'int', default: 1, min: -1000, max: 1000 } },
+      outputs: [{ name: 'INT', type: 'INT' }],
+      execute: ({ value }) => ({ INT: value }),
+    }),
+    defineNode({
+      type: 'Add',
+      version: 1,
+      category: 'test',
+      inputs: { a: { kind: 'socket', type: 'INT' }, b: { kind: 'socket', type: 'INT' } },
+      outputs: [{ name: 'INT', type: 'INT' }],
+      execute: ({ a, b }) => ({ INT: (a as number) + (b as number) }),
+    }),
+    defineNode({
+      type: 'Slow',
+      version: 1,
+      category: 'test',
+      description: 'sleeps `steps` × `ms`, reporting progress and a preview each step',
+      inputs: {
+        x: { kind: 'socket', type: 'INT' },
+        steps: { kind: 'int', default: 5, min: 1, max: 1000 },
+        ms: { kind: 'int', default: 20, min: 0, max: 10_000 },
+        seed: { kind: 'seed', default: 0 },
+      },
+      outputs: [{ name: 'INT', type: 'INT' }],
+      execute: async ({ x, steps, ms }, ctx) => {
+        for (let i = 0; i < steps; i++) {
+          if (ctx.signal.aborted) throw new Error('aborted');
+          await new Promise((r) => setTimeout(r, ms));
+          ctx.progress(i + 1, steps);
+          ctx.preview({ format: 'png', data: new Uint8Array([...PNG_SIGNATURE, i]) });
+        }
+        return { INT: (x as number) * 2 };
+      },
+    }),
+    defineNode({
+      type: 'SaveNumber',
+      version: 1,
+      category: 'test',
+      outputNode: true,
+      inputs: {
+        value: { kind: 'socket', type: 'INT' },
+        prefix: { kind: 'string', default: 'num' },
+      },
+      outputs: [],
+      execute: async ({ value, prefix }, ctx) => {
+        const filename = `${prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_${ctx.promptId.slice(0, 8)}_${ctx.nodeId}.png`;
+        await writeFile(
+          join(ctx.host.outputDir, filename),
+          Buffer.from([...PNG_SIGNATURE, ...Buffer.from(String(value))]),
+        );
+        ctx.ui({ images: [{ filename, subfolder: '', type: 'output' }], value: [value] });
+        return {};
+      },
+    }),
+    defineNode({
+      type: 'Fail',
+      version: 1,
+      category: 'test',
+      outputNode: true,
+      inputs: { x: { kind: 'socket', type: 'INT' }, message: { kind: 'string', default: 'boom' } },
+      outputs: [],
+      execute: ({ message }) => {
+        throw new Error(message);
+      },
+    }),
+  ],
+});
+
+/** 1 → Slow(steps) → Save; API format. */
+export function slowPrompt(steps = 5, ms = 20, value = 3, prefix = 'num'): Record<string, unknown> {
+  return {
+    '1': { class_type: 'Number', inputs: { value } },
+    '2': { class_type: 'Slow', inputs: { x: ['1', 0], steps, ms, seed: value } },
+    '3': { class_type: 'SaveNumber', inputs: { value: ['2', 0], prefix } },
+  };
+}
+
+export interface Started {
+  server: PriorgraphServer;
+  url: string;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(extra: Partial<ServerOptions> = {}): Promise<Started> {
+  const dataDir = extra.dataDir ?? mkdtempSync(join(tmpdir(), 'pg-server-'));
+  const server = createServer({
+    port: 0,
+    dataDir,
+    modelRoots: [join(dataDir, 'models')],
+    plugins: [testPlugin],
+    log: silentLogger,
+    ...extra,
+  });
+  const { url } = await server.listen();
+  return {
+    server,
+    url,
+    dataDir,
+    async close() {
+      await server.close();
+      if (!extra.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface WsFrame {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** A websocket client that keeps every text frame and binary frame. */
+export class WsRecorder {
+  readonly frames: WsFrame[] = [];
+  readonly binary: Buffer[] = [];
+  readonly ws: WebSocket;
+  private waiters: Array<() => void> = [];
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) this.binary.push(Buffer.from(data as Buffer));
+      else this.frames.push(JSON.parse(String(data)));
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  static open(url: string, clientId?: string, token?: string): Promise<WsRecorder> {
+    const u = new URL(url.replace(/^http/, 'ws'));
+    u.pathname = '/ws';
+    if (clientId) u.searchParams.set('clientId', clientId);
+    if (token) u.searchParams.set('token', token);
+    const ws = new WebSocket(u);
+    const rec = new WsRecorder(ws);
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(rec));
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`ws refused: ${res.statusCode}`)));
+    });
+  }
+
+  send(value: unknown): void {
+    this.ws.send(typeof value === 'string' ? value : JSON.stringify(value));
+  }
+
+  /** Wait until a frame satisfies `pred` (checks frames already received). */
+  async waitFor(pred: (f: WsFrame) => boolean, timeoutMs = 20_000): Promise<WsFrame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const f = this.frames.find(pred);
+      if (f) return f;
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new Error(`timed out waiting for a ws frame; got: ${this.frames.map((x) => x.type).join(', ')}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  of(promptId: string): WsFrame[] {
+    return this.frames.filter((f) => f.data?.prompt_id === promptId);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export async function post(url: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: test convenience
+  return { status: res.status, json: json as any, headers: res.headers };
+}
+
+export async function get(url: string, path: string, headers: Record<string, string> = {}) {
+  const res = await fetch(url + path, { headers });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: test convenience
+  return { status: res.status, json: json as any, headers: res.headers };
+}
