@@ -1,0 +1,174 @@
+/** The server's HTTP and WebSocket API (ComfyUI-compatible, see shared/reference/comfyui-api.md). */
+import type { WorkflowDocument } from './types.ts';
+
+export interface ImageRef {
+  filename: string;
+  subfolder?: string;
+  type?: string;
+}
+
+export interface NodeError {
+  errors: Array<{ type: string; message: string; details?: string; extra_info?: { input_name?: string } }>;
+  dependent_outputs?: string[];
+  class_type?: string;
+}
+
+export interface QueueResult {
+  ok: boolean;
+  promptId?: string;
+  error?: { type?: string; message: string; details?: string };
+  nodeErrors: Record<string, NodeError>;
+}
+
+export type WsEvent =
+  | { type: 'status'; data: { status?: { exec_info?: { queue_remaining?: number } }; sid?: string } }
+  | { type: 'execution_start'; data: { prompt_id: string } }
+  | { type: 'execution_cached'; data: { prompt_id: string; nodes: string[] } }
+  | { type: 'executing'; data: { prompt_id: string; node: string | null } }
+  | { type: 'progress'; data: { prompt_id: string; node: string; value: number; max: number } }
+  | {
+      type: 'executed';
+      data: { prompt_id: string; node: string; output: { images?: ImageRef[] } & Record<string, unknown> };
+    }
+  | { type: 'execution_success'; data: { prompt_id: string } }
+  | {
+      type: 'execution_error';
+      data: {
+        prompt_id: string;
+        node_id: string;
+        node_type: string;
+        exception_message: string;
+        exception_type?: string;
+      };
+    }
+  | { type: 'execution_interrupted'; data: { prompt_id: string; node_id?: string } };
+
+export interface PreviewFrame {
+  blob: Blob;
+  nodeId?: string;
+  promptId?: string;
+}
+
+async function json<T>(res: Response, what: string): Promise<T> {
+  if (!res.ok) {
+    const text = await res.text().catch(() => '');
+    throw new Error(`${what}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  }
+  return (await res.json()) as T;
+}
+
+export function viewUrl(img: ImageRef): string {
+  const q = new URLSearchParams({ filename: img.filename, subfolder: img.subfolder ?? '', type: img.type ?? 'output' });
+  return `view?${q}`;
+}
+
+/** Parse a binary WebSocket frame: type 1 `[u32 1][u32 format][image]` or type 4 with JSON metadata. */
+export function parseBinaryFrame(buf: ArrayBuffer): PreviewFrame | undefined {
+  if (buf.byteLength < 8) return undefined;
+  const view = new DataView(buf);
+  const event = view.getUint32(0);
+  if (event === 1) {
+    const format = view.getUint32(4);
+    return { blob: new Blob([buf.slice(8)], { type: format === 2 ? 'image/png' : 'image/jpeg' }) };
+  }
+  if (event === 4) {
+    const len = view.getUint32(4);
+    const meta = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, len))) as {
+      node_id?: string;
+      prompt_id?: string;
+      image_type?: string;
+    };
+    return {
+      blob: new Blob([buf.slice(8 + len)], { type: meta.image_type ?? 'image/jpeg' }),
+      nodeId: meta.node_id,
+      promptId: meta.prompt_id,
+    };
+  }
+  return undefined;
+}
+
+export class Api {
+  readonly clientId: string;
+  private ws?: WebSocket;
+  private closed = false;
+  onEvent: (e: WsEvent) => void = () => {};
+  onPreview: (f: PreviewFrame) => void = () => {};
+  onConnection: (connected: boolean) => void = () => {};
+
+  constructor(clientId?: string) {
+    this.clientId = clientId ?? crypto.randomUUID();
+  }
+
+  objectInfo(): Promise<Record<string, unknown>> {
+    return fetch('object_info').then((r) => json(r, 'GET /object_info'));
+  }
+
+  async defaultWorkflow(): Promise<WorkflowDocument | undefined> {
+    const r = await fetch('api/default-workflow');
+    if (r.status === 404) return undefined;
+    return json<WorkflowDocument>(r, 'GET /api/default-workflow');
+  }
+
+  async queue(doc: WorkflowDocument): Promise<QueueResult> {
+    const r = await fetch('prompt', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: doc, client_id: this.clientId }),
+    });
+    const body = (await r.json().catch(() => ({}))) as {
+      prompt_id?: string;
+      error?: QueueResult['error'] | string;
+      node_errors?: Record<string, NodeError>;
+    };
+    if (r.ok) return { ok: true, promptId: body.prompt_id, nodeErrors: body.node_errors ?? {} };
+    const error =
+      typeof body.error === 'string' ? { message: body.error } : (body.error ?? { message: `HTTP ${r.status}` });
+    return { ok: false, error, nodeErrors: body.node_errors ?? {} };
+  }
+
+  async interrupt(): Promise<void> {
+    await fetch('interrupt', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  }
+
+  async history(
+    maxItems = 30,
+  ): Promise<Record<string, { outputs?: Record<string, { images?: ImageRef[] }>; status?: { status_str?: string } }>> {
+    return json(await fetch(`history?max_items=${maxItems}`), 'GET /history');
+  }
+
+  connect(): void {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const base = location.pathname.replace(/[^/]*$/, '');
+    const ws = new WebSocket(`${proto}//${location.host}${base}ws?clientId=${encodeURIComponent(this.clientId)}`);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ type: 'feature_flags', data: { supports_preview_metadata: true } }));
+      this.onConnection(true);
+    };
+    ws.onmessage = (m) => {
+      if (typeof m.data === 'string') {
+        try {
+          this.onEvent(JSON.parse(m.data) as WsEvent);
+        } catch {
+          // not JSON: ignore
+        }
+      } else {
+        const frame = parseBinaryFrame(m.data as ArrayBuffer);
+        if (frame) this.onPreview(frame);
+      }
+    };
+    ws.onclose = () => {
+      this.onConnection(false);
+      if (!this.closed) setTimeout(() => this.connect(), 1000);
+    };
+    ws.onerror = () => {
+      // onclose follows and reconnects
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.ws?.close();
+  }
+}

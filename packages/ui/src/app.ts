@@ -1,0 +1,508 @@
+/** The editor application: toolbar, side panel, running, workflows, undo. Talks to the canvas only
+ *  through GraphEditor (src/graph/adapter.ts). */
+import { Api, type ImageRef, type NodeError, type PreviewFrame, viewUrl, type WsEvent } from './api.ts';
+import { comfyPromptToDocument, isComfyPrompt } from './comfy.ts';
+import { documentToGraph, graphToDocument, type SerialisedGraph } from './document.ts';
+import { GraphEditor } from './graph/adapter.ts';
+import { type NodeDefs, parseObjectInfo } from './nodedefs.ts';
+import { workflowFromPng } from './png.ts';
+import { isWorkflowDocument, type WorkflowDocument } from './types.ts';
+
+const STORAGE_KEY = 'priorgraph.workflow';
+const UNDO_LIMIT = 100;
+
+function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing element #${id}`);
+  return el as T;
+}
+
+/** The graph without the viewport: what undo compares. */
+function contentKey(g: SerialisedGraph): string {
+  const { extra, ...rest } = g;
+  const { ds: _ds, ...extraRest } = extra ?? {};
+  return JSON.stringify({ ...rest, extra: extraRest });
+}
+
+export class App {
+  readonly api = new Api();
+  editor!: GraphEditor;
+  defs: NodeDefs = new Map();
+  private undoStack: string[] = [];
+  private redoStack: string[] = [];
+  private lastKey = '';
+  private checkpointTimer?: ReturnType<typeof setTimeout>;
+  private restoring = false;
+  private runningPrompt?: string;
+  private runningNode?: string;
+  private queueRemaining = 0;
+  private connected = false;
+  private previewUrls = new Map<string, string>();
+  private historyKeys = new Set<string>();
+  private meta?: Record<string, unknown>;
+  /** Console-free log of what happened, for people and the end-to-end test. */
+  readonly events: string[] = [];
+
+  async start(): Promise<void> {
+    const canvasEl = $<HTMLCanvasElement>('graph-canvas');
+    this.editor = new GraphEditor(canvasEl, { onChange: () => this.scheduleCheckpoint() });
+    new ResizeObserver(() => this.editor.resize()).observe($('canvas-wrap'));
+    this.bindUi();
+    this.api.onEvent = (e) => this.onWsEvent(e);
+    this.api.onPreview = (f) => this.onPreview(f);
+    this.api.onConnection = (c) => {
+      this.connected = c;
+      this.updateStatus();
+    };
+    this.defs = parseObjectInfo(await this.api.objectInfo());
+    this.editor.registerTypes(this.defs);
+    this.api.connect();
+    const saved = this.readStored();
+    if (saved) this.loadDocument(saved, { fit: !saved.ui?.viewport, resetUndo: true });
+    else await this.openDefault();
+    this.loadHistory().catch(() => {});
+    document.body.dataset.ready = 'true';
+  }
+
+  // ------------------------------------------------------------------ documents
+
+  currentDocument(): WorkflowDocument {
+    const { value } = graphToDocument(this.editor.serialise(), this.defs);
+    if (this.meta) value.meta = { ...this.meta, ...value.meta };
+    return value;
+  }
+
+  loadDocument(doc: WorkflowDocument, opts: { fit?: boolean; resetUndo?: boolean } = {}): string[] {
+    const { value, warnings } = documentToGraph(doc, this.defs);
+    this.meta = doc.meta;
+    this.restoring = true;
+    this.editor.load(value);
+    this.restoring = false;
+    if (opts.fit ?? true) this.editor.fitToView();
+    this.hideErrors();
+    for (const w of warnings) this.toast(w, true);
+    if (opts.resetUndo) {
+      this.undoStack = [];
+      this.redoStack = [];
+      this.lastKey = '';
+    }
+    this.checkpoint();
+    return warnings;
+  }
+
+  async openDefault(): Promise<void> {
+    const doc = await this.api.defaultWorkflow();
+    if (doc) this.loadDocument(doc, { fit: true, resetUndo: true });
+    else this.editor.clear();
+  }
+
+  private readStored(): WorkflowDocument | undefined {
+    try {
+      const raw = localStorage.getItem(STORAGE_KEY);
+      if (!raw) return undefined;
+      const doc = JSON.parse(raw);
+      return isWorkflowDocument(doc) ? doc : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Open a file: a priorgraph document, a ComfyUI API prompt, or a PNG that carries either. */
+  async openFile(file: File): Promise<void> {
+    try {
+      let doc: WorkflowDocument;
+      if (file.type === 'image/png' || file.name.toLowerCase().endsWith('.png')) {
+        const r = workflowFromPng(new Uint8Array(await file.arrayBuffer()), this.defs);
+        for (const w of r.warnings) this.toast(w, true);
+        doc = r.doc;
+      } else {
+        const parsed: unknown = JSON.parse(await file.text());
+        if (isWorkflowDocument(parsed)) doc = parsed;
+        else if (isComfyPrompt(parsed)) {
+          const r = comfyPromptToDocument(parsed, this.defs);
+          for (const w of r.warnings) this.toast(w, true);
+          doc = r.doc;
+        } else if (parsed && typeof parsed === 'object' && isComfyPrompt((parsed as { prompt?: unknown }).prompt)) {
+          doc = comfyPromptToDocument((parsed as { prompt: never }).prompt, this.defs).doc;
+        } else throw new Error('not a priorgraph document or a ComfyUI API prompt');
+      }
+      this.loadDocument(doc, { fit: true });
+      this.toast(`Opened ${file.name}`);
+      this.log(`opened ${file.name}`);
+    } catch (err) {
+      this.toast(`Could not open ${file.name}: ${(err as Error).message}`, true);
+    }
+  }
+
+  saveFile(): void {
+    const doc = this.currentDocument();
+    const name = typeof doc.meta?.name === 'string' && doc.meta.name ? doc.meta.name : 'workflow';
+    const blob = new Blob([`${JSON.stringify(doc, null, 2)}\n`], { type: 'application/json' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `${name.replace(/[^\w.-]+/g, '_')}.priorgraph.json`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  }
+
+  // ------------------------------------------------------------------ undo / persistence
+
+  private scheduleCheckpoint(): void {
+    if (this.restoring) return;
+    clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = setTimeout(() => this.checkpoint(), 120);
+  }
+
+  /** Record the graph for undo when it changed, and keep it in localStorage. */
+  checkpoint(): void {
+    const g = this.editor.serialise();
+    const key = contentKey(g);
+    if (key !== this.lastKey) {
+      if (this.lastKey) {
+        this.undoStack.push(this.lastKey);
+        if (this.undoStack.length > UNDO_LIMIT) this.undoStack.shift();
+        this.redoStack = [];
+      }
+      this.lastKey = key;
+    }
+    this.persist(g);
+    this.updateUndoButtons();
+  }
+
+  private persist(g: SerialisedGraph): void {
+    try {
+      const doc = graphToDocument(g, this.defs).value;
+      if (this.meta) doc.meta = { ...this.meta };
+      localStorage.setItem(STORAGE_KEY, JSON.stringify(doc));
+    } catch {
+      // storage full or unavailable: the graph just does not survive a reload
+    }
+  }
+
+  private restore(key: string): void {
+    const g = JSON.parse(key) as SerialisedGraph;
+    const cur = this.editor.serialise();
+    g.extra = { ...g.extra, ds: cur.extra.ds };
+    this.restoring = true;
+    this.editor.load(g);
+    this.restoring = false;
+    this.lastKey = key;
+    this.persist(this.editor.serialise());
+    this.updateUndoButtons();
+  }
+
+  undo(): void {
+    clearTimeout(this.checkpointTimer);
+    this.checkpoint();
+    const prev = this.undoStack.pop();
+    if (!prev) return;
+    this.redoStack.push(this.lastKey);
+    this.restore(prev);
+  }
+
+  redo(): void {
+    const next = this.redoStack.pop();
+    if (!next) return;
+    this.undoStack.push(this.lastKey);
+    this.restore(next);
+  }
+
+  private updateUndoButtons(): void {
+    $<HTMLButtonElement>('btn-undo').disabled = this.undoStack.length === 0;
+    $<HTMLButtonElement>('btn-redo').disabled = this.redoStack.length === 0;
+  }
+
+  // ------------------------------------------------------------------ running
+
+  async queue(): Promise<void> {
+    clearTimeout(this.checkpointTimer);
+    this.checkpoint();
+    const doc = this.currentDocument();
+    this.editor.clearErrors();
+    this.hideErrors();
+    let r: Awaited<ReturnType<Api['queue']>>;
+    try {
+      r = await this.api.queue(doc);
+    } catch (err) {
+      this.toast(`Could not queue: ${(err as Error).message}`, true);
+      return;
+    }
+    if (!r.ok) {
+      this.showNodeErrors(r.nodeErrors);
+      const msg = r.error?.message ?? 'the server refused the prompt';
+      this.toast(`Not queued: ${msg}${r.error?.details ? ` (${r.error.details})` : ''}`, true);
+      this.log(`validation failed: ${msg}`);
+      return;
+    }
+    this.log(`queued ${r.promptId}`);
+    this.editor.applySeedControls();
+    this.checkpoint();
+    this.toast('Queued');
+  }
+
+  private showNodeErrors(nodeErrors: Record<string, NodeError>): void {
+    const items: Array<{ id: string; text: string }> = [];
+    for (const [id, ne] of Object.entries(nodeErrors)) {
+      const inputErrors: Record<string, string> = {};
+      const nodeMsgs: string[] = [];
+      for (const e of ne.errors ?? []) {
+        const text = e.details ? `${e.message}: ${e.details}` : e.message;
+        const input = e.extra_info?.input_name;
+        if (input) inputErrors[input] = inputErrors[input] ? `${inputErrors[input]}; ${text}` : text;
+        else nodeMsgs.push(text);
+        items.push({ id, text: input ? `${input}: ${text}` : text });
+      }
+      this.editor.setNodeError(id, nodeMsgs.join('\n') || undefined, inputErrors);
+    }
+    this.showErrors(items);
+  }
+
+  private showErrors(items: Array<{ id: string; text: string }>): void {
+    const ul = $('errors');
+    ul.replaceChildren();
+    for (const it of items) {
+      const li = document.createElement('li');
+      const b = document.createElement('b');
+      b.textContent = `${this.editor.nodeTitle(it.id)} (#${it.id})`;
+      li.append(b, document.createTextNode(it.text));
+      li.dataset.node = it.id;
+      ul.append(li);
+    }
+    $('errors-panel').hidden = items.length === 0;
+  }
+
+  private hideErrors(): void {
+    $('errors-panel').hidden = true;
+    $('errors').replaceChildren();
+  }
+
+  private onWsEvent(e: WsEvent): void {
+    switch (e.type) {
+      case 'status':
+        this.queueRemaining = e.data.status?.exec_info?.queue_remaining ?? this.queueRemaining;
+        break;
+      case 'execution_start':
+        this.runningPrompt = e.data.prompt_id;
+        this.editor.clearErrors();
+        this.log(`started ${e.data.prompt_id}`);
+        break;
+      case 'executing':
+        if (e.data.node == null) {
+          this.runningNode = undefined;
+          this.editor.setRunning(null);
+          if (e.data.prompt_id === this.runningPrompt) this.runningPrompt = undefined;
+        } else {
+          this.runningNode = String(e.data.node);
+          this.editor.setRunning(this.runningNode);
+          this.log(`executing ${this.runningNode}`);
+        }
+        break;
+      case 'progress':
+        this.editor.setProgress(String(e.data.node), e.data.value, e.data.max);
+        this.log(`progress ${e.data.node} ${e.data.value}/${e.data.max}`);
+        break;
+      case 'executed': {
+        const images = e.data.output?.images ?? [];
+        const id = String(e.data.node);
+        if (images.length) {
+          this.editor.setImages(id, images.map(viewUrl));
+          for (const img of images) this.addHistoryImage(img);
+          this.log(`images ${id} ${images.length}`);
+        }
+        break;
+      }
+      case 'execution_success':
+        this.editor.setRunning(null);
+        this.log(`success ${e.data.prompt_id}`);
+        break;
+      case 'execution_error': {
+        const id = String(e.data.node_id);
+        this.editor.setRunning(null);
+        this.editor.setNodeError(id, e.data.exception_message);
+        this.showErrors([{ id, text: e.data.exception_message }]);
+        this.toast(`${this.editor.nodeTitle(id)} failed: ${e.data.exception_message}`, true);
+        this.log(`error ${id}`);
+        break;
+      }
+      case 'execution_interrupted':
+        this.editor.setRunning(null);
+        this.toast('Interrupted');
+        this.log('interrupted');
+        break;
+    }
+    this.updateStatus();
+  }
+
+  private onPreview(f: PreviewFrame): void {
+    const id = f.nodeId ?? this.runningNode;
+    if (!id) return;
+    const url = URL.createObjectURL(f.blob);
+    const old = this.previewUrls.get(id);
+    this.previewUrls.set(id, url);
+    this.editor.setPreview(id, url);
+    if (old) setTimeout(() => URL.revokeObjectURL(old), 2000);
+    this.log(`preview ${id}`);
+  }
+
+  private updateStatus(): void {
+    const el = $('status');
+    el.classList.toggle('offline', !this.connected);
+    el.classList.toggle('running', this.connected && !!this.runningPrompt);
+    if (!this.connected) el.textContent = 'server offline — reconnecting…';
+    else if (this.runningNode)
+      el.textContent = `running ${this.editor.nodeTitle(this.runningNode)} · queue ${this.queueRemaining}`;
+    else el.textContent = this.queueRemaining ? `queue ${this.queueRemaining}` : 'idle';
+  }
+
+  // ------------------------------------------------------------------ history
+
+  private async loadHistory(): Promise<void> {
+    const h = await this.api.history(30);
+    for (const item of Object.values(h).reverse()) {
+      for (const out of Object.values(item.outputs ?? {}))
+        for (const img of out.images ?? []) this.addHistoryImage(img);
+    }
+  }
+
+  private addHistoryImage(img: ImageRef): void {
+    if ((img.type ?? 'output') !== 'output') return;
+    const key = `${img.subfolder ?? ''}/${img.filename}`;
+    if (this.historyKeys.has(key)) return;
+    this.historyKeys.add(key);
+    const el = document.createElement('img');
+    el.src = viewUrl(img);
+    el.alt = img.filename;
+    el.title = img.filename;
+    el.addEventListener('click', () => this.openLightbox(img));
+    $('history').prepend(el);
+    $('history-empty').hidden = true;
+  }
+
+  private openLightbox(img: ImageRef): void {
+    const url = viewUrl(img);
+    $<HTMLImageElement>('lightbox-img').src = url;
+    $('lightbox-name').textContent = img.filename;
+    const a = $<HTMLAnchorElement>('lightbox-download');
+    a.href = url;
+    a.download = img.filename;
+    $('lightbox').hidden = false;
+  }
+
+  // ------------------------------------------------------------------ UI plumbing
+
+  toast(text: string, error = false): void {
+    const el = document.createElement('div');
+    el.className = error ? 'toast error' : 'toast';
+    el.textContent = text;
+    $('toasts').append(el);
+    setTimeout(() => el.remove(), error ? 8000 : 2500);
+  }
+
+  private log(s: string): void {
+    this.events.push(s);
+    if (this.events.length > 500) this.events.shift();
+  }
+
+  private bindUi(): void {
+    const on = (id: string, fn: () => void) => $(id).addEventListener('click', fn);
+    on('btn-queue', () => void this.queue());
+    on('btn-interrupt', () => void this.api.interrupt());
+    on('btn-undo', () => this.undo());
+    on('btn-redo', () => this.redo());
+    on('btn-fit', () => this.editor.fitToView());
+    on('btn-add', () => {
+      const r = $('graph-canvas').getBoundingClientRect();
+      this.editor.openSearch(new MouseEvent('dblclick', { clientX: r.left + r.width / 2 - 150, clientY: r.top + 120 }));
+    });
+    on('btn-new', () => {
+      this.meta = undefined;
+      this.editor.clear();
+      this.hideErrors();
+      this.checkpoint();
+    });
+    on('btn-default', () => void this.openDefault());
+    on('btn-open', () => $('file-input').click());
+    on('btn-save', () => this.saveFile());
+    on('btn-help', () => this.toggleHelp(true));
+    on('help-close', () => this.toggleHelp(false));
+    on('lightbox-close', () => ($('lightbox').hidden = true));
+    $('lightbox').addEventListener('click', (e) => {
+      if (e.target === $('lightbox')) $('lightbox').hidden = true;
+    });
+    $('help').addEventListener('click', (e) => {
+      if (e.target === $('help')) this.toggleHelp(false);
+    });
+    const input = $<HTMLInputElement>('file-input');
+    input.addEventListener('change', () => {
+      const f = input.files?.[0];
+      if (f) void this.openFile(f);
+      input.value = '';
+    });
+    $('errors').addEventListener('click', (e) => {
+      const li = (e.target as HTMLElement).closest('li');
+      if (li?.dataset.node) this.editor.fitToView();
+    });
+
+    const wrap = $('canvas-wrap');
+    wrap.addEventListener('dragover', (e) => {
+      if (e.dataTransfer?.types.includes('Files')) {
+        e.preventDefault();
+        wrap.classList.add('drop-target');
+      }
+    });
+    wrap.addEventListener('dragleave', () => wrap.classList.remove('drop-target'));
+    wrap.addEventListener('drop', (e) => {
+      wrap.classList.remove('drop-target');
+      const f = e.dataTransfer?.files?.[0];
+      if (!f) return;
+      e.preventDefault();
+      e.stopPropagation();
+      void this.openFile(f);
+    });
+
+    window.addEventListener('keydown', (e) => this.onKey(e));
+  }
+
+  private toggleHelp(show: boolean): void {
+    $('help').hidden = !show;
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const t = e.target as HTMLElement;
+    const typing = t.localName === 'input' || t.localName === 'textarea' || t.isContentEditable;
+    const mod = e.ctrlKey || e.metaKey;
+    const key = e.key.toLowerCase();
+    if (mod && e.key === 'Enter') {
+      e.preventDefault();
+      void this.queue();
+      return;
+    }
+    if (e.key === 'Escape') {
+      $('help').hidden = true;
+      $('lightbox').hidden = true;
+      return;
+    }
+    if (typing) return;
+    if (mod && key === 'z' && !e.shiftKey) {
+      e.preventDefault();
+      this.undo();
+    } else if (mod && ((key === 'z' && e.shiftKey) || key === 'y')) {
+      e.preventDefault();
+      this.redo();
+    } else if (mod && key === 's') {
+      e.preventDefault();
+      this.saveFile();
+    } else if (mod && key === 'o') {
+      e.preventDefault();
+      $('file-input').click();
+    } else if (!mod && e.key === '.') {
+      this.editor.fitToView();
+    } else if (!mod && e.key === '?') {
+      this.toggleHelp($('help').hidden);
+    } else if (mod && (key === 'c' || key === 'v') && t.localName !== 'canvas') {
+      // litegraph handles these when its canvas has focus; do the same from elsewhere on the page
+      if (key === 'c') this.editor.copy();
+      else this.editor.paste();
+    }
+  }
+}

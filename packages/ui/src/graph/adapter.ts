@@ -1,0 +1,597 @@
+/**
+ * The only module that talks to litegraph. The rest of the editor uses this class, so the canvas
+ * library can be swapped by rewriting this file. It speaks litegraph's serialised 0.4 JSON
+ * (see ../document.ts for the conversion to the priorgraph document).
+ */
+import { LGraph, LGraphCanvas, LGraphNode, LiteGraph } from '@comfyorg/litegraph';
+import type { SerialisedGraph } from '../document.ts';
+import { type InputDef, type NodeDef, type NodeDefs, typeColour } from '../nodedefs.ts';
+import type { SeedControl } from '../types.ts';
+
+export interface NodeRunState {
+  running: boolean;
+  progress?: number;
+  preview?: HTMLImageElement;
+  images: HTMLImageElement[];
+  error?: string;
+  inputErrors: Record<string, string>;
+  cached?: boolean;
+}
+
+export interface EditorHooks {
+  /** Something in the graph may have changed (debounced by the caller). */
+  onChange(): void;
+}
+
+const SEED_MAX = 2 ** 53 - 1;
+const IMAGE_AREA = 240;
+
+/** The parts of a litegraph node this module uses, typed here so that the rest of the file does not
+ *  depend on how litegraph's own typings resolve. */
+interface Slot {
+  name: string;
+  type: string;
+  link?: number | null;
+}
+interface Widget {
+  name: string;
+  type: string;
+  value: unknown;
+  y: number;
+  options: Record<string, unknown>;
+  tooltip?: string;
+}
+interface AnyNode {
+  id: number | string;
+  type: string | null;
+  title: string;
+  pos: [number, number];
+  size: [number, number];
+  width: number;
+  flags: { collapsed?: boolean };
+  inputs: Slot[];
+  outputs: Slot[];
+  widgets?: Widget[];
+  progress?: number;
+  has_errors?: boolean;
+  serialize_widgets?: boolean;
+  onDrawForeground?: (ctx: CanvasRenderingContext2D) => void;
+  onDrawBackground?: (ctx: CanvasRenderingContext2D) => void;
+  computeSize(): [number, number];
+  getInputPos(slot: number): [number, number];
+  getOutputPos(slot: number): [number, number];
+  addInput(name: string, type: string, extra?: Record<string, unknown>): unknown;
+  addOutput(name: string, type: string): unknown;
+  addWidget(type: string, name: string, value: unknown, cb: () => void, options: Record<string, unknown>): unknown;
+}
+
+function wrapText(ctx: CanvasRenderingContext2D, text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const para of text.split('\n')) {
+    let line = '';
+    for (const word of para.split(' ')) {
+      const next = line ? `${line} ${word}` : word;
+      if (ctx.measureText(next).width > width && line) {
+        lines.push(line);
+        line = word;
+      } else line = next;
+    }
+    lines.push(line);
+  }
+  return lines.slice(0, 8);
+}
+
+export interface NodeTypeHooks {
+  onChange(): void;
+  drawForeground?(node: AnyNode, ctx: CanvasRenderingContext2D): void;
+  drawBackground?(node: AnyNode, ctx: CanvasRenderingContext2D): void;
+}
+
+/** Register one litegraph node type per definition (no canvas needed: also used headless in tests). */
+export function registerNodeTypes(defs: NodeDefs, hooks: NodeTypeHooks = { onChange() {} }): void {
+  for (const def of defs.values()) {
+    // Hooks are assigned, not overridden, so this compiles whether or not the litegraph typings resolve.
+    const cls = class extends LGraphNode {
+      constructor(title?: string) {
+        super(title ?? def.displayName);
+        const self = this as unknown as AnyNode;
+        self.serialize_widgets = true;
+        if (hooks.drawForeground) self.onDrawForeground = (ctx) => hooks.drawForeground?.(self, ctx);
+        if (hooks.drawBackground) self.onDrawBackground = (ctx) => hooks.drawBackground?.(self, ctx);
+        buildNode(self, def, () => hooks.onChange());
+      }
+    };
+    (cls as unknown as { title: string }).title = def.displayName;
+    Object.defineProperty(cls, 'name', { value: def.bareType });
+    LiteGraph.registerNodeType(def.type, cls as never);
+    (cls as unknown as { category: string }).category = def.category;
+    (cls as unknown as { description: string }).description = def.description;
+    for (const t of [
+      ...def.inputs.filter((i) => i.kind === 'socket').map((i) => i.type),
+      ...def.outputs.map((o) => o.type),
+    ]) {
+      LGraphCanvas.link_type_colors[t] = typeColour(t);
+    }
+  }
+}
+
+function buildNode(node: AnyNode, def: NodeDef, changed: () => void): void {
+  for (const input of def.inputs) {
+    if (input.kind === 'socket') {
+      node.addInput(input.name, input.type, input.optional ? { label: `${input.name}?` } : {});
+    } else addWidget(node, input, changed);
+  }
+  for (const o of def.outputs) node.addOutput(o.name, o.type);
+  const size = node.computeSize();
+  node.size = [Math.max(size[0], 240), size[1]];
+  if (def.outputNode) node.size[1] += IMAGE_AREA;
+}
+
+function addWidget(node: AnyNode, input: InputDef, changed: () => void): void {
+  const opts: Record<string, unknown> = {};
+  switch (input.kind) {
+    case 'int':
+    case 'seed': {
+      const step = input.step ?? 1;
+      Object.assign(opts, {
+        min: input.min ?? (input.kind === 'seed' ? 0 : -SEED_MAX),
+        max: input.max ?? SEED_MAX,
+        step2: step,
+        step: step * 10,
+        precision: 0,
+        round: step,
+      });
+      node.addWidget('number', input.name, Number(input.default ?? 0), changed, opts);
+      if (input.kind === 'seed') {
+        node.addWidget('combo', `${input.name} after run`, 'randomize', changed, {
+          values: ['fixed', 'increment', 'decrement', 'randomize'],
+        });
+      }
+      break;
+    }
+    case 'float': {
+      const step = input.step ?? 0.01;
+      const decimals = Math.max(0, Math.min(6, Math.ceil(-Math.log10(input.round ?? step) - 1e-9)));
+      Object.assign(opts, {
+        min: input.min ?? -1e9,
+        max: input.max ?? 1e9,
+        step2: step,
+        step: step * 10,
+        precision: decimals,
+        round: input.round ?? step,
+      });
+      node.addWidget('number', input.name, Number(input.default ?? 0), changed, opts);
+      break;
+    }
+    case 'boolean':
+      node.addWidget('toggle', input.name, Boolean(input.default), changed, {});
+      break;
+    case 'combo':
+      node.addWidget('combo', input.name, String(input.default ?? input.options?.[0] ?? ''), changed, {
+        values: input.options ?? [],
+      });
+      break;
+    default:
+      node.addWidget(
+        'text',
+        input.name,
+        String(input.default ?? ''),
+        changed,
+        input.multiline ? { multiline: true } : {},
+      );
+  }
+  const w = node.widgets?.at(-1) as { tooltip?: string } | undefined;
+  if (w && input.tooltip) w.tooltip = input.tooltip;
+}
+
+export class GraphEditor {
+  readonly graph: LGraph;
+  readonly canvas: LGraphCanvas;
+  private readonly state = new Map<string, NodeRunState>();
+  private defs: NodeDefs = new Map();
+
+  constructor(
+    private readonly el: HTMLCanvasElement,
+    private readonly hooks: EditorHooks,
+  ) {
+    LiteGraph.release_link_on_empty_shows_menu = true;
+    LiteGraph.search_hide_on_mouse_leave = false;
+    this.graph = new LGraph();
+    this.canvas = new LGraphCanvas(el, this.graph);
+    this.canvas.allow_searchbox = true;
+    this.canvas.background_image = '';
+    const changed = () => this.hooks.onChange();
+    this.graph.onNodeAdded = changed;
+    this.graph.onNodeRemoved = (node: { id: number | string }) => {
+      this.state.delete(String(node.id));
+      changed();
+    };
+    this.graph.onConnectionChange = changed;
+    el.addEventListener('pointerup', changed);
+    el.addEventListener('keyup', changed);
+    this.resize();
+  }
+
+  /** Register one litegraph node type per definition (replacing earlier registrations). */
+  registerTypes(defs: NodeDefs): void {
+    this.defs = defs;
+    registerNodeTypes(defs, {
+      onChange: () => this.hooks.onChange(),
+      drawForeground: (n, ctx) => this.drawForeground(n, ctx),
+      drawBackground: (n, ctx) => this.drawBackground(n, ctx),
+    });
+    for (const def of defs.values()) {
+      for (const t of [
+        ...def.inputs.filter((i) => i.kind === 'socket').map((i) => i.type),
+        ...def.outputs.map((o) => o.type),
+      ]) {
+        const c = typeColour(t);
+        this.canvas.default_connection_color_byType[t] = c;
+        this.canvas.default_connection_color_byTypeOff[t] = c;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- drawing of run state
+
+  private stateOf(node: AnyNode): NodeRunState | undefined {
+    return this.state.get(String(node.id));
+  }
+
+  private imageTop(node: AnyNode): number {
+    const size = node.computeSize();
+    return size[1] + 4;
+  }
+
+  private drawBackground(node: AnyNode, ctx: CanvasRenderingContext2D): void {
+    const s = this.stateOf(node);
+    if (!s || node.flags.collapsed) return;
+    const imgs = s.images.length ? s.images : s.preview ? [s.preview] : [];
+    const img = imgs.find((i) => i.complete && i.naturalWidth > 0);
+    if (!img) return;
+    const top = this.imageTop(node);
+    const [w, h] = node.size;
+    const areaH = h - top - 4;
+    if (areaH < 16) return;
+    const scale = Math.min((w - 8) / img.naturalWidth, areaH / img.naturalHeight);
+    const dw = img.naturalWidth * scale;
+    const dh = img.naturalHeight * scale;
+    if (imgs.length === 1) {
+      ctx.drawImage(img, (w - dw) / 2, top + (areaH - dh) / 2, dw, dh);
+    } else {
+      // A grid of thumbnails for batches.
+      const n = imgs.length;
+      const cols = Math.ceil(Math.sqrt(n));
+      const rows = Math.ceil(n / cols);
+      const cw = (w - 8) / cols;
+      const ch = areaH / rows;
+      imgs.forEach((im, i) => {
+        if (!im.complete || !im.naturalWidth) return;
+        const sc = Math.min(cw / im.naturalWidth, ch / im.naturalHeight);
+        const x = 4 + (i % cols) * cw + (cw - im.naturalWidth * sc) / 2;
+        const y = top + Math.floor(i / cols) * ch + (ch - im.naturalHeight * sc) / 2;
+        ctx.drawImage(im, x, y, im.naturalWidth * sc, im.naturalHeight * sc);
+      });
+    }
+    if (!s.images.length && s.preview) {
+      ctx.fillStyle = 'rgba(0,0,0,0.55)';
+      ctx.fillRect(4, top, 64, 18);
+      ctx.fillStyle = '#fff';
+      ctx.font = '12px sans-serif';
+      ctx.fillText('preview', 10, top + 13);
+    }
+  }
+
+  private drawForeground(node: AnyNode, ctx: CanvasRenderingContext2D): void {
+    const s = this.stateOf(node);
+    if (!s) return;
+    const titleH = LiteGraph.NODE_TITLE_HEIGHT;
+    const [w, h] = node.flags.collapsed ? [node.width, 0] : node.size;
+    ctx.save();
+    if (s.running) {
+      ctx.strokeStyle = '#4ade80';
+      ctx.lineWidth = 3;
+      ctx.strokeRect(-3, -titleH - 3, w + 6, h + titleH + 6);
+    }
+    const hasInputErrors = Object.keys(s.inputErrors).length > 0;
+    if (s.error || hasInputErrors) {
+      ctx.strokeStyle = '#ef4444';
+      ctx.lineWidth = 3;
+      ctx.strokeRect(-3, -titleH - 3, w + 6, h + titleH + 6);
+      for (const name of Object.keys(s.inputErrors)) {
+        const widget = node.widgets?.find((x) => x.name === name);
+        const slot = node.inputs.findIndex((x) => x.name === name);
+        ctx.lineWidth = 2;
+        if (slot >= 0) {
+          const p = node.getInputPos(slot);
+          ctx.beginPath();
+          ctx.arc(p[0] - node.pos[0], p[1] - node.pos[1], 8, 0, Math.PI * 2);
+          ctx.stroke();
+        } else if (widget && !node.flags.collapsed) {
+          ctx.strokeRect(10, widget.y, w - 20, LiteGraph.NODE_WIDGET_HEIGHT);
+        }
+      }
+      const messages = [
+        ...(s.error ? [s.error] : []),
+        ...Object.entries(s.inputErrors).map(([k, v]) =>
+          v.toLowerCase().includes(k.toLowerCase()) ? v : `${k}: ${v}`,
+        ),
+      ];
+      ctx.font = '13px sans-serif';
+      const lines = messages.flatMap((m) => wrapText(ctx, m, Math.max(w, 240) - 16));
+      const boxH = lines.length * 17 + 10;
+      ctx.fillStyle = 'rgba(127, 29, 29, 0.95)';
+      ctx.fillRect(0, h + 8, Math.max(w, 240), boxH);
+      ctx.fillStyle = '#fee2e2';
+      lines.forEach((l, i) => {
+        ctx.fillText(l, 8, h + 8 + 18 + i * 17);
+      });
+    }
+    ctx.restore();
+  }
+
+  // ---------------------------------------------------------------- graph contents
+
+  load(g: SerialisedGraph): void {
+    this.state.clear();
+    this.graph.configure(structuredClone(g) as never);
+    const ds = g.extra?.ds as { offset?: [number, number]; scale?: number } | undefined;
+    if (ds?.offset) {
+      this.canvas.ds.offset[0] = ds.offset[0];
+      this.canvas.ds.offset[1] = ds.offset[1];
+      this.canvas.ds.scale = ds.scale ?? 1;
+    }
+    for (const node of this.nodes) {
+      const def = this.defs.get(node.type ?? '');
+      // Output nodes keep room for their images.
+      if (def?.outputNode) {
+        const min = node.computeSize()[1] + IMAGE_AREA;
+        if (node.size[1] < min) node.size[1] = min;
+      }
+    }
+    this.canvas.setDirty(true, true);
+  }
+
+  serialise(): SerialisedGraph {
+    const g = this.graph.serialize() as unknown as SerialisedGraph;
+    g.extra = {
+      ...g.extra,
+      ds: { offset: [this.canvas.ds.offset[0], this.canvas.ds.offset[1]], scale: this.canvas.ds.scale },
+    };
+    return g;
+  }
+
+  clear(): void {
+    this.state.clear();
+    this.graph.clear();
+    this.canvas.setDirty(true, true);
+  }
+
+  addNode(type: string, pos?: [number, number]): string | undefined {
+    const node = LiteGraph.createNode(type);
+    if (!node) return undefined;
+    const p = pos ?? this.viewCentre();
+    node.pos[0] = p[0];
+    node.pos[1] = p[1];
+    this.graph.add(node);
+    this.canvas.setDirty(true, true);
+    return String(node.id);
+  }
+
+  private viewCentre(): [number, number] {
+    const ds = this.canvas.ds;
+    return [this.el.width / 2 / ds.scale - ds.offset[0] - 120, this.el.height / 2 / ds.scale - ds.offset[1] - 60];
+  }
+
+  private get nodes(): AnyNode[] {
+    return this.graph.nodes as unknown as AnyNode[];
+  }
+
+  nodeIds(): string[] {
+    return this.nodes.map((n) => String(n.id));
+  }
+
+  private node(id: string): AnyNode | undefined {
+    return this.nodes.find((n) => String(n.id) === id);
+  }
+
+  nodeTitle(id: string): string {
+    return this.node(id)?.title ?? id;
+  }
+
+  nodeType(id: string): string | undefined {
+    return this.node(id)?.type ?? undefined;
+  }
+
+  /** Screen (CSS pixel, relative to the canvas element) position of a slot, for tests and tooltips. */
+  slotScreenPos(id: string, kind: 'input' | 'output', name: string): [number, number] | undefined {
+    const node = this.node(id);
+    if (!node) return undefined;
+    const slots = kind === 'input' ? node.inputs : node.outputs;
+    const i = slots.findIndex((s) => s.name === name);
+    if (i < 0) return undefined;
+    const p = kind === 'input' ? node.getInputPos(i) : node.getOutputPos(i);
+    const ds = this.canvas.ds;
+    return [(p[0] + ds.offset[0]) * ds.scale, (p[1] + ds.offset[1]) * ds.scale];
+  }
+
+  /** Screen box of a node including its title: [x, y, w, h]. */
+  nodeScreenBox(id: string): [number, number, number, number] | undefined {
+    const node = this.node(id);
+    if (!node) return undefined;
+    const ds = this.canvas.ds;
+    const th = LiteGraph.NODE_TITLE_HEIGHT;
+    return [
+      (node.pos[0] + ds.offset[0]) * ds.scale,
+      (node.pos[1] - th + ds.offset[1]) * ds.scale,
+      node.size[0] * ds.scale,
+      (node.size[1] + th) * ds.scale,
+    ];
+  }
+
+  /** Input slots of a node with whether they are linked. */
+  inputLinks(id: string): Record<string, boolean> {
+    const node = this.node(id);
+    return Object.fromEntries((node?.inputs ?? []).map((i) => [i.name, i.link != null]));
+  }
+
+  setWidgetValue(id: string, name: string, value: unknown): boolean {
+    const w = this.node(id)?.widgets?.find((x) => x.name === name);
+    if (!w) return false;
+    w.value = value;
+    this.canvas.setDirty(true, false);
+    return true;
+  }
+
+  widgetValue(id: string, name: string): unknown {
+    return this.node(id)?.widgets?.find((x) => x.name === name)?.value;
+  }
+
+  /** Apply each seed's "after run" control (randomize / increment / decrement). */
+  applySeedControls(): void {
+    for (const node of this.nodes) {
+      for (const w of node.widgets ?? []) {
+        if (!w.name.endsWith(' after run')) continue;
+        const seed = node.widgets?.find((x) => x.name === w.name.slice(0, -' after run'.length));
+        if (!seed) continue;
+        const mode = w.value as SeedControl;
+        const max = Number(seed.options.max ?? SEED_MAX);
+        const min = Number(seed.options.min ?? 0);
+        const v = Number(seed.value);
+        if (mode === 'randomize') seed.value = min + Math.floor(Math.random() * Math.min(max - min + 1, 2 ** 32));
+        else if (mode === 'increment') seed.value = Math.min(max, v + 1);
+        else if (mode === 'decrement') seed.value = Math.max(min, v - 1);
+      }
+    }
+    this.canvas.setDirty(true, false);
+  }
+
+  // ---------------------------------------------------------------- run state
+
+  private ensure(id: string): NodeRunState {
+    let s = this.state.get(id);
+    if (!s) {
+      s = { running: false, images: [], inputErrors: {} };
+      this.state.set(id, s);
+    }
+    return s;
+  }
+
+  runState(id: string): NodeRunState | undefined {
+    return this.state.get(id);
+  }
+
+  private redraw(): void {
+    this.canvas.setDirty(true, true);
+  }
+
+  clearErrors(): void {
+    for (const s of this.state.values()) {
+      s.error = undefined;
+      s.inputErrors = {};
+    }
+    for (const n of this.nodes) n.has_errors = false;
+    this.redraw();
+  }
+
+  setRunning(id: string | null): void {
+    for (const [key, s] of this.state) {
+      if (key !== id && s.running) {
+        s.running = false;
+        const n = this.node(key);
+        if (n) n.progress = undefined;
+      }
+    }
+    if (id) this.ensure(id).running = true;
+    this.redraw();
+  }
+
+  setProgress(id: string, value: number, max: number): void {
+    const n = this.node(id);
+    this.ensure(id).progress = max > 0 ? value / max : 0;
+    if (n) n.progress = max > 0 ? Math.min(1, value / max) : undefined;
+    this.redraw();
+  }
+
+  private loadImage(url: string): HTMLImageElement {
+    const img = new Image();
+    img.onload = () => this.redraw();
+    img.src = url;
+    return img;
+  }
+
+  setPreview(id: string, url: string): void {
+    const s = this.ensure(id);
+    const node = this.node(id);
+    s.preview = this.loadImage(url);
+    if (node && node.size[1] < node.computeSize()[1] + 140) node.size[1] = node.computeSize()[1] + 200;
+  }
+
+  setImages(id: string, urls: string[]): void {
+    const s = this.ensure(id);
+    s.images = urls.map((u) => this.loadImage(u));
+    const node = this.node(id);
+    if (node && node.size[1] < node.computeSize()[1] + 140) node.size[1] = node.computeSize()[1] + IMAGE_AREA;
+  }
+
+  setNodeError(id: string, message: string | undefined, inputErrors: Record<string, string> = {}): void {
+    const s = this.ensure(id);
+    s.error = message;
+    s.inputErrors = inputErrors;
+    this.redraw();
+  }
+
+  // ---------------------------------------------------------------- view
+
+  resize(): void {
+    const parent = this.el.parentElement;
+    if (!parent) return;
+    const r = parent.getBoundingClientRect();
+    this.el.width = Math.max(1, Math.floor(r.width));
+    this.el.height = Math.max(1, Math.floor(r.height));
+    this.el.style.width = `${this.el.width}px`;
+    this.el.style.height = `${this.el.height}px`;
+    this.canvas.setDirty(true, true);
+  }
+
+  fitToView(): void {
+    const nodes = this.nodes;
+    if (!nodes.length) return;
+    let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+    const th = LiteGraph.NODE_TITLE_HEIGHT;
+    for (const n of nodes) {
+      x0 = Math.min(x0, n.pos[0]);
+      y0 = Math.min(y0, n.pos[1] - th);
+      x1 = Math.max(x1, n.pos[0] + n.size[0]);
+      y1 = Math.max(y1, n.pos[1] + n.size[1] + 40);
+    }
+    const pad = 40;
+    const scale = Math.min(
+      1.25,
+      Math.max(0.2, Math.min((this.el.width - 2 * pad) / (x1 - x0), (this.el.height - 2 * pad) / (y1 - y0))),
+    );
+    const ds = this.canvas.ds;
+    ds.scale = scale;
+    ds.offset[0] = (this.el.width / scale - (x1 - x0)) / 2 - x0;
+    ds.offset[1] = (this.el.height / scale - (y1 - y0)) / 2 - y0;
+    this.redraw();
+  }
+
+  openSearch(e: MouseEvent): void {
+    this.canvas.showSearchBox(e);
+  }
+
+  copy(): void {
+    this.canvas.copyToClipboard();
+  }
+
+  paste(): void {
+    this.canvas.pasteFromClipboard();
+    this.hooks.onChange();
+  }
+
+  deleteSelected(): void {
+    this.canvas.deleteSelected();
+    this.hooks.onChange();
+  }
+}

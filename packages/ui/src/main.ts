@@ -1,0 +1,9 @@
+import '@comfyorg/litegraph/style.css';
+import './style.css';
+import { App } from './app.ts';
+
+const app = new App();
+(window as unknown as { priorgraph: App }).priorgraph = app;
+app.start().catch((err: Error) => {
+  app.toast(`The editor could not start: ${err.message}`, true);
+});

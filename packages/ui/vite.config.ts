@@ -1,0 +1,16 @@
+import { defineConfig } from 'vite';
+
+// Static files for the server to serve at `/` (relative asset paths, so a sub-path works too).
+// `vite` (dev) proxies the API to a server started with `npm start` on :8188.
+const api = process.env.PRIORGRAPH_API ?? 'http://127.0.0.1:8188';
+
+export default defineConfig({
+  base: './',
+  build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 1200 },
+  server: {
+    proxy: {
+      '^/(object_info|prompt|queue|history|view|interrupt|upload|system_stats|api)': api,
+      '/ws': { target: api.replace(/^http/, 'ws'), ws: true },
+    },
+  },
+});
