@@ -5,7 +5,7 @@
  */
 import type { PredictionType } from './guidance/index.ts';
 import { describeSignature } from './models/signature.ts';
-import { sample, type SampleHooks, type SampleResult } from './runtime/index.ts';
+import { type SampleHooks, type SampleResult, sample } from './runtime/index.ts';
 import type { DenoiserSpec, GuiderSpec } from './runtime/plan.ts';
 import type { ModelHandle, RuntimePool } from './runtime/pool.ts';
 import { createScheduler, type SchedulerConfig } from './schedulers/index.ts';
@@ -27,7 +27,8 @@ export function checkSameLatentSpace(a: ModelValue, b: ModelValue): void {
   const sa = a.sig;
   const sb = b.sig;
   const reasons: string[] = [];
-  if (sa.latentChannels !== sb.latentChannels) reasons.push(`${sa.latentChannels} vs ${sb.latentChannels} latent channels`);
+  if (sa.latentChannels !== sb.latentChannels)
+    reasons.push(`${sa.latentChannels} vs ${sb.latentChannels} latent channels`);
   if (sa.height && sb.height && (sa.height !== sb.height || sa.width !== sb.width)) {
     reasons.push(`latent size ${sa.height}×${sa.width} vs ${sb.height}×${sb.width}`);
   }
@@ -69,7 +70,9 @@ export interface RunSamplingArgs {
   hooks?: SampleHooks;
 }
 
-export async function runSampling(a: RunSamplingArgs): Promise<SampleResult & { shape: [number, number, number, number] }> {
+export async function runSampling(
+  a: RunSamplingArgs,
+): Promise<SampleResult & { shape: [number, number, number, number] }> {
   const g = a.guider;
   checkGuider(g);
   const ref = referenceModel(g);
@@ -82,33 +85,42 @@ export async function runSampling(a: RunSamplingArgs): Promise<SampleResult & { 
   let init: Float32Array | null = null;
   if (a.latent) {
     const [lb, lc, lh, lw] = a.latent.shape;
-    if (lc !== C) throw new Error(`input "latent_image": latents have ${lc} channels, the model ${ref.path} takes ${C}`);
+    if (lc !== C)
+      throw new Error(`input "latent_image": latents have ${lc} channels, the model ${ref.path} takes ${C}`);
     if (ref.sig.height && (lh !== ref.sig.height || lw !== ref.sig.width)) {
-      throw new Error(`input "latent_image": latents are ${lh}×${lw}, the model ${ref.path} takes ${ref.sig.height}×${ref.sig.width}`);
+      throw new Error(
+        `input "latent_image": latents are ${lh}×${lw}, the model ${ref.path} takes ${ref.sig.height}×${ref.sig.width}`,
+      );
     }
     const B = lb === 1 ? Math.max(1, a.batchSize) : lb;
     shape = [B, lc, lh, lw];
     if (a.denoise < 1) {
       init = new Float32Array(B * lc * lh * lw);
       const per = lc * lh * lw;
-      for (let b = 0; b < B; b++) init.set(a.latent.samples.subarray((lb === 1 ? 0 : b) * per, ((lb === 1 ? 0 : b) + 1) * per), b * per);
+      for (let b = 0; b < B; b++)
+        init.set(a.latent.samples.subarray((lb === 1 ? 0 : b) * per, ((lb === 1 ? 0 : b) + 1) * per), b * per);
     }
   } else {
     if (!ref.sig.height || !ref.sig.width) {
-      throw new Error(`input "latent_image": the model ${ref.path} takes any latent size: connect a latent (e.g. EmptyLatentImage)`);
+      throw new Error(
+        `input "latent_image": the model ${ref.path} takes any latent size: connect a latent (e.g. EmptyLatentImage)`,
+      );
     }
     shape = [Math.max(1, a.batchSize), C, ref.sig.height, ref.sig.width];
   }
   for (const d of guiderDenoisers(g)) {
     const s = d.model.sig;
     if (s.height && (s.height !== shape[2] || s.width !== shape[3])) {
-      throw new Error(`model ${d.model.path} takes ${s.height}×${s.width} latents, the run uses ${shape[2]}×${shape[3]}`);
+      throw new Error(
+        `model ${d.model.path} takes ${s.height}×${s.width} latents, the run uses ${shape[2]}×${shape[3]}`,
+      );
     }
   }
 
   // sessions: one per distinct model; thread split when several run concurrently
   const distinct = [...new Set(guiderDenoisers(g).map((d) => d.model.path))];
-  const threads = distinct.length > 1 ? Math.max(1, Math.floor(a.pool.defaultThreads / distinct.length)) : a.pool.defaultThreads;
+  const threads =
+    distinct.length > 1 ? Math.max(1, Math.floor(a.pool.defaultThreads / distinct.length)) : a.pool.defaultThreads;
   const handles: ModelHandle[] = [];
   for (const p of distinct) {
     const m = guiderDenoisers(g).find((d) => d.model.path === p)!.model;
@@ -120,20 +132,27 @@ export async function runSampling(a: RunSamplingArgs): Promise<SampleResult & { 
     const own = createScheduler('ddim', { ...m.schedulerConfig }).alphasCumprod;
     const s = m.sig;
     if (s.encoderHiddenStatesName && !d.cond?.ehs) {
-      throw new Error(`model ${m.path} needs a text conditioning (encoder_hidden_states); its denoiser has ${d.cond ? `the conditioning "${d.cond.text}" without hidden states` : 'none'}`);
+      throw new Error(
+        `model ${m.path} needs a text conditioning (encoder_hidden_states); its denoiser has ${d.cond ? `the conditioning "${d.cond.text}" without hidden states` : 'none'}`,
+      );
     }
-    if (s.classLabelsName && d.cond?.classLabel == null) throw new Error(`model ${m.path} is class-conditional: give its denoiser a class-label conditioning`);
+    if (s.classLabelsName && d.cond?.classLabel == null)
+      throw new Error(`model ${m.path} is class-conditional: give its denoiser a class-label conditioning`);
     if (s.encoderHiddenStatesName && d.cond?.ehsDims && s.encoderHiddenStatesShape) {
       const [seq, dim] = s.encoderHiddenStatesShape;
       if ((seq && seq !== d.cond.ehsDims[1]) || (dim && dim !== d.cond.ehsDims[2])) {
-        throw new Error(`model ${m.path} takes encoder_hidden_states [b,${seq},${dim}], the conditioning "${d.cond.text}" is [${d.cond.ehsDims}]`);
+        throw new Error(
+          `model ${m.path} takes encoder_hidden_states [b,${seq},${dim}], the conditioning "${d.cond.text}" is [${d.cond.ehsDims}]`,
+        );
       }
     }
     let concat: Float32Array | null = null;
     if (s.concatChannels > 0 && d.concat) {
       const l = d.concat;
       if (l.shape[1] !== s.concatChannels || l.shape[2] !== shape[2] || l.shape[3] !== shape[3]) {
-        throw new Error(`model ${m.path} concatenates a [${s.concatChannels},${shape[2]},${shape[3]}] image latent, got [${l.shape.slice(1)}]`);
+        throw new Error(
+          `model ${m.path} concatenates a [${s.concatChannels},${shape[2]},${shape[3]}] image latent, got [${l.shape.slice(1)}]`,
+        );
       }
       const per = s.concatChannels * shape[2] * shape[3];
       concat = new Float32Array(shape[0] * per);

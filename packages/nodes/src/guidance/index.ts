@@ -163,9 +163,9 @@ export function apgCombine(cond: Vec, uncond: Vec, w: number, eta: number, r: nu
  *  as ComfyUI's Latent2RGB uses; other channel counts use the first 3 channels as RGB). */
 export const LATENT_RGB_4: readonly (readonly number[])[] = [
   [0.3512, 0.2297, 0.3227],
-  [0.3250, 0.4974, 0.2350],
+  [0.325, 0.4974, 0.235],
   [-0.2829, 0.1762, 0.2721],
-  [-0.2120, -0.2616, -0.7177],
+  [-0.212, -0.2616, -0.7177],
 ];
 
 /** Latent [C,H,W] (one item) → RGBA bytes [H,W,4] via the fixed 4×3 map. */

@@ -98,11 +98,14 @@ export async function loadClip(pool: RuntimePool, path: string): Promise<ClipVal
   if (!existsSync(file)) throw new Error(`${dir}: no text_encoder/model.onnx`);
   const handle = await pool.load(file);
   const ids = handle.info.inputs.find((i) => i.name === 'input_ids') ?? handle.info.inputs[0];
-  if (!ids || !/int/.test(ids.type)) throw new Error(`${file}: not a text encoder (expected an integer input_ids input)`);
+  if (!ids || !/int/.test(ids.type))
+    throw new Error(`${file}: not a text encoder (expected an integer input_ids input)`);
   const seq = typeof ids.shape[1] === 'number' && ids.shape[1] > 0 ? ids.shape[1] : undefined;
   const tokenizer = loadClipTokenizer(join(dir, 'tokenizer'), seq ?? 77);
   if (seq !== undefined && tokenizer.maxLength !== seq) {
-    throw new Error(`${file}: the text encoder takes ${seq} tokens but the tokenizer's model_max_length is ${tokenizer.maxLength}`);
+    throw new Error(
+      `${file}: the text encoder takes ${seq} tokens but the tokenizer's model_max_length is ${tokenizer.maxLength}`,
+    );
   }
   return { kind: 'CLIP', path: handle.path, tokenizer, handle, idsType: ids.type };
 }
@@ -124,11 +127,18 @@ export async function loadVae(pool: RuntimePool, dir: string): Promise<VaeValue>
     // a single decoder (or encoder) file
     const handle = await pool.load(dir);
     const isEnc = handle.info.inputs.some((i) => i.name === 'sample');
-    return { kind: 'VAE', name: basename(dir), encoder: isEnc ? handle : null, decoder: isEnc ? null : handle, scalingFactor: 0.18215 };
+    return {
+      kind: 'VAE',
+      name: basename(dir),
+      encoder: isEnc ? handle : null,
+      decoder: isEnc ? null : handle,
+      scalingFactor: 0.18215,
+    };
   }
   const enc = join(dir, 'vae_encoder', 'model.onnx');
   const dec = join(dir, 'vae_decoder', 'model.onnx');
-  if (!existsSync(enc) && !existsSync(dec)) throw new Error(`${dir}: no vae_encoder/model.onnx or vae_decoder/model.onnx`);
+  if (!existsSync(enc) && !existsSync(dec))
+    throw new Error(`${dir}: no vae_encoder/model.onnx or vae_decoder/model.onnx`);
   const [encoder, decoder] = await Promise.all([
     existsSync(enc) ? pool.load(enc) : null,
     existsSync(dec) ? pool.load(dec) : null,

@@ -28,11 +28,14 @@ export function confinePath(p: string, roots: readonly string[], input: string, 
     const real = realpathSync(c);
     const realRoots = roots.filter((r) => existsSync(r)).map((r) => realpathSync(r));
     if (!realRoots.some((r) => isInside(real, r))) {
-      throw new Error(`input "${input}": ${what} path "${p}" resolves (through a symlink) to ${real}, outside the ${what} roots`);
+      throw new Error(
+        `input "${input}": ${what} path "${p}" resolves (through a symlink) to ${real}, outside the ${what} roots`,
+      );
     }
     return real;
   }
-  if (sawOutside) throw new Error(`input "${input}": ${what} path "${p}" is outside the ${what} roots (${roots.join(', ')})`);
+  if (sawOutside)
+    throw new Error(`input "${input}": ${what} path "${p}" is outside the ${what} roots (${roots.join(', ')})`);
   throw new Error(`input "${input}": ${what} file not found: "${p}" (looked in ${roots.join(', ')})`);
 }
 

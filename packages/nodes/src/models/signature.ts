@@ -41,7 +41,8 @@ export function denoiserSignature(info: ModelInfo, file: string): DenoiserSignat
       `${file}: not a denoiser network: expected inputs "sample"/"hidden_states" and "timestep", found ${info.inputs.map((i) => `${i.name}:${i.type}`).join(', ')}`,
     );
   }
-  if (sample.shape.length !== 4) throw new Error(`${file}: input "${sample.name}" has rank ${sample.shape.length}, expected 4 ([b,c,h,w])`);
+  if (sample.shape.length !== 4)
+    throw new Error(`${file}: input "${sample.name}" has rank ${sample.shape.length}, expected 4 ([b,c,h,w])`);
   const inC = num(sample.shape[1]);
   if (inC === null) throw new Error(`${file}: input "${sample.name}" has no fixed channel count`);
   const known = new Set([sample.name, ts.name]);

@@ -25,7 +25,12 @@ export interface ClipTokenizer {
   encodeRaw(text: string): number[];
 }
 
-export function buildClipTokenizer(vocab: Record<string, number>, merges: string[], maxLength: number, padToken = EOS): ClipTokenizer {
+export function buildClipTokenizer(
+  vocab: Record<string, number>,
+  merges: string[],
+  maxLength: number,
+  padToken = EOS,
+): ClipTokenizer {
   const bosId = vocab[BOS];
   const eosId = vocab[EOS];
   if (bosId === undefined || eosId === undefined) throw new Error(`the vocabulary has no ${BOS} / ${EOS} tokens`);
@@ -46,7 +51,11 @@ export function buildClipTokenizer(vocab: Record<string, number>, merges: string
     added_tokens: [special(bosId, BOS), special(eosId, EOS)],
     normalizer: {
       type: 'Sequence',
-      normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }, { type: 'Lowercase' }],
+      normalizers: [
+        { type: 'NFC' },
+        { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' },
+        { type: 'Lowercase' },
+      ],
     },
     pre_tokenizer: {
       type: 'Sequence',
@@ -54,7 +63,8 @@ export function buildClipTokenizer(vocab: Record<string, number>, merges: string
         {
           type: 'Split',
           pattern: {
-            Regex: "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+",
+            Regex:
+              "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+",
           },
           behavior: 'Removed',
           invert: true,

@@ -4,12 +4,12 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { spawnModuleWorker } from './spawn.ts';
 import type { HostInfo, Logger } from '@priorgraph/core';
 import type { CoordinatorMessage, SamplePlan } from './plan.ts';
-import { createChannel, ctrlOf, detachChannel, ST_ERROR, writeError } from './protocol.ts';
 import type { ModelHandle } from './pool.ts';
 import { RuntimePool } from './pool.ts';
+import { createChannel, ctrlOf, detachChannel, ST_ERROR, writeError } from './protocol.ts';
+import { spawnModuleWorker } from './spawn.ts';
 
 let pool: RuntimePool | null = null;
 
@@ -40,7 +40,9 @@ export async function stopRuntime(): Promise<void> {
 
 /** Loaded models and workers, for the server's /system_stats. */
 export function runtimeStats() {
-  return pool ? { ...pool.stats(), coordinators: idleCoordinators.length } : { loaded: [], workers: 0, coordinators: 0 };
+  return pool
+    ? { ...pool.stats(), coordinators: idleCoordinators.length }
+    : { loaded: [], workers: 0, coordinators: 0 };
 }
 
 // --- sampling ------------------------------------------------------------------------------------------
@@ -71,7 +73,12 @@ export function channelBytes(h: ModelHandle, items: number, latentHW: number, la
   let perItem = 16;
   for (const i of h.info.inputs) {
     const fixed = i.shape.slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : 0));
-    const n = i.shape.length <= 1 ? 1 : i.shape.length === 4 ? (Number(fixed[0]) || 2 * latentC) * latentHW : fixed.reduce((a, b) => a * (b || 1), 1);
+    const n =
+      i.shape.length <= 1
+        ? 1
+        : i.shape.length === 4
+          ? (Number(fixed[0]) || 2 * latentC) * latentHW
+          : fixed.reduce((a, b) => a * (b || 1), 1);
     perItem += n * 8;
   }
   for (const o of h.info.outputs) {

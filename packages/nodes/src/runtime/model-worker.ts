@@ -69,7 +69,8 @@ function toOrt(t: HostTensor): ort.Tensor {
   const want = meta.type;
   const d = t.data;
   const num = (i: number): number => Number(d[i]);
-  if (want === 'float32') return new ort.Tensor('float32', d instanceof Float32Array ? d : Float32Array.from(d, Number), t.dims);
+  if (want === 'float32')
+    return new ort.Tensor('float32', d instanceof Float32Array ? d : Float32Array.from(d, Number), t.dims);
   if (want === 'float16') {
     const f = d instanceof Float32Array ? d : Float32Array.from(d, Number);
     return new ort.Tensor('float16', float32ToHalf(f), t.dims);

@@ -13,9 +13,8 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '@priorgraph/core';
-import { spawnModuleWorker } from './spawn.ts';
 import type { HostTensor, ModelInfo } from './protocol.ts';
-
+import { spawnModuleWorker } from './spawn.ts';
 
 export interface PoolOptions {
   executionProviders?: string[];

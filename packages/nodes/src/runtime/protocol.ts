@@ -59,7 +59,8 @@ export function writeTensors(sab: SharedArrayBuffer, tensors: HostTensor[]): voi
   const json = new TextEncoder().encode(JSON.stringify(metas));
   const jsonLen = Math.ceil((json.length + 4) / 8) * 8;
   const total = jsonLen + off;
-  if (HEADER + total > sab.byteLength) throw new Error(`channel too small: ${total} bytes needed, ${sab.byteLength - HEADER} available`);
+  if (HEADER + total > sab.byteLength)
+    throw new Error(`channel too small: ${total} bytes needed, ${sab.byteLength - HEADER} available`);
   new DataView(sab, HEADER, 4).setUint32(0, json.length, true);
   new Uint8Array(sab, HEADER + 4, json.length).set(json);
   const base = HEADER + jsonLen;

@@ -18,8 +18,8 @@ import {
 } from '../guidance/index.ts';
 import { createRng } from '../rng.ts';
 import { createScheduler } from '../schedulers/index.ts';
-import type { HostTensor } from './protocol.ts';
 import type { DenoiserSpec, GuiderSpec, SamplePlan } from './plan.ts';
+import type { HostTensor } from './protocol.ts';
 
 /** Issue one call per channel (concurrently), return the outputs per channel. */
 export type CallModels = (calls: Array<{ channel: number; inputs: HostTensor[] }>) => HostTensor[][];
@@ -52,9 +52,7 @@ export function evalBranches(
     g.push(i);
     groups.set(b.d.channel, g);
   });
-  const modelT = branches.map((b) =>
-    b.d.sameSchedule ? t : closestVarianceTimestep(b.d.alphasCumprod, refAlphaBar),
-  );
+  const modelT = branches.map((b) => (b.d.sameSchedule ? t : closestVarianceTimestep(b.d.alphasCumprod, refAlphaBar)));
   const calls: Array<{ channel: number; inputs: HostTensor[] }> = [];
   for (const [channel, idx] of groups) {
     const d0 = branches[idx[0]].d;
@@ -86,8 +84,10 @@ export function evalBranches(
       const ehs = new Float32Array(n * per);
       idx.forEach((bi, k) => {
         const d = branches[bi].d;
-        if (!d.ehs || !d.ehsDims) throw new Error(`${d.label}: the model needs encoder_hidden_states (a text conditioning)`);
-        if (d.ehsDims[1] !== seq || d.ehsDims[2] !== dim) throw new Error(`${d.label}: conditionings of one batch differ in shape`);
+        if (!d.ehs || !d.ehsDims)
+          throw new Error(`${d.label}: the model needs encoder_hidden_states (a text conditioning)`);
+        if (d.ehsDims[1] !== seq || d.ehsDims[2] !== dim)
+          throw new Error(`${d.label}: conditionings of one batch differ in shape`);
         for (let b = 0; b < B; b++) {
           const src = d.ehsDims[0] === 1 ? 0 : b;
           ehs.set(d.ehs.subarray(src * per, (src + 1) * per), (k * B + b) * per);
@@ -134,7 +134,13 @@ export function evalBranches(
 
 /** A branch's prediction → x̂0 with its own ᾱ (the DENOISER's common parameterization) → ε w.r.t. the
  *  reference ᾱ. Native ε on the reference schedule passes through unchanged. */
-function toReferenceEpsilon(pred: Float32Array, x: Float32Array, d: DenoiserSpec, tModel: number, refAB: number): Float64Array {
+function toReferenceEpsilon(
+  pred: Float32Array,
+  x: Float32Array,
+  d: DenoiserSpec,
+  tModel: number,
+  refAB: number,
+): Float64Array {
   const ownAB = d.sameSchedule ? refAB : d.alphasCumprod[tModel];
   if (d.predictionType === 'epsilon' && d.sameSchedule) return Float64Array.from(pred);
   const x0 = predictionToX0(pred, x, ownAB, d.predictionType);
@@ -142,7 +148,14 @@ function toReferenceEpsilon(pred: Float32Array, x: Float32Array, d: DenoiserSpec
 }
 
 /** ε̃ of the guider at (x, t). At effective scale 1 no unconditional branch is computed. */
-export function guide(g: GuiderSpec, x: Float32Array, t: number, sigma: number, shape: SamplePlan['shape'], call: CallModels): Float64Array {
+export function guide(
+  g: GuiderSpec,
+  x: Float32Array,
+  t: number,
+  sigma: number,
+  shape: SamplePlan['shape'],
+  call: CallModels,
+): Float64Array {
   const ab = 1 / (1 + sigma * sigma);
   if (g.kind === 'single') return evalBranches([{ d: g.d }], x, t, ab, shape, call)[0];
   if (g.kind === 'cfg') {

@@ -1,0 +1,100 @@
+/** Scheduler and Sampler nodes. */
+import { defineNode } from '@priorgraph/core';
+import { encodePng } from '../image-utils.ts';
+import { runSampling } from '../sampling.ts';
+import { readSchedulerConfig, SCHEDULER_NAMES, type SchedulerName } from '../schedulers/index.ts';
+import type { GuiderValue, LatentValue, ModelValue, SchedulerValue } from '../types.ts';
+import { forInput, runtime } from './common.ts';
+
+export const Scheduler = defineNode({
+  type: 'Scheduler',
+  version: 1,
+  category: 'sampling',
+  description:
+    "A noise scheduler (diffusers semantics). Its config is the reference model's scheduler_config.json (or the connected model's), overridden by config_json and the options here.",
+  inputs: {
+    scheduler: { kind: 'combo', options: SCHEDULER_NAMES, default: 'ddim' },
+    use_karras_sigmas: { kind: 'boolean', default: false, description: 'DPM-Solver++ 2M / Euler: Karras σ spacing' },
+    eta: { kind: 'float', default: 0, min: 0, max: 1, step: 0.05, description: 'DDIM η' },
+    config_json: {
+      kind: 'string',
+      default: '{}',
+      multiline: true,
+      description: 'scheduler_config.json keys to override',
+    },
+    model: { kind: 'socket', type: 'MODEL', optional: true, description: 'take the base config from this model' },
+  },
+  outputs: [{ name: 'SCHEDULER', type: 'SCHEDULER' }],
+  validate: (inputs) => {
+    if (typeof inputs.config_json !== 'string') return [];
+    try {
+      readSchedulerConfig(JSON.parse(inputs.config_json || '{}'));
+      return [];
+    } catch (e) {
+      return [{ input: 'config_json', message: (e as Error).message }];
+    }
+  },
+  async execute({ scheduler, use_karras_sigmas, eta, config_json, model }) {
+    const overrides = await forInput('config_json', () => readSchedulerConfig(JSON.parse(config_json || '{}')));
+    if (use_karras_sigmas) overrides.use_karras_sigmas = true;
+    if (eta > 0) overrides.eta = eta;
+    const s: SchedulerValue = {
+      kind: 'SCHEDULER',
+      name: scheduler as SchedulerName,
+      overrides,
+      base: model ? (model as ModelValue).schedulerConfig : null,
+    };
+    return { SCHEDULER: s };
+  },
+});
+
+export const Sampler = defineNode({
+  type: 'Sampler',
+  version: 1,
+  category: 'sampling',
+  displayName: 'Sampler (KSampler-like)',
+  description:
+    'Runs the denoising loop in the sampling coordinator worker: seeded noise (Philox4x32-10, createRng), GUIDER, SCHEDULER, steps, denoise strength (img2img from latent_image). Progress every step, a latent→RGB preview every preview_every steps, stops within one step when cancelled.',
+  inputs: {
+    guider: { kind: 'socket', type: 'GUIDER' },
+    scheduler: { kind: 'socket', type: 'SCHEDULER' },
+    seed: { kind: 'seed', default: 0 },
+    steps: { kind: 'int', default: 20, min: 1, max: 1000 },
+    denoise: { kind: 'float', default: 1, min: 0.01, max: 1, step: 0.01 },
+    batch_size: { kind: 'int', default: 1, min: 1, max: 64 },
+    preview_every: { kind: 'int', default: 5, min: 0, max: 1000, description: '0 = no previews' },
+    latent_image: { kind: 'socket', type: 'LATENT', optional: true },
+  },
+  outputs: [{ name: 'LATENT', type: 'LATENT' }],
+  async execute({ guider, scheduler, seed, steps, denoise, batch_size, preview_every, latent_image }, ctx) {
+    const g = guider as GuiderValue;
+    if (!g || g.kind !== 'GUIDER') throw new Error('input "guider": not a GUIDER');
+    const s = scheduler as SchedulerValue;
+    if (!s || s.kind !== 'SCHEDULER') throw new Error('input "scheduler": not a SCHEDULER');
+    const lat = (latent_image as LatentValue | undefined) ?? null;
+    if (denoise < 1 && !lat) throw new Error('input "denoise": a denoise strength below 1 needs a latent_image');
+    const r = await runSampling({
+      pool: runtime(ctx),
+      guider: g,
+      scheduler: s,
+      steps,
+      seed,
+      denoise,
+      batchSize: batch_size,
+      latent: lat,
+      previewEvery: preview_every,
+      hooks: {
+        signal: ctx.signal,
+        onProgress: (v, max) => ctx.progress(v, max),
+        onPreview: (rgba, w, h) => ctx.preview({ format: 'png', data: encodePng(rgba, w, h, 4) }),
+      },
+    });
+    if (r.cancelled || !r.latents) {
+      const e = new Error('sampling cancelled');
+      e.name = 'AbortError';
+      throw e;
+    }
+    const out: LatentValue = { samples: r.latents, shape: r.shape };
+    return { LATENT: out };
+  },
+});

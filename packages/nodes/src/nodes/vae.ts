@@ -1,0 +1,112 @@
+/** VAE encode (image → latents × scaling_factor), decode (÷ scaling_factor), empty latents. */
+import { defineNode } from '@priorgraph/core';
+import type { ImageValue, LatentValue, VaeValue } from '../types.ts';
+import { checkFinite, forInput } from './common.ts';
+
+function asVae(v: unknown, input: string): VaeValue {
+  const vae = v as VaeValue | null;
+  if (!vae || vae.kind !== 'VAE')
+    throw new Error(`input "${input}": not a VAE (does the loaded folder have vae_encoder/ and vae_decoder/?)`);
+  return vae;
+}
+
+export async function vaeDecode(vae: VaeValue, lat: LatentValue): Promise<ImageValue> {
+  if (!vae.decoder) throw new Error(`${vae.name}: this VAE has no decoder (vae_decoder/model.onnx)`);
+  const meta = vae.decoder.info.inputs[0];
+  const wantC = meta.shape[1];
+  const [b, c, h, w] = lat.shape;
+  if (typeof wantC === 'number' && wantC > 0 && wantC !== c) {
+    throw new Error(`${vae.decoder.path}: the decoder takes ${wantC}-channel latents, got ${c} channels`);
+  }
+  const z = new Float32Array(lat.samples.length);
+  for (let i = 0; i < z.length; i++) z[i] = lat.samples[i] / vae.scalingFactor;
+  const [out] = await vae.decoder.run([{ name: meta.name, data: z, dims: [b, c, h, w] }]);
+  const [ob, oc, oh, ow] = out.dims;
+  if (out.dims.length !== 4 || ob !== b || oc < 3)
+    throw new Error(`${vae.decoder.path}: decoder output has shape [${out.dims}]`);
+  const src = out.data as Float32Array;
+  checkFinite(`${vae.decoder.path}: decoded image`, src);
+  const data = new Float32Array(b * oh * ow * 3);
+  for (let n = 0; n < b; n++) {
+    for (let p = 0; p < oh * ow; p++) {
+      for (let k = 0; k < 3; k++) {
+        const v = (src[(n * oc + k) * oh * ow + p] + 1) / 2;
+        data[(n * oh * ow + p) * 3 + k] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    }
+  }
+  return { data, shape: [b, oh, ow, 3] };
+}
+
+export async function vaeEncode(vae: VaeValue, img: ImageValue): Promise<LatentValue> {
+  if (!vae.encoder) throw new Error(`${vae.name}: this VAE has no encoder (vae_encoder/model.onnx)`);
+  const meta = vae.encoder.info.inputs[0];
+  const [b, h, w, c] = img.shape;
+  const fh = meta.shape[2];
+  const fw = meta.shape[3];
+  if (typeof fh === 'number' && fh > 0 && (fh !== h || fw !== w)) {
+    throw new Error(`${vae.encoder.path}: the encoder takes ${fh}×${fw} images, got ${h}×${w}`);
+  }
+  const x = new Float32Array(b * 3 * h * w);
+  for (let n = 0; n < b; n++) {
+    for (let p = 0; p < h * w; p++) {
+      for (let k = 0; k < 3; k++)
+        x[(n * 3 + k) * h * w + p] = img.data[(n * h * w + p) * c + Math.min(k, c - 1)] * 2 - 1;
+    }
+  }
+  const [out] = await vae.encoder.run([{ name: meta.name, data: x, dims: [b, 3, h, w] }]);
+  const samples = Float32Array.from(out.data as Float32Array, (v) => v * vae.scalingFactor);
+  return { samples, shape: out.dims as [number, number, number, number], scalingFactor: vae.scalingFactor };
+}
+
+export const VAEDecode = defineNode({
+  type: 'VAEDecode',
+  version: 1,
+  category: 'latent',
+  displayName: 'VAE Decode',
+  inputs: { samples: { kind: 'socket', type: 'LATENT' }, vae: { kind: 'socket', type: 'VAE' } },
+  outputs: [{ name: 'IMAGE', type: 'IMAGE' }],
+  async execute({ samples, vae }) {
+    const v = asVae(vae, 'vae');
+    return { IMAGE: await forInput('samples', () => vaeDecode(v, samples as LatentValue)) };
+  },
+});
+
+export const VAEEncode = defineNode({
+  type: 'VAEEncode',
+  version: 1,
+  category: 'latent',
+  displayName: 'VAE Encode',
+  description: 'Image → latents, multiplied by the VAE config scaling_factor.',
+  inputs: { pixels: { kind: 'socket', type: 'IMAGE' }, vae: { kind: 'socket', type: 'VAE' } },
+  outputs: [{ name: 'LATENT', type: 'LATENT' }],
+  async execute({ pixels, vae }) {
+    const v = asVae(vae, 'vae');
+    return { LATENT: await forInput('pixels', () => vaeEncode(v, pixels as ImageValue)) };
+  },
+});
+
+export const EmptyLatentImage = defineNode({
+  type: 'EmptyLatentImage',
+  version: 1,
+  category: 'latent',
+  displayName: 'Empty Latent Image',
+  description:
+    'Zero latents of a size (pixels ÷ 8) for models that take any size; the sampler replaces them with seeded noise.',
+  inputs: {
+    width: { kind: 'int', default: 64, min: 8, max: 8192, step: 8 },
+    height: { kind: 'int', default: 64, min: 8, max: 8192, step: 8 },
+    batch_size: { kind: 'int', default: 1, min: 1, max: 64 },
+    channels: { kind: 'int', default: 4, min: 1, max: 64 },
+  },
+  outputs: [{ name: 'LATENT', type: 'LATENT' }],
+  execute({ width, height, batch_size, channels }) {
+    const h = Math.max(1, Math.floor(height / 8));
+    const w = Math.max(1, Math.floor(width / 8));
+    const l: LatentValue = {
+      samples: new Float32Array(batch_size * channels * h * w),
+      shape: [batch_size, channels, h, w],
+    };
+    return { LATENT: l };
+  },
+});
