@@ -97,7 +97,7 @@ describe('document <-> litegraph graph', () => {
     const idx = ks.inputs.length;
     ks.addInput('seed', 'INT', { widget: { name: 'seed' } } as never);
     seed.connect(0, ks, idx);
-    const steps = ks.widgets!.find((w) => w.name === 'steps')!;
+    const steps = ks.widgets!.find((w: { name: string }) => w.name === 'steps')!;
     steps.value = 42;
     const doc = graphToDocument(graph.serialize() as unknown as SerialisedGraph, defs).value;
     const newId = String(seed.id);
