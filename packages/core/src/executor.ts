@@ -364,6 +364,10 @@ export class Executor {
     let failure: RunError | undefined;
     let running = 0;
     const inFlight = new Set<string>();
+    let runningAtAbort: string | undefined;
+    internal.signal.addEventListener('abort', () => {
+      runningAtAbort = inFlight.values().next().value;
+    });
     let head = 0;
     let draining = false;
     let resolveDone!: () => void;
@@ -469,7 +473,7 @@ export class Executor {
 
     if (failure) return { status: 'error', executed, cached, outputs: uiOutputs, error: failure };
     if (internal.signal.aborted && executed.length < countNormal(toRun, plan)) {
-      const last = [...inFlight][0];
+      const last = runningAtAbort;
       emit({
         type: 'interrupted',
         promptId,
