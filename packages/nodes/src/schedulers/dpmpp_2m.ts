@@ -182,7 +182,13 @@ export class DpmSolverPP2MScheduler implements Scheduler {
     return out;
   }
 
+  /**
+   * σ of the schedule step with this timestep if there is one (the current step when the timestep
+   * repeats, as rounded Karras timesteps can), else np.interp over the training σ.
+   */
   sigmaAt(timestep: number): number {
+    const cur = this.stepIndex ?? this.beginIndex;
+    if (cur !== null && this.timesteps[cur] === timestep) return this.sigmas[cur];
     const i = this.timesteps.indexOf(timestep);
     if (i >= 0) return this.sigmas[i];
     const N = this.trainSigmas.length;

@@ -140,9 +140,14 @@ export abstract class SigmaScheduler {
     return out;
   }
 
-  /** σ of the schedule step with this timestep if there is one, else np.interp over the training σ. */
+  /**
+   * σ of the schedule step with this timestep if there is one (the current step when the timestep
+   * repeats), else np.interp over the training σ.
+   */
   sigmaAt(timestep: number): number {
     const tt = f32(timestep);
+    const cur = this.stepIndex ?? this.beginIndex;
+    if (cur !== null && this.timesteps[cur] === tt) return this.sigmas[cur];
     const i = this.timesteps.indexOf(tt);
     if (i >= 0 && this.timesteps.length < this.trainSigmas.length) return this.sigmas[i];
     const N = this.trainSigmas.length;
