@@ -341,7 +341,26 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     storage: multer.memoryStorage(),
     limits: { fileSize: ctx.options.maxUploadBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20 },
   });
-  app.post(both('/upload/image'), upload.single('image'), async (req, res) => {
+  const single = upload.single('image');
+  /** Multipart parsing errors are the client's: 413 over the limit, 400 otherwise (never 500). */
+  const parseUpload: express.RequestHandler = (req, res, next) => {
+    single(req, res, (err?: unknown) => {
+      if (!err) return next();
+      const e = err as { code?: string; message?: string; field?: string };
+      if (e.code === 'LIMIT_FILE_SIZE') {
+        res
+          .status(413)
+          .json(apiError('body_too_large', `upload too large: ${e.message}`, { field: e.field ?? 'image' }));
+      } else {
+        res
+          .status(400)
+          .json(
+            apiError('invalid_upload', `upload rejected: ${e.message ?? String(err)}`, { field: e.field ?? 'body' }),
+          );
+      }
+    });
+  };
+  app.post(both('/upload/image'), parseUpload, async (req, res) => {
     const f = parseWith(UploadFields, 'body', req.body ?? {});
     if (!f.ok) {
       res.status(400).json(f.error);
