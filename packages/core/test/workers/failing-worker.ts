@@ -1,0 +1,2 @@
+const reason: string = 'worker refuses to start';
+throw new Error(reason);
