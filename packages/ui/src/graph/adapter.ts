@@ -200,6 +200,8 @@ export class GraphEditor {
     this.canvas = new LGraphCanvas(el, this.graph);
     this.canvas.allow_searchbox = true;
     this.canvas.background_image = '';
+    this.canvas.render_canvas_border = false;
+    this.canvas.show_info = false;
     const changed = () => this.hooks.onChange();
     this.graph.onNodeAdded = changed;
     this.graph.onNodeRemoved = (node: { id: number | string }) => {
