@@ -268,6 +268,14 @@ describe('scheduler configuration and errors', () => {
     e.setTimesteps(5);
     expect(() => e.scaleModelInput(new Float32Array(2), 123.25)).toThrow(/not in the current schedule/);
     expect(() => createScheduler('lcm').setTimesteps(51)).toThrow(/original_inference_steps/);
+    for (const name of ['euler', 'dpmpp_2m', 'lcm'] as const) {
+      const s = createScheduler(name);
+      s.setTimesteps(2);
+      const rng = createRng(1);
+      let x: Float32Array = new Float32Array(2);
+      for (const t of s.timesteps) x = s.step(new Float32Array(2), t, x, rng).prevSample;
+      expect(() => s.step(new Float32Array(2), s.timesteps[1], x, rng), name).toThrow(/steps are done/);
+    }
   });
 
   it('trained_betas give the same schedule as the equivalent beta_schedule', () => {

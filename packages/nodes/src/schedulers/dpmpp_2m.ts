@@ -120,6 +120,7 @@ export class DpmSolverPP2MScheduler implements Scheduler {
     if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? this.indexForTimestep(timestep);
     const i = this.stepIndex;
     const n = this.timesteps.length;
+    if (i >= n) throw new Error(`scheduler dpmpp_2m: all ${n} steps are done; call setTimesteps again`);
     const lowerOrderFinal =
       i === n - 1 &&
       (this.config.euler_at_final ||

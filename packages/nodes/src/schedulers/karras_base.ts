@@ -93,6 +93,9 @@ export abstract class SigmaScheduler {
     if (this.stepIndex === null) {
       this.stepIndex = this.beginIndex ?? this.indexForTimestep(timestep);
     }
+    if (this.stepIndex >= this.timesteps.length) {
+      throw new Error(`scheduler ${this.name}: all ${this.timesteps.length} steps are done; call setTimesteps again`);
+    }
     return this.stepIndex;
   }
 

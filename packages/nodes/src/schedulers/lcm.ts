@@ -99,6 +99,9 @@ export class LcmScheduler implements Scheduler {
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
     if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? this.indexForTimestep(t);
     const i = this.stepIndex;
+    if (i >= this.timesteps.length) {
+      throw new Error(`scheduler lcm: all ${this.timesteps.length} steps are done; call setTimesteps again`);
+    }
     const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1] : t;
     const aT = this.alphasCumprod[t];
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
