@@ -31,7 +31,10 @@ describe('combiners vs float64 references', () => {
   it('CFG / prior swap: ε̃ = (1−w)·ε_u + w·ε_c', () => {
     fc.assert(
       fc.property(sized, scale, ([c, u], w) => {
-        close(cfgCombine(Float64Array.from(c), Float64Array.from(u), w), c.map((ci, i) => (1 - w) * u[i] + w * ci));
+        close(
+          cfgCombine(Float64Array.from(c), Float64Array.from(u), w),
+          c.map((ci, i) => (1 - w) * u[i] + w * ci),
+        );
       }),
     );
   });
@@ -48,29 +51,43 @@ describe('combiners vs float64 references', () => {
     fc.assert(
       fc.property(sized, scale, scale, ([full, img, unc], si, st) => {
         const ref = full.map((f, i) => (1 - si) * unc[i] + (si - st) * img[i] + st * f);
-        close(twoConditionCombine(Float64Array.from(full), Float64Array.from(img), Float64Array.from(unc), si, st), ref, 1e-8);
+        close(
+          twoConditionCombine(Float64Array.from(full), Float64Array.from(img), Float64Array.from(unc), si, st),
+          ref,
+          1e-8,
+        );
       }),
     );
   });
 
   it('rescale: φ·x·σ_pos/σ_cfg + (1−φ)·x per batch item (torch.std, unbiased)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 2, max: 10 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer(), (B, n, phi, seed) => {
-        const rnd = mulberry(seed);
-        const g = Float64Array.from({ length: B * n }, () => rnd() * 4 - 2);
-        const p = Float64Array.from({ length: B * n }, () => rnd() * 4 - 2);
-        const out = rescaleGuidance(g, p, phi, B);
-        for (let b = 0; b < B; b++) {
-          const gs = [...g.slice(b * n, (b + 1) * n)];
-          const ps = [...p.slice(b * n, (b + 1) * n)];
-          const sd = (xs: number[]) => {
-            const m = xs.reduce((s, x) => s + x, 0) / xs.length;
-            return Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1));
-          };
-          const k = sd(ps) / sd(gs);
-          close(out.slice(b * n, (b + 1) * n), gs.map((x) => phi * x * k + (1 - phi) * x), 1e-9);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 2, max: 10 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer(),
+        (B, n, phi, seed) => {
+          const rnd = mulberry(seed);
+          const g = Float64Array.from({ length: B * n }, () => rnd() * 4 - 2);
+          const p = Float64Array.from({ length: B * n }, () => rnd() * 4 - 2);
+          const out = rescaleGuidance(g, p, phi, B);
+          for (let b = 0; b < B; b++) {
+            const gs = [...g.slice(b * n, (b + 1) * n)];
+            const ps = [...p.slice(b * n, (b + 1) * n)];
+            const sd = (xs: number[]) => {
+              const m = xs.reduce((s, x) => s + x, 0) / xs.length;
+              return Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1));
+            };
+            const k = sd(ps) / sd(gs);
+            close(
+              out.slice(b * n, (b + 1) * n),
+              gs.map((x) => phi * x * k + (1 - phi) * x),
+              1e-9,
+            );
+          }
+        },
+      ),
     );
   });
 
@@ -85,7 +102,11 @@ describe('combiners vs float64 references', () => {
         const out = apgCombine(C, U, w, 0, 0, 1);
         const d = c.map((x, i) => x - u[i]);
         const k = d.reduce((s, x, i) => s + x * c[i], 0) / cc;
-        close(out, c.map((x, i) => x + (w - 1) * (d[i] - k * x)), 1e-8);
+        close(
+          out,
+          c.map((x, i) => x + (w - 1) * (d[i] - k * x)),
+          1e-8,
+        );
       }),
     );
   });
@@ -119,7 +140,15 @@ describe('parameterization conversions (each with its own ᾱ)', () => {
         close(predictionToX0(Float64Array.from(v), Float64Array.from(xt), ab, 'v_prediction'), x0, 1e-9);
         close(epsilonToPrediction(Float64Array.from(eps), Float64Array.from(xt), ab, 'v_prediction'), v, 1e-7);
         close(epsilonToPrediction(Float64Array.from(eps), Float64Array.from(xt), ab, 'sample'), x0, 1e-6);
-        close(x0ToEpsilon(predictionToX0(Float64Array.from(x0), Float64Array.from(xt), ab, 'sample'), Float64Array.from(xt), ab), eps, 1e-6);
+        close(
+          x0ToEpsilon(
+            predictionToX0(Float64Array.from(x0), Float64Array.from(xt), ab, 'sample'),
+            Float64Array.from(xt),
+            ab,
+          ),
+          eps,
+          1e-6,
+        );
       }),
     );
   });
@@ -134,7 +163,11 @@ describe('parameterization conversions (each with its own ᾱ)', () => {
 });
 
 describe('closest-variance timestep rule', () => {
-  const sd = createScheduler('ddim', { beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012 }).alphasCumprod;
+  const sd = createScheduler('ddim', {
+    beta_schedule: 'scaled_linear',
+    beta_start: 0.00085,
+    beta_end: 0.012,
+  }).alphasCumprod;
   const cos = createScheduler('ddim', { beta_schedule: 'squaredcos_cap_v2' }).alphasCumprod;
 
   it('is the identity on the same schedule', () => {
@@ -148,7 +181,11 @@ describe('closest-variance timestep rule', () => {
         const target = sigmaOfAlphaBar(sd[t]);
         let best = 0;
         for (let i = 0; i < cos.length; i++) {
-          if (Math.abs(Math.log(sigmaOfAlphaBar(cos[i]) / target)) < Math.abs(Math.log(sigmaOfAlphaBar(cos[best]) / target))) best = i;
+          if (
+            Math.abs(Math.log(sigmaOfAlphaBar(cos[i]) / target)) <
+            Math.abs(Math.log(sigmaOfAlphaBar(cos[best]) / target))
+          )
+            best = i;
         }
         expect(got).toBe(best);
         // and it is monotone in t (both schedules are monotone)

@@ -29,20 +29,33 @@ export function makeExecutor(host: HostInfo) {
 type NodeSpec = { type: string; inputs: Record<string, unknown> };
 export function doc(nodes: Record<string, NodeSpec>): WorkflowDocument {
   const out: Record<string, unknown> = {};
-  for (const [id, n] of Object.entries(nodes)) out[id] = { type: `priorgraph.${n.type}`, version: 1, mode: 'normal', inputs: n.inputs };
+  for (const [id, n] of Object.entries(nodes))
+    out[id] = { type: `priorgraph.${n.type}`, version: 1, mode: 'normal', inputs: n.inputs };
   return { format: 'priorgraph', version: 1, nodes: out } as unknown as WorkflowDocument;
 }
 
 export const link = (node: string, output: string) => ({ node, output });
 
-export async function runDoc(executor: Executor, d: WorkflowDocument, opts: { signal?: AbortSignal; outputs?: string[] } = {}) {
+export async function runDoc(
+  executor: Executor,
+  d: WorkflowDocument,
+  opts: { signal?: AbortSignal; outputs?: string[] } = {},
+) {
   const events: ExecutionEvent[] = [];
   const result = await executor.run(d, { promptId: `p${Math.random()}`, onEvent: (e) => events.push(e), ...opts });
   return { result, events };
 }
 
 /** A text-to-image graph on the tiny-t2i fixture; `guider` chooses CFG or prior swap against tiny-base. */
-export function t2iGraph(o: { guider: 'cfg' | 'priorswap'; prior?: string; priorCond?: boolean; cfg?: number; steps?: number; save?: boolean; seed?: number }) {
+export function t2iGraph(o: {
+  guider: 'cfg' | 'priorswap';
+  prior?: string;
+  priorCond?: boolean;
+  cfg?: number;
+  steps?: number;
+  save?: boolean;
+  seed?: number;
+}) {
   const nodes: Record<string, NodeSpec> = {
     load: { type: 'DiffusersLoader', inputs: { model_path: 'tiny-t2i' } },
     enc: { type: 'CLIPTextEncode', inputs: { clip: link('load', 'CLIP'), text: 'a red circle' } },
@@ -66,17 +79,33 @@ export function t2iGraph(o: { guider: 'cfg' | 'priorswap'; prior?: string; prior
     nodes.neg = { type: 'Denoiser', inputs: { model: link('load', 'MODEL'), conditioning: link('enc', 'EMPTY') } };
     nodes.guide = {
       type: 'CFGGuider',
-      inputs: { positive: link('pos', 'DENOISER'), negative: link('neg', 'DENOISER'), cfg: o.cfg ?? 4, guidance_rescale: 0, interval_sigma_lo: 0, interval_sigma_hi: 0 },
+      inputs: {
+        positive: link('pos', 'DENOISER'),
+        negative: link('neg', 'DENOISER'),
+        cfg: o.cfg ?? 4,
+        guidance_rescale: 0,
+        interval_sigma_lo: 0,
+        interval_sigma_hi: 0,
+      },
     };
   } else {
     nodes.base = { type: 'UNetLoader', inputs: { unet_path: o.prior ?? 'tiny-base' } };
     nodes.neg = {
       type: 'Denoiser',
-      inputs: o.priorCond ? { model: link('base', 'MODEL'), conditioning: link('enc', 'EMPTY') } : { model: link('base', 'MODEL') },
+      inputs: o.priorCond
+        ? { model: link('base', 'MODEL'), conditioning: link('enc', 'EMPTY') }
+        : { model: link('base', 'MODEL') },
     };
     nodes.guide = {
       type: 'PriorSwapCFGGuider',
-      inputs: { model: link('pos', 'DENOISER'), prior: link('neg', 'DENOISER'), cfg: o.cfg ?? 4, guidance_rescale: 0, interval_sigma_lo: 0, interval_sigma_hi: 0 },
+      inputs: {
+        model: link('pos', 'DENOISER'),
+        prior: link('neg', 'DENOISER'),
+        cfg: o.cfg ?? 4,
+        guidance_rescale: 0,
+        interval_sigma_lo: 0,
+        interval_sigma_hi: 0,
+      },
     };
   }
   nodes.out = o.save

@@ -20,7 +20,17 @@ afterAll(() => pool.dispose());
 describe('denoiser signatures from session metadata', () => {
   it('text-conditioned UNet: float32 timestep, encoder_hidden_states', async () => {
     const m = await loadDenoiserModel(pool, fixture('tiny-t2i'));
-    expect(m.sig).toMatchObject({ sampleName: 'sample', timestepType: 'float32', encoderHiddenStatesName: 'encoder_hidden_states', inChannels: 4, latentChannels: 4, height: 8, width: 8, fp16: false, learnedSigma: false });
+    expect(m.sig).toMatchObject({
+      sampleName: 'sample',
+      timestepType: 'float32',
+      encoderHiddenStatesName: 'encoder_hidden_states',
+      inChannels: 4,
+      latentChannels: 4,
+      height: 8,
+      width: 8,
+      fp16: false,
+      learnedSigma: false,
+    });
     expect(m.schedulerConfig.beta_schedule).toBe('scaled_linear');
     expect(m.latentSpace).toBe('tiny-vae-4x8x8');
   });
@@ -72,7 +82,9 @@ describe('denoiser signatures from session metadata', () => {
   it('a corrupt .onnx and a missing file are errors naming the file', async () => {
     await expect(pool.load(fixture('single/corrupt.onnx'))).rejects.toThrow(/corrupt\.onnx/);
     await expect(pool.load(fixture('single/nope.onnx'))).rejects.toThrow(/not found.*nope\.onnx/);
-    await expect(loadDenoiserModel(pool, fixture('tiny-t2i/text_encoder/model.onnx'))).rejects.toThrow(/text_encoder.*not a denoiser/);
+    await expect(loadDenoiserModel(pool, fixture('tiny-t2i/text_encoder/model.onnx'))).rejects.toThrow(
+      /text_encoder.*not a denoiser/,
+    );
   });
   it('shares a session per (path, threads) and evicts least recently used over the memory budget', async () => {
     const small = new RuntimePool({ defaultThreads: 1, memoryBudgetMB: 0.03 }); // ~30 kB: one tiny UNet
@@ -134,14 +146,43 @@ describe('sampling coordinator = in-process reference', () => {
   it('prior-swap CFG (DDIM, 3 steps, batch 2): fine-tuned + int64 base, matching a step loop written here', async () => {
     const { model, clip } = await loadFolder(pool, fixture('tiny-t2i'));
     const base = await loadDenoiserModel(pool, fixture('tiny-base'));
-    const [h] = await clip!.handle.run([{ name: 'input_ids', data: Int32Array.from(clip!.tokenizer.encode('a red circle')), dims: [1, 16] }]);
-    const cond: ConditioningValue = { kind: 'CONDITIONING', ehs: h.data as Float32Array, ehsDims: [1, 16, 32], pooled: null, classLabel: null, text: 'a red circle' };
+    const [h] = await clip!.handle.run([
+      { name: 'input_ids', data: Int32Array.from(clip!.tokenizer.encode('a red circle')), dims: [1, 16] },
+    ]);
+    const cond: ConditioningValue = {
+      kind: 'CONDITIONING',
+      ehs: h.data as Float32Array,
+      ehsDims: [1, 16, 32],
+      pooled: null,
+      classLabel: null,
+      text: 'a red circle',
+    };
     const w = 3.5;
     const guider: GuiderValue = {
-      kind: 'GUIDER', mode: 'cfg', label: 'ps', cond: { kind: 'DENOISER', model, cond, concat: null },
-      uncond: { kind: 'DENOISER', model: base, cond: null, concat: null }, scale: w, rescale: 0, intervalLo: null, intervalHi: null, combine: 'cfg', apgEta: 1, apgNormThreshold: 0,
+      kind: 'GUIDER',
+      mode: 'cfg',
+      label: 'ps',
+      cond: { kind: 'DENOISER', model, cond, concat: null },
+      uncond: { kind: 'DENOISER', model: base, cond: null, concat: null },
+      scale: w,
+      rescale: 0,
+      intervalLo: null,
+      intervalHi: null,
+      combine: 'cfg',
+      apgEta: 1,
+      apgNormThreshold: 0,
     };
-    const r = await runSampling({ pool, guider, scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null }, steps: 3, seed: 11, denoise: 1, batchSize: 2, latent: null, previewEvery: 0 });
+    const r = await runSampling({
+      pool,
+      guider,
+      scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
+      steps: 3,
+      seed: 11,
+      denoise: 1,
+      batchSize: 2,
+      latent: null,
+      previewEvery: 0,
+    });
     expect(r.calls).toBe(6);
 
     const ft = await session(fixture('tiny-t2i/unet/model.onnx'));
@@ -155,8 +196,15 @@ describe('sampling coordinator = in-process reference', () => {
     ehs2.set(cond.ehs!, 16 * 32);
     for (const t of sched.timesteps) {
       const x = sched.scaleModelInput(lat, t);
-      const ec = await callRef(ft, { sample: f32(x, [2, 4, 8, 8]), timestep: f32(Float32Array.from([t, t]), [2]), encoder_hidden_states: f32(ehs2, [2, 16, 32]) });
-      const eu = await callRef(bs, { sample: f32(x, [2, 4, 8, 8]), timestep: new ort.Tensor('int64', BigInt64Array.from([BigInt(t), BigInt(t)]), [2]) });
+      const ec = await callRef(ft, {
+        sample: f32(x, [2, 4, 8, 8]),
+        timestep: f32(Float32Array.from([t, t]), [2]),
+        encoder_hidden_states: f32(ehs2, [2, 16, 32]),
+      });
+      const eu = await callRef(bs, {
+        sample: f32(x, [2, 4, 8, 8]),
+        timestep: new ort.Tensor('int64', BigInt64Array.from([BigInt(t), BigInt(t)]), [2]),
+      });
       const e = Float32Array.from(ec, (c, i) => eu[i] + w * (c - eu[i]));
       lat = sched.step(e, t, lat, rng).prevSample;
     }
@@ -171,10 +219,42 @@ describe('sampling coordinator = in-process reference', () => {
     const ehsT = rnd.randn(16 * 32);
     const ehsE = rnd.randn(16 * 32);
     const img: LatentValue = { samples: rnd.randn(4 * 64), shape: [1, 4, 8, 8], scalingFactor: 0.5 };
-    const c = (ehs: Float32Array): ConditioningValue => ({ kind: 'CONDITIONING', ehs, ehsDims: [1, 16, 32], pooled: null, classLabel: null, text: '' });
-    const D = (cond: ConditioningValue, concat: LatentValue | null): DenoiserValue => ({ kind: 'DENOISER', model: edit, cond, concat });
-    const guider: GuiderValue = { kind: 'GUIDER', mode: 'two', label: 'ip2p', full: D(c(ehsT), img), imageOnly: D(c(ehsE), img), uncond: D(c(ehsE), null), textScale: 7.5, imageScale: 1.5, rescale: 0 };
-    const r = await runSampling({ pool, guider, scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null }, steps: 2, seed: 3, denoise: 1, batchSize: 1, latent: null, previewEvery: 0 });
+    const c = (ehs: Float32Array): ConditioningValue => ({
+      kind: 'CONDITIONING',
+      ehs,
+      ehsDims: [1, 16, 32],
+      pooled: null,
+      classLabel: null,
+      text: '',
+    });
+    const D = (cond: ConditioningValue, concat: LatentValue | null): DenoiserValue => ({
+      kind: 'DENOISER',
+      model: edit,
+      cond,
+      concat,
+    });
+    const guider: GuiderValue = {
+      kind: 'GUIDER',
+      mode: 'two',
+      label: 'ip2p',
+      full: D(c(ehsT), img),
+      imageOnly: D(c(ehsE), img),
+      uncond: D(c(ehsE), null),
+      textScale: 7.5,
+      imageScale: 1.5,
+      rescale: 0,
+    };
+    const r = await runSampling({
+      pool,
+      guider,
+      scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
+      steps: 2,
+      seed: 3,
+      denoise: 1,
+      batchSize: 1,
+      latent: null,
+      previewEvery: 0,
+    });
     expect(r.calls).toBe(2); // one batched call per step
 
     const s = await session(fixture('tiny-edit/unet/model.onnx'));
@@ -194,10 +274,15 @@ describe('sampling coordinator = in-process reference', () => {
       ehs.set(ehsT, 0);
       ehs.set(ehsE, 16 * 32);
       ehs.set(ehsE, 2 * 16 * 32);
-      const out = await callRef(s, { sample: f32(sample, [3, 8, 8, 8]), timestep: f32(Float32Array.from([t, t, t]), [3]), encoder_hidden_states: f32(ehs, [3, 16, 32]) });
+      const out = await callRef(s, {
+        sample: f32(sample, [3, 8, 8, 8]),
+        timestep: f32(Float32Array.from([t, t, t]), [3]),
+        encoder_hidden_states: f32(ehs, [3, 16, 32]),
+      });
       const n = 4 * 64;
       const e = new Float32Array(n);
-      for (let i = 0; i < n; i++) e[i] = out[2 * n + i] + 1.5 * (out[n + i] - out[2 * n + i]) + 7.5 * (out[i] - out[n + i]);
+      for (let i = 0; i < n; i++)
+        e[i] = out[2 * n + i] + 1.5 * (out[n + i] - out[2 * n + i]) + 7.5 * (out[i] - out[n + i]);
       lat = sched.step(e, t, lat, rng).prevSample;
     }
     let maxErr = 0;
@@ -207,11 +292,41 @@ describe('sampling coordinator = in-process reference', () => {
 
   it('computes no unconditional branch at w = 1 or outside the guidance interval', async () => {
     const { model, clip } = await loadFolder(pool, fixture('tiny-t2i'));
-    const [h] = await clip!.handle.run([{ name: 'input_ids', data: Int32Array.from(clip!.tokenizer.encode('')), dims: [1, 16] }]);
-    const cond: ConditioningValue = { kind: 'CONDITIONING', ehs: h.data as Float32Array, ehsDims: [1, 16, 32], pooled: null, classLabel: null, text: '' };
+    const [h] = await clip!.handle.run([
+      { name: 'input_ids', data: Int32Array.from(clip!.tokenizer.encode('')), dims: [1, 16] },
+    ]);
+    const cond: ConditioningValue = {
+      kind: 'CONDITIONING',
+      ehs: h.data as Float32Array,
+      ehsDims: [1, 16, 32],
+      pooled: null,
+      classLabel: null,
+      text: '',
+    };
     const d: DenoiserValue = { kind: 'DENOISER', model, cond, concat: null };
-    const base = { kind: 'GUIDER', mode: 'cfg', label: 'cfg', cond: d, uncond: d, rescale: 0, combine: 'cfg', apgEta: 1, apgNormThreshold: 0 } as const;
-    const run = (g: GuiderValue) => runSampling({ pool, guider: g, scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null }, steps: 4, seed: 1, denoise: 1, batchSize: 1, latent: null, previewEvery: 0 });
+    const base = {
+      kind: 'GUIDER',
+      mode: 'cfg',
+      label: 'cfg',
+      cond: d,
+      uncond: d,
+      rescale: 0,
+      combine: 'cfg',
+      apgEta: 1,
+      apgNormThreshold: 0,
+    } as const;
+    const run = (g: GuiderValue) =>
+      runSampling({
+        pool,
+        guider: g,
+        scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
+        steps: 4,
+        seed: 1,
+        denoise: 1,
+        batchSize: 1,
+        latent: null,
+        previewEvery: 0,
+      });
     const one = await run({ ...base, scale: 1, intervalLo: null, intervalHi: null });
     const two = await run({ ...base, scale: 5, intervalLo: null, intervalHi: null });
     const none = await run({ ...base, scale: 5, intervalLo: 1000, intervalHi: null });
@@ -224,9 +339,39 @@ describe('sampling coordinator = in-process reference', () => {
 
   it('class-conditional model with a null-class prior from the same model', async () => {
     const m: ModelValue = await loadDenoiserModel(pool, fixture('single/class_cond.onnx'));
-    const cl = (k: number): ConditioningValue => ({ kind: 'CONDITIONING', ehs: null, ehsDims: null, pooled: null, classLabel: k, text: '' });
-    const g: GuiderValue = { kind: 'GUIDER', mode: 'cfg', label: 'cfg', cond: { kind: 'DENOISER', model: m, cond: cl(3), concat: null }, uncond: { kind: 'DENOISER', model: m, cond: cl(10), concat: null }, scale: 4, rescale: 0.7, intervalLo: null, intervalHi: null, combine: 'cfg', apgEta: 1, apgNormThreshold: 0 };
-    const r = await runSampling({ pool, guider: g, scheduler: { kind: 'SCHEDULER', name: 'euler', overrides: {}, base: null }, steps: 3, seed: 2, denoise: 1, batchSize: 2, latent: null, previewEvery: 0 });
+    const cl = (k: number): ConditioningValue => ({
+      kind: 'CONDITIONING',
+      ehs: null,
+      ehsDims: null,
+      pooled: null,
+      classLabel: k,
+      text: '',
+    });
+    const g: GuiderValue = {
+      kind: 'GUIDER',
+      mode: 'cfg',
+      label: 'cfg',
+      cond: { kind: 'DENOISER', model: m, cond: cl(3), concat: null },
+      uncond: { kind: 'DENOISER', model: m, cond: cl(10), concat: null },
+      scale: 4,
+      rescale: 0.7,
+      intervalLo: null,
+      intervalHi: null,
+      combine: 'cfg',
+      apgEta: 1,
+      apgNormThreshold: 0,
+    };
+    const r = await runSampling({
+      pool,
+      guider: g,
+      scheduler: { kind: 'SCHEDULER', name: 'euler', overrides: {}, base: null },
+      steps: 3,
+      seed: 2,
+      denoise: 1,
+      batchSize: 2,
+      latent: null,
+      previewEvery: 0,
+    });
     expect(r.shape).toEqual([2, 4, 8, 8]);
     expect(r.latents!.every(Number.isFinite)).toBe(true);
   });
@@ -239,7 +384,11 @@ describe('CLIP loader', () => {
     const ids = c.tokenizer.encode('red circle blue');
     expect(ids).toHaveLength(16);
     expect(ids[0]).toBe(c.tokenizer.bosId);
-    expect(ids.slice(0, 5)).toEqual([c.tokenizer.bosId, ...c.tokenizer.encodeRaw('red circle blue').slice(1, 4), c.tokenizer.eosId]);
+    expect(ids.slice(0, 5)).toEqual([
+      c.tokenizer.bosId,
+      ...c.tokenizer.encodeRaw('red circle blue').slice(1, 4),
+      c.tokenizer.eosId,
+    ]);
     const long = c.tokenizer.encode('red '.repeat(40));
     expect(long).toHaveLength(16);
     expect(long[15]).toBe(c.tokenizer.eosId);

@@ -119,7 +119,15 @@ describe('bad inputs name the node, the input and the file', () => {
         s: { type: 'Scheduler', inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}' } },
         k: {
           type: 'Sampler',
-          inputs: { guider: link('g', 'GUIDER'), scheduler: link('s', 'SCHEDULER'), seed: 1, steps: 2, denoise: 1, batch_size: 1, preview_every: 0 },
+          inputs: {
+            guider: link('g', 'GUIDER'),
+            scheduler: link('s', 'SCHEDULER'),
+            seed: 1,
+            steps: 2,
+            denoise: 1,
+            batch_size: 1,
+            preview_every: 0,
+          },
         },
         v: { type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1, channels: 4 } },
       }),
@@ -133,9 +141,16 @@ describe('bad inputs name the node, the input and the file', () => {
 
   it('a path outside the model roots (absolute, traversal) fails validation on that input', async () => {
     for (const p of ['/etc/passwd', '../../../../../etc/passwd', 'tiny-t2i/../../helpers.ts']) {
-      const { result } = await runDoc(executor, doc({ u: { type: 'UNetLoader', inputs: { unet_path: p } }, x: { type: 'Denoiser', inputs: { model: link('u', 'MODEL') } } }), {
-        outputs: ['x'],
-      });
+      const { result } = await runDoc(
+        executor,
+        doc({
+          u: { type: 'UNetLoader', inputs: { unet_path: p } },
+          x: { type: 'Denoiser', inputs: { model: link('u', 'MODEL') } },
+        }),
+        {
+          outputs: ['x'],
+        },
+      );
       expect(result.status).toBe('error');
       expect(JSON.stringify(result.error)).toMatch(/unet_path/);
     }
@@ -144,7 +159,10 @@ describe('bad inputs name the node, the input and the file', () => {
   it('a missing file', async () => {
     const { result } = await runDoc(
       executor,
-      doc({ c: { type: 'CLIPLoader', inputs: { clip_path: 'tiny-base' } }, e: { type: 'CLIPTextEncode', inputs: { clip: link('c', 'CLIP'), text: 'x' } } }),
+      doc({
+        c: { type: 'CLIPLoader', inputs: { clip_path: 'tiny-base' } },
+        e: { type: 'CLIPTextEncode', inputs: { clip: link('c', 'CLIP'), text: 'x' } },
+      }),
       { outputs: ['e'] },
     );
     expect(result.status).toBe('error');

@@ -29,20 +29,33 @@ function byteSymbols(): string[] {
 
 /** bpe_simple_vocab_16e6.txt.gz → tokenizer/{vocab.json, merges.txt, tokenizer_config.json} */
 function writeDiffusersTokenizer(): string {
-  const lines = gunzipSync(readFileSync(new URL('bpe_simple_vocab_16e6.txt.gz', CLIP))).toString('utf8').split('\n');
+  const lines = gunzipSync(readFileSync(new URL('bpe_simple_vocab_16e6.txt.gz', CLIP)))
+    .toString('utf8')
+    .split('\n');
   const merges = lines.slice(1, 49152 - 256 - 2 + 1);
   const syms = byteSymbols();
-  const vocab = [...syms, ...syms.map((s) => `${s}</w>`), ...merges.map((m) => m.split(' ').join('')), '<|startoftext|>', '<|endoftext|>'];
+  const vocab = [
+    ...syms,
+    ...syms.map((s) => `${s}</w>`),
+    ...merges.map((m) => m.split(' ').join('')),
+    '<|startoftext|>',
+    '<|endoftext|>',
+  ];
   const dir = mkdtempSync(join(tmpdir(), 'pg-clip-'));
   writeFileSync(join(dir, 'vocab.json'), JSON.stringify(Object.fromEntries(vocab.map((t, i) => [t, i]))));
   writeFileSync(join(dir, 'merges.txt'), `#version: 0.2\n${merges.join('\n')}\n`);
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ model_max_length: 77, pad_token: '<|endoftext|>' }));
+  writeFileSync(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify({ model_max_length: 77, pad_token: '<|endoftext|>' }),
+  );
   return dir;
 }
 
 describe('CLIP tokenizer (real vocabulary)', () => {
   const tok = loadClipTokenizer(writeDiffusersTokenizer());
-  const vectors: Array<{ text: string; ids: number[] }> = JSON.parse(readFileSync(new URL('vectors.json', CLIP), 'utf8')).vectors;
+  const vectors: Array<{ text: string; ids: number[] }> = JSON.parse(
+    readFileSync(new URL('vectors.json', CLIP), 'utf8'),
+  ).vectors;
 
   it('has the CLIP vocabulary size and special ids', () => {
     expect(tok.bosId).toBe(49406);

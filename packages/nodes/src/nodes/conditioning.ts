@@ -7,7 +7,7 @@ import { checkFinite, forInput } from './common.ts';
 export async function encodeTexts(clip: ClipValue, texts: string[]): Promise<ConditioningValue[]> {
   const L = clip.tokenizer.maxLength;
   const ids = new Int32Array(texts.length * L);
-  texts.forEach((t, i) => ids.set(clip.tokenizer.encode(t), i * L));
+  for (let i = 0; i < texts.length; i++) ids.set(clip.tokenizer.encode(texts[i]), i * L);
   const outs = await clip.handle.run([{ name: 'input_ids', data: ids, dims: [texts.length, L] }]);
   const hidden = outs.find((o) => o.name === 'last_hidden_state') ?? outs[0];
   const pooled = outs.find((o) => o.name === 'pooler_output' || o.name === 'text_embeds') ?? null;
@@ -44,8 +44,7 @@ export const CLIPTextEncode = defineNode({
   ],
   async execute({ clip, text }) {
     const c = clip as ClipValue | null;
-    if (!c || c.kind !== 'CLIP')
-      throw new Error('input "clip": not a CLIP (does the loaded folder have a text_encoder/?)');
+    if (c?.kind !== 'CLIP') throw new Error('input "clip": not a CLIP (does the loaded folder have a text_encoder/?)');
     const [cond, empty] = await forInput('clip', () => encodeTexts(c, [text, '']));
     return { CONDITIONING: cond, EMPTY: empty };
   },

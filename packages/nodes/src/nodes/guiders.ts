@@ -8,12 +8,12 @@ import type { ConditioningValue, DenoiserValue, GuiderValue, LatentValue, ModelV
 
 function asModel(v: unknown, input: string): ModelValue {
   const m = v as ModelValue | null;
-  if (!m || m.kind !== 'MODEL') throw new Error(`input "${input}": not a MODEL`);
+  if (m?.kind !== 'MODEL') throw new Error(`input "${input}": not a MODEL`);
   return m;
 }
 function asDenoiser(v: unknown, input: string): DenoiserValue {
   const d = v as DenoiserValue | null;
-  if (!d || d.kind !== 'DENOISER') throw new Error(`input "${input}": not a DENOISER`);
+  if (d?.kind !== 'DENOISER') throw new Error(`input "${input}": not a DENOISER`);
   return d;
 }
 function checked(g: GuiderValue, inputs: string): GuiderValue {

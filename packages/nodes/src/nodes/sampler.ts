@@ -68,9 +68,9 @@ export const Sampler = defineNode({
   outputs: [{ name: 'LATENT', type: 'LATENT' }],
   async execute({ guider, scheduler, seed, steps, denoise, batch_size, preview_every, latent_image }, ctx) {
     const g = guider as GuiderValue;
-    if (!g || g.kind !== 'GUIDER') throw new Error('input "guider": not a GUIDER');
+    if (g?.kind !== 'GUIDER') throw new Error('input "guider": not a GUIDER');
     const s = scheduler as SchedulerValue;
-    if (!s || s.kind !== 'SCHEDULER') throw new Error('input "scheduler": not a SCHEDULER');
+    if (s?.kind !== 'SCHEDULER') throw new Error('input "scheduler": not a SCHEDULER');
     const lat = (latent_image as LatentValue | undefined) ?? null;
     if (denoise < 1 && !lat) throw new Error('input "denoise": a denoise strength below 1 needs a latent_image');
     const r = await runSampling({

@@ -5,7 +5,7 @@ import { checkFinite, forInput } from './common.ts';
 
 function asVae(v: unknown, input: string): VaeValue {
   const vae = v as VaeValue | null;
-  if (!vae || vae.kind !== 'VAE')
+  if (vae?.kind !== 'VAE')
     throw new Error(`input "${input}": not a VAE (does the loaded folder have vae_encoder/ and vae_decoder/?)`);
   return vae;
 }
@@ -31,7 +31,7 @@ export async function vaeDecode(vae: VaeValue, lat: LatentValue): Promise<ImageV
     for (let p = 0; p < oh * ow; p++) {
       for (let k = 0; k < 3; k++) {
         const v = (src[(n * oc + k) * oh * ow + p] + 1) / 2;
-        data[(n * oh * ow + p) * 3 + k] = v < 0 ? 0 : v > 1 ? 1 : v;
+        data[(n * oh * ow + p) * 3 + k] = v < 0 ? 0 : Math.min(v, 1);
       }
     }
   }

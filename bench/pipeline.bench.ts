@@ -1,0 +1,140 @@
+/**
+ * Pipeline overhead of a sampling run: wall time of a CFG sampling run (sampler → coordinator worker →
+ * model worker over a shared channel) ÷ the summed time of the same onnxruntime calls made bare in this
+ * process (same model file, same intra-op threads, same batch-2 inputs). Goal ≤ 1.05.
+ * Also: event-loop lag p99 on the main thread during the runs (goal ≤ 20 ms), and for comparison a naive
+ * main-thread step loop that posts one message per model call.
+ *
+ *   node --import tsx bench/pipeline.bench.ts [steps=30] [rounds=5]
+ */
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import {
+  bareFeeds,
+  bareSession,
+  benchSets,
+  conditioning,
+  loadModel,
+  machine,
+  median,
+  timeCalls,
+} from '../packages/nodes/bench/common.ts';
+import { createRng } from '../packages/nodes/src/rng.ts';
+import { stopRuntime } from '../packages/nodes/src/runtime/index.ts';
+import { RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
+import { runSampling } from '../packages/nodes/src/sampling.ts';
+import { createScheduler } from '../packages/nodes/src/schedulers/index.ts';
+import type { GuiderValue, LatentValue } from '../packages/nodes/src/types.ts';
+
+const steps = Number(process.argv[2] ?? 30);
+const rounds = Number(process.argv[3] ?? 5);
+const threads = 2;
+const rows: string[] = [];
+
+for (const set of benchSets()) {
+  const pool = new RuntimePool({ defaultThreads: threads });
+  const model = await loadModel(pool, set.ft);
+  const cond = await conditioning(pool, set, model);
+  const h = model.sig.height ?? set.latent[0];
+  const w = model.sig.width ?? set.latent[1];
+  const latent: LatentValue = {
+    samples: new Float32Array(model.sig.latentChannels * h * w),
+    shape: [1, model.sig.latentChannels, h, w],
+  };
+  const guider: GuiderValue = {
+    kind: 'GUIDER',
+    mode: 'cfg',
+    label: 'cfg',
+    cond: { kind: 'DENOISER', model, cond, concat: null },
+    uncond: { kind: 'DENOISER', model, cond, concat: null },
+    scale: 5,
+    rescale: 0,
+    intervalLo: null,
+    intervalHi: null,
+    combine: 'cfg',
+    apgEta: 1,
+    apgNormThreshold: 0,
+  };
+  const run = () =>
+    runSampling({
+      pool,
+      guider,
+      scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
+      steps,
+      seed: 1,
+      denoise: 1,
+      batchSize: 1,
+      latent,
+      previewEvery: 5,
+    });
+  const bare = await bareSession(model.path, threads);
+  const feeds = bareFeeds(model, 2, h, w, cond);
+
+  // naive variant: the step loop on the main thread, one postMessage round trip per model call
+  const naive = async () => {
+    const sched = createScheduler('ddim', model.schedulerConfig);
+    sched.setTimesteps(steps);
+    let lat = createRng(1).randn(latent.samples.length);
+    const handle = model.handle;
+    for (const t of sched.timesteps) {
+      const x = sched.scaleModelInput(lat, t);
+      const xs = new Float32Array(2 * x.length);
+      xs.set(x);
+      xs.set(x, x.length);
+      const f = bareFeeds(model, 2, h, w, cond);
+      const inputs = Object.entries(f).map(([name, tns]) => ({
+        name,
+        data: name === model.sig.sampleName ? xs : (tns.data as Float32Array),
+        dims: [...tns.dims],
+      }));
+      const [out] = await handle.run(inputs);
+      const o = out.data as Float32Array;
+      const e = new Float32Array(x.length);
+      for (let i = 0; i < e.length; i++) e[i] = o[i] + 5 * (o[x.length + i] - o[i]);
+      lat = sched.step(e, t, lat).prevSample;
+    }
+  };
+
+  await run(); // warm-up: sessions, coordinator, JIT
+  await timeCalls(bare, feeds, 5);
+  await naive();
+  const wall: number[] = [];
+  const bareMs: number[] = [];
+  const naiveMs: number[] = [];
+  const inModel: number[] = [];
+  const lag = monitorEventLoopDelay({ resolution: 1 });
+  for (let r = 0; r < rounds; r++) {
+    bareMs.push(await timeCalls(bare, feeds, steps));
+    lag.enable();
+    const t0 = performance.now();
+    const res = await run();
+    wall.push(performance.now() - t0);
+    lag.disable();
+    inModel.push(res.modelMs);
+    const t1 = performance.now();
+    await naive();
+    naiveMs.push(performance.now() - t1);
+  }
+  const perCall = median(bareMs) / steps;
+  rows.push(
+    `| ${set.name} | ${steps} | ${perCall.toFixed(2)} ms | ${median(bareMs).toFixed(1)} ms | ${median(wall).toFixed(1)} ms | **${(median(wall) / median(bareMs)).toFixed(3)}** | ${(median(naiveMs) / median(bareMs)).toFixed(3)} | ${(median(wall) / median(inModel)).toFixed(3)} | ${(lag.percentile(99) / 1e6).toFixed(2)} ms |`,
+  );
+  await bare.release();
+  await pool.dispose();
+}
+await stopRuntime();
+
+console.log(
+  `\n### Pipeline overhead (CFG, one batch-2 call per step, ${threads} intra-op threads, median of ${rounds} rounds)\n`,
+);
+console.log(`Machine: ${machine()}\n`);
+console.log(
+  '| models | steps | bare call | Σ bare calls | sampling run (wall) | overhead ratio (goal ≤ 1.05) | naive main-thread loop ratio | wall ÷ model time seen by the coordinator | event-loop lag p99 (goal ≤ 20 ms) |',
+);
+console.log('|---|---|---|---|---|---|---|---|---|');
+console.log(
+  `(load average at the end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(', ')} — other jobs share these cores)`,
+);
+for (const r of rows) console.log(r);

@@ -1,0 +1,129 @@
+/**
+ * Prior-swap CFG ÷ standard CFG wall time, same models, steps and latent size (goal ≤ 1.00).
+ * Standard CFG: one model, cond+uncond in ONE batch-2 call on a session with all intra-op threads.
+ * Prior swap: fine-tuned (cond) and base (uncond) models called concurrently from the coordinator,
+ * each session in its own worker with threads ÷ 2. For reference, the paper's way (the two models one
+ * after the other, all threads each) is timed with bare in-process calls.
+ *
+ *   node --import tsx bench/priorswap.bench.ts [steps=30] [rounds=5]
+ */
+import { availableParallelism, loadavg } from 'node:os';
+import {
+  bareFeeds,
+  bareSession,
+  benchSets,
+  conditioning,
+  loadModel,
+  machine,
+  median,
+  timeCalls,
+} from '../packages/nodes/bench/common.ts';
+import { stopRuntime } from '../packages/nodes/src/runtime/index.ts';
+import { RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
+import { runSampling } from '../packages/nodes/src/sampling.ts';
+import type { DenoiserValue, GuiderValue, LatentValue } from '../packages/nodes/src/types.ts';
+
+const steps = Number(process.argv[2] ?? 30);
+const rounds = Number(process.argv[3] ?? 5);
+const threads = availableParallelism();
+const rows: string[] = [];
+
+for (const set of benchSets()) {
+  const pool = new RuntimePool({ defaultThreads: threads });
+  const ft = await loadModel(pool, set.ft);
+  const base = await loadModel(pool, set.base);
+  const cond = await conditioning(pool, set, ft);
+  const empty = cond; // same shapes; the content does not change the cost
+  const h = ft.sig.height ?? set.latent[0];
+  const w = ft.sig.width ?? set.latent[1];
+  const latent: LatentValue = {
+    samples: new Float32Array(ft.sig.latentChannels * h * w),
+    shape: [1, ft.sig.latentChannels, h, w],
+  };
+  const D = (m: typeof ft, c: typeof cond): DenoiserValue => ({
+    kind: 'DENOISER',
+    model: m,
+    cond: m.sig.encoderHiddenStatesName ? c : null,
+    concat: null,
+  });
+  const common = {
+    scale: 5,
+    rescale: 0,
+    intervalLo: null,
+    intervalHi: null,
+    combine: 'cfg',
+    apgEta: 1,
+    apgNormThreshold: 0,
+  } as const;
+  const cfg: GuiderValue = {
+    kind: 'GUIDER',
+    mode: 'cfg',
+    label: 'cfg',
+    cond: D(ft, cond),
+    uncond: D(ft, empty),
+    ...common,
+  };
+  const swap: GuiderValue = {
+    kind: 'GUIDER',
+    mode: 'cfg',
+    label: 'ps',
+    cond: D(ft, cond),
+    uncond: D(base, empty),
+    ...common,
+  };
+  const run = (g: GuiderValue) =>
+    runSampling({
+      pool,
+      guider: g,
+      scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
+      steps,
+      seed: 1,
+      denoise: 1,
+      batchSize: 1,
+      latent,
+      previewEvery: 0,
+    });
+
+  const bareFt = await bareSession(ft.path, threads);
+  const bareBase = await bareSession(base.path, threads);
+  const fFt1 = bareFeeds(ft, 1, h, w, cond);
+  const fBase1 = bareFeeds(base, 1, h, w, cond);
+  const fFt2 = bareFeeds(ft, 2, h, w, cond);
+
+  await run(cfg);
+  await run(swap);
+  const tc: number[] = [];
+  const ts: number[] = [];
+  const seqRatio: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    let t0 = performance.now();
+    await run(cfg);
+    tc.push(performance.now() - t0);
+    t0 = performance.now();
+    await run(swap);
+    ts.push(performance.now() - t0);
+    const b2 = await timeCalls(bareFt, fFt2, steps);
+    const seq = (await timeCalls(bareFt, fFt1, steps)) + (await timeCalls(bareBase, fBase1, steps));
+    seqRatio.push(seq / b2);
+  }
+  rows.push(
+    `| ${set.name} | ${steps} | ${median(tc).toFixed(1)} ms | ${median(ts).toFixed(1)} ms | **${(median(ts) / median(tc)).toFixed(3)}** | ${median(seqRatio).toFixed(3)} |`,
+  );
+  await bareFt.release();
+  await bareBase.release();
+  await pool.dispose();
+}
+await stopRuntime();
+
+console.log(`\n### Prior-swap CFG vs standard CFG (DDIM, batch 1, median of ${rounds} rounds, interleaved)\n`);
+console.log(`Machine: ${machine()}\n`);
+console.log(
+  `| models | steps | standard CFG (1 model, batch-2 call, ${threads} threads) | prior swap (2 models concurrent, ${Math.max(1, Math.floor(threads / 2))} thread each) | prior swap ÷ CFG (goal ≤ 1.00) | sequential two-model calls ÷ batch-2 call (bare, the paper's way) |`,
+);
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) console.log(r);
+console.log(
+  `\n(load average at the end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(', ')} — other jobs share these cores)`,
+);

@@ -1,0 +1,135 @@
+/** Shared pieces of bench/pipeline.bench.ts and bench/priorswap.bench.ts (packages/nodes benchmarks). */
+import { existsSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { loadClip, loadDenoiserModel } from '../src/models/load.ts';
+import { createRng } from '../src/rng.ts';
+import type { RuntimePool } from '../src/runtime/pool.ts';
+import type { ConditioningValue, ModelValue } from '../src/types.ts';
+
+export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+export const machine = () =>
+  `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, Node ${process.version}, onnxruntime-node ${ort.env.versions?.common ?? ''}`;
+
+export interface BenchSet {
+  name: string;
+  ft: string;
+  base: string;
+  /** a diffusers folder with a CLIP, or null for random conditioning */
+  clipFolder: string | null;
+  latent: [number, number];
+}
+
+/** The benchmark model sets: the committed bench fixtures, and the demo models when they exist. */
+export function benchSets(): BenchSet[] {
+  const f = (p: string) => join(ROOT, 'packages/nodes/test/fixtures/models', p);
+  const sets: BenchSet[] = [
+    {
+      name: 'bench fixture UNets (0.1 M params), 32×32×4 latents',
+      ft: f('single/bench_unet.onnx'),
+      base: f('single/bench_base.onnx'),
+      clipFolder: null,
+      latent: [32, 32],
+    },
+  ];
+  const m = (p: string) => join(ROOT, 'models', p);
+  if (existsSync(m('shapes-t2i/unet/model.onnx')) && existsSync(m('shapes-base/unet/model.onnx'))) {
+    sets.push({
+      name: 'demo models shapes-t2i + shapes-base',
+      ft: m('shapes-t2i'),
+      base: m('shapes-base'),
+      clipFolder: m('shapes-t2i'),
+      latent: [0, 0],
+    });
+  }
+  return sets;
+}
+
+export async function conditioning(
+  pool: RuntimePool,
+  set: BenchSet,
+  model: ModelValue,
+): Promise<ConditioningValue | null> {
+  if (!model.sig.encoderHiddenStatesName) return null;
+  if (set.clipFolder) {
+    const clip = await loadClip(pool, set.clipFolder);
+    const ids = Int32Array.from(clip.tokenizer.encode('a red circle'));
+    const [h] = await clip.handle.run([{ name: 'input_ids', data: ids, dims: [1, ids.length] }]);
+    return {
+      kind: 'CONDITIONING',
+      ehs: h.data as Float32Array,
+      ehsDims: h.dims as [number, number, number],
+      pooled: null,
+      classLabel: null,
+      text: 'a red circle',
+    };
+  }
+  const [seq, dim] = model.sig.encoderHiddenStatesShape ?? [16, 32];
+  return {
+    kind: 'CONDITIONING',
+    ehs: createRng(1).randn((seq ?? 16) * (dim ?? 32)),
+    ehsDims: [1, seq ?? 16, dim ?? 32],
+    pooled: null,
+    classLabel: null,
+    text: 'random',
+  };
+}
+
+export async function loadModel(pool: RuntimePool, p: string) {
+  return loadDenoiserModel(pool, p);
+}
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** A bare in-process session on the same file with the same thread count. */
+export function bareSession(file: string, threads: number) {
+  return ort.InferenceSession.create(file, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+}
+
+/** Feeds for one bare call of a denoiser with `n` batch items. */
+export function bareFeeds(
+  model: ModelValue,
+  n: number,
+  h: number,
+  w: number,
+  cond: ConditioningValue | null,
+): Record<string, ort.Tensor> {
+  const s = model.sig;
+  const feeds: Record<string, ort.Tensor> = {
+    [s.sampleName]: new ort.Tensor('float32', createRng(5).randn(n * s.inChannels * h * w), [n, s.inChannels, h, w]),
+  };
+  feeds[s.timestepName] =
+    s.timestepType === 'int64'
+      ? new ort.Tensor('int64', new BigInt64Array(n).fill(500n), [n])
+      : new ort.Tensor('float32', new Float32Array(n).fill(500), [n]);
+  if (s.encoderHiddenStatesName && cond?.ehsDims) {
+    const per = cond.ehsDims[1] * cond.ehsDims[2];
+    const e = new Float32Array(n * per);
+    for (let i = 0; i < n; i++) e.set(cond.ehs!, i * per);
+    feeds[s.encoderHiddenStatesName] = new ort.Tensor('float32', e, [n, cond.ehsDims[1], cond.ehsDims[2]]);
+  }
+  return feeds;
+}
+
+export async function timeCalls(
+  sess: ort.InferenceSession,
+  feeds: Record<string, ort.Tensor>,
+  calls: number,
+): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < calls; i++) {
+    const t0 = performance.now();
+    await sess.run(feeds);
+    total += performance.now() - t0;
+  }
+  return total;
+}
