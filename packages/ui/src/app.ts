@@ -246,8 +246,9 @@ export class App {
       const inputErrors: Record<string, string> = {};
       const nodeMsgs: string[] = [];
       for (const e of ne.errors ?? []) {
-        const text = e.details ? `${e.message}: ${e.details}` : e.message;
         const input = e.extra_info?.input_name;
+        const text =
+          e.details && e.details !== input && !e.message.includes(e.details) ? `${e.message}: ${e.details}` : e.message;
         if (input) inputErrors[input] = inputErrors[input] ? `${inputErrors[input]}; ${text}` : text;
         else nodeMsgs.push(text);
         items.push({ id, text: input ? `${input}: ${text}` : text });

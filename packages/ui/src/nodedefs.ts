@@ -203,3 +203,21 @@ export function typeColour(type: string): string {
   for (const c of type) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return `hsl(${h % 360}, 55%, 62%)`;
 }
+
+/** Node types matching a search: every word of the query must occur in the display name, type name
+ *  or category (case-insensitive); best matches first (name starts with the query, then name contains it). */
+export function searchNodeTypes(defs: NodeDefs, query: string, limit = 30): string[] {
+  const q = query.trim().toLowerCase();
+  const words = q.split(/\s+/).filter(Boolean);
+  const scored: Array<[number, string, string]> = [];
+  for (const d of defs.values()) {
+    const name = d.displayName.toLowerCase();
+    const hay = `${name} ${d.type.toLowerCase()} ${d.category.toLowerCase()}`;
+    if (!words.every((w) => hay.includes(w))) continue;
+    const compact = name.replace(/\s+/g, '');
+    const score = name.startsWith(q) ? 0 : name.includes(q) || compact.includes(q.replace(/\s+/g, '')) ? 1 : 2;
+    scored.push([score, name, d.type]);
+  }
+  scored.sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]));
+  return scored.slice(0, limit).map((s) => s[2]);
+}

@@ -6,7 +6,7 @@ import { parseBinaryFrame } from '../src/api.ts';
 import { comfyPromptToDocument } from '../src/comfy.ts';
 import { documentToGraph, graphToDocument, normaliseDocument, type SerialisedGraph } from '../src/document.ts';
 import { registerNodeTypes } from '../src/graph/adapter.ts';
-import { type NodeDefs, parseObjectInfo, resolveType, widgetLayout } from '../src/nodedefs.ts';
+import { type NodeDefs, parseObjectInfo, resolveType, searchNodeTypes, widgetLayout } from '../src/nodedefs.ts';
 import { readPngText, workflowFromPng } from '../src/png.ts';
 import type { WorkflowDocument } from '../src/types.ts';
 import { testObjectInfo } from './fixtures/plugin.ts';
@@ -56,6 +56,17 @@ describe('parseObjectInfo (real /object_info from core Registry)', () => {
     expect(resolveType(defs, 'KSampler')?.type).toBe('pgtest.KSampler');
     expect(resolveType(defs, 'Nope')).toBeUndefined();
     expect(() => parseObjectInfo({ 'x.Bad': { input: { required: { a: 'INT' } } } })).toThrow(/x\.Bad.*input "a"/);
+  });
+});
+
+describe('node search', () => {
+  it('matches names, types and categories case-insensitively, best first', () => {
+    expect(searchNodeTypes(defs, 'Load Check')).toEqual(['pgtest.CheckpointLoader']);
+    expect(searchNodeTypes(defs, 'latent')[0]).toBe('pgtest.EmptyLatentImage');
+    expect(searchNodeTypes(defs, 'latent')).toContain('pgtest.VAEDecode'); // by category
+    expect(searchNodeTypes(defs, 'saveimage')).toEqual(['pgtest.SaveImage']);
+    expect(searchNodeTypes(defs, 'zzz')).toEqual([]);
+    expect(searchNodeTypes(defs, '').length).toBe(defs.size);
   });
 });
 

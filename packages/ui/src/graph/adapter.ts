@@ -5,7 +5,7 @@
  */
 import { LGraph, LGraphCanvas, LGraphNode, LiteGraph } from '@comfyorg/litegraph';
 import type { SerialisedGraph } from '../document.ts';
-import { type InputDef, type NodeDef, type NodeDefs, typeColour } from '../nodedefs.ts';
+import { type InputDef, type NodeDef, type NodeDefs, searchNodeTypes, typeColour } from '../nodedefs.ts';
 import type { SeedControl } from '../types.ts';
 
 export interface NodeRunState {
@@ -202,6 +202,10 @@ export class GraphEditor {
     this.canvas.background_image = '';
     this.canvas.render_canvas_border = false;
     this.canvas.show_info = false;
+    // litegraph's own search compares case-sensitively against type names; search names, types and
+    // categories instead.
+    (this.canvas as unknown as { onSearchBox: (h: unknown, q: string) => string[] }).onSearchBox = (_h, q) =>
+      searchNodeTypes(this.defs, q);
     const changed = () => this.hooks.onChange();
     this.graph.onNodeAdded = changed;
     this.graph.onNodeRemoved = (node: { id: number | string }) => {
@@ -526,14 +530,23 @@ export class GraphEditor {
     const s = this.ensure(id);
     const node = this.node(id);
     s.preview = this.loadImage(url);
-    if (node && node.size[1] < node.computeSize()[1] + 140) node.size[1] = node.computeSize()[1] + 200;
+    this.makeRoomForImages(node, 200);
+  }
+
+  /** Grow a node so its images fit below its widgets (a change the editor saves). */
+  private makeRoomForImages(node: AnyNode | undefined, area: number): void {
+    if (!node) return;
+    const min = node.computeSize()[1];
+    if (node.size[1] < min + 140) {
+      node.size[1] = min + area;
+      this.hooks.onChange();
+    }
   }
 
   setImages(id: string, urls: string[]): void {
     const s = this.ensure(id);
     s.images = urls.map((u) => this.loadImage(u));
-    const node = this.node(id);
-    if (node && node.size[1] < node.computeSize()[1] + 140) node.size[1] = node.computeSize()[1] + IMAGE_AREA;
+    this.makeRoomForImages(this.node(id), IMAGE_AREA);
   }
 
   setNodeError(id: string, message: string | undefined, inputErrors: Record<string, string> = {}): void {

@@ -1,0 +1,68 @@
+/**
+ * The server the end-to-end test drives: the REAL packages/server createServer on an ephemeral port,
+ * with the built-in node plugin and the demo models when they are present (PRIORGRAPH_E2E_PLUGIN=dev
+ * picks the small dev plugin instead, for working on the editor without models).
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { PluginDefinition } from '../../core/src/index.ts';
+import { createServer, type PriorgraphServer } from '../../server/src/index.ts';
+
+export const REPO = resolve(import.meta.dirname, '..', '..', '..');
+export const UI_DIST = join(REPO, 'packages', 'ui', 'dist');
+
+export interface E2eServer {
+  url: string;
+  plugin: string;
+  defaultWorkflow: Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+async function builtinSetup(): Promise<{
+  plugin: PluginDefinition;
+  workflow: Record<string, unknown>;
+  modelRoots: string[];
+}> {
+  const mod = (await import('../../nodes/src/index.ts')) as { default: PluginDefinition };
+  const candidates = [
+    process.env.PRIORGRAPH_E2E_WORKFLOW,
+    join(REPO, 'examples', 'workflows', 'prior-swap-vs-cfg.json'),
+    join(REPO, 'examples', 'prior-swap-vs-cfg.json'),
+  ].filter((p): p is string => !!p);
+  const file = candidates.find((p) => existsSync(p));
+  if (!file) throw new Error(`no example workflow found (looked at ${candidates.join(', ')})`);
+  return {
+    plugin: mod.default,
+    workflow: JSON.parse(readFileSync(file, 'utf8')),
+    modelRoots: [process.env.PRIORGRAPH_MODELS ?? join(REPO, 'models')],
+  };
+}
+
+export async function startE2eServer(): Promise<E2eServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'pg-ui-e2e-'));
+  let setup: { plugin: PluginDefinition; workflow: Record<string, unknown>; modelRoots: string[] };
+  if (process.env.PRIORGRAPH_E2E_PLUGIN === 'dev') {
+    const { devPlugin, devWorkflow } = await import('./fixtures/dev-plugin.ts');
+    setup = { plugin: devPlugin, workflow: devWorkflow, modelRoots: [join(dataDir, 'models')] };
+  } else setup = await builtinSetup();
+  const server: PriorgraphServer = createServer({
+    port: 0,
+    dataDir,
+    modelRoots: setup.modelRoots,
+    plugins: [setup.plugin],
+    defaultWorkflow: setup.workflow,
+    uiDir: UI_DIST,
+    log: { debug() {}, info() {}, warn() {}, error: (m, d) => process.stderr.write(`[server] ${m} ${d ?? ''}\n`) },
+  });
+  const { url } = await server.listen();
+  return {
+    url,
+    plugin: setup.plugin.name,
+    defaultWorkflow: setup.workflow,
+    async close() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
