@@ -246,7 +246,9 @@ describe('scheduler configuration and errors', () => {
     expect(() => readSchedulerConfig({ prediction_type: 'flow' })).toThrow(/"prediction_type"/);
     expect(() => readSchedulerConfig({ timestep_spacing: 3 })).toThrow(/"timestep_spacing"/);
     expect(() => readSchedulerConfig('nope')).toThrow(/JSON object/);
-    expect(() => createScheduler('ddim', { thresholding: true })).toThrow(/"thresholding"/);
+    const th = createScheduler('ddim', { thresholding: true });
+    th.setTimesteps(2);
+    expect(() => th.step(new Float32Array(1), th.timesteps[0], new Float32Array(1))).toThrow(/"thresholding"/);
     expect(() => createScheduler('ddpm', { variance_type: 'learned_range' })).toThrow(/"variance_type"/);
     expect(() => createScheduler('ddim', { trained_betas: [0.1, 0.2] })).toThrow(/"trained_betas"/);
     expect(() => createScheduler('nope' as SchedulerName)).toThrow(/unknown scheduler/);

@@ -274,3 +274,12 @@ export function strengthStart(n: number, strength: number): number {
   const initTimestep = Math.min(Math.floor(n * strength), n);
   return Math.max(n - initTimestep, 0);
 }
+
+/** Dynamic thresholding needs per-image quantiles, which a flat array does not carry: refuse it. */
+export function refuseThresholding(name: string, cfg: SchedulerConfig): void {
+  if (cfg.thresholding) {
+    throw new Error(
+      `scheduler config key "thresholding": dynamic thresholding is not supported by scheduler "${name}" (needs per-image shapes); set it to false`,
+    );
+  }
+}

@@ -36,7 +36,7 @@ export interface SchedulerConfig {
   use_karras_sigmas: boolean;
   /** Rescale betas to zero terminal SNR (Lin et al. 2023). */
   rescale_betas_zero_snr: boolean;
-  /** Dynamic thresholding (Imagen). Not supported on flat arrays: must be false. */
+  /** Dynamic thresholding (Imagen). Accepted in a config, but a step with it true throws (needs per-image shapes). */
   thresholding: boolean;
   dynamic_thresholding_ratio: number;
   sample_max_value: number;
@@ -193,11 +193,6 @@ export function readSchedulerConfig(json: unknown): Partial<SchedulerConfig> {
 export function resolveConfig(name: SchedulerName, partial: Partial<SchedulerConfig> = {}): SchedulerConfig {
   const checked = readSchedulerConfig(partial);
   const cfg: SchedulerConfig = { ...SCHEDULER_DEFAULTS[name], ...checked };
-  if (cfg.thresholding) {
-    throw new Error(
-      `scheduler config key "thresholding": dynamic thresholding is not supported by scheduler "${name}" (needs per-sample shapes)`,
-    );
-  }
   if (cfg.trained_betas && cfg.trained_betas.length !== cfg.num_train_timesteps) {
     throw new Error(
       `scheduler config key "trained_betas": length ${cfg.trained_betas.length} differs from num_train_timesteps ${cfg.num_train_timesteps}`,

@@ -14,6 +14,7 @@ import {
   checkStepCount,
   clampInPlace,
   predictX0,
+  refuseThresholding,
   spacedTimesteps,
   strengthStart,
   trainingBetas,
@@ -60,6 +61,7 @@ export class DdpmScheduler implements Scheduler {
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, rng?: Rng): StepResult {
     checkSameLength('ddpm.step', modelOutput, sample);
+    refuseThresholding(this.name, this.config);
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
     const prevT = this.previousTimestep(t);
     const aT = this.alphasCumprod[t];

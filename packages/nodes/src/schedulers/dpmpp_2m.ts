@@ -22,6 +22,7 @@ import {
   karrasSigmas,
   npArange,
   npLinspace,
+  refuseThresholding,
   roundHalfEven,
   sigmaToT,
   strengthStart,
@@ -117,6 +118,7 @@ export class DpmSolverPP2MScheduler implements Scheduler {
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
     if (this.sigmas.length === 0) throw new Error('scheduler dpmpp_2m: call setTimesteps before step');
     checkSameLength('dpmpp_2m.step', modelOutput, sample);
+    refuseThresholding(this.name, this.config);
     if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? this.indexForTimestep(timestep);
     const i = this.stepIndex;
     const n = this.timesteps.length;

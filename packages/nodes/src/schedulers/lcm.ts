@@ -17,6 +17,7 @@ import {
   clampInPlace,
   npLinspace,
   predictX0,
+  refuseThresholding,
   trainingBetas,
 } from './common.ts';
 import type { SchedulerConfig } from './config.ts';
@@ -96,6 +97,7 @@ export class LcmScheduler implements Scheduler {
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, rng?: Rng): StepResult {
     if (this.numInferenceSteps === 0) throw new Error('scheduler lcm: call setTimesteps before step');
     checkSameLength('lcm.step', modelOutput, sample);
+    refuseThresholding(this.name, this.config);
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
     if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? this.indexForTimestep(t);
     const i = this.stepIndex;
