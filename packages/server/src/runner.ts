@@ -18,6 +18,9 @@ export interface JobFinishedEvent {
   error: JobError | null;
 }
 
+/** Delay before an idle runner picks up a newly queued job (see kick()). */
+const START_DELAY_MS = 5;
+
 interface Current {
   id: string;
   controller: AbortController;
@@ -47,7 +50,10 @@ export class JobRunner extends EventEmitter {
   kick(): void {
     if (this.running || this.stopped) return;
     this.running = true;
-    this.idle = this.loop()
+    // Start on a later turn of the event loop, so that the answer to POST /prompt leaves before the
+    // job's first events (clients such as @saintno/comfyui-sdk attach their listeners after it).
+    this.idle = new Promise<void>((r) => setTimeout(r, START_DELAY_MS))
+      .then(() => this.loop())
       .catch((e) => this.log.error('job runner loop failed', e))
       .finally(() => {
         this.running = false;
