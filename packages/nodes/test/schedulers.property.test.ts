@@ -252,6 +252,27 @@ describe('scheduler configuration and errors', () => {
     expect(() => createScheduler('ddpm', { variance_type: 'learned_range' })).toThrow(/"variance_type"/);
     expect(() => createScheduler('ddim', { trained_betas: [0.1, 0.2] })).toThrow(/"trained_betas"/);
     expect(() => createScheduler('nope' as SchedulerName)).toThrow(/unknown scheduler/);
+    expect(() => readSchedulerConfig({ solver_order: 4 })).toThrow(/"solver_order"/);
+    expect(() => createScheduler('euler', { interpolation_type: 'log_linear' })).toThrow(/"interpolation_type"/);
+  });
+
+  it("a model's config for another scheduler class still creates every scheduler", () => {
+    // e.g. a DPM-Solver 3M config with learned variances (read from scheduler_config.json)
+    const cfg = readSchedulerConfig({
+      _class_name: 'DPMSolverMultistepScheduler',
+      algorithm_type: 'sde-dpmsolver++',
+      solver_order: 3,
+      variance_type: 'learned_range',
+      interpolation_type: 'log_linear',
+      beta_schedule: 'scaled_linear',
+      beta_start: 0.00085,
+      beta_end: 0.012,
+    });
+    const d = createScheduler('dpmpp_2m', cfg);
+    expect(d.config.algorithm_type).toBe('dpmsolver++');
+    expect(d.config.solver_order).toBe(2);
+    expect(createScheduler('ddim', cfg).alphasCumprod[999]).toBeCloseTo(0.0046601, 6);
+    expect(() => createScheduler('ddpm', cfg)).toThrow(/"variance_type"/);
   });
 
   it('misuse gives clear errors', () => {

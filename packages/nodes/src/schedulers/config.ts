@@ -52,14 +52,14 @@ export interface SchedulerConfig {
   lower_order_final: boolean;
   /** DPM-Solver++: use Euler for the final step. */
   euler_at_final: boolean;
-  /** DPM-Solver++: 1 or 2 (this library's dpmpp_2m uses 2). */
+  /** DPM-Solver: dpmpp_2m uses 1 when this is 1, else 2 (a model config's 3 is read but means 2 here). */
   solver_order: number;
-  /** DPM-Solver++: 'dpmsolver++' (data prediction) only. */
-  algorithm_type: 'dpmsolver++';
+  /** DPM-Solver variant of a model's config; dpmpp_2m always runs 'dpmsolver++' (the name fixes it). */
+  algorithm_type: 'dpmsolver++' | 'dpmsolver' | 'sde-dpmsolver++' | 'sde-dpmsolver';
   /** DPM-Solver++: 'midpoint' or 'heun' for the second-order update. */
   solver_type: 'midpoint' | 'heun';
-  /** Euler: sigma interpolation ('linear' in t, as np.interp). */
-  interpolation_type: 'linear';
+  /** Euler: sigma interpolation; only 'linear' (np.interp in t) is implemented. */
+  interpolation_type: 'linear' | 'log_linear';
   /** Euler/DPM: optional overrides of the Karras σ range. */
   sigma_min?: number | null;
   sigma_max?: number | null;
@@ -154,10 +154,10 @@ export const schedulerConfigSchema = z
     final_sigmas_type: z.enum(['zero', 'sigma_min']),
     lower_order_final: z.boolean(),
     euler_at_final: z.boolean(),
-    solver_order: z.number().int().min(1).max(2),
-    algorithm_type: z.literal('dpmsolver++'),
+    solver_order: z.number().int().min(1).max(3),
+    algorithm_type: z.enum(['dpmsolver++', 'dpmsolver', 'sde-dpmsolver++', 'sde-dpmsolver']),
     solver_type: z.enum(['midpoint', 'heun']),
-    interpolation_type: z.literal('linear'),
+    interpolation_type: z.enum(['linear', 'log_linear']),
     sigma_min: finite.positive().nullable(),
     sigma_max: finite.positive().nullable(),
     eta: finite.min(0),
@@ -193,6 +193,16 @@ export function readSchedulerConfig(json: unknown): Partial<SchedulerConfig> {
 export function resolveConfig(name: SchedulerName, partial: Partial<SchedulerConfig> = {}): SchedulerConfig {
   const checked = readSchedulerConfig(partial);
   const cfg: SchedulerConfig = { ...SCHEDULER_DEFAULTS[name], ...checked };
+  if (name === 'dpmpp_2m') {
+    // keys of a model's default DPM scheduler that the name 'dpmpp_2m' overrides
+    cfg.algorithm_type = 'dpmsolver++';
+    cfg.solver_order = cfg.solver_order === 1 ? 1 : 2;
+  }
+  if (name === 'euler' && cfg.interpolation_type !== 'linear') {
+    throw new Error(
+      `scheduler config key "interpolation_type": ${JSON.stringify(cfg.interpolation_type)} is not supported by euler (only "linear")`,
+    );
+  }
   if (cfg.trained_betas && cfg.trained_betas.length !== cfg.num_train_timesteps) {
     throw new Error(
       `scheduler config key "trained_betas": length ${cfg.trained_betas.length} differs from num_train_timesteps ${cfg.num_train_timesteps}`,

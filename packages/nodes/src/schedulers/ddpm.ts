@@ -36,7 +36,7 @@ export class DdpmScheduler implements Scheduler {
     const v = config.variance_type;
     if (v !== 'fixed_small' && v !== 'fixed_small_log' && v !== 'fixed_large') {
       throw new Error(
-        `scheduler config key "variance_type": ${JSON.stringify(v)} is not supported by ddpm (fixed_small, fixed_small_log, fixed_large)`,
+        `scheduler config key "variance_type": ${JSON.stringify(v)} is not supported by ddpm (fixed_small, fixed_small_log, fixed_large): the learned variance channels are not passed to step; set variance_type to fixed_small`,
       );
     }
   }

@@ -12,7 +12,8 @@
  * The first step is first order; the last step is first order when final σ = 0, euler_at_final, or
  * lower_order_final with < 15 steps (then the second-to-last step is also at most second order).
  * Timesteps are integers; with use_karras_sigmas σ follows Karras' ρ=7 levels and timesteps are the
- * rounded log-σ interpolation of each σ.
+ * rounded log-σ interpolation of each σ. Models with learned variances (variance_type learned /
+ * learned_range) output 2C channels; pass only the first C (the ε part), as diffusers does.
  */
 import {
   alphasCumprodOf,
@@ -52,9 +53,6 @@ export class DpmSolverPP2MScheduler implements Scheduler {
     this.alphasCumprod = alphasCumprodOf(trainingBetas(config));
     if (config.rescale_betas_zero_snr) this.alphasCumprod[this.alphasCumprod.length - 1] = 2 ** -24;
     this.trainSigmas = trainingSigmas(this.alphasCumprod);
-    if (config.variance_type === 'learned' || config.variance_type === 'learned_range') {
-      throw new Error('scheduler config key "variance_type": learned variances are not supported by dpmpp_2m');
-    }
   }
 
   setTimesteps(n: number): void {
