@@ -10,6 +10,24 @@ const MAX_WALK = 100_000;
  *  `sizeOf` symbol by their own report (a number or a function returning one), other objects walked
  *  (shared references counted once; the walk stops after 100,000 values). */
 export function estimateSize(value: unknown): number {
+  // Fast path: a flat plain object of primitives (the common shape of small node outputs).
+  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    let total = 64;
+    let flat = true;
+    for (const k in value) {
+      const v = (value as Record<string, unknown>)[k];
+      const t = typeof v;
+      if (t === 'number') total += 24;
+      else if (t === 'boolean') total += 20;
+      else if (v === undefined || v === null) total += 16;
+      else if (t === 'string') total += 32 + 2 * (v as string).length;
+      else {
+        flat = false;
+        break;
+      }
+    }
+    if (flat && !(sizeOf in value)) return total;
+  }
   const seen = new Set<object>();
   let visited = 0;
   const walk = (v: unknown): number => {

@@ -8,7 +8,7 @@ import type { HostInfo, InputSpec, Logger, NodeContext, OutputSpec, PreviewImage
 import { OutputCache } from './cache.js';
 import { type RegisteredNodeType, type Registry, widgetTypeName } from './registry.js';
 import { isLink, safeParseDocument, type WorkflowDocument } from './schema.js';
-import { type ValidationResult, validateWorkflow } from './validate.js';
+import { type ValidationResult, validateParsedDocument } from './validate.js';
 
 export type ExecutionEvent =
   | { type: 'execution_start'; promptId: string }
@@ -72,6 +72,8 @@ export interface RunOptions {
   /** Validate first (default true). Skip only when the caller has just validated. */
   validate?: boolean;
 }
+
+const sortedInputNames = new WeakMap<object, string[]>();
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -210,7 +212,7 @@ export class Executor {
 
     let targets: string[];
     if (options.validate !== false) {
-      const v = await validateWorkflow(doc, this.registry, this.host, { outputs: options.outputs });
+      const v = await validateParsedDocument(doc, this.registry, this.host, { outputs: options.outputs });
       if (!v.ok) {
         const firstId = Object.keys(v.node_errors)[0];
         const first = firstId ? v.node_errors[firstId] : undefined;
@@ -247,17 +249,25 @@ export class Executor {
           const n = doc.nodes[id];
           const r = this.registry.resolve(n.type);
           if (!r.ok) throw Object.assign(new Error(r.message), { nodeId: id, nodeType: n.type });
-          const mig = this.registry.migrateNode(n);
-          if (!mig.ok) throw Object.assign(new Error(mig.message), { nodeId: id, nodeType: n.type });
+          let inputs: Record<string, unknown> = n.inputs;
+          if (n.version !== r.node.def.version) {
+            const mig = this.registry.migrateNode(n);
+            if (!mig.ok) throw Object.assign(new Error(mig.message), { nodeId: id, nodeType: n.type });
+            inputs = mig.inputs;
+          }
           const deps: string[] = [];
-          for (const v of Object.values(mig.inputs)) {
-            if (isLink(v) && doc.nodes[v.node] && doc.nodes[v.node].mode !== 'muted') deps.push(v.node);
+          for (const k in inputs) {
+            const v = inputs[k];
+            if (isLink(v)) {
+              const src = doc.nodes[v.node];
+              if (src && src.mode !== 'muted') deps.push(v.node);
+            }
           }
           plan.set(id, {
             id,
             t: r.node,
             mode: n.mode === 'bypass' ? 'bypass' : 'normal',
-            inputs: mig.inputs,
+            inputs,
             sig: '',
             deps,
           });
@@ -438,7 +448,7 @@ export class Executor {
         finish(id, bypassOutputs(p, inputs), false, undefined);
         return;
       }
-      emit({ type: 'node_start', promptId, nodeId: id, nodeType: p.t.qualifiedName });
+      if (onEvent) emit({ type: 'node_start', promptId, nodeId: id, nodeType: p.t.qualifiedName });
       const ctx = new RunContext(id, promptId, this.host, doc, internal.signal, this.log, emit, () => !stopped());
       let ret: unknown;
       try {
@@ -491,7 +501,12 @@ export class Executor {
     let s = `${p.t.qualifiedName}\u0000${p.t.def.version}\u0000${p.mode}`;
     if (p.t.def.notIdempotent && p.mode === 'normal') s += `\u0000run:${runId}`;
     const specs = p.t.def.inputs as Record<string, InputSpec>;
-    for (const name of Object.keys(specs).sort()) {
+    let names = sortedInputNames.get(specs);
+    if (!names) {
+      names = Object.keys(specs).sort();
+      sortedInputNames.set(specs, names);
+    }
+    for (const name of names) {
       const v = p.inputs[name];
       s += `\u0000${name}=`;
       if (isLink(v)) {

@@ -85,8 +85,30 @@ function outputTypeOf(
   return { known: true, type: o.type };
 }
 
-/** Tarjan's strongly connected components, iteratively. Returns the ids that lie on a cycle. */
+/** The ids that lie on a cycle: Kahn's algorithm peels off everything acyclic (cheap, the usual
+ *  case), then Tarjan's strongly connected components, iteratively, on what remains. */
 export function findCycles(ids: string[], edges: Map<string, string[]>): Set<string> {
+  const indeg = new Map<string, number>();
+  for (const id of ids) indeg.set(id, 0);
+  for (const id of ids) for (const w of edges.get(id) ?? []) indeg.set(w, (indeg.get(w) ?? 0) + 1);
+  const queue: string[] = [];
+  for (const id of ids) if (indeg.get(id) === 0) queue.push(id);
+  for (let h = 0; h < queue.length; h++) {
+    for (const w of edges.get(queue[h]) ?? []) {
+      const d = indeg.get(w)! - 1;
+      indeg.set(w, d);
+      if (d === 0) queue.push(w);
+    }
+  }
+  if (queue.length === indeg.size) return new Set();
+  const sorted = new Set(queue);
+  return tarjan(
+    ids.filter((id) => !sorted.has(id)),
+    edges,
+  );
+}
+
+function tarjan(ids: string[], edges: Map<string, string[]>): Set<string> {
   const index = new Map<string, number>();
   const low = new Map<string, number>();
   const onStack = new Set<string>();
@@ -189,7 +211,51 @@ async function validateInner(
       outputs: [],
     };
   }
-  const doc = parsed.doc;
+  return validateParsed(parsed.doc, registry, host, options);
+}
+
+const compatCache = new Map<string, boolean>();
+function compatible(outType: string, inType: string): boolean {
+  const key = `${outType}\u0000${inType}`;
+  let r = compatCache.get(key);
+  if (r === undefined) {
+    r = socketsCompatible(outType, inType);
+    if (compatCache.size > 10_000) compatCache.clear();
+    compatCache.set(key, r);
+  }
+  return r;
+}
+
+/** Validation of a document already checked by the schema (used by the executor). Never throws. */
+export async function validateParsedDocument(
+  doc: WorkflowDocument,
+  registry: Registry,
+  host: HostInfo,
+  options: ValidateOptions = {},
+): Promise<ValidationResult> {
+  try {
+    return await validateParsed(doc, registry, host, options);
+  } catch (e) {
+    return {
+      ok: false,
+      error: {
+        type: 'invalid_prompt',
+        message: 'Validation failed unexpectedly',
+        details: e instanceof Error ? e.message : String(e),
+        extra_info: {},
+      },
+      node_errors: {},
+      outputs: [],
+    };
+  }
+}
+
+async function validateParsed(
+  doc: WorkflowDocument,
+  registry: Registry,
+  host: HostInfo,
+  options: ValidateOptions,
+): Promise<ValidationResult> {
   const ids = Object.keys(doc.nodes);
   const active = ids.filter((id) => doc.nodes[id].mode !== 'muted');
   const nodeErrors: Record<string, NodeErrors> = {};
@@ -340,7 +406,7 @@ async function validateInner(
           continue;
         }
         const expected = spec.kind === 'combo' ? 'COMBO,STRING' : widgetTypeName(spec);
-        if (!socketsCompatible(out.type, expected)) {
+        if (!compatible(out.type, expected)) {
           fail(
             'return_type_mismatch',
             'Return type mismatch between linked nodes',

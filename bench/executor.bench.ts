@@ -1,0 +1,131 @@
+/**
+ * Executor overhead per node on DAGs of trivial nodes (1,000 and 10,000 nodes): a cold run (empty
+ * cache: validate, plan, hash, run every node) and a fully cached re-run (validate, plan, hash, serve
+ * from cache), for sync and async node bodies. Prints µs per node and the 10k/1k growth ratio,
+ * measured side by side in one process. Goal: ≤ 50 µs per node, linear (ratio ≈ 1).
+ *
+ *   node --import tsx bench/executor.bench.ts
+ */
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import {
+  defineNode,
+  definePlugin,
+  Executor,
+  type HostInfo,
+  Registry,
+  type WorkflowDocument,
+} from '../packages/core/src/index.js';
+
+const host: HostInfo = {
+  modelRoots: [],
+  outputDir: os.tmpdir(),
+  inputDir: os.tmpdir(),
+  tempDir: os.tmpdir(),
+  config: {},
+};
+
+const inputs = {
+  a: { kind: 'socket', type: 'INT', optional: true },
+  b: { kind: 'socket', type: 'INT', optional: true },
+  v: { kind: 'int', default: 0, min: -1_000_000, max: 1_000_000 },
+} as const;
+const SyncNode = defineNode({
+  type: 'SyncNode',
+  version: 1,
+  category: 'bench',
+  inputs,
+  outputs: [{ name: 'OUT', type: 'INT' }],
+  execute: ({ a, b, v }) => ({ OUT: ((a as number) ?? 0) + ((b as number) ?? 0) + v }),
+});
+const AsyncNode = defineNode({
+  type: 'AsyncNode',
+  version: 1,
+  category: 'bench',
+  inputs,
+  outputs: [{ name: 'OUT', type: 'INT' }],
+  execute: async ({ a, b, v }) => ({ OUT: ((a as number) ?? 0) + ((b as number) ?? 0) + v }),
+});
+const Sink = defineNode({
+  type: 'Sink',
+  version: 1,
+  category: 'bench',
+  outputNode: true,
+  inputs: { x: { kind: 'socket', type: 'INT' } },
+  outputs: [],
+  execute: ({ x }, ctx) => {
+    ctx.ui({ value: [x] });
+    return {};
+  },
+});
+const registry = new Registry();
+registry.register(definePlugin({ name: 'bench', version: '1', nodes: [SyncNode, AsyncNode, Sink] }));
+
+/** A DAG: node i links to i−1 and to a pseudo-random earlier node (deterministic), so every node
+ *  is needed by the single sink at the end. */
+function makeDag(n: number, type: string): WorkflowDocument {
+  const doc: WorkflowDocument = { format: 'priorgraph', version: 1, nodes: {} };
+  let seed = 12345;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  for (let i = 0; i < n - 1; i++) {
+    const node: Record<string, unknown> = { v: i % 7 };
+    if (i > 0) node.a = { node: `n${i - 1}`, output: 'OUT' };
+    if (i > 1) node.b = { node: `n${Math.floor(rand() * (i - 1))}`, output: 'OUT' };
+    doc.nodes[`n${i}`] = { type, version: 1, mode: 'normal', inputs: node as never };
+  }
+  doc.nodes.sink = {
+    type: 'bench.Sink',
+    version: 1,
+    mode: 'normal',
+    inputs: { x: { node: `n${n - 2}`, output: 'OUT' } },
+  };
+  return doc;
+}
+
+async function measure(n: number, type: string, reps: number): Promise<{ cold: number; cached: number }> {
+  const doc = makeDag(n, type);
+  const cold: number[] = [];
+  const cached: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const ex = new Executor(registry, { host });
+    let t = performance.now();
+    const first = await ex.run(doc, { promptId: `cold-${r}` });
+    cold.push(performance.now() - t);
+    if (first.status !== 'success' || first.executed.length !== n) throw new Error(`cold run failed: ${first.status}`);
+    t = performance.now();
+    const again = await ex.run(doc, { promptId: `warm-${r}` });
+    cached.push(performance.now() - t);
+    if (again.executed.length !== 0) throw new Error('cached re-run executed nodes');
+  }
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { cold: (median(cold) * 1000) / n, cached: (median(cached) * 1000) / n };
+}
+
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(`Machine: ${cpu}, ${os.cpus().length} cores, Node ${process.version}`);
+console.log('');
+// Warm up the JIT on a mid-size graph before measuring.
+await measure(2000, 'bench.SyncNode', 2);
+await measure(2000, 'bench.AsyncNode', 2);
+
+const rows: string[] = [];
+for (const [label, type] of [
+  ['sync', 'bench.SyncNode'],
+  ['async', 'bench.AsyncNode'],
+] as const) {
+  const small = await measure(1_000, type, 7);
+  const large = await measure(10_000, type, 5);
+  const fmt = (x: number) => x.toFixed(2);
+  rows.push(
+    `| ${label} | cold run | ${fmt(small.cold)} | ${fmt(large.cold)} | ${(large.cold / small.cold).toFixed(2)} |`,
+    `| ${label} | cached re-run | ${fmt(small.cached)} | ${fmt(large.cached)} | ${(large.cached / small.cached).toFixed(2)} |`,
+  );
+}
+console.log('| node body | run | µs/node @ 1,000 | µs/node @ 10,000 | growth (10k/1k per node) |');
+console.log('|---|---|---|---|---|');
+for (const r of rows) console.log(r);
+console.log('');
+console.log('Each run includes validation, planning and ancestry hashing; goal ≤ 50 µs/node, growth ≈ 1.0 (linear).');
