@@ -57,9 +57,34 @@ async function json<T>(res: Response, what: string): Promise<T> {
   return (await res.json()) as T;
 }
 
+/** A server started with --token: the page is opened once as `/?token=...`; the token is kept in
+ *  sessionStorage and sent as a Bearer header (and as ?token= where headers cannot go: images, ws). */
+function readToken(): string | undefined {
+  if (typeof location === 'undefined') return undefined;
+  const fromUrl = new URLSearchParams(location.search).get('token');
+  if (fromUrl) {
+    sessionStorage.setItem('priorgraph.token', fromUrl);
+    return fromUrl;
+  }
+  return sessionStorage.getItem('priorgraph.token') ?? undefined;
+}
+const token = readToken();
+
+function withToken(url: string): string {
+  return token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url;
+}
+
+function request(url: string, init: RequestInit = {}): Promise<Response> {
+  if (!token) return fetch(url, init);
+  return fetch(url, {
+    ...init,
+    headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` },
+  });
+}
+
 export function viewUrl(img: ImageRef): string {
   const q = new URLSearchParams({ filename: img.filename, subfolder: img.subfolder ?? '', type: img.type ?? 'output' });
-  return `view?${q}`;
+  return withToken(`view?${q}`);
 }
 
 /** Parse a binary WebSocket frame: type 1 `[u32 1][u32 format][image]` or type 4 with JSON metadata. */
@@ -100,17 +125,17 @@ export class Api {
   }
 
   objectInfo(): Promise<Record<string, unknown>> {
-    return fetch('object_info').then((r) => json(r, 'GET /object_info'));
+    return request('object_info').then((r) => json(r, 'GET /object_info'));
   }
 
   async defaultWorkflow(): Promise<WorkflowDocument | undefined> {
-    const r = await fetch('api/default-workflow');
-    if (r.status === 404) return undefined;
+    const r = await request('api/default-workflow');
+    if (r.status === 404 || r.status === 204) return undefined;
     return json<WorkflowDocument>(r, 'GET /api/default-workflow');
   }
 
   async queue(doc: WorkflowDocument): Promise<QueueResult> {
-    const r = await fetch('prompt', {
+    const r = await request('prompt', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ prompt: doc, client_id: this.clientId }),
@@ -127,19 +152,21 @@ export class Api {
   }
 
   async interrupt(): Promise<void> {
-    await fetch('interrupt', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    await request('interrupt', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   }
 
   async history(
     maxItems = 30,
   ): Promise<Record<string, { outputs?: Record<string, { images?: ImageRef[] }>; status?: { status_str?: string } }>> {
-    return json(await fetch(`history?max_items=${maxItems}`), 'GET /history');
+    return json(await request(`history?max_items=${maxItems}`), 'GET /history');
   }
 
   connect(): void {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const base = location.pathname.replace(/[^/]*$/, '');
-    const ws = new WebSocket(`${proto}//${location.host}${base}ws?clientId=${encodeURIComponent(this.clientId)}`);
+    const ws = new WebSocket(
+      withToken(`${proto}//${location.host}${base}ws?clientId=${encodeURIComponent(this.clientId)}`),
+    );
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onopen = () => {

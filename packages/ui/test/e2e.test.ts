@@ -188,6 +188,38 @@ if (SKIP_BROWSER) {
       await shot('connected');
     });
 
+    it('undoes and redoes edits, copies and pastes a node, lists the shortcuts', async () => {
+      const linked = async () =>
+        Object.values((await doc()).nodes[addedId].inputs).some((v) => typeof v === 'object' && v !== null);
+      expect(await linked()).toBe(true);
+      await page.keyboard.press('Control+z');
+      expect(await linked()).toBe(false);
+      await page.keyboard.press('Control+Shift+z');
+      expect(await linked()).toBe(true);
+      // select the added node by clicking its title, copy, paste at the mouse
+      const b = (await app(
+        new Function('a', `return a.editor.nodeScreenBox(${JSON.stringify(addedId)})`) as never,
+      )) as number[];
+      const box = await canvasBox();
+      await page.mouse.click(box.x + b[0] + 60, box.y + b[1] + 12);
+      const before = (await nodeIds()).length;
+      await page.keyboard.press('Control+c');
+      await page.mouse.move(box.x + b[0] + 80, box.y + b[1] + 120);
+      await page.keyboard.press('Control+v');
+      await page.waitForFunction((n) => window.priorgraph.editor.nodeIds().length === n + 1, before);
+      await shot('pasted');
+      await page.waitForTimeout(300); // let the change be recorded for undo
+      await page.keyboard.press('Control+z');
+      expect((await nodeIds()).length).toBe(before);
+      expect(await linked()).toBe(true);
+      await page.keyboard.press('?');
+      await page.waitForSelector('#help:not([hidden])');
+      expect(await page.locator('#help').textContent()).toContain('Undo');
+      await shot('shortcuts-help');
+      await page.keyboard.press('Escape');
+      expect(await page.locator('#help').isHidden()).toBe(true);
+    });
+
     it(
       'queues a run (Ctrl+Enter): progress, a step preview, then the final image in its node and the history',
       async () => {
