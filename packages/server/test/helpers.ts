@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineNode, definePlugin } from '@priorgraph/core';
 import WebSocket from 'ws';
+
+export { WebSocket };
+
 import { createServer, type PriorgraphServer, type ServerOptions, silentLogger } from '../src/index.js';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
