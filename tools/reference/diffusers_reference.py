@@ -292,6 +292,12 @@ def cases() -> list:
     add("lcm", 1, config={})
     add("lcm", 6, config={"original_inference_steps": 100, "timestep_scaling": 5.0, "clip_sample": True})
     add("lcm", 4, config={}, strength=0.6)
+    # zero terminal SNR (Lin et al. 2023) with the σ-based schedulers; trained betas
+    add("euler", 10, config={**SD, "rescale_betas_zero_snr": True, "timestep_spacing": "trailing", "prediction_type": "v_prediction"})
+    add("dpmpp_2m", 10, config={**SD, "rescale_betas_zero_snr": True, "timestep_spacing": "trailing", "prediction_type": "v_prediction"})
+    add("euler_ancestral", 8, config={**SD, "rescale_betas_zero_snr": True, "timestep_spacing": "trailing", "prediction_type": "v_prediction"})
+    trained = [round(0.0002 + 0.015 * (i / 999) ** 1.5, 8) for i in range(1000)]
+    add("ddim", 10, config={"trained_betas": trained, "clip_sample": False, "steps_offset": 1})
     return c
 
 
