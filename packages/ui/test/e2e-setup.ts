@@ -3,7 +3,7 @@
  * with the built-in node plugin and the demo models when they are present (PRIORGRAPH_E2E_PLUGIN=dev
  * picks the small dev plugin instead, for working on the editor without models).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PluginDefinition } from '../../core/src/index.ts';
@@ -39,13 +39,35 @@ async function builtinSetup(): Promise<{
   };
 }
 
-export async function startE2eServer(): Promise<E2eServer> {
+function newestMtime(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (['node_modules', 'dist', 'test', 'test-artifacts'].includes(e.name)) continue;
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Build the editor when its sources are newer than the build (npm test does this too). */
+export async function ensureBuilt(): Promise<void> {
+  const ui = join(REPO, 'packages', 'ui');
+  const index = join(UI_DIST, 'index.html');
+  if (existsSync(index) && statSync(index).mtimeMs >= newestMtime(ui)) return;
+  const { build } = await import('vite');
+  await build({ root: ui, configFile: join(ui, 'vite.config.ts'), logLevel: 'error' });
+}
+
+export async function startE2eServer(
+  opts: { plugin?: 'dev' | 'builtin'; workflow?: Record<string, unknown> } = {},
+): Promise<E2eServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pg-ui-e2e-'));
   let setup: { plugin: PluginDefinition; workflow: Record<string, unknown>; modelRoots: string[] };
-  if (process.env.PRIORGRAPH_E2E_PLUGIN === 'dev') {
+  if ((opts.plugin ?? process.env.PRIORGRAPH_E2E_PLUGIN) === 'dev') {
     const { devPlugin, devWorkflow } = await import('./fixtures/dev-plugin.ts');
     setup = { plugin: devPlugin, workflow: devWorkflow, modelRoots: [join(dataDir, 'models')] };
   } else setup = await builtinSetup();
+  if (opts.workflow) setup.workflow = opts.workflow;
   const server: PriorgraphServer = createServer({
     port: 0,
     dataDir,

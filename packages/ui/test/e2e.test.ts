@@ -4,41 +4,22 @@
  * a final image, reload, drop a PNG to restore its workflow, a broken input's error on the node, and
  * no console errors. Each step leaves a screenshot in packages/ui/test-artifacts/.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../src/app.ts';
 import type { WorkflowDocument } from '../src/types.ts';
 import { type Browser, launchBrowser, SKIP_BROWSER } from './browser.ts';
-import { type E2eServer, startE2eServer, UI_DIST } from './e2e-setup.ts';
+import { type E2eServer, ensureBuilt, startE2eServer } from './e2e-setup.ts';
 
-const UI = join(import.meta.dirname, '..');
-const ARTIFACTS = join(UI, 'test-artifacts');
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const RUN_TIMEOUT = Number(process.env.PRIORGRAPH_E2E_RUN_TIMEOUT ?? 240_000);
 
 declare global {
   interface Window {
     priorgraph: App;
   }
-}
-
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (['node_modules', 'dist', 'test', 'test-artifacts'].includes(e.name)) continue;
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Build the editor when its sources are newer than the build (npm test does this too). */
-async function ensureBuilt(): Promise<void> {
-  const index = join(UI_DIST, 'index.html');
-  if (existsSync(index) && statSync(index).mtimeMs >= newestMtime(UI)) return;
-  const { build } = await import('vite');
-  await build({ root: UI, configFile: join(UI, 'vite.config.ts'), logLevel: 'error' });
 }
 
 if (SKIP_BROWSER) {
@@ -71,8 +52,8 @@ if (SKIP_BROWSER) {
     let outputUrl = '';
 
     beforeAll(async () => {
-      rmSync(ARTIFACTS, { recursive: true, force: true });
       mkdirSync(ARTIFACTS, { recursive: true });
+      for (const f of readdirSync(ARTIFACTS)) if (/^\d\d-.*\.png$/.test(f)) rmSync(join(ARTIFACTS, f));
       await ensureBuilt();
       server = await startE2eServer();
       browser = await launchBrowser();
