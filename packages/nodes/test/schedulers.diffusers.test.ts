@@ -103,7 +103,13 @@ describe(`schedulers match diffusers (${fixture.diffusers_commit.slice(0, 10)})`
     describe(label(c, ci), () => {
       it('schedule: ᾱ, timesteps, sigmas, init noise sigma', () => {
         const s = createScheduler(c.scheduler, c.config);
-        expectClose(s.alphasCumprod, c.alphas_cumprod, 'alphas_cumprod', 1e-6);
+        // ᾱ elementwise, relative: torch's float32 linspace differs from ours by an ulp here and there
+        // (measured ≤ 2.5e-7; 8e-6 at t = T−1 after the zero-terminal-SNR rescale's cancellation)
+        let worst = 0;
+        c.alphas_cumprod.forEach((v, i) => {
+          worst = Math.max(worst, Math.abs(s.alphasCumprod[i] - v) / Math.max(v, 1e-30));
+        });
+        expect(worst, 'alphas_cumprod relative error').toBeLessThan(1e-5);
         s.setTimesteps(c.steps);
         if (c.scheduler !== 'lcm' || c.strength === null) {
           expectClose(s.timesteps, c.all_timesteps, 'timesteps', 1e-7);
