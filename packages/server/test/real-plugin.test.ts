@@ -32,7 +32,13 @@ afterAll(async () => {
 
 async function serve(modelRoot: string) {
   const dir = mkdtempSync(join(tmpdir(), 'pg-real-'));
-  const server = createServer({ port: 0, dataDir: dir, modelRoots: [modelRoot], plugins: [nodesPlugin], log: silentLogger });
+  const server = createServer({
+    port: 0,
+    dataDir: dir,
+    modelRoots: [modelRoot],
+    plugins: [nodesPlugin],
+    log: silentLogger,
+  });
   const { url } = await server.listen();
   started.push({ server, dir });
   return { url, dir };
