@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { loadClip, loadDenoiserModel } from '../src/models/load.ts';
 import { createRng } from '../src/rng.ts';
+import { sessionOptions } from '../src/runtime/options.ts';
 import type { RuntimePool } from '../src/runtime/pool.ts';
 import type { ConditioningValue, ModelValue } from '../src/types.ts';
 
@@ -132,4 +133,48 @@ export async function timeCalls(
     total += performance.now() - t0;
   }
   return total;
+}
+
+/** Round trip between two threads: postMessage ping-pong vs SharedArrayBuffer + Atomics (µs, median of 5 × n). */
+export async function handoffRoundTrips(n = 300): Promise<{ postMessageUs: number; atomicsUs: number }> {
+  const { Worker } = await import('node:worker_threads');
+  const code = `
+const { parentPort } = require('node:worker_threads');
+parentPort.on('message', (m) => {
+  if (m && m.sab) {
+    const c = new Int32Array(m.sab);
+    for (;;) { Atomics.wait(c, 0, 0); if (Atomics.load(c, 0) === 2) break; Atomics.store(c, 0, 0); Atomics.store(c, 1, 1); Atomics.notify(c, 1); }
+  } else parentPort.postMessage(m);
+});`;
+  const w = new Worker(code, { eval: true });
+  const pm: number[] = [];
+  const at: number[] = [];
+  const sab = new SharedArrayBuffer(8);
+  const c = new Int32Array(sab);
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      await new Promise((res) => {
+        w.once('message', res);
+        w.postMessage(i);
+      });
+    }
+    pm.push(((performance.now() - t0) / n) * 1000);
+  }
+  w.postMessage({ sab });
+  await new Promise((r) => setTimeout(r, 50));
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      Atomics.store(c, 1, 0);
+      Atomics.store(c, 0, 1);
+      Atomics.notify(c, 0);
+      while (Atomics.load(c, 1) === 0) Atomics.wait(c, 1, 0);
+    }
+    at.push(((performance.now() - t0) / n) * 1000);
+  }
+  Atomics.store(c, 0, 2);
+  Atomics.notify(c, 0);
+  await w.terminate();
+  return { postMessageUs: median(pm), atomicsUs: median(at) };
 }

@@ -38,7 +38,10 @@ parentPort!.on('message', (plan: SamplePlan) => {
       },
     );
     if (latents === null) post({ op: 'cancelled' });
-    else post({ op: 'done', latents, modelMs, calls }, [latents.buffer as ArrayBuffer]);
+    else {
+      const runMs = plan.channels.reduce((s, ch) => s + Atomics.load(new Int32Array(ch, 0, 4), 2) / 1000, 0);
+      post({ op: 'done', latents, modelMs, runMs, calls }, [latents.buffer as ArrayBuffer]);
+    }
   } catch (e) {
     post({ op: 'error', message: (e as Error).message });
   } finally {

@@ -18,7 +18,13 @@ export function poolOptionsFromHost(host: HostInfo, log?: Logger) {
   const eps = Array.isArray(c.executionProviders) ? (c.executionProviders as unknown[]).map(String) : ['cpu'];
   const budget = typeof c.modelMemoryBudgetMB === 'number' ? c.modelMemoryBudgetMB : 4096;
   const threads = typeof c.intraOpNumThreads === 'number' ? c.intraOpNumThreads : availableParallelism();
-  return { executionProviders: eps, memoryBudgetMB: budget, defaultThreads: threads, log };
+  return {
+    executionProviders: eps,
+    memoryBudgetMB: budget,
+    defaultThreads: threads,
+    allowSpinning: c.allowSpinning === true,
+    log,
+  };
 }
 
 export function startRuntime(host: HostInfo, log?: Logger): RuntimePool {
@@ -65,6 +71,8 @@ export interface SampleResult {
   cancelled: boolean;
   /** time the coordinator spent waiting for model calls (ms), and how many calls */
   modelMs: number;
+  /** summed time inside session.run() in the model workers (ms) */
+  runMs: number;
   calls: number;
 }
 
@@ -127,8 +135,9 @@ export async function sample(
         else {
           coord.off('message', onMsg);
           coord.off('error', onErr);
-          if (m.op === 'done') resolve({ latents: m.latents, cancelled: false, modelMs: m.modelMs, calls: m.calls });
-          else if (m.op === 'cancelled') resolve({ latents: null, cancelled: true, modelMs: 0, calls: 0 });
+          if (m.op === 'done')
+            resolve({ latents: m.latents, cancelled: false, modelMs: m.modelMs, runMs: m.runMs, calls: m.calls });
+          else if (m.op === 'cancelled') resolve({ latents: null, cancelled: true, modelMs: 0, runMs: 0, calls: 0 });
           else reject(new Error(m.message));
         }
       };
@@ -149,10 +158,13 @@ export async function sample(
   } finally {
     hooks.signal?.removeEventListener('abort', onAbort);
     for (const ch of channels) detachChannel(ch);
-    await Promise.all(attached);
-    handles.forEach((h, i) => {
-      h.pins--;
-      h.worker.off('exit', deathWatch[i]);
+    // the detach confirmations are not awaited (no extra round trip per run): the model workers
+    // handle later messages only after leaving the channel loop anyway
+    void Promise.all(attached).finally(() => {
+      handles.forEach((h, i) => {
+        h.pins--;
+        h.worker.off('exit', deathWatch[i]);
+      });
     });
   }
 }

@@ -10,6 +10,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { float32ToHalf, halfToFloat32 } from './fp16.ts';
+import { sessionOptions } from './options.ts';
 import {
   ctrlOf,
   type HostTensor,
@@ -37,15 +38,15 @@ function ioMeta(list: readonly ort.InferenceSession.ValueMetadata[]): IoMeta[] {
   );
 }
 
-async function load(p: string, threads: number, providers: string[]): Promise<{ info: ModelInfo; warnings: string[] }> {
+async function load(
+  p: string,
+  threads: number,
+  providers: string[],
+  spinning: boolean,
+): Promise<{ info: ModelInfo; warnings: string[] }> {
   path = p;
   const warnings: string[] = [];
-  const opts = (eps: string[]): ort.InferenceSession.SessionOptions => ({
-    executionProviders: eps,
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  });
+  const opts = (eps: string[]) => sessionOptions(eps, threads, spinning);
   let provider = providers[0] ?? 'cpu';
   try {
     session = await ort.InferenceSession.create(p, opts(providers));
@@ -119,7 +120,11 @@ async function serve(sab: SharedArrayBuffer): Promise<void> {
       continue;
     }
     try {
-      const outs = await run(readTensors(sab));
+      const inputs = readTensors(sab);
+      const t0 = performance.now();
+      const outs = await run(inputs);
+      // accumulated time inside session.run (µs), for the overhead benchmark
+      Atomics.add(ctrl, 2, Math.round((performance.now() - t0) * 1000));
       writeTensors(sab, outs);
       Atomics.store(ctrl, 0, ST_RESPONSE);
     } catch (e) {
@@ -131,14 +136,14 @@ async function serve(sab: SharedArrayBuffer): Promise<void> {
 }
 
 type Msg =
-  | { op: 'load'; path: string; threads: number; providers: string[] }
+  | { op: 'load'; path: string; threads: number; providers: string[]; spinning: boolean }
   | { op: 'run'; id: number; feeds: HostTensor[] }
   | { op: 'attach'; sab: SharedArrayBuffer };
 
 parentPort!.on('message', async (m: Msg) => {
   if (m.op === 'load') {
     try {
-      const r = await load(m.path, m.threads, m.providers);
+      const r = await load(m.path, m.threads, m.providers, m.spinning);
       parentPort!.postMessage({ op: 'loaded', ok: true, ...r });
     } catch (e) {
       parentPort!.postMessage({ op: 'loaded', ok: false, error: (e as Error).message });

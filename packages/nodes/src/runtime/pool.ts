@@ -21,6 +21,8 @@ export interface PoolOptions {
   memoryBudgetMB?: number;
   /** intra-op threads of a session when a caller does not ask for a count; default: all cores */
   defaultThreads?: number;
+  /** onnxruntime intra-op spinning (default false; see options.ts) */
+  allowSpinning?: boolean;
   log?: Logger;
 }
 
@@ -120,6 +122,7 @@ export class RuntimePool {
   readonly providers: string[];
   readonly budgetBytes: number;
   readonly defaultThreads: number;
+  readonly allowSpinning: boolean;
   private models = new Map<string, Promise<ModelHandle>>();
   private loaded = new Map<string, ModelHandle>();
   private log?: Logger;
@@ -129,6 +132,7 @@ export class RuntimePool {
     this.providers = opts.executionProviders?.length ? opts.executionProviders : ['cpu'];
     this.budgetBytes = (opts.memoryBudgetMB ?? 4096) * 1024 * 1024;
     this.defaultThreads = Math.max(1, opts.defaultThreads ?? availableParallelism());
+    this.allowSpinning = opts.allowSpinning ?? false;
     this.log = opts.log;
   }
 
@@ -158,7 +162,7 @@ export class RuntimePool {
     const r = await new Promise<{ ok: boolean; info?: ModelInfo; warnings?: string[]; error?: string }>((resolve) => {
       worker.once('message', resolve);
       worker.once('error', (e) => resolve({ ok: false, error: e.message }));
-      worker.postMessage({ op: 'load', path, threads, providers: this.providers });
+      worker.postMessage({ op: 'load', path, threads, providers: this.providers, spinning: this.allowSpinning });
     });
     if (!r.ok) {
       await worker.terminate();
