@@ -106,7 +106,43 @@ export class DocumentError extends Error {
   }
 }
 
+/** What `parseDocument` needs from a registry to upgrade node type versions (see `Registry.migrateNode`). */
+export interface NodeMigrator {
+  migrateNode(
+    node: Pick<WorkflowNode, 'type' | 'version' | 'inputs'>,
+  ):
+    | { ok: true; inputs: Record<string, unknown>; version: number; migrated: boolean }
+    | { ok: false; reason: string; message: string };
+}
+
+/**
+ * Upgrades every node saved with an older type version to the registered version by running its
+ * definition's migrations. Nodes of unknown types, of newer versions, or without a migration path
+ * are kept exactly as they are and listed in `problems` (validation reports them too).
+ */
+export function upgradeNodes(
+  doc: WorkflowDocument,
+  registry: NodeMigrator,
+): { doc: WorkflowDocument; warnings: string[]; problems: Array<{ nodeId: string; reason: string; message: string }> } {
+  const warnings: string[] = [];
+  const problems: Array<{ nodeId: string; reason: string; message: string }> = [];
+  const nodes: Record<string, WorkflowNode> = {};
+  for (const [id, node] of Object.entries(doc.nodes)) {
+    const r = registry.migrateNode(node);
+    if (r.ok && r.migrated) {
+      nodes[id] = { ...node, version: r.version, inputs: r.inputs as WorkflowNode['inputs'] };
+      warnings.push(`node ${id} (${node.type}) migrated from version ${node.version} to ${r.version}`);
+    } else {
+      nodes[id] = node;
+      if (!r.ok) problems.push({ nodeId: id, reason: r.reason, message: r.message });
+    }
+  }
+  return { doc: { ...doc, nodes }, warnings, problems };
+}
+
 export interface ParseDocumentOptions {
+  /** When given, node type versions are upgraded too (`upgradeNodes`); problems become warnings. */
+  registry?: NodeMigrator;
   /** Document migrations to use (default: the built-in `documentMigrations`). */
   migrations?: ReadonlyMap<number, DocumentMigration>;
   /** Target version (default: CURRENT_DOCUMENT_VERSION). Only for tests of the mechanism. */
@@ -191,6 +227,11 @@ export function parseDocument(
         .join('; ')}${issues.length > 5 ? ` (+${issues.length - 5} more)` : ''}`,
       issues,
     );
+  }
+  if (options.registry) {
+    const up = upgradeNodes(parsed.doc, options.registry);
+    warnings.push(...up.warnings, ...up.problems.map((p) => `node ${p.nodeId}: ${p.message}`));
+    return { doc: up.doc, warnings };
   }
   return { doc: parsed.doc, warnings };
 }

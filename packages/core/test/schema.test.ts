@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   CURRENT_DOCUMENT_VERSION,
@@ -6,6 +7,8 @@ import {
   isLink,
   parseDocument,
   Registry,
+  safeParseDocument,
+  upgradeNodes,
   WorkflowDocumentSchema,
   workflowJsonSchema,
 } from '../src/index.js';
@@ -181,5 +184,125 @@ describe('node type version migrations', () => {
       ok: false,
       reason: 'unknown_type',
     });
+  });
+});
+
+describe('upgrading node versions in a document', () => {
+  const registry = new Registry();
+  registry.register(testPlugin, 'test');
+  const saved = {
+    format: 'priorgraph',
+    version: 1,
+    nodes: {
+      old: {
+        type: 'test.Text',
+        version: 1,
+        inputs: { prompt: 'a cat', weight: 25, sampler: 'euler' },
+        ui: { pos: [1, 2] },
+      },
+      cur: { type: 'test.Num', version: 1, inputs: { value: 1 } },
+      future: { type: 'test.Text', version: 9, inputs: { text: 'x', later: true } },
+      foreign: { type: 'acme.Thing', version: 4, inputs: { any: [1, { deep: true }] }, title: 'kept' },
+    },
+  };
+
+  it('migrates old nodes, keeps everything else verbatim, and says what happened', () => {
+    const { doc, warnings } = parseDocument(saved, { registry });
+    expect(doc.nodes.old).toEqual({
+      type: 'test.Text',
+      version: 3,
+      mode: 'normal',
+      inputs: { text: 'a cat', strength: 0.25, sampler: 'euler' },
+      ui: { pos: [1, 2] },
+    });
+    expect(doc.nodes.cur.version).toBe(1);
+    expect(doc.nodes.future).toEqual({
+      type: 'test.Text',
+      version: 9,
+      mode: 'normal',
+      inputs: { text: 'x', later: true },
+    });
+    expect(doc.nodes.foreign).toEqual({
+      type: 'acme.Thing',
+      version: 4,
+      mode: 'normal',
+      title: 'kept',
+      inputs: { any: [1, { deep: true }] },
+    });
+    expect(warnings).toEqual([
+      'node old (test.Text) migrated from version 1 to 3',
+      expect.stringMatching(/^node future: saved with version 9 of test.Text/),
+      expect.stringMatching(/^node foreign: unknown node type "acme.Thing"/),
+    ]);
+  });
+
+  it('upgradeNodes lists the nodes it could not upgrade', () => {
+    const { doc } = parseDocument(saved);
+    const up = upgradeNodes(doc, registry);
+    expect(up.problems.map((p) => [p.nodeId, p.reason])).toEqual([
+      ['future', 'newer_version'],
+      ['foreign', 'unknown_type'],
+    ]);
+  });
+});
+
+describe('schema fast path', () => {
+  // safeParseDocument checks the common shape by hand and falls back to zod; both must agree.
+  const value = fc.oneof(
+    fc.integer(),
+    fc.double(),
+    fc.string({ maxLength: 3 }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant(undefined),
+    fc.array(fc.oneof(fc.integer(), fc.double(), fc.constant(undefined)), { maxLength: 3 }),
+    fc.record({ node: fc.constantFrom('', 'a'), output: fc.constantFrom('', 'X') }),
+    fc.record({ node: fc.constant('a'), output: fc.constant('X'), extra: fc.integer() }),
+  );
+  const nodeArb = fc.record(
+    {
+      type: fc.constantFrom('test.Num', '', 'X', 5),
+      version: fc.oneof(fc.constant(undefined), fc.integer({ min: -1, max: 3 }), fc.double(), fc.constant(2 ** 60)),
+      mode: fc.constantFrom(undefined, 'normal', 'muted', 'bypass', 'off'),
+      title: fc.oneof(fc.constant(undefined), fc.string({ maxLength: 3 }), fc.integer()),
+      inputs: fc.oneof(
+        fc.constant(undefined),
+        fc.constant(null),
+        fc.dictionary(fc.constantFrom('a', 'b', 'c'), value, { maxKeys: 3 }),
+      ),
+      ui: fc.oneof(
+        fc.constant(undefined),
+        fc.record({ pos: fc.oneof(fc.tuple(fc.integer(), fc.integer()), fc.constant([1])) }),
+        fc.record({ color: fc.oneof(fc.string(), fc.integer()), extra: fc.anything() }),
+      ),
+      junk: fc.anything(),
+    },
+    { requiredKeys: [] },
+  );
+  const docArb = fc.record(
+    {
+      format: fc.constantFrom('priorgraph', 'other'),
+      version: fc.constantFrom(1, 2, '1'),
+      nodes: fc.oneof(fc.dictionary(fc.constantFrom('1', '2', ''), nodeArb, { maxKeys: 3 }), fc.constant([])),
+      ui: fc.oneof(
+        fc.constant(undefined),
+        fc.record({ groups: fc.constant([{ bounding: [0, 0, 1, 1] }]) }),
+        fc.constant(7),
+      ),
+      meta: fc.oneof(fc.constant(undefined), fc.dictionary(fc.string(), fc.anything()), fc.constant('m')),
+    },
+    { requiredKeys: ['format', 'version'] },
+  );
+
+  it('accepts exactly what the zod schema accepts, with the same result', () => {
+    fc.assert(
+      fc.property(docArb, (d) => {
+        const z = WorkflowDocumentSchema.safeParse(d);
+        const f = safeParseDocument(d);
+        expect(f.ok).toBe(z.success);
+        if (f.ok && z.success) expect(f.doc).toEqual(z.data);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
