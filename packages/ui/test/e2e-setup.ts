@@ -19,19 +19,41 @@ export interface E2eServer {
   close(): Promise<void>;
 }
 
+/** The example workflow the editor opens first: PRIORGRAPH_E2E_WORKFLOW, else the priorgraph documents
+ *  under examples/ (text-to-image prior swap vs CFG first). */
+export function findExampleWorkflow(): string | undefined {
+  if (process.env.PRIORGRAPH_E2E_WORKFLOW) return process.env.PRIORGRAPH_E2E_WORKFLOW;
+  const found: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    if (!existsSync(dir) || depth > 3) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory() && e.name !== 'node_modules' && e.name !== 'plugins') walk(p, depth + 1);
+      else if (e.isFile() && e.name.endsWith('.json')) {
+        try {
+          if (JSON.parse(readFileSync(p, 'utf8')).format === 'priorgraph') found.push(p);
+        } catch {
+          // not JSON
+        }
+      }
+    }
+  };
+  walk(join(REPO, 'examples'), 0);
+  const rank = (p: string) => {
+    const n = p.toLowerCase();
+    return (/(txt2img|text)/.test(n) ? 0 : 2) + (/(swap|cfg)/.test(n) ? 0 : 1);
+  };
+  return found.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))[0];
+}
+
 async function builtinSetup(): Promise<{
   plugin: PluginDefinition;
   workflow: Record<string, unknown>;
   modelRoots: string[];
 }> {
   const mod = (await import('../../nodes/src/index.ts')) as { default: PluginDefinition };
-  const candidates = [
-    process.env.PRIORGRAPH_E2E_WORKFLOW,
-    join(REPO, 'examples', 'workflows', 'prior-swap-vs-cfg.json'),
-    join(REPO, 'examples', 'prior-swap-vs-cfg.json'),
-  ].filter((p): p is string => !!p);
-  const file = candidates.find((p) => existsSync(p));
-  if (!file) throw new Error(`no example workflow found (looked at ${candidates.join(', ')})`);
+  const file = findExampleWorkflow();
+  if (!file) throw new Error('no example workflow (a priorgraph document under examples/) found for the editor test');
   return {
     plugin: mod.default,
     workflow: JSON.parse(readFileSync(file, 'utf8')),

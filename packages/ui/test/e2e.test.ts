@@ -133,6 +133,35 @@ if (SKIP_BROWSER) {
       await shot('node-added');
     });
 
+    it('adds a node from the right-click menu by category', async () => {
+      const before = await nodeIds();
+      const target = await app((a) => {
+        const d = [...a.defs.values()].find((x) => !x.category.includes('/') && x.inputs.length > 0)!;
+        return { type: d.type, name: d.displayName, category: d.category };
+      });
+      const box = await canvasBox();
+      const b = (await app(
+        new Function('a', `return a.editor.nodeScreenBox(${JSON.stringify(addedId)})`) as never,
+      )) as number[];
+      // right-click just below the node added from the search (empty canvas)
+      await page.mouse.click(box.x + b[0] + 20, box.y + Math.min(b[1] + b[3] + 40, box.height - 30), {
+        button: 'right',
+      });
+      await page.locator('.litecontextmenu .litemenu-entry', { hasText: 'Add Node' }).click();
+      await page.locator('.litecontextmenu .litemenu-entry', { hasText: new RegExp(`^${target.category}$`) }).click();
+      await shot('add-node-menu');
+      await page.locator('.litecontextmenu .litemenu-entry', { hasText: new RegExp(`^${target.name}$`) }).click();
+      const after = await nodeIds();
+      expect(after.length).toBe(before.length + 1);
+      const id = after.find((x) => !before.includes(x))!;
+      expect(await app(new Function('a', `return a.editor.nodeType(${JSON.stringify(id)})`) as never)).toBe(
+        target.type,
+      );
+      await page.waitForTimeout(300);
+      await page.keyboard.press('Control+z'); // and take it away again
+      expect(await nodeIds()).toEqual(before);
+    });
+
     it('connects two nodes by dragging from an output to an input', async () => {
       const id = addedId;
       const pos = await page.evaluate((id) => {

@@ -202,6 +202,8 @@ export class GraphEditor {
     this.canvas.background_image = '';
     this.canvas.render_canvas_border = false;
     this.canvas.show_info = false;
+    // keep titles and widget text drawn when a fitted graph is zoomed out a little
+    this.canvas.low_quality_zoom_threshold = 0.4;
     // litegraph's own search compares case-sensitively against type names; search names, types and
     // categories instead.
     (this.canvas as unknown as { onSearchBox: (h: unknown, q: string) => string[] }).onSearchBox = (_h, q) =>
