@@ -8,7 +8,7 @@
  * Workflows may be priorgraph documents or ComfyUI API-format prompts. Every failure prints a clear
  * message and exits non-zero. Run as `node --import tsx packages/server/src/cli.ts ...` or `priorgraph`.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -250,6 +250,39 @@ async function cmdNodes(args: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The workflow the editor opens when `serve` gets no --open: the first priorgraph document under
+ * <repo>/examples (text-to-image ones first, then by path), so that `npm start` shows an example.
+ */
+export function defaultExampleWorkflow(examplesDir = join(REPO_ROOT, 'examples')): string | null {
+  const found: string[] = [];
+  const walk = (d: string, depth: number) => {
+    if (depth > 3) return;
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) {
+        if (e.name !== 'node_modules' && e.name !== 'plugins' && !e.name.startsWith('.')) walk(p, depth + 1);
+      } else if (e.isFile() && e.name.endsWith('.json') && e.name !== 'package.json') {
+        try {
+          if (JSON.parse(readFileSync(p, 'utf8'))?.format === 'priorgraph') found.push(p);
+        } catch {
+          /* not a workflow */
+        }
+      }
+    }
+  };
+  walk(examplesDir, 0);
+  const t2i = /t2i|text.?to.?image|txt2img/i;
+  found.sort((a, b) => Number(t2i.test(b)) - Number(t2i.test(a)) || a.localeCompare(b));
+  return found[0] ?? null;
+}
+
 async function cmdServe(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -270,10 +303,13 @@ async function cmdServe(args: string[]): Promise<number> {
     throw new CliError(`--port must be 0..65535, got ${values.port}`, 2);
   const host = values.host ?? process.env.HOST ?? '127.0.0.1';
   let defaultWorkflow: Record<string, unknown> | undefined;
-  if (values.open) {
-    const raw = readWorkflow(values.open);
-    if (typeof raw !== 'object' || raw === null) throw new CliError(`${values.open}: not a workflow object`);
+  const open = values.open ?? defaultExampleWorkflow() ?? undefined;
+  if (open) {
+    const raw = readWorkflow(open);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new CliError(`${open}: not a workflow object`);
     defaultWorkflow = raw as Record<string, unknown>;
+    process.stderr.write(`the editor opens ${open} first\n`);
   }
   const builtin = await loadBuiltin();
   let server: ReturnType<typeof createServer>;
