@@ -107,8 +107,11 @@ export function createRng(seed: number | bigint): PhiloxRng {
   let bufPos = 4; // normals left in buf = 4 − bufPos
   let block = 0; // next block index
   let position = 0;
+  const ctr: [number, number, number, number] = [0, 0, 0, 0];
   const refill = () => {
-    philox4x32_10([block % TWO_POW_32, Math.floor(block / TWO_POW_32), 0, 0], key, words);
+    ctr[0] = block % TWO_POW_32;
+    ctr[1] = Math.floor(block / TWO_POW_32);
+    philox4x32_10(ctr, key, words);
     block++;
     for (let p = 0; p < 2; p++) {
       const u1 = (words[2 * p] + 1) / TWO_POW_32;

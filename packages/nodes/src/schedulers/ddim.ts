@@ -18,6 +18,7 @@ import {
   refuseThresholding,
   spacedTimesteps,
   strengthStart,
+  toF32,
   trainingBetas,
 } from './common.ts';
 import type { SchedulerConfig } from './config.ts';
@@ -78,7 +79,7 @@ export class DdimScheduler implements Scheduler {
       if (noise) v += std * noise[i];
       prevSample[i] = v;
     }
-    return { prevSample, predOriginalSample: Float32Array.from(x0) };
+    return { prevSample, predOriginalSample: toF32(x0) };
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {

@@ -17,6 +17,7 @@ import {
   refuseThresholding,
   spacedTimesteps,
   strengthStart,
+  toF32,
   trainingBetas,
 } from './common.ts';
 import type { SchedulerConfig } from './config.ts';
@@ -89,7 +90,7 @@ export class DdpmScheduler implements Scheduler {
       if (noise) v += std * noise[k];
       prevSample[k] = v;
     }
-    return { prevSample, predOriginalSample: Float32Array.from(x0) };
+    return { prevSample, predOriginalSample: toF32(x0) };
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {

@@ -27,6 +27,7 @@ import {
   roundHalfEven,
   sigmaToT,
   strengthStart,
+  toF32,
   trainingBetas,
   trainingSigmas,
 } from './common.ts';
@@ -167,7 +168,7 @@ export class DpmSolverPP2MScheduler implements Scheduler {
     if (this.lowerOrderNums < this.config.solver_order) this.lowerOrderNums++;
     this.prevX0 = x0;
     this.stepIndex = i + 1;
-    return { prevSample, predOriginalSample: Float32Array.from(x0) };
+    return { prevSample, predOriginalSample: toF32(x0) };
   }
 
   /** x_t = α_t·x0 + σ_t·ε with the VP (α_t, σ_t) of the step at this timestep (or the begin index). */

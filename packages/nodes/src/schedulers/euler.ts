@@ -8,6 +8,7 @@
  * σ_i: np.interp of the training σ at the spaced timesteps, or Karras' ρ=7 levels when
  * use_karras_sigmas (timesteps then by log-σ interpolation, fractional); final σ = 0 or σ_min.
  */
+import { toF32 } from './common.ts';
 import { SigmaScheduler } from './karras_base.ts';
 import type { StepResult } from './types.ts';
 
@@ -32,6 +33,6 @@ export class EulerScheduler extends SigmaScheduler {
       prevSample[k] = sample[k] + d * dt;
     }
     this.stepIndex = i + 1;
-    return { prevSample, predOriginalSample: Float32Array.from(x0) };
+    return { prevSample, predOriginalSample: toF32(x0) };
   }
 }

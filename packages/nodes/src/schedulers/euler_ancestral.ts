@@ -8,6 +8,8 @@
  *
  * The rng is drawn every step (also the last, where σ_up = 0), as diffusers does.
  */
+
+import { toF32 } from './common.ts';
 import { requireRng } from './ddim.ts';
 import { SigmaScheduler } from './karras_base.ts';
 import type { Rng, StepResult } from './types.ts';
@@ -38,6 +40,6 @@ export class EulerAncestralScheduler extends SigmaScheduler {
       prevSample[k] = sample[k] + d * dt + noise[k] * sigmaUp;
     }
     this.stepIndex = i + 1;
-    return { prevSample, predOriginalSample: Float32Array.from(x0) };
+    return { prevSample, predOriginalSample: toF32(x0) };
   }
 }

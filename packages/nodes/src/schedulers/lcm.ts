@@ -18,6 +18,7 @@ import {
   npLinspace,
   predictX0,
   refuseThresholding,
+  toF32,
   trainingBetas,
 } from './common.ts';
 import type { SchedulerConfig } from './config.ts';
@@ -123,7 +124,7 @@ export class LcmScheduler implements Scheduler {
       prevSample.set(denoised);
     }
     this.stepIndex = i + 1;
-    return { prevSample, predOriginalSample: Float32Array.from(denoised) };
+    return { prevSample, predOriginalSample: toF32(denoised) };
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
