@@ -25,7 +25,7 @@ import {
 } from './schemas.js';
 import { newPromptId, SERVER_VERSION, type ServerContext } from './server.js';
 import { DuplicateJobError, FINISHED_STATUSES, type JobRecord } from './store.js';
-import { normalizeWorkflow } from './workflow.js';
+import { isPriorgraphDocument, normalizeWorkflow } from './workflow.js';
 
 /** `/x` and `/api/x`. */
 const both = (p: string): string[] => [p, `/api${p}`];
@@ -601,6 +601,16 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
         .json(apiError('not_found', 'no default workflow was given (priorgraph serve --open <workflow.json>)'));
       return;
     }
-    res.json(wf);
+    // The editor loads priorgraph documents: an API-format prompt given with --open is converted.
+    if (isPriorgraphDocument(wf)) {
+      res.json(wf);
+      return;
+    }
+    const norm = normalizeWorkflow(wf, registry);
+    if (!norm.ok) {
+      res.status(500).json(apiError('invalid_default_workflow', `the --open workflow is not usable: ${norm.message}`));
+      return;
+    }
+    res.json(norm.doc);
   });
 }

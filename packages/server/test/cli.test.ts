@@ -144,8 +144,11 @@ describe('priorgraph CLI', () => {
         });
         child.once('exit', (c) => reject(new Error(`serve exited ${c}`)));
       });
+      // the --open file is an API-format prompt: the editor gets it as a priorgraph document
       const wf = await (await fetch(`${url}/api/default-workflow`)).json();
-      expect(wf).toEqual(JSON.parse(readFileSync(wfFile, 'utf8')));
+      expect(wf.format).toBe('priorgraph');
+      expect(Object.keys(wf.nodes).sort()).toEqual(Object.keys(JSON.parse(readFileSync(wfFile, 'utf8'))).sort());
+      expect(wf.nodes.sample.type).toBe('priorgraph.Sampler');
       const stop = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       expect(await stop).toBe(0);
