@@ -127,8 +127,7 @@ export class DpmSolverPP2MScheduler implements Scheduler {
       (this.config.euler_at_final ||
         (this.config.lower_order_final && n < 15) ||
         this.config.final_sigmas_type === 'zero');
-    const lowerOrderSecond = i === n - 2 && this.config.lower_order_final && n < 15;
-    void lowerOrderSecond; // with solver_order ≤ 2 the second-to-last step is second order anyway
+    // (diffusers' lower_order_second only matters for third order, which 2M never uses)
 
     const at = (s: number) => {
       const alpha = 1 / Math.sqrt(s * s + 1);
