@@ -204,13 +204,29 @@ export function typeColour(type: string): string {
   return `hsl(${h % 360}, 55%, 62%)`;
 }
 
-/** Node types matching a search: every word of the query must occur in the display name, type name
+/** Socket compatibility, as core's `socketsCompatible`: "*" matches anything, else the comma-separated
+ *  type sets must intersect. */
+export function socketsMatch(outputType: string, inputType: string): boolean {
+  if (outputType === '*' || inputType === '*') return true;
+  const ins = new Set(inputType.split(',').map((s) => s.trim()));
+  return outputType.split(',').some((t) => ins.has(t.trim()));
+}
+
+/** Node types matching a search (optionally only those with an input / output a dragged link fits): every word of the query must occur in the display name, type name
  *  or category (case-insensitive); best matches first (name starts with the query, then name contains it). */
-export function searchNodeTypes(defs: NodeDefs, query: string, limit = 30): string[] {
+export function searchNodeTypes(
+  defs: NodeDefs,
+  query: string,
+  limit = 30,
+  filter: { inputType?: string; outputType?: string } = {},
+): string[] {
   const q = query.trim().toLowerCase();
   const words = q.split(/\s+/).filter(Boolean);
   const scored: Array<[number, string, string]> = [];
   for (const d of defs.values()) {
+    const { inputType, outputType } = filter;
+    if (inputType && !d.inputs.some((i) => i.kind === 'socket' && socketsMatch(inputType, i.type))) continue;
+    if (outputType && !d.outputs.some((o) => socketsMatch(o.type, outputType))) continue;
     const name = d.displayName.toLowerCase();
     const hay = `${name} ${d.type.toLowerCase()} ${d.category.toLowerCase()}`;
     if (!words.every((w) => hay.includes(w))) continue;

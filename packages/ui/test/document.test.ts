@@ -67,6 +67,13 @@ describe('node search', () => {
     expect(searchNodeTypes(defs, 'saveimage')).toEqual(['pgtest.SaveImage']);
     expect(searchNodeTypes(defs, 'zzz')).toEqual([]);
     expect(searchNodeTypes(defs, '').length).toBe(defs.size);
+    // a LATENT link dragged out of an output: nodes with a LATENT input
+    expect(searchNodeTypes(defs, '', 30, { inputType: 'LATENT' }).sort()).toEqual([
+      'pgtest.KSampler',
+      'pgtest.VAEDecode',
+    ]);
+    // a link dragged out of a CLIP input: nodes with a CLIP output
+    expect(searchNodeTypes(defs, '', 30, { outputType: 'CLIP' })).toEqual(['pgtest.CheckpointLoader']);
   });
 });
 

@@ -206,8 +206,21 @@ export class GraphEditor {
     this.canvas.low_quality_zoom_threshold = 0.4;
     // litegraph's own search compares case-sensitively against type names; search names, types and
     // categories instead.
-    (this.canvas as unknown as { onSearchBox: (h: unknown, q: string) => string[] }).onSearchBox = (_h, q) =>
-      searchNodeTypes(this.defs, q);
+    // A link released on empty canvas opens the search filtered by the link's type.
+    let filter: { inputType?: string; outputType?: string } = {};
+    const canvas = this.canvas as unknown as {
+      onSearchBox: (h: unknown, q: string) => string[];
+      showSearchBox: (
+        e: MouseEvent,
+        o?: { type_filter_in?: string | false; type_filter_out?: string | false },
+      ) => unknown;
+    };
+    canvas.onSearchBox = (_h, q) => searchNodeTypes(this.defs, q, 30, filter);
+    const show = canvas.showSearchBox.bind(this.canvas);
+    canvas.showSearchBox = (e, o) => {
+      filter = { inputType: o?.type_filter_in || undefined, outputType: o?.type_filter_out || undefined };
+      return show(e, o);
+    };
     const changed = () => this.hooks.onChange();
     this.graph.onNodeAdded = changed;
     this.graph.onNodeRemoved = (node: { id: number | string }) => {
