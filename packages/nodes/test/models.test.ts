@@ -292,6 +292,7 @@ describe('sampling coordinator = in-process reference', () => {
 
   it('computes no unconditional branch at w = 1 or outside the guidance interval', async () => {
     const { model, clip } = await loadFolder(pool, fixture('tiny-t2i'));
+    const base = await loadDenoiserModel(pool, fixture('tiny-base'));
     const [h] = await clip!.handle.run([
       { name: 'input_ids', data: Int32Array.from(clip!.tokenizer.encode('')), dims: [1, 16] },
     ]);
@@ -303,13 +304,12 @@ describe('sampling coordinator = in-process reference', () => {
       classLabel: null,
       text: '',
     };
-    const d: DenoiserValue = { kind: 'DENOISER', model, cond, concat: null };
-    const base = {
+    const common = {
       kind: 'GUIDER',
       mode: 'cfg',
-      label: 'cfg',
-      cond: d,
-      uncond: d,
+      label: 'ps',
+      cond: { kind: 'DENOISER', model, cond, concat: null },
+      uncond: { kind: 'DENOISER', model: base, cond: null, concat: null },
       rescale: 0,
       combine: 'cfg',
       apgEta: 1,
@@ -327,14 +327,15 @@ describe('sampling coordinator = in-process reference', () => {
         latent: null,
         previewEvery: 0,
       });
-    const one = await run({ ...base, scale: 1, intervalLo: null, intervalHi: null });
-    const two = await run({ ...base, scale: 5, intervalLo: null, intervalHi: null });
-    const none = await run({ ...base, scale: 5, intervalLo: 1000, intervalHi: null });
-    // cond and uncond of one model: one batched call either way, but the batch is halved at w = 1
+    const one = await run({ ...common, scale: 1, intervalLo: null, intervalHi: null });
+    const five = await run({ ...common, scale: 5, intervalLo: null, intervalHi: null });
+    const outside = await run({ ...common, scale: 5, intervalLo: 1000, intervalHi: null });
+    // one call per step to the fine-tuned model only; with guidance, one more per step to the base
     expect(one.calls).toBe(4);
-    expect(two.calls).toBe(4);
-    expect(none.latents).toEqual(one.latents);
-    expect(two.latents).not.toEqual(one.latents);
+    expect(five.calls).toBe(8);
+    expect(outside.calls).toBe(4);
+    expect(outside.latents).toEqual(one.latents);
+    expect(five.latents).not.toEqual(one.latents);
   });
 
   it('class-conditional model with a null-class prior from the same model', async () => {

@@ -156,6 +156,22 @@ describe('bad inputs name the node, the input and the file', () => {
     }
   });
 
+  it('latents of the wrong shape', async () => {
+    const d = t2iGraph({ guider: 'cfg' });
+    const nodes = d.nodes as Record<string, { type: string; inputs: Record<string, unknown> }>;
+    nodes.lat = {
+      type: 'priorgraph.EmptyLatentImage',
+      version: 1,
+      mode: 'normal',
+      inputs: { width: 64, height: 64, batch_size: 1, channels: 3 },
+    } as never;
+    nodes.sample.inputs.latent_image = link('lat', 'LATENT');
+    const { result } = await runDoc(executor, d);
+    expect(result.status).toBe('error');
+    expect(result.error?.nodeId).toBe('sample');
+    expect(result.error?.message).toMatch(/input "latent_image".*3 channels.*tiny-t2i/);
+  });
+
   it('a missing file', async () => {
     const { result } = await runDoc(
       executor,
