@@ -90,22 +90,34 @@ function outputTypeOf(
 export function findCycles(ids: string[], edges: Map<string, string[]>): Set<string> {
   const indeg = new Map<string, number>();
   for (const id of ids) indeg.set(id, 0);
-  for (const id of ids) for (const w of edges.get(id) ?? []) indeg.set(w, (indeg.get(w) ?? 0) + 1);
+  for (const id of ids) {
+    for (const w of edges.get(id) ?? []) {
+      const d = indeg.get(w);
+      if (d !== undefined) indeg.set(w, d + 1);
+    }
+  }
   const queue: string[] = [];
   for (const id of ids) if (indeg.get(id) === 0) queue.push(id);
   for (let h = 0; h < queue.length; h++) {
     for (const w of edges.get(queue[h]) ?? []) {
+      if (!indeg.has(w)) continue;
       const d = indeg.get(w)! - 1;
       indeg.set(w, d);
       if (d === 0) queue.push(w);
     }
   }
   if (queue.length === indeg.size) return new Set();
+  // Tarjan on the rest, with edges restricted to it.
   const sorted = new Set(queue);
-  return tarjan(
-    ids.filter((id) => !sorted.has(id)),
-    edges,
-  );
+  const rest = ids.filter((id) => !sorted.has(id));
+  const restSet = new Set(rest);
+  const restEdges = new Map<string, string[]>();
+  for (const id of rest)
+    restEdges.set(
+      id,
+      (edges.get(id) ?? []).filter((w) => restSet.has(w)),
+    );
+  return tarjan(rest, restEdges);
 }
 
 function tarjan(ids: string[], edges: Map<string, string[]>): Set<string> {
@@ -329,7 +341,24 @@ async function validateParsed(
       s.push(v.node);
     }
   }
-  const inCycle = findCycles(active, consumersOf);
+  // With explicitly requested outputs (partial execution), only their ancestry is checked, as in
+  // ComfyUI: a half-built node elsewhere must not block running the selected output. Unknown
+  // types are reported wherever they are.
+  let checked = active;
+  if (options.outputs && options.outputs.length > 0) {
+    const scope = new Set<string>(outputs);
+    const queue = [...outputs];
+    while (queue.length > 0) {
+      for (const src of sourcesOf.get(queue.pop()!) ?? []) {
+        if (!scope.has(src)) {
+          scope.add(src);
+          queue.push(src);
+        }
+      }
+    }
+    checked = active.filter((id) => scope.has(id));
+  }
+  const inCycle = findCycles(checked, consumersOf);
   for (const id of inCycle) {
     add(id, {
       type: 'dependency_cycle',
@@ -340,7 +369,7 @@ async function validateParsed(
   }
 
   // Per-node checks.
-  for (const id of active) {
+  for (const id of checked) {
     const node = doc.nodes[id];
     const t = resolved.get(id);
     if (!t) continue;

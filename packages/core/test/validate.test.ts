@@ -165,6 +165,28 @@ describe('validateWorkflow', () => {
     });
   });
 
+  it('with requested outputs, checks only their ancestry (unknown types still reported anywhere)', async () => {
+    const nodes = {
+      a: { type: 'test.Num', inputs: { value: 1 } },
+      s: { type: 'test.Show', inputs: { value: link('a', 'N') } },
+      broken: { type: 'test.Add', inputs: {} },
+      loop: { type: 'test.Add', inputs: { a: link('loop', 'SUM') } },
+      s2: { type: 'test.Show', inputs: { value: link('broken', 'SUM') } },
+    };
+    const partial = await validateWorkflow(doc(nodes), registry, host, { outputs: ['s'] });
+    expect(partial).toEqual({ ok: true, node_errors: {}, outputs: ['s'] });
+    const all = await validateWorkflow(doc(nodes), registry, host);
+    expect(Object.keys(all.node_errors).sort()).toEqual(['broken', 'loop']);
+    expect(all.node_errors.broken.dependent_outputs).toEqual(['s2']);
+    const other = await validateWorkflow(doc(nodes), registry, host, { outputs: ['s2'] });
+    expect(Object.keys(other.node_errors)).toEqual(['broken']);
+    const unknown = await validateWorkflow(doc({ ...nodes, x: { type: 'zz.Gone', inputs: {} } }), registry, host, {
+      outputs: ['s'],
+    });
+    expect(unknown.error?.type).toBe('missing_node_type');
+    expect(Object.keys(unknown.node_errors)).toEqual(['x']);
+  });
+
   it('reports ambiguous bare names', async () => {
     const r2 = new Registry();
     r2.register(testPlugin);
