@@ -5,9 +5,9 @@
  *    including the examples' ComfyUI API-format workflows sent unchanged by an npm client.
  * Driven by the npm ComfyUI client `comfy-ui-client` and raw websocket frames.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import nodesPlugin from '@priorgraph/nodes';
 import { ComfyUIClient } from 'comfy-ui-client';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -97,6 +97,26 @@ describe('real built-in plugin on the node fixtures', () => {
     const r = await post(url, '/prompt', { prompt: p });
     expect(r.status).toBe(400);
     expect(r.json.node_errors.load.errors[0].extra_info.input_name).toBe('model_path');
+  });
+});
+
+describe('outputs stay in the output directory', () => {
+  it('a traversal filename_prefix never writes outside the output directory', async () => {
+    const { url, dir } = await serve(FIXTURES_DIR);
+    const p = demoWorkflow(FIXTURES_DIR, { steps: 2, prefix: '../../escape/pg' })!;
+    const r = await post(url, '/api/workflows/run?wait=1', p);
+    expect(existsSync(join(dir, '..', 'escape'))).toBe(false);
+    if (r.json.status === 'error') {
+      expect(JSON.stringify(r.json.error)).toMatch(/filename_prefix/);
+    } else {
+      // the node library strips the `..` segments: the file lands inside output/
+      expect(r.json.status).toBe('success');
+      const img = r.json.outputs.save.images[0];
+      const file = resolve(dir, 'output', img.subfolder, img.filename);
+      expect(file.startsWith(resolve(dir, 'output') + sep)).toBe(true);
+      expect(existsSync(file)).toBe(true);
+      expect((await fetch(`${url}/view?${new URLSearchParams(img)}`)).status).toBe(200);
+    }
   });
 });
 
