@@ -124,7 +124,7 @@ export async function runSampling(
   const handles: ModelHandle[] = [];
   for (const p of distinct) {
     const m = guiderDenoisers(g).find((d) => d.model.path === p)!.model;
-    handles.push(m.handle.threads === threads && !m.handle.dead ? m.handle : await a.pool.load(p, { threads }));
+    handles.push(m.handle.threads === threads ? await a.pool.live(m.handle) : await a.pool.load(p, { threads }));
   }
 
   const spec = (d: DenoiserValue): DenoiserSpec => {

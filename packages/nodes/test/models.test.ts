@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadClip, loadDenoiserModel, loadFolder } from '../src/models/load.ts';
 import { confinePath } from '../src/models/paths.ts';
+import { encodeTexts } from '../src/nodes/conditioning.ts';
 import { createRng } from '../src/rng.ts';
 import { RuntimePool } from '../src/runtime/pool.ts';
 import { runSampling } from '../src/sampling.ts';
@@ -97,6 +98,18 @@ describe('denoiser signatures from session metadata', () => {
       const paths = small.stats().loaded.map((l) => l.path);
       expect(paths.some((p) => p.includes('tiny-t2i'))).toBe(false);
       expect(paths.some((p) => p.includes('tiny-edit'))).toBe(true);
+    } finally {
+      await small.dispose();
+    }
+  });
+  it('a value whose model was evicted loads it again on use', async () => {
+    const small = new RuntimePool({ defaultThreads: 1, memoryBudgetMB: 0.08 }); // ~80 kB: the text encoder alone
+    try {
+      const clip = await loadClip(small, fixture('tiny-t2i'));
+      await small.load(fixture('tiny-base/unet/model.onnx')); // evicts the text encoder
+      expect(small.stats().loaded.some((l) => l.path.includes('text_encoder'))).toBe(false);
+      const [c] = await encodeTexts(clip, ['a red circle'], small);
+      expect(c.ehsDims).toEqual([1, 16, 32]);
     } finally {
       await small.dispose();
     }

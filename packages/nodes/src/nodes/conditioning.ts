@@ -1,14 +1,16 @@
 /** Encoders: text → CONDITIONING (and the empty-prompt conditioning), class labels → CONDITIONING. */
 import { defineNode } from '@priorgraph/core';
+import type { RuntimePool } from '../runtime/pool.ts';
 import type { ClipValue, ConditioningValue } from '../types.ts';
-import { checkFinite, forInput } from './common.ts';
+import { checkFinite, forInput, runtime } from './common.ts';
 
 /** Tokenize (pad/truncate to the encoder's length) and run the text encoder once for all prompts. */
-export async function encodeTexts(clip: ClipValue, texts: string[]): Promise<ConditioningValue[]> {
+export async function encodeTexts(clip: ClipValue, texts: string[], pool?: RuntimePool): Promise<ConditioningValue[]> {
   const L = clip.tokenizer.maxLength;
   const ids = new Int32Array(texts.length * L);
   for (let i = 0; i < texts.length; i++) ids.set(clip.tokenizer.encode(texts[i]), i * L);
-  const outs = await clip.handle.run([{ name: 'input_ids', data: ids, dims: [texts.length, L] }]);
+  const handle = pool ? await pool.live(clip.handle) : clip.handle;
+  const outs = await handle.run([{ name: 'input_ids', data: ids, dims: [texts.length, L] }]);
   const hidden = outs.find((o) => o.name === 'last_hidden_state') ?? outs[0];
   const pooled = outs.find((o) => o.name === 'pooler_output' || o.name === 'text_embeds') ?? null;
   if (hidden.dims.length !== 3 || hidden.dims[0] !== texts.length) {
@@ -42,10 +44,10 @@ export const CLIPTextEncode = defineNode({
     { name: 'CONDITIONING', type: 'CONDITIONING' },
     { name: 'EMPTY', type: 'CONDITIONING', description: 'the empty-prompt ("") conditioning' },
   ],
-  async execute({ clip, text }) {
+  async execute({ clip, text }, ctx) {
     const c = clip as ClipValue | null;
     if (c?.kind !== 'CLIP') throw new Error('input "clip": not a CLIP (does the loaded folder have a text_encoder/?)');
-    const [cond, empty] = await forInput('clip', () => encodeTexts(c, [text, '']));
+    const [cond, empty] = await forInput('clip', () => encodeTexts(c, [text, ''], runtime(ctx)));
     return { CONDITIONING: cond, EMPTY: empty };
   },
 });

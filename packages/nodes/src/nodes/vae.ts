@@ -1,7 +1,8 @@
 /** VAE encode (image → latents × scaling_factor), decode (÷ scaling_factor), empty latents. */
 import { defineNode } from '@priorgraph/core';
+import type { RuntimePool } from '../runtime/pool.ts';
 import type { ImageValue, LatentValue, VaeValue } from '../types.ts';
-import { checkFinite, forInput } from './common.ts';
+import { checkFinite, forInput, runtime } from './common.ts';
 
 function asVae(v: unknown, input: string): VaeValue {
   const vae = v as VaeValue | null;
@@ -10,8 +11,9 @@ function asVae(v: unknown, input: string): VaeValue {
   return vae;
 }
 
-export async function vaeDecode(vae: VaeValue, lat: LatentValue): Promise<ImageValue> {
+export async function vaeDecode(vae: VaeValue, lat: LatentValue, pool?: RuntimePool): Promise<ImageValue> {
   if (!vae.decoder) throw new Error(`${vae.name}: this VAE has no decoder (vae_decoder/model.onnx)`);
+  const decoder = pool ? await pool.live(vae.decoder) : vae.decoder;
   const meta = vae.decoder.info.inputs[0];
   const wantC = meta.shape[1];
   const [b, c, h, w] = lat.shape;
@@ -20,7 +22,7 @@ export async function vaeDecode(vae: VaeValue, lat: LatentValue): Promise<ImageV
   }
   const z = new Float32Array(lat.samples.length);
   for (let i = 0; i < z.length; i++) z[i] = lat.samples[i] / vae.scalingFactor;
-  const [out] = await vae.decoder.run([{ name: meta.name, data: z, dims: [b, c, h, w] }]);
+  const [out] = await decoder.run([{ name: meta.name, data: z, dims: [b, c, h, w] }]);
   const [ob, oc, oh, ow] = out.dims;
   if (out.dims.length !== 4 || ob !== b || oc < 3)
     throw new Error(`${vae.decoder.path}: decoder output has shape [${out.dims}]`);
@@ -38,8 +40,9 @@ export async function vaeDecode(vae: VaeValue, lat: LatentValue): Promise<ImageV
   return { data, shape: [b, oh, ow, 3] };
 }
 
-export async function vaeEncode(vae: VaeValue, img: ImageValue): Promise<LatentValue> {
+export async function vaeEncode(vae: VaeValue, img: ImageValue, pool?: RuntimePool): Promise<LatentValue> {
   if (!vae.encoder) throw new Error(`${vae.name}: this VAE has no encoder (vae_encoder/model.onnx)`);
+  const encoder = pool ? await pool.live(vae.encoder) : vae.encoder;
   const meta = vae.encoder.info.inputs[0];
   const [b, h, w, c] = img.shape;
   const fh = meta.shape[2];
@@ -54,7 +57,7 @@ export async function vaeEncode(vae: VaeValue, img: ImageValue): Promise<LatentV
         x[(n * 3 + k) * h * w + p] = img.data[(n * h * w + p) * c + Math.min(k, c - 1)] * 2 - 1;
     }
   }
-  const [out] = await vae.encoder.run([{ name: meta.name, data: x, dims: [b, 3, h, w] }]);
+  const [out] = await encoder.run([{ name: meta.name, data: x, dims: [b, 3, h, w] }]);
   const samples = Float32Array.from(out.data as Float32Array, (v) => v * vae.scalingFactor);
   return { samples, shape: out.dims as [number, number, number, number], scalingFactor: vae.scalingFactor };
 }
@@ -66,9 +69,9 @@ export const VAEDecode = defineNode({
   displayName: 'VAE Decode',
   inputs: { samples: { kind: 'socket', type: 'LATENT' }, vae: { kind: 'socket', type: 'VAE' } },
   outputs: [{ name: 'IMAGE', type: 'IMAGE' }],
-  async execute({ samples, vae }) {
+  async execute({ samples, vae }, ctx) {
     const v = asVae(vae, 'vae');
-    return { IMAGE: await forInput('samples', () => vaeDecode(v, samples as LatentValue)) };
+    return { IMAGE: await forInput('samples', () => vaeDecode(v, samples as LatentValue, runtime(ctx))) };
   },
 });
 
@@ -80,9 +83,9 @@ export const VAEEncode = defineNode({
   description: 'Image → latents, multiplied by the VAE config scaling_factor.',
   inputs: { pixels: { kind: 'socket', type: 'IMAGE' }, vae: { kind: 'socket', type: 'VAE' } },
   outputs: [{ name: 'LATENT', type: 'LATENT' }],
-  async execute({ pixels, vae }) {
+  async execute({ pixels, vae }, ctx) {
     const v = asVae(vae, 'vae');
-    return { LATENT: await forInput('pixels', () => vaeEncode(v, pixels as ImageValue)) };
+    return { LATENT: await forInput('pixels', () => vaeEncode(v, pixels as ImageValue, runtime(ctx))) };
   },
 });
 

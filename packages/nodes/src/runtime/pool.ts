@@ -87,9 +87,12 @@ export class ModelHandle {
     this.lastUsed = Date.now();
     const id = this.nextId++;
     this.hold();
-    return new Promise((resolve, reject) => {
+    this.pins++; // not evicted mid-call
+    return new Promise<HostTensor[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ op: 'run', id, feeds });
+    }).finally(() => {
+      this.pins--;
     });
   }
 
@@ -134,6 +137,11 @@ export class RuntimePool {
     this.defaultThreads = Math.max(1, opts.defaultThreads ?? availableParallelism());
     this.allowSpinning = opts.allowSpinning ?? false;
     this.log = opts.log;
+  }
+
+  /** The handle itself while its worker lives, else the model loaded again (after an eviction). */
+  live(h: ModelHandle): Promise<ModelHandle> {
+    return h.dead || !this.loaded.has(h.key) ? this.load(h.path, { threads: h.threads }) : Promise.resolve(h);
   }
 
   /** Load (or share) a model. Errors name the file. */
