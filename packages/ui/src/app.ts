@@ -124,6 +124,10 @@ export class App {
           doc = r.doc;
         } else if (parsed && typeof parsed === 'object' && isComfyPrompt((parsed as { prompt?: unknown }).prompt)) {
           doc = comfyPromptToDocument((parsed as { prompt: never }).prompt, this.defs).doc;
+        } else if (parsed && typeof parsed === 'object' && Array.isArray((parsed as { nodes?: unknown }).nodes)) {
+          throw new Error(
+            'this is a ComfyUI UI-format workflow; export it from ComfyUI in API format (Save (API)) and open that',
+          );
         } else throw new Error('not a priorgraph document or a ComfyUI API prompt');
       }
       this.loadDocument(doc, { fit: true });
@@ -375,7 +379,9 @@ export class App {
     el.alt = img.filename;
     el.title = img.filename;
     el.addEventListener('click', () => this.openLightbox(img));
-    $('history').prepend(el);
+    const panel = $('history');
+    panel.prepend(el);
+    while (panel.children.length > 60) panel.lastElementChild?.remove();
     $('history-empty').hidden = true;
   }
 
@@ -441,7 +447,7 @@ export class App {
     });
     $('errors').addEventListener('click', (e) => {
       const li = (e.target as HTMLElement).closest('li');
-      if (li?.dataset.node) this.editor.fitToView();
+      if (li?.dataset.node) this.editor.centreOn(li.dataset.node);
     });
 
     const wrap = $('canvas-wrap');

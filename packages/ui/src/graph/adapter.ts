@@ -607,6 +607,17 @@ export class GraphEditor {
     this.redraw();
   }
 
+  /** Scroll the view so a node sits in the middle, and select it. */
+  centreOn(id: string): void {
+    const node = this.node(id);
+    if (!node) return;
+    const ds = this.canvas.ds;
+    ds.offset[0] = this.el.width / 2 / ds.scale - node.pos[0] - node.size[0] / 2;
+    ds.offset[1] = this.el.height / 2 / ds.scale - node.pos[1] - node.size[1] / 2;
+    this.canvas.selectNode(node as never);
+    this.redraw();
+  }
+
   openSearch(e: MouseEvent): void {
     this.canvas.showSearchBox(e);
   }
