@@ -73,6 +73,8 @@ export interface PriorgraphServer {
   readonly url: string | undefined;
   readonly registry: Registry;
   readonly store: JobStore;
+  /** The express app (e.g. to mount it elsewhere, or to list its routes). */
+  readonly app: express.Express;
 }
 
 export interface ServerContext {
@@ -320,6 +322,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     },
     registry,
     store,
+    app,
     async listen() {
       await init();
       http = createHttpServer(app);

@@ -70,6 +70,26 @@ describe('ComfyUI info routes', () => {
     expect((await get(s.url, '/api/default-workflow')).status).toBe(404);
   });
 
+  it('/api/openapi.json describes every route the app serves (and nothing it does not)', async () => {
+    const api = (await get(s.url, '/api/openapi.json')).json;
+    const served = new Set<string>();
+    // biome-ignore lint/suspicious/noExplicitAny: express 5 router internals
+    for (const layer of (s.server.app as any).router.stack) {
+      if (!layer.route) continue;
+      const paths: string[] = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
+      for (const p of paths) {
+        for (const m of Object.keys(layer.route.methods)) served.add(`${m} ${p.replace(/:(\w+)/g, '{$1}')}`);
+      }
+    }
+    const documented = new Set<string>();
+    for (const [p, ops] of Object.entries(api.paths as Record<string, object>)) {
+      for (const m of Object.keys(ops)) if (!(p === '/ws' || p === '/api/ws')) documented.add(`${m} ${p}`);
+    }
+    served.delete('get /'); // the "build the editor" page
+    expect(served.size).toBeGreaterThan(40);
+    expect([...served].sort()).toEqual([...documented].sort());
+  });
+
   it('serves a page at / that says how to build the editor when it is not built', async () => {
     const r = await fetch(`${s.url}/`);
     const html = await r.text();
