@@ -175,7 +175,9 @@ export class JobRunner extends EventEmitter {
         },
       ];
       messages.push(terminalMsg);
-      const error: JobError = { type: 'interrupted', message: 'interrupted by request' };
+      const error: JobError = this.stopped
+        ? { type: 'server_shutdown', message: 'the server shut down while this job was running' }
+        : { type: 'interrupted', message: 'interrupted by request' };
       await this.safely(() => this.store.interrupt(id, { results: allOutputs, messages, error }));
       finished = { id, status: 'interrupted', outputs: allOutputs, error };
     } else {

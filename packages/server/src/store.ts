@@ -9,7 +9,7 @@
  * deleted (POST /queue {delete}) or cleared. On startup `recover()` marks any job left `running` by a
  * crash as `interrupted` (we do not re-queue: a job that took the process down may do it again).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -71,6 +71,51 @@ export interface PageOptions {
   /** Newest first (ComfyUI's /history order). */
   offset?: number;
   limit?: number;
+}
+
+export class DataDirInUseError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly pid: number,
+  ) {
+    super(
+      `the data directory ${dataDir} is in use by another priorgraph server (pid ${pid}); stop it or use --data-dir`,
+    );
+    this.name = 'DataDirInUseError';
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const heldHere = new Set<string>();
+
+/** One server per data dir: `<dataDir>/server.lock` holds the owner's pid; a dead owner's lock
+ *  (after kill -9) is taken over. */
+function acquireLock(dataDir: string): string {
+  const file = join(dataDir, 'server.lock');
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      heldHere.add(file);
+      return file;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number.parseInt(readFileSync(file, 'utf8'), 10);
+      // Our own pid in the file is a live lock only if this process holds it (after a restart in a
+      // container the new process may get the dead one's pid).
+      const live = pid === process.pid ? heldHere.has(file) : Number.isInteger(pid) && pid > 0 && pidAlive(pid);
+      if (live) throw new DataDirInUseError(dataDir, pid);
+      rmSync(file, { force: true });
+    }
+  }
+  throw new Error(`could not take the lock ${file}`);
 }
 
 export class DuplicateJobError extends Error {
@@ -174,11 +219,19 @@ function placeholders(n: number): string {
 export class SqliteJobStore implements JobStore {
   readonly db: Database.Database;
   readonly file: string;
+  private readonly lockFile: string;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
+    this.lockFile = acquireLock(dataDir);
     this.file = join(dataDir, 'priorgraph.sqlite');
-    this.db = new Database(this.file);
+    try {
+      this.db = new Database(this.file);
+    } catch (e) {
+      heldHere.delete(this.lockFile);
+      rmSync(this.lockFile, { force: true });
+      throw e;
+    }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
@@ -329,5 +382,6 @@ export class SqliteJobStore implements JobStore {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+    if (heldHere.delete(this.lockFile)) rmSync(this.lockFile, { force: true });
   }
 }

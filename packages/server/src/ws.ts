@@ -26,6 +26,8 @@ interface ClientState {
 
 /** Above this many buffered bytes a slow client misses preview frames (text events still queue). */
 const PREVIEW_BACKPRESSURE_BYTES = 8 * 1024 * 1024;
+/** A client that lets this much pile up unread is dropped (it would grow the server's memory). */
+const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export class WsHub {
   readonly wss: WebSocketServer;
@@ -140,7 +142,13 @@ export class WsHub {
   emit(promptId: string, type: string, data: Record<string, unknown>): void {
     const text = JSON.stringify({ type, data });
     for (const [ws, state] of this.clients) {
-      if (ws.readyState === WebSocket.OPEN && this.wants(state, promptId)) ws.send(text);
+      if (ws.readyState !== WebSocket.OPEN || !this.wants(state, promptId)) continue;
+      if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+        ws.terminate();
+        this.clients.delete(ws);
+        continue;
+      }
+      ws.send(text);
     }
   }
 

@@ -412,6 +412,12 @@ describe('safety: loopback, tokens, origins', () => {
     ).toThrow(/token/);
   });
 
+  it('refuses a second server on the same data directory', () => {
+    expect(() => createServer({ port: 0, dataDir: s.dataDir, modelRoots: [], plugins: [testPlugin] })).toThrow(
+      /in use by another priorgraph server \(pid \d+\)/,
+    );
+  });
+
   it('with a token, requires it on HTTP (Bearer or ?token=) and on the websocket', async () => {
     const t = await startServer({ token: 'sekrit-token-123' });
     try {
