@@ -41,8 +41,8 @@ export function x0ToEpsilon(x0: Vec, x: Vec, alphaBar: number): Float64Array {
 
 /** A prediction of the given type from ε (and x): the scheduler consumes its config's prediction_type.
  *  v = √ᾱ·ε − √(1−ᾱ)·x̂0 ;  x̂0 = (x − √(1−ᾱ)·ε)/√ᾱ */
-export function epsilonToPrediction(eps: Vec, x: Vec, alphaBar: number, type: PredictionType): Float64Array {
-  if (type === 'epsilon') return Float64Array.from(eps);
+export function epsilonToPrediction(eps: Vec, x: Vec, alphaBar: number, type: PredictionType): Vec {
+  if (type === 'epsilon') return eps; // no copy
   const a = Math.sqrt(alphaBar);
   const s = Math.sqrt(1 - alphaBar);
   const out = new Float64Array(eps.length);

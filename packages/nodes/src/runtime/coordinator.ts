@@ -14,6 +14,7 @@ import { runLoop } from './sampling-loop.ts';
 const post = (m: CoordinatorMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
 
 parentPort!.on('message', (plan: SamplePlan) => {
+  const tStart = performance.now();
   const control = new Int32Array(plan.control);
   let modelMs = 0;
   let calls = 0;
@@ -40,7 +41,8 @@ parentPort!.on('message', (plan: SamplePlan) => {
     if (latents === null) post({ op: 'cancelled' });
     else {
       const runMs = plan.channels.reduce((s, ch) => s + Atomics.load(new Int32Array(ch, 0, 4), 2) / 1000, 0);
-      post({ op: 'done', latents, modelMs, runMs, calls }, [latents.buffer as ArrayBuffer]);
+      const loopMs = performance.now() - tStart;
+      post({ op: 'done', latents, modelMs, runMs, loopMs, calls }, [latents.buffer as ArrayBuffer]);
     }
   } catch (e) {
     post({ op: 'error', message: (e as Error).message });

@@ -73,6 +73,8 @@ export interface SampleResult {
   modelMs: number;
   /** summed time inside session.run() in the model workers (ms) */
   runMs: number;
+  /** time of the whole step loop in the coordinator (ms) */
+  loopMs: number;
   calls: number;
 }
 
@@ -136,8 +138,16 @@ export async function sample(
           coord.off('message', onMsg);
           coord.off('error', onErr);
           if (m.op === 'done')
-            resolve({ latents: m.latents, cancelled: false, modelMs: m.modelMs, runMs: m.runMs, calls: m.calls });
-          else if (m.op === 'cancelled') resolve({ latents: null, cancelled: true, modelMs: 0, runMs: 0, calls: 0 });
+            resolve({
+              latents: m.latents,
+              cancelled: false,
+              modelMs: m.modelMs,
+              runMs: m.runMs,
+              loopMs: m.loopMs,
+              calls: m.calls,
+            });
+          else if (m.op === 'cancelled')
+            resolve({ latents: null, cancelled: true, modelMs: 0, runMs: 0, loopMs: 0, calls: 0 });
           else reject(new Error(m.message));
         }
       };

@@ -77,6 +77,6 @@ export interface SamplePlan {
 export type CoordinatorMessage =
   | { op: 'progress'; step: number; total: number }
   | { op: 'preview'; rgba: Uint8Array; width: number; height: number }
-  | { op: 'done'; latents: Float32Array; modelMs: number; runMs: number; calls: number }
+  | { op: 'done'; latents: Float32Array; modelMs: number; runMs: number; loopMs: number; calls: number }
   | { op: 'cancelled' }
   | { op: 'error'; message: string };

@@ -14,6 +14,7 @@ import {
   predictionToX0,
   rescaleGuidance,
   twoConditionCombine,
+  type Vec,
   x0ToEpsilon,
 } from '../guidance/index.ts';
 import { createRng } from '../rng.ts';
@@ -42,7 +43,7 @@ export function evalBranches(
   refAlphaBar: number,
   shape: [number, number, number, number],
   call: CallModels,
-): Float64Array[] {
+): Vec[] {
   const [B, C, H, W] = shape;
   const hw = H * W;
   // group by channel, in order
@@ -107,7 +108,7 @@ export function evalBranches(
     calls.push({ channel, inputs });
   }
   const outs = call(calls);
-  const result: Float64Array[] = new Array(branches.length);
+  const result: Vec[] = new Array(branches.length);
   let ci = 0;
   for (const [, idx] of groups) {
     const out = outs[ci++][0];
@@ -121,10 +122,14 @@ export function evalBranches(
     idx.forEach((bi, k) => {
       const d = branches[bi].d;
       // learned sigma (2C channels): the first C are the prediction
-      const pred = new Float32Array(B * C * hw);
-      for (let b = 0; b < B; b++) {
-        const src = (k * B + b) * outC * hw;
-        pred.set(data.subarray(src, src + C * hw), b * C * hw);
+      let pred: Float32Array;
+      if (outC === C) pred = data.subarray(k * B * C * hw, (k + 1) * B * C * hw);
+      else {
+        pred = new Float32Array(B * C * hw);
+        for (let b = 0; b < B; b++) {
+          const src = (k * B + b) * outC * hw;
+          pred.set(data.subarray(src, src + C * hw), b * C * hw);
+        }
       }
       result[bi] = toReferenceEpsilon(pred, x, d, modelT[bi], refAlphaBar);
     });
@@ -134,15 +139,9 @@ export function evalBranches(
 
 /** A branch's prediction → x̂0 with its own ᾱ (the DENOISER's common parameterization) → ε w.r.t. the
  *  reference ᾱ. Native ε on the reference schedule passes through unchanged. */
-function toReferenceEpsilon(
-  pred: Float32Array,
-  x: Float32Array,
-  d: DenoiserSpec,
-  tModel: number,
-  refAB: number,
-): Float64Array {
+function toReferenceEpsilon(pred: Float32Array, x: Float32Array, d: DenoiserSpec, tModel: number, refAB: number): Vec {
   const ownAB = d.sameSchedule ? refAB : d.alphasCumprod[tModel];
-  if (d.predictionType === 'epsilon' && d.sameSchedule) return Float64Array.from(pred);
+  if (d.predictionType === 'epsilon' && d.sameSchedule) return pred; // no conversion, no copy
   const x0 = predictionToX0(pred, x, ownAB, d.predictionType);
   return x0ToEpsilon(x0, x, refAB);
 }
@@ -155,7 +154,7 @@ export function guide(
   sigma: number,
   shape: SamplePlan['shape'],
   call: CallModels,
-): Float64Array {
+): Vec {
   const ab = 1 / (1 + sigma * sigma);
   if (g.kind === 'single') return evalBranches([{ d: g.d }], x, t, ab, shape, call)[0];
   if (g.kind === 'cfg') {
@@ -176,7 +175,7 @@ export function guide(
   return g.rescale > 0 ? rescaleGuidance(e, full, g.rescale, shape[0]) : e;
 }
 
-function epsToX0(eps: Float64Array, x: Float32Array, ab: number): Float64Array {
+function epsToX0(eps: Vec, x: Float32Array, ab: number): Float64Array {
   return predictionToX0(eps, x, ab, 'epsilon');
 }
 
@@ -206,7 +205,7 @@ export function runLoop(plan: SamplePlan, call: CallModels, hooks: LoopHooks): F
     const xin = sched.scaleModelInput(latents, t);
     const eps = guide(plan.guider, xin, t, sigma, plan.shape, call);
     const pred = epsilonToPrediction(eps, xin, 1 / (1 + sigma * sigma), predType);
-    latents = sched.step(Float32Array.from(pred), t, latents, rng).prevSample;
+    latents = sched.step(pred instanceof Float32Array ? pred : Float32Array.from(pred), t, latents, rng).prevSample;
     hooks.progress(i + 1, total);
     if (plan.previewEvery > 0 && ((i + 1) % plan.previewEvery === 0 || i + 1 === total)) hooks.preview(latents, i + 1);
   }
