@@ -14,38 +14,57 @@ export const MODELS_DIR = fileURLToPath(new URL('../../../models/', import.meta.
 export const FIXTURES_DIR = fileURLToPath(new URL('../../nodes/test/fixtures/models/', import.meta.url));
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples/', import.meta.url));
 
+/** Model folders under a root, as relative paths (depth ≤ 4): any folder with model_index.json,
+ *  unet/, transformer/ or vae_decoder/. */
 function folders(root: string): string[] {
-  try {
-    return readdirSync(root, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-      .map((e) => e.name)
-      .sort();
-  } catch {
-    return [];
-  }
+  const out: string[] = [];
+  const walk = (rel: string, depth: number) => {
+    if (depth > 4) return;
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(join(root, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    const names = new Set(entries.map((e) => e.name));
+    if (rel !== '' && ['model_index.json', 'unet', 'transformer', 'vae_decoder'].some((n) => names.has(n))) {
+      out.push(rel);
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory() && !e.name.startsWith('.')) walk(rel ? `${rel}/${e.name}` : e.name, depth + 1);
+    }
+  };
+  walk('', 0);
+  return out.sort();
 }
 
-/** The text-to-image folder under a root, or null. */
+const has = (root: string, f: string, part: string) => existsSync(join(root, f, part));
+
+/** The text-to-image folder under a root (text_encoder/ + unet/), or null. */
 export function findT2I(root: string): string | null {
-  for (const f of folders(root)) {
-    const d = join(root, f);
-    if (existsSync(join(d, 'text_encoder')) && existsSync(join(d, 'unet')) && existsSync(join(d, 'vae_decoder'))) {
-      return f;
-    }
-  }
-  return null;
+  const c = folders(root).filter((f) => has(root, f, 'text_encoder') && has(root, f, 'unet'));
+  const notEdit = c.filter((f) => !/edit|pix2pix/i.test(f));
+  return notEdit[0] ?? c[0] ?? null;
+}
+
+/** A folder with vae_decoder/ (the t2i folder itself when it has one). */
+export function findVae(root: string, t2i: string): string | null {
+  if (has(root, t2i, 'vae_decoder')) return t2i;
+  return folders(root).find((f) => has(root, f, 'vae_decoder')) ?? null;
 }
 
 /** An unconditional prior (a folder without a text encoder and not an editor), or null. */
 export function findPrior(root: string): string | null {
-  const candidates = folders(root).filter((f) => {
-    const d = join(root, f);
-    if (existsSync(join(d, 'text_encoder'))) return false;
-    if (!existsSync(join(d, 'unet')) && !existsSync(join(d, 'transformer'))) return false;
-    const name = f.toLowerCase();
-    return !name.includes('edit') && !name.includes('pix2pix') && !name.includes('classifier');
-  });
-  return candidates.find((f) => f.toLowerCase().includes('base')) ?? candidates[0] ?? null;
+  const candidates = folders(root).filter(
+    (f) =>
+      !has(root, f, 'text_encoder') &&
+      (has(root, f, 'unet') || has(root, f, 'transformer')) &&
+      !/edit|pix2pix|classifier/i.test(f),
+  );
+  return (
+    candidates.find((f) => /base/i.test(f)) ?? candidates.find((f) => has(root, f, 'unet')) ?? candidates[0] ?? null
+  );
 }
 
 export function hasDemoModels(): boolean {
@@ -65,6 +84,8 @@ export interface DemoOptions {
 export function demoWorkflow(root: string, o: DemoOptions = {}): Record<string, unknown> | null {
   const t2i = findT2I(root);
   if (!t2i) return null;
+  const vae = findVae(root, t2i);
+  if (!vae) return null;
   const prior = o.guider === 'priorswap' ? findPrior(root) : null;
   if (o.guider === 'priorswap' && !prior) return null;
   const p: Record<string, { class_type: string; inputs: Record<string, unknown> }> = {
@@ -90,9 +111,13 @@ export function demoWorkflow(root: string, o: DemoOptions = {}): Record<string, 
         preview_every: 2,
       },
     },
-    decode: { class_type: 'VAEDecode', inputs: { samples: ['sample', 0], vae: ['load', 2] } },
+    decode: {
+      class_type: 'VAEDecode',
+      inputs: { samples: ['sample', 0], vae: vae === t2i ? ['load', 2] : ['vae', 0] },
+    },
     save: { class_type: 'SaveImage', inputs: { images: ['decode', 0], filename_prefix: o.prefix ?? 'server-test/pg' } },
   };
+  if (vae !== t2i) p.vae = { class_type: 'VAELoader', inputs: { vae_path: vae } };
   if (prior) {
     p.base = { class_type: 'UNetLoader', inputs: { unet_path: prior } };
     p.neg = { class_type: 'Denoiser', inputs: { model: ['base', 0] } };

@@ -158,7 +158,7 @@ describe.skipIf(!demo)('real built-in plugin on the shipped demo models', () => 
       return;
     }
     const { url } = await serve(MODELS_DIR);
-    for (const ex of examples) {
+    for (const ex of examples.slice(0, 4)) {
       const r = await post(url, '/api/workflows/run?wait=1&timeout_s=300', ex.prompt);
       expect(r.status, `${ex.file}: ${JSON.stringify(r.json).slice(0, 500)}`).toBe(200);
       expect(r.json.status, ex.file).toBe('success');
