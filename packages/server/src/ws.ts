@@ -140,7 +140,8 @@ export class WsHub {
 
   /** A prompt's event, to the sockets that follow it. */
   emit(promptId: string, type: string, data: Record<string, unknown>): void {
-    const text = JSON.stringify({ type, data });
+    // Encode once for every socket (sent as a text frame).
+    const text = Buffer.from(JSON.stringify({ type, data }));
     for (const [ws, state] of this.clients) {
       if (ws.readyState !== WebSocket.OPEN || !this.wants(state, promptId)) continue;
       if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -148,14 +149,14 @@ export class WsHub {
         this.clients.delete(ws);
         continue;
       }
-      ws.send(text);
+      ws.send(text, { binary: false });
     }
   }
 
   /** To everyone (queue status). */
   broadcast(type: string, data: Record<string, unknown>): void {
-    const text = JSON.stringify({ type, data });
-    for (const ws of this.clients.keys()) if (ws.readyState === WebSocket.OPEN) ws.send(text);
+    const text = Buffer.from(JSON.stringify({ type, data }));
+    for (const ws of this.clients.keys()) if (ws.readyState === WebSocket.OPEN) ws.send(text, { binary: false });
   }
 
   broadcastStatus(): void {
