@@ -72,8 +72,9 @@ export function writeTensors(sab: SharedArrayBuffer, tensors: HostTensor[]): voi
   }
 }
 
-/** Decode tensors from the staging area into ordinary (non-shared) arrays. */
-export function readTensors(sab: SharedArrayBuffer): HostTensor[] {
+/** Decode tensors from the staging area into ordinary (non-shared) arrays, or (`views`) into views
+ *  over the shared buffer that stay valid only until the channel's next request. */
+export function readTensors(sab: SharedArrayBuffer, views = false): HostTensor[] {
   const jsonLenRaw = new DataView(sab, HEADER, 4).getUint32(0, true);
   const metas = JSON.parse(new TextDecoder().decode(new Uint8Array(sab, HEADER + 4, jsonLenRaw).slice())) as Array<{
     name: string;
@@ -85,6 +86,15 @@ export function readTensors(sab: SharedArrayBuffer): HostTensor[] {
   const base = HEADER + Math.ceil((jsonLenRaw + 4) / 8) * 8;
   return metas.map((m) => {
     const start = base + m.offset;
+    if (views) {
+      const v =
+        m.dtype === 'float32'
+          ? new Float32Array(sab, start, m.length)
+          : m.dtype === 'int32'
+            ? new Int32Array(sab, start, m.length)
+            : new BigInt64Array(sab, start, m.length);
+      return { name: m.name, data: v, dims: m.dims };
+    }
     // copies into ordinary ArrayBuffers (SharedArrayBuffer.slice would stay shared)
     const data =
       m.dtype === 'float32'
@@ -120,7 +130,8 @@ export function postRequest(sab: SharedArrayBuffer, inputs: HostTensor[]): void 
   Atomics.notify(ctrl, 0);
 }
 
-/** Coordinator side: block until the response of a posted request arrives. */
+/** Coordinator side: block until the response of a posted request arrives. The returned tensors are
+ *  views over the channel: use them before posting the channel's next request. */
 export function awaitResponse(sab: SharedArrayBuffer, what: string): HostTensor[] {
   const ctrl = ctrlOf(sab);
   for (;;) {
@@ -133,7 +144,7 @@ export function awaitResponse(sab: SharedArrayBuffer, what: string): HostTensor[
     }
     Atomics.wait(ctrl, 0, st, 60_000);
   }
-  const out = readTensors(sab);
+  const out = readTensors(sab, true); // views: consumed before the channel's next request
   Atomics.store(ctrl, 0, ST_IDLE);
   return out;
 }

@@ -205,7 +205,10 @@ export function runLoop(plan: SamplePlan, call: CallModels, hooks: LoopHooks): F
     const xin = sched.scaleModelInput(latents, t);
     const eps = guide(plan.guider, xin, t, sigma, plan.shape, call);
     const pred = epsilonToPrediction(eps, xin, 1 / (1 + sigma * sigma), predType);
-    latents = sched.step(pred instanceof Float32Array ? pred : Float32Array.from(pred), t, latents, rng).prevSample;
+    // a scheduler may keep the model output (multistep history): never hand it a view over a channel
+    const out =
+      pred instanceof Float32Array && !(pred.buffer instanceof SharedArrayBuffer) ? pred : Float32Array.from(pred);
+    latents = sched.step(out, t, latents, rng).prevSample;
     hooks.progress(i + 1, total);
     if (plan.previewEvery > 0 && ((i + 1) % plan.previewEvery === 0 || i + 1 === total)) hooks.preview(latents, i + 1);
   }
