@@ -24,7 +24,7 @@ describe('text-to-image through the Executor', () => {
     expect(previews.length).toBe(3);
     const p0 = (previews[0] as { image: { format: string; data: Uint8Array } }).image;
     expect(p0.format).toBe('png');
-    expect(decode(p0.data).width).toBe(8);
+    expect(decode(p0.data).width).toBe(64); // the 8×8 latent preview enlarged
     const ui = result.outputs.out as { images: Array<{ filename: string; subfolder: string; type: string }> };
     expect(ui.images).toHaveLength(2);
     expect(ui.images[0]).toMatchObject({ subfolder: 'test', type: 'output' });

@@ -86,7 +86,10 @@ export const Sampler = defineNode({
       hooks: {
         signal: ctx.signal,
         onProgress: (v, max) => ctx.progress(v, max),
-        onPreview: (rgba, w, h) => ctx.preview({ format: 'png', data: encodePng(rgba, w, h, 4) }),
+        onPreview: (rgba, w, h) => {
+          const k = Math.max(1, Math.ceil(64 / Math.max(w, h))); // latents are small: enlarge (nearest)
+          ctx.preview({ format: 'png', data: encodePng(upscale(rgba, w, h, k), w * k, h * k, 4) });
+        },
       },
     });
     if (r.cancelled || !r.latents) {
@@ -98,3 +101,17 @@ export const Sampler = defineNode({
     return { LATENT: out };
   },
 });
+
+/** Nearest-neighbour enlargement of an RGBA image by an integer factor. */
+function upscale(rgba: Uint8Array, w: number, h: number, k: number): Uint8Array {
+  if (k === 1) return rgba;
+  const W = w * k;
+  const out = new Uint8Array(W * h * k * 4);
+  for (let y = 0; y < h * k; y++) {
+    for (let x = 0; x < W; x++) {
+      const src = ((Math.floor(y / k) * w + Math.floor(x / k)) * 4) | 0;
+      out.set(rgba.subarray(src, src + 4), (y * W + x) * 4);
+    }
+  }
+  return out;
+}
