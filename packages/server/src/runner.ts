@@ -40,6 +40,7 @@ export class JobRunner extends EventEmitter {
     private readonly onQueueChange: () => Promise<void>,
   ) {
     super();
+    this.setMaxListeners(0); // one listener per waiting POST /api/workflows/run?wait=1
   }
 
   get currentId(): string | null {

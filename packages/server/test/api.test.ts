@@ -2,7 +2,8 @@
  * The HTTP and websocket flows against a real server on an ephemeral port, with core's real
  * Executor and a small test plugin (tests/helpers.ts).
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../src/index.js';
@@ -90,11 +91,26 @@ describe('ComfyUI info routes', () => {
     expect([...served].sort()).toEqual([...documented].sort());
   });
 
-  it('serves a page at / that says how to build the editor when it is not built', async () => {
-    const r = await fetch(`${s.url}/`);
-    const html = await r.text();
-    expect(r.status).toBe(200);
-    expect(html).toMatch(/priorgraph|<!doctype/i);
+  it('serves the editor build at / when it exists, else a page saying how to build it', async () => {
+    const ui = mkdtempSync(join(tmpdir(), 'pg-ui-'));
+    writeFileSync(join(ui, 'index.html'), '<!doctype html><title>editor</title>');
+    mkdirSync(join(ui, 'assets'));
+    writeFileSync(join(ui, 'assets', 'app.js'), 'console.log(1)');
+    const built = await startServer({ uiDir: ui, token: 'token-for-ui-test' });
+    const missing = await startServer({ uiDir: join(ui, 'nope') });
+    try {
+      // static files need no token (they hold no data); the API does
+      expect(await (await fetch(`${built.url}/`)).text()).toContain('<title>editor</title>');
+      expect((await fetch(`${built.url}/assets/app.js`)).status).toBe(200);
+      expect((await fetch(`${built.url}/prompt`)).status).toBe(401);
+      const page = await (await fetch(`${missing.url}/`)).text();
+      expect(page).toMatch(/editor is not built/);
+      expect(page).toMatch(/vite build/);
+    } finally {
+      await built.close();
+      await missing.close();
+      rmSync(ui, { recursive: true, force: true });
+    }
   });
 });
 
