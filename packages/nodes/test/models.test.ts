@@ -351,6 +351,31 @@ describe('sampling coordinator = in-process reference', () => {
     expect(five.latents).not.toEqual(one.latents);
   });
 
+  it('two sampling runs on the same session at once are served one after the other, with the same results', async () => {
+    const m = await loadDenoiserModel(pool, fixture('tiny-base'));
+    const g: GuiderValue = {
+      kind: 'GUIDER',
+      mode: 'single',
+      d: { kind: 'DENOISER', model: m, cond: null, concat: null },
+    };
+    const run = (seed: number) =>
+      runSampling({
+        pool,
+        guider: g,
+        scheduler: { kind: 'SCHEDULER', name: 'euler_ancestral', overrides: {}, base: null },
+        steps: 5,
+        seed,
+        denoise: 1,
+        batchSize: 1,
+        latent: null,
+        previewEvery: 0,
+      });
+    const [a, b] = await Promise.all([run(1), run(2)]);
+    const a2 = await run(1);
+    expect(a.latents).toEqual(a2.latents);
+    expect(b.latents).not.toEqual(a.latents);
+  });
+
   it('class-conditional model with a null-class prior from the same model', async () => {
     const m: ModelValue = await loadDenoiserModel(pool, fixture('single/class_cond.onnx'));
     const cl = (k: number): ConditioningValue => ({
