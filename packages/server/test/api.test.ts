@@ -272,6 +272,32 @@ describe('validation and conflicts', () => {
 });
 
 describe('queue, interrupt, history, jobs', () => {
+  it('a racing duplicate prompt_id is accepted exactly once; jobs run one at a time, in order', async () => {
+    const ws = await WsRecorder.open(s.url, 'c-race');
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        post(s.url, '/prompt', { prompt: slowPrompt(1, 1, 61, 'race'), prompt_id: 'race-1', client_id: 'c-race' }),
+      ),
+    );
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
+    expect(answers.filter((a) => a.status === 409)).toHaveLength(11);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(
+        (await post(s.url, '/prompt', { prompt: slowPrompt(3, 10, 70 + i, `seq${i}`), client_id: 'c-race' })).json
+          .prompt_id,
+      );
+    }
+    await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === ids[2]);
+    const order = ws.frames
+      .filter((f) => f.type === 'execution_start' || (f.type === 'executing' && f.data.node === null))
+      .map((f) => `${f.type === 'execution_start' ? 'start' : 'end'}:${f.data.prompt_id}`);
+    expect(order).toEqual(['race-1', ...ids].flatMap((id) => [`start:${id}`, `end:${id}`]));
+    // every queue change is announced to all sockets
+    expect(ws.frames.filter((f) => f.type === 'status').length).toBeGreaterThanOrEqual(1 + 4 * 2);
+    ws.close();
+  });
+
   it('lists running and pending, deletes pending, interrupts by prompt id, tells statuses apart', async () => {
     const ws = await WsRecorder.open(s.url, 'c-q');
     const a = (await post(s.url, '/prompt', { prompt: slowPrompt(200, 20, 1, 'qa'), client_id: 'c-q' })).json.prompt_id;
