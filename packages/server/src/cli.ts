@@ -100,7 +100,11 @@ const quietLog: Logger = { debug() {}, info() {}, warn: consoleLogger.warn, erro
 
 async function registryWith(builtin: Builtin, host: HostInfo, setup: boolean): Promise<Registry> {
   const registry = new Registry();
-  const r = await loadPlugins(registry, { plugins: [builtin.plugin], ...(setup ? { host } : {}), log: quietLog });
+  const r = await loadPlugins(registry, {
+    plugins: [{ plugin: builtin.plugin, source: '@priorgraph/nodes' }],
+    ...(setup ? { host } : {}),
+    log: quietLog,
+  });
   if (r.failed.length > 0) {
     throw new CliError(
       `plugin failed to load: ${r.failed.map((f) => `${f.name} (${f.source}): ${f.reason}`).join('; ')}`,
@@ -322,7 +326,7 @@ async function cmdServe(args: string[]): Promise<number> {
       outputDir: values['output-dir'],
       inputDir: values['input-dir'],
       token: values.token ?? process.env.PRIORGRAPH_TOKEN,
-      plugins: [builtin.plugin],
+      plugins: [{ plugin: builtin.plugin, source: '@priorgraph/nodes' }],
       pluginsDir: values['plugins-dir'],
       defaultWorkflow,
       runtimeStats: builtin.runtimeStats,

@@ -41,8 +41,8 @@ export interface ServerOptions {
   tempDir?: string;
   /** When set, every API request needs `Authorization: Bearer <token>` (or `?token=`). */
   token?: string;
-  /** Plugin definitions to load (e.g. the built-in `priorgraph` plugin). */
-  plugins: PluginDefinition[];
+  /** Plugin definitions to load (e.g. the built-in `priorgraph` plugin), optionally with a source label. */
+  plugins: Array<PluginDefinition | { plugin: PluginDefinition; source: string }>;
   /** Plugin package directories (package.json with a "priorgraph" field). */
   pluginPackages?: string[];
   /** A directory whose sub-directories are plugin packages. */
