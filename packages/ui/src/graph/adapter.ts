@@ -12,6 +12,8 @@ export interface NodeRunState {
   running: boolean;
   progress?: number;
   preview?: HTMLImageElement;
+  /** The node's height before a step preview made room for itself (restored when the node is done). */
+  heightBeforePreview?: number;
   images: HTMLImageElement[];
   error?: string;
   inputErrors: Record<string, string>;
@@ -25,6 +27,8 @@ export interface EditorHooks {
 
 const SEED_MAX = 2 ** 53 - 1;
 const IMAGE_AREA = 240;
+/** Below this zoom node text gets too small to read; litegraph stops drawing it a little lower. */
+const MIN_FIT_SCALE = 0.6;
 
 /** The parts of a litegraph node this module uses, typed here so that the rest of the file does not
  *  depend on how litegraph's own typings resolve. */
@@ -203,7 +207,7 @@ export class GraphEditor {
     this.canvas.render_canvas_border = false;
     this.canvas.show_info = false;
     // keep titles and widget text drawn when a fitted graph is zoomed out a little
-    this.canvas.low_quality_zoom_threshold = 0.4;
+    this.canvas.low_quality_zoom_threshold = 0.45;
     // litegraph's own search compares case-sensitively against type names; search names, types and
     // categories instead.
     // A link released on empty canvas opens the search filtered by the link's type.
@@ -521,6 +525,15 @@ export class GraphEditor {
         s.running = false;
         const n = this.node(key);
         if (n) n.progress = undefined;
+        // Step previews are transient: a finished node shrinks back so it does not cover its neighbours.
+        if (s.preview && !s.images.length) {
+          s.preview = undefined;
+          if (n && s.heightBeforePreview !== undefined) {
+            n.size[1] = s.heightBeforePreview;
+            this.hooks.onChange();
+          }
+          s.heightBeforePreview = undefined;
+        }
       }
     }
     if (id) this.ensure(id).running = true;
@@ -543,9 +556,14 @@ export class GraphEditor {
 
   setPreview(id: string, url: string): void {
     const s = this.ensure(id);
+    // a late frame for a node that already finished is dropped (its preview is gone with it)
+    if (!s.running) return;
     const node = this.node(id);
     s.preview = this.loadImage(url);
-    this.makeRoomForImages(node, 200);
+    if (node && s.heightBeforePreview === undefined && node.size[1] < node.computeSize()[1] + 100) {
+      s.heightBeforePreview = node.size[1];
+      node.size[1] = node.computeSize()[1] + 160;
+    }
   }
 
   /** Grow a node so its images fit below its widgets (a change the editor saves). */
@@ -595,15 +613,17 @@ export class GraphEditor {
       x1 = Math.max(x1, n.pos[0] + n.size[0]);
       y1 = Math.max(y1, n.pos[1] + n.size[1] + 40);
     }
-    const pad = 40;
-    const scale = Math.min(
-      1.25,
-      Math.max(0.2, Math.min((this.el.width - 2 * pad) / (x1 - x0), (this.el.height - 2 * pad) / (y1 - y0))),
-    );
+    const pad = 30;
+    const fit = Math.min((this.el.width - 2 * pad) / (x1 - x0), (this.el.height - 2 * pad) / (y1 - y0));
+    // Never zoom out so far that titles and widgets become unreadable: a graph too large for the view
+    // is shown from its top-left corner (where pipelines start) instead.
+    const scale = Math.min(1.25, Math.max(MIN_FIT_SCALE, fit));
     const ds = this.canvas.ds;
     ds.scale = scale;
-    ds.offset[0] = (this.el.width / scale - (x1 - x0)) / 2 - x0;
-    ds.offset[1] = (this.el.height / scale - (y1 - y0)) / 2 - y0;
+    const w = this.el.width / scale;
+    const h = this.el.height / scale;
+    ds.offset[0] = x1 - x0 <= w - (2 * pad) / scale ? (w - (x1 - x0)) / 2 - x0 : pad / scale - x0;
+    ds.offset[1] = y1 - y0 <= h - (2 * pad) / scale ? (h - (y1 - y0)) / 2 - y0 : pad / scale - y0;
     this.redraw();
   }
 
