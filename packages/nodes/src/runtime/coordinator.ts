@@ -1,5 +1,6 @@
 /**
- * The sampling coordinator (a worker thread). It receives ONE message per sampling run (the whole
+ * The sampling coordinator (a worker thread) for guiders with several models (single-model runs loop
+ * inside their model worker, see index.ts). It receives ONE message per sampling run (the whole
  * SamplePlan), runs the step loop here, close to the sessions: each model call goes through a
  * SharedArrayBuffer channel to the model's worker, signalled with Atomics (no postMessage per call).
  * Calls to different models are posted before any is awaited, so they run concurrently. Only
@@ -7,19 +8,19 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { latentPreviewRGBA } from '../guidance/index.ts';
-import type { CoordinatorMessage, SamplePlan } from './plan.ts';
+import type { CoordinatorMessage, DistributiveOmit, SamplePlan } from './plan.ts';
 import { awaitResponse, detachChannel, postRequest } from './protocol.ts';
 import { runLoop } from './sampling-loop.ts';
 
-const post = (m: CoordinatorMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
-
-parentPort!.on('message', (plan: SamplePlan) => {
+parentPort!.on('message', async (plan: SamplePlan) => {
+  const post = (m: DistributiveOmit<CoordinatorMessage, 'runId'>, transfer: ArrayBuffer[] = []) =>
+    parentPort!.postMessage({ ...m, runId: plan.runId }, transfer);
   const tStart = performance.now();
   const control = new Int32Array(plan.control);
   let modelMs = 0;
   let calls = 0;
   try {
-    const latents = runLoop(
+    const latents = await runLoop(
       plan,
       (cs) => {
         const t0 = performance.now();

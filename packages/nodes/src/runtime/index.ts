@@ -53,6 +53,7 @@ export function runtimeStats() {
 
 // --- sampling ------------------------------------------------------------------------------------------
 const idleCoordinators: Worker[] = [];
+let nextRunId = 1;
 
 function takeCoordinator(): Worker {
   const w = idleCoordinators.pop() ?? spawnModuleWorker(new URL('./coordinator.ts', import.meta.url));
@@ -99,28 +100,42 @@ export function channelBytes(h: ModelHandle, items: number, latentHW: number, la
 }
 
 /**
- * Run a sampling plan: pins the models, attaches each session to a shared channel, sends the plan to a
- * coordinator worker in one message, relays progress/previews, and cancels within one step of `signal`.
- * `handles[i]` is the model behind `plan.channels[i]`; channels are created here.
+ * Run a sampling plan. One message carries the whole plan; only progress, previews and the result
+ * come back. Where the loop runs:
+ * - one model (CFG, a basic guider, IP2P without a prior): inside that model's own worker, next to
+ *   the session — no hand-off at all per model call;
+ * - several models (prior swap, autoguidance, IP2P with a prior): in a coordinator worker that calls
+ *   each model's worker through a SharedArrayBuffer channel (Atomics), posting the calls to different
+ *   models before awaiting any, so they run concurrently. A model worker that runs a loop never waits
+ *   for another worker, so runs cannot deadlock each other.
+ * The AbortSignal sets a shared flag that the loop checks before every step.
  */
 export async function sample(
-  plan: Omit<SamplePlan, 'channels' | 'control'>,
+  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId'>,
   handles: ModelHandle[],
   hooks: SampleHooks = {},
 ): Promise<SampleResult> {
   const [B, C, H, W] = plan.shape;
-  const channels = handles.map((h) => createChannel(channelBytes(h, 3 * B, H * W, C)));
+  const local = handles.length === 1;
+  const channels = local ? [] : handles.map((h) => createChannel(channelBytes(h, 3 * B, H * W, C)));
   const control = new SharedArrayBuffer(16);
   const ctrl = new Int32Array(control);
+  const runId = nextRunId++;
   for (const h of handles) h.pins++;
-  const attached = handles.map((h, i) => h.attach(channels[i]));
-  const coord = takeCoordinator();
+  const attached = local ? [] : handles.map((h, i) => h.attach(channels[i]));
+  const target = local ? handles[0].worker : takeCoordinator();
+  if (local) handles[0].hold();
   const onAbort = () => Atomics.store(ctrl, 0, 1);
   if (hooks.signal?.aborted) onAbort();
   hooks.signal?.addEventListener('abort', onAbort);
+  let failLocal: ((e: Error) => void) | null = null;
   // a model worker that dies leaves an error in its channel, so the coordinator never waits forever
   const deathWatch = handles.map((h, i) => {
     const f = () => {
+      if (local) {
+        failLocal?.(new Error(`${h.path}: model worker exited during sampling`));
+        return;
+      }
       const c = ctrlOf(channels[i]);
       writeError(channels[i], `${h.path}: model worker exited`);
       Atomics.store(c, 0, ST_ERROR);
@@ -131,42 +146,56 @@ export async function sample(
   });
   try {
     const result = await new Promise<SampleResult>((resolve, reject) => {
-      const onMsg = (m: CoordinatorMessage) => {
-        if (m.op === 'progress') hooks.onProgress?.(m.step, m.total);
-        else if (m.op === 'preview') hooks.onPreview?.(m.rgba, m.width, m.height);
-        else {
-          coord.off('message', onMsg);
-          coord.off('error', onErr);
-          if (m.op === 'done')
+      const done = () => {
+        target.off('message', onMsg);
+        target.off('error', onErr);
+        failLocal = null;
+      };
+      const onMsg = (m: CoordinatorMessage | { op: string }) => {
+        const msg = m as CoordinatorMessage;
+        if (msg.runId !== runId) return; // another run on the same worker
+        if (msg.op === 'progress') hooks.onProgress?.(msg.step, msg.total);
+        else if (msg.op === 'preview') hooks.onPreview?.(msg.rgba, msg.width, msg.height);
+        else if (msg.op === 'done' || msg.op === 'cancelled' || msg.op === 'error') {
+          done();
+          if (msg.op === 'done') {
             resolve({
-              latents: m.latents,
+              latents: msg.latents,
               cancelled: false,
-              modelMs: m.modelMs,
-              runMs: m.runMs,
-              loopMs: m.loopMs,
-              calls: m.calls,
+              modelMs: msg.modelMs,
+              runMs: msg.runMs,
+              loopMs: msg.loopMs,
+              calls: msg.calls,
             });
-          else if (m.op === 'cancelled')
+          } else if (msg.op === 'cancelled') {
             resolve({ latents: null, cancelled: true, modelMs: 0, runMs: 0, loopMs: 0, calls: 0 });
-          else reject(new Error(m.message));
+          } else reject(new Error(msg.message));
         }
       };
       const onErr = (e: Error) => {
-        coord.off('message', onMsg);
-        reject(new Error(`sampling coordinator failed: ${e.message}`));
+        done();
+        reject(new Error(`sampling ${local ? 'model worker' : 'coordinator'} failed: ${e.message}`));
       };
-      coord.on('message', onMsg);
-      coord.once('error', onErr);
-      coord.postMessage({ ...plan, channels, control } satisfies SamplePlan);
+      failLocal = (e) => {
+        done();
+        reject(e);
+      };
+      target.on('message', onMsg);
+      target.once('error', onErr);
+      const full: SamplePlan = { ...plan, channels, control, runId };
+      target.postMessage(local ? { op: 'sample', plan: full } : full);
     });
-    coord.unref();
-    idleCoordinators.push(coord);
+    if (!local) {
+      target.unref();
+      idleCoordinators.push(target);
+    }
     return result;
   } catch (e) {
-    void coord.terminate();
+    if (!local) void target.terminate();
     throw e;
   } finally {
     hooks.signal?.removeEventListener('abort', onAbort);
+    if (local) handles[0].release();
     for (const ch of channels) detachChannel(ch);
     // the detach confirmations are not awaited (no extra round trip per run): the model workers
     // handle later messages only after leaving the channel loop anyway

@@ -9,8 +9,10 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { latentPreviewRGBA } from '../guidance/index.ts';
 import { float32ToHalf, halfToFloat32 } from './fp16.ts';
 import { sessionOptions } from './options.ts';
+import type { CoordinatorMessage, DistributiveOmit, SamplePlan } from './plan.ts';
 import {
   ctrlOf,
   type HostTensor,
@@ -25,6 +27,7 @@ import {
   writeError,
   writeTensors,
 } from './protocol.ts';
+import { runLoop } from './sampling-loop.ts';
 
 let session: ort.InferenceSession | null = null;
 let inputMeta = new Map<string, IoMeta>();
@@ -135,10 +138,55 @@ async function serve(sab: SharedArrayBuffer): Promise<void> {
   }
 }
 
+/** A whole sampling run whose guider uses only this worker's model: the step loop runs here and calls
+ *  the session directly (see runtime/index.ts `sample`). Same messages as the coordinator. */
+async function sampleHere(plan: SamplePlan): Promise<void> {
+  const tStart = performance.now();
+  const control = new Int32Array(plan.control);
+  const post = (m: DistributiveOmit<CoordinatorMessage, 'runId'>, transfer: ArrayBuffer[] = []) =>
+    parentPort!.postMessage({ ...m, runId: plan.runId }, transfer);
+  let runMs = 0;
+  let calls = 0;
+  try {
+    const latents = await runLoop(
+      plan,
+      async (cs) => {
+        const outs: HostTensor[][] = [];
+        for (const c of cs) {
+          const t0 = performance.now();
+          outs.push(await run(c.inputs));
+          runMs += performance.now() - t0;
+          calls++;
+        }
+        return outs;
+      },
+      {
+        cancelled: () => Atomics.load(control, 0) === 1,
+        progress: (step, total) => post({ op: 'progress', step, total }),
+        preview: (lat) => {
+          const [, C, H, W] = plan.shape;
+          post({ op: 'preview', rgba: latentPreviewRGBA(lat, C, H, W, 0), width: W, height: H });
+        },
+      },
+    );
+    if (latents === null) post({ op: 'cancelled' });
+    else {
+      const loopMs = performance.now() - tStart;
+      post({ op: 'done', latents, modelMs: runMs, runMs, loopMs, calls }, [latents.buffer as ArrayBuffer]);
+    }
+  } catch (e) {
+    post({
+      op: 'error',
+      message: (e as Error).message.startsWith(path) ? (e as Error).message : `${path}: ${(e as Error).message}`,
+    });
+  }
+}
+
 type Msg =
   | { op: 'load'; path: string; threads: number; providers: string[]; spinning: boolean }
   | { op: 'run'; id: number; feeds: HostTensor[] }
-  | { op: 'attach'; sab: SharedArrayBuffer };
+  | { op: 'attach'; sab: SharedArrayBuffer }
+  | { op: 'sample'; plan: SamplePlan };
 
 parentPort!.on('message', async (m: Msg) => {
   if (m.op === 'load') {
@@ -155,6 +203,8 @@ parentPort!.on('message', async (m: Msg) => {
     } catch (e) {
       parentPort!.postMessage({ op: 'result', id: m.id, ok: false, error: (e as Error).message });
     }
+  } else if (m.op === 'sample') {
+    await sampleHere(m.plan);
   } else if (m.op === 'attach') {
     await serve(m.sab);
     parentPort!.postMessage({ op: 'detached' });

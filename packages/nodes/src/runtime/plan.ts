@@ -72,11 +72,17 @@ export interface SamplePlan {
   channels: SharedArrayBuffer[];
   /** Int32Array over it: [0] = 1 when cancelled */
   control: SharedArrayBuffer;
+  /** tags the run's messages (several runs may share a worker) */
+  runId: number;
 }
 
-export type CoordinatorMessage =
+export type CoordinatorMessage = { runId: number } & (
   | { op: 'progress'; step: number; total: number }
   | { op: 'preview'; rgba: Uint8Array; width: number; height: number }
   | { op: 'done'; latents: Float32Array; modelMs: number; runMs: number; loopMs: number; calls: number }
   | { op: 'cancelled' }
-  | { op: 'error'; message: string };
+  | { op: 'error'; message: string }
+);
+
+/** Omit over each member of a union. */
+export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -71,10 +71,10 @@ export class ModelHandle {
 
   private busy = 0;
   /** keep the process alive only while the worker has work */
-  private hold(): void {
+  hold(): void {
     if (this.busy++ === 0) this.worker.ref();
   }
-  private release(): void {
+  release(): void {
     if (--this.busy <= 0) {
       this.busy = 0;
       this.worker.unref();

@@ -23,7 +23,9 @@ import type { DenoiserSpec, GuiderSpec, SamplePlan } from './plan.ts';
 import type { HostTensor } from './protocol.ts';
 
 /** Issue one call per channel (concurrently), return the outputs per channel. */
-export type CallModels = (calls: Array<{ channel: number; inputs: HostTensor[] }>) => HostTensor[][];
+export type CallModels = (
+  calls: Array<{ channel: number; inputs: HostTensor[] }>,
+) => HostTensor[][] | Promise<HostTensor[][]>;
 
 export interface LoopHooks {
   cancelled(): boolean;
@@ -36,14 +38,14 @@ interface Branch {
 }
 
 /** Evaluate branches at (x, t): returns ε with respect to the reference schedule, one per branch. */
-export function evalBranches(
+export async function evalBranches(
   branches: Branch[],
   x: Float32Array,
   t: number,
   refAlphaBar: number,
   shape: [number, number, number, number],
   call: CallModels,
-): Vec[] {
+): Promise<Vec[]> {
   const [B, C, H, W] = shape;
   const hw = H * W;
   // group by channel, in order
@@ -107,7 +109,7 @@ export function evalBranches(
     }
     calls.push({ channel, inputs });
   }
-  const outs = call(calls);
+  const outs = await call(calls);
   const result: Vec[] = new Array(branches.length);
   let ci = 0;
   for (const [, idx] of groups) {
@@ -147,20 +149,20 @@ function toReferenceEpsilon(pred: Float32Array, x: Float32Array, d: DenoiserSpec
 }
 
 /** ε̃ of the guider at (x, t). At effective scale 1 no unconditional branch is computed. */
-export function guide(
+export async function guide(
   g: GuiderSpec,
   x: Float32Array,
   t: number,
   sigma: number,
   shape: SamplePlan['shape'],
   call: CallModels,
-): Vec {
+): Promise<Vec> {
   const ab = 1 / (1 + sigma * sigma);
-  if (g.kind === 'single') return evalBranches([{ d: g.d }], x, t, ab, shape, call)[0];
+  if (g.kind === 'single') return (await evalBranches([{ d: g.d }], x, t, ab, shape, call))[0];
   if (g.kind === 'cfg') {
     const w = effectiveScale(g.scale, sigma, g.intervalLo, g.intervalHi);
-    if (w === 1) return evalBranches([{ d: g.cond }], x, t, ab, shape, call)[0];
-    const [c, u] = evalBranches([{ d: g.cond }, { d: g.uncond }], x, t, ab, shape, call);
+    if (w === 1) return (await evalBranches([{ d: g.cond }], x, t, ab, shape, call))[0];
+    const [c, u] = await evalBranches([{ d: g.cond }, { d: g.uncond }], x, t, ab, shape, call);
     if (g.combine === 'apg') {
       // APG works on x̂0 (D); convert, combine, convert back
       const dc = epsToX0(c, x, ab);
@@ -170,7 +172,14 @@ export function guide(
     const e = cfgCombine(c, u, w);
     return g.rescale > 0 ? rescaleGuidance(e, c, g.rescale, shape[0]) : e;
   }
-  const [full, img, unc] = evalBranches([{ d: g.full }, { d: g.imageOnly }, { d: g.uncond }], x, t, ab, shape, call);
+  const [full, img, unc] = await evalBranches(
+    [{ d: g.full }, { d: g.imageOnly }, { d: g.uncond }],
+    x,
+    t,
+    ab,
+    shape,
+    call,
+  );
   const e = twoConditionCombine(full, img, unc, g.imageScale, g.textScale);
   return g.rescale > 0 ? rescaleGuidance(e, full, g.rescale, shape[0]) : e;
 }
@@ -180,7 +189,7 @@ function epsToX0(eps: Vec, x: Float32Array, ab: number): Float64Array {
 }
 
 /** Run the whole loop; returns the final latents, or null when cancelled. */
-export function runLoop(plan: SamplePlan, call: CallModels, hooks: LoopHooks): Float32Array | null {
+export async function runLoop(plan: SamplePlan, call: CallModels, hooks: LoopHooks): Promise<Float32Array | null> {
   const sched = createScheduler(plan.scheduler.name, plan.scheduler.config);
   const predType = (sched.config.prediction_type ?? 'epsilon') as PredictionType;
   sched.setTimesteps(plan.steps);
@@ -203,7 +212,7 @@ export function runLoop(plan: SamplePlan, call: CallModels, hooks: LoopHooks): F
     const t = timesteps[i];
     const sigma = sched.sigmaAt(t);
     const xin = sched.scaleModelInput(latents, t);
-    const eps = guide(plan.guider, xin, t, sigma, plan.shape, call);
+    const eps = await guide(plan.guider, xin, t, sigma, plan.shape, call);
     const pred = epsilonToPrediction(eps, xin, 1 / (1 + sigma * sigma), predType);
     // a scheduler may keep the model output (multistep history): never hand it a view over a channel
     const out =
