@@ -90,8 +90,10 @@ for (const set of benchSets()) {
   const fBase1 = bareFeeds(base, 1, h, w, cond);
   const fFt2 = bareFeeds(ft, 2, h, w, cond);
 
-  await run(cfg);
-  await run(swap);
+  for (let i = 0; i < 3; i++) {
+    await run(cfg); // warm-up: sessions, JIT of the loops in the workers
+    await run(swap);
+  }
   const tc: number[] = [];
   const ts: number[] = [];
   const seqRatio: number[] = [];
