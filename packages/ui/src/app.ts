@@ -78,7 +78,7 @@ export class App {
     this.restoring = true;
     this.editor.load(value);
     this.restoring = false;
-    if (opts.fit ?? true) this.editor.fitToView();
+    if (opts.fit ?? true) this.editor.fitToView({ readable: true });
     this.hideErrors();
     for (const w of warnings) this.toast(w, true);
     if (opts.resetUndo) {

@@ -41,7 +41,7 @@ export function findExampleWorkflow(): string | undefined {
   walk(join(REPO, 'examples'), 0);
   const rank = (p: string) => {
     const n = p.toLowerCase();
-    return (/(txt2img|text)/.test(n) ? 0 : 2) + (/(swap|cfg)/.test(n) ? 0 : 1);
+    return (/(t2i|txt2img|text)/.test(n) ? 0 : 2) + (/(swap|cfg)/.test(n) ? 0 : 1);
   };
   return found.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))[0];
 }

@@ -290,9 +290,10 @@ export class GraphEditor {
       const rows = Math.ceil(n / cols);
       const cw = (w - 8) / cols;
       const ch = areaH / rows;
+      const gap = 3;
       imgs.forEach((im, i) => {
         if (!im.complete || !im.naturalWidth) return;
-        const sc = Math.min(cw / im.naturalWidth, ch / im.naturalHeight);
+        const sc = Math.min((cw - gap) / im.naturalWidth, (ch - gap) / im.naturalHeight);
         const x = 4 + (i % cols) * cw + (cw - im.naturalWidth * sc) / 2;
         const y = top + Math.floor(i / cols) * ch + (ch - im.naturalHeight * sc) / 2;
         ctx.drawImage(im, x, y, im.naturalWidth * sc, im.naturalHeight * sc);
@@ -368,11 +369,12 @@ export class GraphEditor {
     }
     for (const node of this.nodes) {
       const def = this.defs.get(node.type ?? '');
-      // Output nodes keep room for their images.
-      if (def?.outputNode) {
-        const min = node.computeSize()[1] + IMAGE_AREA;
-        if (node.size[1] < min) node.size[1] = min;
-      }
+      if (!def) continue;
+      // A saved size never hides widgets (a document may come from an editor without the seed control),
+      // and output nodes keep room for their images.
+      const [minW, minH] = node.computeSize();
+      node.size[0] = Math.max(node.size[0], minW);
+      node.size[1] = Math.max(node.size[1], minH + (def.outputNode ? IMAGE_AREA : 0));
     }
     this.canvas.setDirty(true, true);
   }
@@ -602,7 +604,9 @@ export class GraphEditor {
     this.canvas.setDirty(true, true);
   }
 
-  fitToView(): void {
+  /** Fit the whole graph into the view. `readable`: never below the zoom where text stays legible
+   *  (a larger graph is then shown from its top-left corner) — used when a workflow is opened. */
+  fitToView(opts: { readable?: boolean } = {}): void {
     const nodes = this.nodes;
     if (!nodes.length) return;
     let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
@@ -617,7 +621,7 @@ export class GraphEditor {
     const fit = Math.min((this.el.width - 2 * pad) / (x1 - x0), (this.el.height - 2 * pad) / (y1 - y0));
     // Never zoom out so far that titles and widgets become unreadable: a graph too large for the view
     // is shown from its top-left corner (where pipelines start) instead.
-    const scale = Math.min(1.25, Math.max(MIN_FIT_SCALE, fit));
+    const scale = Math.min(1.25, Math.max(opts.readable ? MIN_FIT_SCALE : 0.15, fit));
     const ds = this.canvas.ds;
     ds.scale = scale;
     const w = this.el.width / scale;
