@@ -54,11 +54,23 @@ async function builtinSetup(): Promise<{
   const mod = (await import('../../nodes/src/index.ts')) as { default: PluginDefinition };
   const file = findExampleWorkflow();
   if (!file) throw new Error('no example workflow (a priorgraph document under examples/) found for the editor test');
-  return {
-    plugin: mod.default,
-    workflow: JSON.parse(readFileSync(file, 'utf8')),
-    modelRoots: [process.env.PRIORGRAPH_MODELS ?? join(REPO, 'models')],
+  const workflow = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: Record<string, { inputs?: Record<string, unknown> }>;
   };
+  const models = process.env.PRIORGRAPH_MODELS ?? join(REPO, 'models');
+  // the models the example loads (model_path / unet_path / ... inputs) must be there, else say so up front
+  const wanted = Object.values(workflow.nodes).flatMap((n) =>
+    Object.entries(n.inputs ?? {})
+      .filter(([k, v]) => k.endsWith('_path') && typeof v === 'string')
+      .map(([, v]) => v as string),
+  );
+  const missing = wanted.filter((m) => !existsSync(join(models, m)));
+  if (missing.length) {
+    throw new Error(
+      `the example workflow ${file} needs models missing under ${models}: ${missing.join(', ')} (set PRIORGRAPH_MODELS to another model root)`,
+    );
+  }
+  return { plugin: mod.default, workflow, modelRoots: [models] };
 }
 
 function newestMtime(dir: string): number {
