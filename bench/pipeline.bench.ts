@@ -1,6 +1,6 @@
 /**
- * Pipeline overhead of a sampling run: wall time of a CFG sampling run (sampler → coordinator worker →
- * model worker over a shared channel) ÷ the summed time of the same onnxruntime calls made bare:
+ * Pipeline overhead of a sampling run: wall time of a CFG sampling run (sampler → one message → the step
+ * loop inside the model's worker, calling its session directly) ÷ the summed time of the same onnxruntime calls made bare:
  *  (a) the run's own session.run() calls, timed around run() inside the model worker (same calls,
  *      same session — the headline ratio), and
  *  (b) the same number of calls on a bare session in this process's main thread (same file, same

@@ -1,7 +1,7 @@
 /**
  * Prior-swap CFG ÷ standard CFG wall time, same models, steps and latent size (goal ≤ 1.00).
  * Standard CFG: one model, cond+uncond in ONE batch-2 call on a session with all intra-op threads.
- * Prior swap: fine-tuned (cond) and base (uncond) models called concurrently from the coordinator,
+ * Prior swap: fine-tuned (cond) and base (uncond) models called concurrently (the loop in the fine-tuned model's worker, the base through a shared channel),
  * each session in its own worker with threads ÷ 2. For reference, the paper's way (the two models one
  * after the other, all threads each) is timed with bare in-process calls.
  *

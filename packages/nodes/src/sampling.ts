@@ -1,7 +1,7 @@
 /**
  * Main-thread side of a sampling run: checks that the guider's models fit together and fit the
  * latents, loads their sessions with a thread split (one model: all intra-op threads; k models run
- * concurrently: threads / k each), and turns GUIDER/DENOISER values into the coordinator's plan.
+ * concurrently: threads / k each), and turns GUIDER/DENOISER values into the sampling plan.
  */
 import type { PredictionType } from './guidance/index.ts';
 import { describeSignature } from './models/signature.ts';

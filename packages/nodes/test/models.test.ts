@@ -1,5 +1,5 @@
 /** Models and runtime on the committed fixtures: metadata per model kind, dtypes, the worker pool, path
- *  confinement, and the sampling coordinator against an in-process onnxruntime reference. */
+ *  confinement, and the sampling loop (in the workers) against an in-process onnxruntime reference. */
 import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,7 +155,7 @@ async function callRef(s: ort.InferenceSession, feeds: Record<string, ort.Tensor
 }
 const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
 
-describe('sampling coordinator = in-process reference', () => {
+describe('sampling loop in the workers = in-process reference', () => {
   it('prior-swap CFG (DDIM, 3 steps, batch 2): fine-tuned + int64 base, matching a step loop written here', async () => {
     const { model, clip } = await loadFolder(pool, fixture('tiny-t2i'));
     const base = await loadDenoiserModel(pool, fixture('tiny-base'));

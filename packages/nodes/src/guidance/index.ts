@@ -1,5 +1,5 @@
 /**
- * Guidance math: ONE pure module (no I/O, no onnxruntime), used by the sampling coordinator worker and
+ * Guidance math: ONE pure module (no I/O, no onnxruntime), used by the sampling loop in the model workers and
  * by the tests. Formulas follow ../shared/reference/guidance.md (paper: "Unconditional Priors Matter!",
  * arXiv 2503.20240) and are written next to the code.
  *

@@ -54,7 +54,7 @@ export const Sampler = defineNode({
   category: 'sampling',
   displayName: 'Sampler (KSampler-like)',
   description:
-    'Runs the denoising loop in the sampling coordinator worker: seeded noise (Philox4x32-10, createRng), GUIDER, SCHEDULER, steps, denoise strength (img2img from latent_image). Progress every step, a latent→RGB preview every preview_every steps, stops within one step when cancelled.',
+    'Runs the denoising loop inside the worker of the reference model (other models called concurrently through shared memory): seeded noise (Philox4x32-10, createRng), GUIDER, SCHEDULER, steps, denoise strength (img2img from latent_image). Progress every step, a latent→RGB preview every preview_every steps, stops within one step when cancelled.',
   inputs: {
     guider: { kind: 'socket', type: 'GUIDER' },
     scheduler: { kind: 'socket', type: 'SCHEDULER' },

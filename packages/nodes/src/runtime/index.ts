@@ -3,13 +3,11 @@
  * host's config on first use), and the main-thread side of a sampling run.
  */
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
 import type { HostInfo, Logger } from '@priorgraph/core';
 import type { CoordinatorMessage, SamplePlan } from './plan.ts';
 import type { ModelHandle } from './pool.ts';
 import { RuntimePool } from './pool.ts';
 import { createChannel, ctrlOf, detachChannel, ST_ERROR, writeError } from './protocol.ts';
-import { spawnModuleWorker } from './spawn.ts';
 
 let pool: RuntimePool | null = null;
 
@@ -40,26 +38,16 @@ export function getRuntime(host: HostInfo, log?: Logger): RuntimePool {
 export async function stopRuntime(): Promise<void> {
   const p = pool;
   pool = null;
-  for (const w of idleCoordinators.splice(0)) await w.terminate();
   await p?.dispose();
 }
 
 /** Loaded models and workers, for the server's /system_stats. */
 export function runtimeStats() {
-  return pool
-    ? { ...pool.stats(), coordinators: idleCoordinators.length }
-    : { loaded: [], workers: 0, coordinators: 0 };
+  return pool ? pool.stats() : { loaded: [], workers: 0 };
 }
 
 // --- sampling ------------------------------------------------------------------------------------------
-const idleCoordinators: Worker[] = [];
 let nextRunId = 1;
-
-function takeCoordinator(): Worker {
-  const w = idleCoordinators.pop() ?? spawnModuleWorker(new URL('./coordinator.ts', import.meta.url));
-  w.ref();
-  return w;
-}
 
 export interface SampleHooks {
   signal?: AbortSignal;
@@ -70,11 +58,11 @@ export interface SampleHooks {
 export interface SampleResult {
   latents: Float32Array | null;
   cancelled: boolean;
-  /** time the coordinator spent waiting for model calls (ms), and how many calls */
+  /** time the hosting worker spent in model calls incl. waiting for other workers (ms), and how many calls */
   modelMs: number;
   /** summed time inside session.run() in the model workers (ms) */
   runMs: number;
-  /** time of the whole step loop in the coordinator (ms) */
+  /** time of the whole step loop in the hosting worker (ms) */
   loopMs: number;
   calls: number;
 }
@@ -99,64 +87,76 @@ export function channelBytes(h: ModelHandle, items: number, latentHW: number, la
   return items * perItem + 64 * 1024;
 }
 
+/** Runs with several models are serialized: a worker hosting such a loop waits on other workers, and
+ *  two of them waiting on each other would deadlock. (Single-model loops never wait on anyone.) */
+let multiModelQueue: Promise<unknown> = Promise.resolve();
+
 /**
- * Run a sampling plan. One message carries the whole plan; only progress, previews and the result
- * come back. Where the loop runs:
- * - one model (CFG, a basic guider, IP2P without a prior): inside that model's own worker, next to
- *   the session — no hand-off at all per model call;
- * - several models (prior swap, autoguidance, IP2P with a prior): in a coordinator worker that calls
- *   each model's worker through a SharedArrayBuffer channel (Atomics), posting the calls to different
- *   models before awaiting any, so they run concurrently. A model worker that runs a loop never waits
- *   for another worker, so runs cannot deadlock each other.
- * The AbortSignal sets a shared flag that the loop checks before every step.
+ * Run a sampling plan. ONE message carries the whole plan to the worker of the reference model
+ * (handles[0]), which runs the step loop next to its session and calls it directly; the other models
+ * of the guider (prior swap, autoguidance, IP2P with a prior) are called through SharedArrayBuffer
+ * channels to their workers (Atomics, no postMessage per call), posted before this session runs, so
+ * the models compute concurrently. Only progress, previews and the result come back. The AbortSignal
+ * sets a shared flag that the loop checks before every step.
  */
-export async function sample(
+export function sample(
   plan: Omit<SamplePlan, 'channels' | 'control' | 'runId'>,
   handles: ModelHandle[],
   hooks: SampleHooks = {},
 ): Promise<SampleResult> {
+  if (handles.length <= 1) return sampleIn(plan, handles, hooks);
+  const run = multiModelQueue.then(() => sampleIn(plan, handles, hooks));
+  multiModelQueue = run.catch(() => undefined);
+  return run;
+}
+
+async function sampleIn(
+  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId'>,
+  handles: ModelHandle[],
+  hooks: SampleHooks,
+): Promise<SampleResult> {
   const [B, C, H, W] = plan.shape;
-  const local = handles.length === 1;
-  const channels = local ? [] : handles.map((h) => createChannel(channelBytes(h, 3 * B, H * W, C)));
+  const host = handles[0];
+  const channels = handles.map((h, i) => (i === 0 ? null : createChannel(channelBytes(h, 3 * B, H * W, C))));
   const control = new SharedArrayBuffer(16);
   const ctrl = new Int32Array(control);
   const runId = nextRunId++;
   for (const h of handles) h.pins++;
-  const attached = local ? [] : handles.map((h, i) => h.attach(channels[i]));
-  const target = local ? handles[0].worker : takeCoordinator();
-  if (local) handles[0].hold();
+  const attached = handles.map((h, i) => (channels[i] ? h.attach(channels[i]!) : Promise.resolve()));
+  host.hold();
   const onAbort = () => Atomics.store(ctrl, 0, 1);
   if (hooks.signal?.aborted) onAbort();
   hooks.signal?.addEventListener('abort', onAbort);
-  let failLocal: ((e: Error) => void) | null = null;
-  // a model worker that dies leaves an error in its channel, so the coordinator never waits forever
+  let failHost: ((e: Error) => void) | null = null;
+  // a worker that dies: the host's run fails; another's leaves an error in its channel
   const deathWatch = handles.map((h, i) => {
     const f = () => {
-      if (local) {
-        failLocal?.(new Error(`${h.path}: model worker exited during sampling`));
+      const ch = channels[i];
+      if (!ch) {
+        failHost?.(new Error(`${h.path}: model worker exited during sampling`));
         return;
       }
-      const c = ctrlOf(channels[i]);
-      writeError(channels[i], `${h.path}: model worker exited`);
-      Atomics.store(c, 0, ST_ERROR);
-      Atomics.notify(c, 0);
+      writeError(ch, `${h.path}: model worker exited`);
+      Atomics.store(ctrlOf(ch), 0, ST_ERROR);
+      Atomics.notify(ctrlOf(ch), 0);
     };
     h.worker.once('exit', f);
     return f;
   });
+  const target = host.worker;
   try {
-    const result = await new Promise<SampleResult>((resolve, reject) => {
+    return await new Promise<SampleResult>((resolve, reject) => {
       const done = () => {
         target.off('message', onMsg);
         target.off('error', onErr);
-        failLocal = null;
+        failHost = null;
       };
       const onMsg = (m: CoordinatorMessage | { op: string }) => {
         const msg = m as CoordinatorMessage;
         if (msg.runId !== runId) return; // another run on the same worker
         if (msg.op === 'progress') hooks.onProgress?.(msg.step, msg.total);
         else if (msg.op === 'preview') hooks.onPreview?.(msg.rgba, msg.width, msg.height);
-        else if (msg.op === 'done' || msg.op === 'cancelled' || msg.op === 'error') {
+        else {
           done();
           if (msg.op === 'done') {
             resolve({
@@ -174,29 +174,20 @@ export async function sample(
       };
       const onErr = (e: Error) => {
         done();
-        reject(new Error(`sampling ${local ? 'model worker' : 'coordinator'} failed: ${e.message}`));
+        reject(new Error(`${host.path}: model worker failed during sampling: ${e.message}`));
       };
-      failLocal = (e) => {
+      failHost = (e) => {
         done();
         reject(e);
       };
       target.on('message', onMsg);
       target.once('error', onErr);
-      const full: SamplePlan = { ...plan, channels, control, runId };
-      target.postMessage(local ? { op: 'sample', plan: full } : full);
+      target.postMessage({ op: 'sample', plan: { ...plan, channels, control, runId } satisfies SamplePlan });
     });
-    if (!local) {
-      target.unref();
-      idleCoordinators.push(target);
-    }
-    return result;
-  } catch (e) {
-    if (!local) void target.terminate();
-    throw e;
   } finally {
     hooks.signal?.removeEventListener('abort', onAbort);
-    if (local) handles[0].release();
-    for (const ch of channels) detachChannel(ch);
+    host.release();
+    for (const ch of channels) if (ch) detachChannel(ch);
     // the detach confirmations are not awaited (no extra round trip per run): the model workers
     // handle later messages only after leaving the channel loop anyway
     void Promise.all(attached).finally(() => {

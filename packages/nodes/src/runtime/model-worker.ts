@@ -4,8 +4,10 @@
  * Messages from the main thread:
  *   {op:'load', path, threads, providers}  → {ok, info} | {ok:false, error}
  *   {op:'run', id, feeds}                  → {id, ok, outputs} | {id, ok:false, error}
- *   {op:'attach', sab}                     serve calls from a sampling coordinator over the shared
- *                                          channel until it is detached, then → {op:'detached'}
+ *   {op:'attach', sab}                     serve calls from another worker's sampling loop over the
+ *                                          shared channel until it is detached, then → {op:'detached'}
+ *   {op:'sample', plan}                    run a whole sampling loop here (this session called
+ *                                          directly, other models through their channels)
  */
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -14,10 +16,13 @@ import { float32ToHalf, halfToFloat32 } from './fp16.ts';
 import { sessionOptions } from './options.ts';
 import type { CoordinatorMessage, DistributiveOmit, SamplePlan } from './plan.ts';
 import {
+  awaitResponse,
   ctrlOf,
+  detachChannel,
   type HostTensor,
   type IoMeta,
   type ModelInfo,
+  postRequest,
   readTensors,
   ST_DETACH,
   ST_ERROR,
@@ -110,7 +115,7 @@ async function run(feeds: HostTensor[]): Promise<HostTensor[]> {
   return session.outputNames.map((n) => fromOrt(n, out[n] as ort.Tensor));
 }
 
-/** Serve a coordinator over a shared channel; blocks this worker's event loop until detached. */
+/** Serve another worker's sampling loop over a shared channel; blocks this worker's event loop until detached. */
 async function serve(sab: SharedArrayBuffer): Promise<void> {
   const ctrl = ctrlOf(sab);
   for (;;) {
@@ -118,7 +123,7 @@ async function serve(sab: SharedArrayBuffer): Promise<void> {
     const st = Atomics.load(ctrl, 0);
     if (st === ST_DETACH) return;
     if (st !== ST_REQUEST) {
-      // a response not yet collected: wait for the coordinator to reset the state
+      // a response not yet collected: wait for the caller to reset the state
       Atomics.wait(ctrl, 0, st, 50);
       continue;
     }
@@ -139,25 +144,38 @@ async function serve(sab: SharedArrayBuffer): Promise<void> {
 }
 
 /** A whole sampling run whose guider uses only this worker's model: the step loop runs here and calls
- *  the session directly (see runtime/index.ts `sample`). Same messages as the coordinator. */
+ *  the session directly (see runtime/index.ts `sample`). */
 async function sampleHere(plan: SamplePlan): Promise<void> {
   const tStart = performance.now();
   const control = new Int32Array(plan.control);
   const post = (m: DistributiveOmit<CoordinatorMessage, 'runId'>, transfer: ArrayBuffer[] = []) =>
     parentPort!.postMessage({ ...m, runId: plan.runId }, transfer);
   let runMs = 0;
+  let modelMs = 0;
   let calls = 0;
   try {
     const latents = await runLoop(
       plan,
       async (cs) => {
-        const outs: HostTensor[][] = [];
+        const t0 = performance.now();
+        // post the other models' calls first, so they run while this session runs
         for (const c of cs) {
-          const t0 = performance.now();
-          outs.push(await run(c.inputs));
-          runMs += performance.now() - t0;
-          calls++;
+          const ch = plan.channels[c.channel];
+          if (ch) postRequest(ch, c.inputs);
         }
+        const outs: HostTensor[][] = new Array(cs.length);
+        for (let i = 0; i < cs.length; i++) {
+          if (plan.channels[cs[i].channel]) continue;
+          const r0 = performance.now();
+          outs[i] = await run(cs[i].inputs);
+          runMs += performance.now() - r0;
+        }
+        for (let i = 0; i < cs.length; i++) {
+          const ch = plan.channels[cs[i].channel];
+          if (ch) outs[i] = awaitResponse(ch, 'model call');
+        }
+        modelMs += performance.now() - t0;
+        calls += cs.length;
         return outs;
       },
       {
@@ -169,16 +187,18 @@ async function sampleHere(plan: SamplePlan): Promise<void> {
         },
       },
     );
+    // the other workers' run() time (accumulated in their channels)
+    for (const ch of plan.channels) if (ch) runMs += Atomics.load(new Int32Array(ch, 0, 4), 2) / 1000;
     if (latents === null) post({ op: 'cancelled' });
     else {
       const loopMs = performance.now() - tStart;
-      post({ op: 'done', latents, modelMs: runMs, runMs, loopMs, calls }, [latents.buffer as ArrayBuffer]);
+      post({ op: 'done', latents, modelMs, runMs, loopMs, calls }, [latents.buffer as ArrayBuffer]);
     }
   } catch (e) {
-    post({
-      op: 'error',
-      message: (e as Error).message.startsWith(path) ? (e as Error).message : `${path}: ${(e as Error).message}`,
-    });
+    const msg = (e as Error).message;
+    post({ op: 'error', message: msg.includes('.onnx') ? msg : `${path}: ${msg}` });
+  } finally {
+    for (const ch of plan.channels) if (ch) detachChannel(ch);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The sampling plan: ONE message from the sampler node to the coordinator worker describing the whole
+ * The sampling plan: ONE message from the sampler node to the worker hosting the loop, describing the whole
  * run (guider, scheduler, steps, seed, latents). Everything here is structured-clonable.
  */
 import type { PredictionType } from '../guidance/index.ts';
@@ -68,8 +68,9 @@ export interface SamplePlan {
   shape: [number, number, number, number];
   init: Float32Array | null;
   previewEvery: number;
-  /** one shared channel per distinct model session */
-  channels: SharedArrayBuffer[];
+  /** one entry per distinct model session: a shared channel to that model's worker, or null for the
+   *  session of the worker that hosts the loop (called directly) */
+  channels: Array<SharedArrayBuffer | null>;
   /** Int32Array over it: [0] = 1 when cancelled */
   control: SharedArrayBuffer;
   /** tags the run's messages (several runs may share a worker) */

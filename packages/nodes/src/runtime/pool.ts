@@ -96,7 +96,7 @@ export class ModelHandle {
     });
   }
 
-  /** Hand the session to a coordinator over a shared channel; resolves when the channel is detached. */
+  /** Hand the session to another worker's sampling loop over a shared channel; resolves when the channel is detached. */
   attach(sab: SharedArrayBuffer): Promise<void> {
     if (this.dead) return Promise.reject(this.dead);
     this.lastUsed = Date.now();

@@ -1,10 +1,10 @@
 /**
- * What travels between the main thread, the sampling coordinator and the model workers.
+ * What travels between the main thread and the model workers.
  *
  * Tensors are plain `{name, data, dims}`; float data is always float32 on this side (a model worker
  * converts to and from fp16, int64 or int32 according to its session's metadata).
  *
- * A Channel is a SharedArrayBuffer through which the coordinator calls one model worker without any
+ * A Channel is a SharedArrayBuffer through which a worker hosting a sampling loop calls another model's worker without any
  * postMessage: ctrl words [state, bytes] signalled with Atomics.wait/notify, then a staging area with
  * the encoded tensors. (run() rejects tensors over a SharedArrayBuffer, so the model worker copies the
  * inputs out into ordinary ArrayBuffers for the call.)

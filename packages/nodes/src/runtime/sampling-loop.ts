@@ -1,5 +1,5 @@
 /**
- * The step loop, independent of how models are called (the coordinator worker calls them over shared
+ * The step loop, independent of how models are called (the hosting model worker calls its own session
  * channels). Per step: scale the input, ask the guider for ε̃ (its branches grouped into one batched
  * call per model, the calls to different models issued concurrently), convert to the scheduler's
  * prediction_type, step.
