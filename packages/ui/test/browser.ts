@@ -36,6 +36,8 @@ export async function launchBrowser(): Promise<Browser> {
     headless: true,
     args: CHROMIUM_ARGS,
     viewport: { width: 1280, height: 800 },
+    // PRIORGRAPH_E2E_DPR=2 runs the same steps on a HiDPI screen
+    deviceScaleFactor: Number(process.env.PRIORGRAPH_E2E_DPR ?? 1),
     acceptDownloads: true,
   });
   return {

@@ -45,6 +45,22 @@ if (SKIP_BROWSER) {
     const nodeIds = () => app((a) => a.editor.nodeIds());
     const doc = () => app((a) => a.currentDocument()) as Promise<WorkflowDocument>;
     const canvasBox = async () => (await page.locator('#graph-canvas').boundingBox())!;
+    /** A point of the canvas (CSS px, relative to it) with no node within 300×260 px below-right of it. */
+    const emptySpot = async (): Promise<[number, number]> => {
+      const box = await canvasBox();
+      return page.evaluate(
+        ({ w, h }) => {
+          const boxes = window.priorgraph.editor.nodeIds().map((id) => window.priorgraph.editor.nodeScreenBox(id)!);
+          const free = (x: number, y: number) =>
+            boxes.every(
+              ([bx, by, bw, bh]) => x + 300 < bx - 20 || x > bx + bw + 20 || y + 260 < by - 20 || y > by + bh + 60,
+            );
+          for (let y = 60; y < h - 100; y += 20) for (let x = 20; x < w - 320; x += 20) if (free(x, y)) return [x, y];
+          return [20, h - 120] as [number, number];
+        },
+        { w: box.width, h: box.height },
+      );
+    };
     const waitReady = () => page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
 
     let addedId = '';
@@ -115,18 +131,7 @@ if (SKIP_BROWSER) {
       expect(srcId).not.toBe('');
       const box = await canvasBox();
       // an empty spot of the canvas, with room below it for the new node
-      const spot = await page.evaluate(
-        ({ w, h }) => {
-          const boxes = window.priorgraph.editor.nodeIds().map((id) => window.priorgraph.editor.nodeScreenBox(id)!);
-          const free = (x: number, y: number) =>
-            boxes.every(
-              ([bx, by, bw, bh]) => x + 300 < bx - 20 || x > bx + bw + 20 || y + 260 < by - 20 || y > by + bh + 60,
-            );
-          for (let y = 60; y < h - 100; y += 20) for (let x = 20; x < w - 320; x += 20) if (free(x, y)) return [x, y];
-          return [20, h - 120];
-        },
-        { w: box.width, h: box.height },
-      );
+      const spot = await emptySpot();
       await page.mouse.dblclick(box.x + spot[0], box.y + spot[1]);
       const input = page.locator('.litesearchbox input');
       await input.waitFor({ timeout: 5000 });
@@ -153,13 +158,9 @@ if (SKIP_BROWSER) {
         return { type: d.type, name: d.displayName, category: d.category };
       });
       const box = await canvasBox();
-      const b = (await app(
-        new Function('a', `return a.editor.nodeScreenBox(${JSON.stringify(addedId)})`) as never,
-      )) as number[];
-      // right-click just below the node added from the search (empty canvas)
-      await page.mouse.click(box.x + b[0] + 20, box.y + Math.min(b[1] + b[3] + 40, box.height - 30), {
-        button: 'right',
-      });
+      // right-click an empty spot of the canvas
+      const spot = await emptySpot();
+      await page.mouse.click(box.x + spot[0], box.y + spot[1], { button: 'right' });
       await page.locator('.litecontextmenu .litemenu-entry', { hasText: 'Add Node' }).click();
       const exactly = (t: string) => new RegExp(`^${t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
       await page.locator('.litecontextmenu .litemenu-entry', { hasText: exactly(target.category) }).click();

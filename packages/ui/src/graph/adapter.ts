@@ -193,6 +193,8 @@ export class GraphEditor {
   readonly canvas: LGraphCanvas;
   private readonly state = new Map<string, NodeRunState>();
   private defs: NodeDefs = new Map();
+  private cssW = 1;
+  private cssH = 1;
 
   constructor(
     private readonly el: HTMLCanvasElement,
@@ -407,7 +409,7 @@ export class GraphEditor {
 
   private viewCentre(): [number, number] {
     const ds = this.canvas.ds;
-    return [this.el.width / 2 / ds.scale - ds.offset[0] - 120, this.el.height / 2 / ds.scale - ds.offset[1] - 60];
+    return [this.cssW / 2 / ds.scale - ds.offset[0] - 120, this.cssH / 2 / ds.scale - ds.offset[1] - 60];
   }
 
   private get nodes(): AnyNode[] {
@@ -593,14 +595,21 @@ export class GraphEditor {
 
   // ---------------------------------------------------------------- view
 
+  /** Size the canvas to its container: the backing store in device pixels, everything else (litegraph's
+   *  coordinates, ours) in CSS pixels. */
   resize(): void {
     const parent = this.el.parentElement;
     if (!parent) return;
     const r = parent.getBoundingClientRect();
-    this.el.width = Math.max(1, Math.floor(r.width));
-    this.el.height = Math.max(1, Math.floor(r.height));
-    this.el.style.width = `${this.el.width}px`;
-    this.el.style.height = `${this.el.height}px`;
+    const dpr = Math.max(1, window.devicePixelRatio || 1);
+    this.cssW = Math.max(1, Math.floor(r.width));
+    this.cssH = Math.max(1, Math.floor(r.height));
+    this.el.width = Math.round(this.cssW * dpr);
+    this.el.height = Math.round(this.cssH * dpr);
+    this.el.style.width = `${this.cssW}px`;
+    this.el.style.height = `${this.cssH}px`;
+    // resizing resets the context; draw in CSS pixels on the device-pixel backing store
+    this.el.getContext('2d')?.scale(dpr, dpr);
     this.canvas.setDirty(true, true);
   }
 
@@ -618,14 +627,14 @@ export class GraphEditor {
       y1 = Math.max(y1, n.pos[1] + n.size[1] + 40);
     }
     const pad = 30;
-    const fit = Math.min((this.el.width - 2 * pad) / (x1 - x0), (this.el.height - 2 * pad) / (y1 - y0));
+    const fit = Math.min((this.cssW - 2 * pad) / (x1 - x0), (this.cssH - 2 * pad) / (y1 - y0));
     // Never zoom out so far that titles and widgets become unreadable: a graph too large for the view
     // is shown from its top-left corner (where pipelines start) instead.
     const scale = Math.min(1.25, Math.max(opts.readable ? MIN_FIT_SCALE : 0.15, fit));
     const ds = this.canvas.ds;
     ds.scale = scale;
-    const w = this.el.width / scale;
-    const h = this.el.height / scale;
+    const w = this.cssW / scale;
+    const h = this.cssH / scale;
     ds.offset[0] = x1 - x0 <= w - (2 * pad) / scale ? (w - (x1 - x0)) / 2 - x0 : pad / scale - x0;
     ds.offset[1] = y1 - y0 <= h - (2 * pad) / scale ? (h - (y1 - y0)) / 2 - y0 : pad / scale - y0;
     this.redraw();
@@ -636,8 +645,8 @@ export class GraphEditor {
     const node = this.node(id);
     if (!node) return;
     const ds = this.canvas.ds;
-    ds.offset[0] = this.el.width / 2 / ds.scale - node.pos[0] - node.size[0] / 2;
-    ds.offset[1] = this.el.height / 2 / ds.scale - node.pos[1] - node.size[1] / 2;
+    ds.offset[0] = this.cssW / 2 / ds.scale - node.pos[0] - node.size[0] / 2;
+    ds.offset[1] = this.cssH / 2 / ds.scale - node.pos[1] - node.size[1] / 2;
     this.canvas.selectNode(node as never);
     this.redraw();
   }
