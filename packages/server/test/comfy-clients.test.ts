@@ -8,7 +8,7 @@ import { CallWrapper, ComfyApi, PromptBuilder } from '@saintno/comfyui-sdk';
 import { ComfyUIClient } from 'comfy-ui-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type Started, slowPrompt, startServer } from './helpers.js';
+import { post, type Started, slowPrompt, startServer } from './helpers.js';
 
 let s: Started;
 beforeAll(async () => {
@@ -48,13 +48,10 @@ describe('npm ComfyUI clients, unchanged', () => {
     api.init(5, 200);
     await api.waitForReady();
     try {
-      // A job already running ahead of ours: the SDK attaches its progress listeners only after its
-      // POST /prompt returns and it has seen the prompt's first `executing`, so on an idle server a
-      // fast prompt's first events can pass before it listens (the same race exists with ComfyUI).
-      const blocker = await fetch(`${s.url}/prompt`, {
-        method: 'POST',
-        body: JSON.stringify({ prompt: slowPrompt(3, 100, 99, 'blocker') }),
-      });
+      // The SDK attaches its listeners only after its POST /prompt returns, so a prompt that starts at
+      // once can outrun them (the same race exists with ComfyUI): a long blocker job holds the queue
+      // and is interrupted once the SDK reports our prompt pending.
+      const blocker = await post(s.url, '/prompt', { prompt: slowPrompt(1000, 20, 99, 'blocker') });
       expect(blocker.status).toBe(200);
       // biome-ignore lint/suspicious/noExplicitAny: the SDK's generics want literal key types
       const Builder = PromptBuilder as any;
@@ -68,6 +65,9 @@ describe('npm ComfyUI clients, unchanged', () => {
       let previews = 0;
       const result = await new Promise<Record<string, unknown> | false>((resolve, reject) => {
         new CallWrapper(api, builder as never)
+          .onPending(() => {
+            setTimeout(() => post(s.url, '/interrupt', { prompt_id: blocker.json.prompt_id }), 100);
+          })
           .onProgress((p: { value: number }) => progress.push(p.value))
           .onPreview(() => {
             previews++;

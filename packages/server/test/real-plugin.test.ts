@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import nodesPlugin from '@priorgraph/nodes';
+import { CallWrapper, ComfyApi, PromptBuilder } from '@saintno/comfyui-sdk';
 import { ComfyUIClient } from 'comfy-ui-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createServer, type PriorgraphServer, silentLogger } from '../src/index.js';
@@ -20,7 +21,59 @@ import {
   MODELS_DIR,
   pngSize,
 } from './demo-workflow.js';
-import { get, post, WsRecorder } from './helpers.js';
+import { get, post, slowPrompt, testPlugin, WebSocket, WsRecorder } from './helpers.js';
+
+/** @saintno/comfyui-sdk, unchanged: PromptBuilder + CallWrapper with progress and previews; returns
+ *  the saved image's bytes. The SDK attaches its listeners only after its POST /prompt returns, so a
+ *  prompt that starts at once can outrun them (as with ComfyUI): a long blocker job holds the queue
+ *  and is interrupted once the SDK reports the prompt pending. */
+async function sdkRun(url: string, prompt: Record<string, unknown>, steps: number) {
+  const api = new ComfyApi(url, 'sdk-real', { customWebSocketImpl: WebSocket as never, forceWs: true });
+  api.init(5, 200);
+  await api.waitForReady();
+  try {
+    const blocker = slowPrompt(1000, 20, 1, 'blocker'); // the test plugin's sleeping node
+    const b = await post(url, '/prompt', { prompt: blocker });
+    expect(b.status).toBe(200);
+    // biome-ignore lint/suspicious/noExplicitAny: the SDK's generics want literal key types
+    const Builder = PromptBuilder as any;
+    const builder = new Builder(prompt, ['seed', 'steps'], ['images'])
+      .setInputNode('seed', 'sample.inputs.seed')
+      .setInputNode('steps', 'sample.inputs.steps')
+      .setOutputNode('images', 'save')
+      .input('seed', 1234)
+      .input('steps', steps);
+    const progress: Array<{ value: number; node: string }> = [];
+    const out = await new Promise<Record<string, unknown> | false>((resolve, reject) => {
+      new CallWrapper(api, builder as never)
+        .onPending(() => {
+          setTimeout(() => post(url, '/interrupt', { prompt_id: b.json.prompt_id }), 100);
+        })
+        .onProgress((p: { value: number; node: string }) => progress.push(p))
+        .onFinished((d) => resolve(d as Record<string, unknown>))
+        .onFailed((e) => reject(e))
+        .run()
+        .then((r) => {
+          if (r === false) resolve(false);
+        }, reject);
+    });
+    expect(out).not.toBe(false);
+    const bj = (await get(url, `/api/jobs/${b.json.prompt_id}`)).json;
+    expect(bj.status, JSON.stringify(bj.error)).toBe('interrupted');
+    // The SDK starts listening for progress only after it has seen the prompt's first `executing`
+    // AND re-read /history/{id}; sampling these tiny models can finish within that round trip, so
+    // it sees the tail of the steps (possibly none). What it sees must be the last steps, in order.
+    // (Every step's progress on the wire is asserted with raw websocket clients above.)
+    const values = progress.filter((p) => p.node === 'sample').map((p) => p.value);
+    expect(values).toEqual(Array.from({ length: values.length }, (_, i) => steps - values.length + i + 1));
+    const img = (out as { images: { images: Array<Record<string, string>> } }).images.images[0];
+    const blob = await api.getImage(img as never);
+    await new Promise((r) => setTimeout(r, 300));
+    return new Uint8Array(await blob.arrayBuffer());
+  } finally {
+    api.destroy();
+  }
+}
 
 const started: Array<{ server: PriorgraphServer; dir: string }> = [];
 afterAll(async () => {
@@ -36,7 +89,7 @@ async function serve(modelRoot: string) {
     port: 0,
     dataDir: dir,
     modelRoots: [modelRoot],
-    plugins: [nodesPlugin],
+    plugins: [nodesPlugin, testPlugin],
     log: silentLogger,
   });
   const { url } = await server.listen();
@@ -74,7 +127,7 @@ describe('real built-in plugin on the node fixtures', () => {
     const options = Array.isArray(combo[0]) ? combo[0] : combo[1].options;
     expect(options).toContain('tiny-t2i');
     const plugins = (await get(url, '/api/plugins')).json;
-    expect(plugins.loaded.map((p: { name: string }) => p.name)).toEqual(['priorgraph']);
+    expect(plugins.loaded.map((p: { name: string }) => p.name)).toEqual(['priorgraph', 'test']);
     expect((await get(url, '/models')).json).toContain('tiny-t2i');
   });
 
@@ -88,6 +141,12 @@ describe('real built-in plugin on the node fixtures', () => {
     // the second run reused the loaders from the executor cache
     const cached = swap.events.find((f) => f.type === 'execution_cached')!;
     expect(cached.data.nodes).toContain('load');
+  });
+
+  it('@saintno/comfyui-sdk (npm) runs it unchanged with progress and the image', async () => {
+    const { url } = await serve(FIXTURES_DIR);
+    const bytes = await sdkRun(url, demoWorkflow(FIXTURES_DIR, { steps: 4 })!, 5);
+    expect(pngSize(bytes)).toEqual([32, 32]);
   });
 
   it('a bad model path is refused by validation, naming the node and input', async () => {
@@ -142,6 +201,13 @@ describe.skipIf(!demo)('real built-in plugin on the shipped demo models', () => 
     } finally {
       await client.disconnect();
     }
+  });
+
+  it('@saintno/comfyui-sdk (npm) runs prior swap on the demo models unchanged', async () => {
+    const { url } = await serve(MODELS_DIR);
+    const wf = demoWorkflow(MODELS_DIR, { guider: 'priorswap' }) ?? demoWorkflow(MODELS_DIR);
+    const bytes = await sdkRun(url, wf!, 12);
+    expect(pngSize(bytes)[0]).toBeGreaterThanOrEqual(32);
   });
 
   it('runs prior swap on the demo models with progress for every step and previews', async () => {
