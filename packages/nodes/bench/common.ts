@@ -35,7 +35,7 @@ export function benchSets(): BenchSet[] {
       latent: [32, 32],
     },
   ];
-  const m = (p: string) => join(ROOT, 'models', p);
+  const m = (p: string) => join(process.env.PRIORGRAPH_DEMO_MODELS ?? join(ROOT, 'models'), p);
   if (existsSync(m('shapes-t2i/unet/model.onnx')) && existsSync(m('shapes-base/unet/model.onnx'))) {
     sets.push({
       name: 'demo models shapes-t2i + shapes-base',

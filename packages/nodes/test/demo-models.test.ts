@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stopRuntime } from '../src/index.ts';
 import { doc, link, makeExecutor, makeHost, runDoc } from './helpers.ts';
 
-const MODELS = fileURLToPath(new URL('../../../models/', import.meta.url));
+/** models/ of the checkout, or PRIORGRAPH_DEMO_MODELS (e.g. a fresh export before it is committed) */
+const MODELS = process.env.PRIORGRAPH_DEMO_MODELS ?? fileURLToPath(new URL('../../../models/', import.meta.url));
 const has = (p: string) => existsSync(join(MODELS, p, 'model_index.json'));
 const present = has('shapes-t2i') && has('shapes-base');
 

@@ -226,6 +226,91 @@ describe('sampling loop in the workers = in-process reference', () => {
     expect(maxErr).toBeLessThan(1e-5);
   });
 
+  it('prior swap with a base of another schedule, v-prediction and learned sigma (closest-variance timestep, x̂0 conversion)', async () => {
+    const { model, clip } = await loadFolder(pool, fixture('tiny-t2i'));
+    const dit = await loadDenoiserModel(pool, fixture('tiny-dit'));
+    const enc = async (text: string) => {
+      const [h] = await clip!.handle.run([
+        { name: 'input_ids', data: Int32Array.from(clip!.tokenizer.encode(text)), dims: [1, 16] },
+      ]);
+      return {
+        kind: 'CONDITIONING',
+        ehs: h.data as Float32Array,
+        ehsDims: [1, 16, 32],
+        pooled: null,
+        classLabel: null,
+        text,
+      } as ConditioningValue;
+    };
+    const cond = await enc('a red circle');
+    const empty = await enc('');
+    const w = 3;
+    const guider: GuiderValue = {
+      kind: 'GUIDER',
+      mode: 'cfg',
+      label: 'ps',
+      cond: { kind: 'DENOISER', model, cond, concat: null },
+      uncond: { kind: 'DENOISER', model: dit, cond: empty, concat: null },
+      scale: w,
+      rescale: 0,
+      intervalLo: null,
+      intervalHi: null,
+      combine: 'cfg',
+      apgEta: 1,
+      apgNormThreshold: 0,
+    };
+    const r = await runSampling({
+      pool,
+      guider,
+      scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
+      steps: 3,
+      seed: 4,
+      denoise: 1,
+      batchSize: 1,
+      latent: null,
+      previewEvery: 0,
+    });
+
+    const ft = await session(fixture('tiny-t2i/unet/model.onnx'));
+    const bs = await session(fixture('tiny-dit/transformer/model.onnx'));
+    const sched = createScheduler('ddim', model.schedulerConfig);
+    const ditAb = createScheduler('ddim', dit.schedulerConfig).alphasCumprod;
+    sched.setTimesteps(3);
+    const rng = createRng(4);
+    let lat = rng.randn(4 * 64);
+    for (const t of sched.timesteps) {
+      const ab = sched.alphasCumprod[t];
+      const sigma = Math.sqrt((1 - ab) / ab);
+      let tp = 0;
+      for (let i = 1; i < ditAb.length; i++) {
+        const d = (j: number) => Math.abs(Math.log(Math.sqrt((1 - ditAb[j]) / ditAb[j])) - Math.log(sigma));
+        if (d(i) < d(tp)) tp = i;
+      }
+      const abp = ditAb[tp];
+      const ec = await callRef(ft, {
+        sample: f32(lat, [1, 4, 8, 8]),
+        timestep: f32(Float32Array.from([t]), [1]),
+        encoder_hidden_states: f32(cond.ehs!, [1, 16, 32]),
+      });
+      const out = await callRef(bs, {
+        hidden_states: f32(lat, [1, 4, 8, 8]),
+        timestep: f32(Float32Array.from([tp]), [1]),
+        encoder_hidden_states: f32(empty.ehs!, [1, 16, 32]),
+      });
+      const e = new Float32Array(4 * 64);
+      for (let i = 0; i < e.length; i++) {
+        const v = out[i]; // learned sigma: the first 4 of 8 channels
+        const x0 = Math.sqrt(abp) * lat[i] - Math.sqrt(1 - abp) * v;
+        const eu = (lat[i] - Math.sqrt(ab) * x0) / Math.sqrt(1 - ab);
+        e[i] = eu + w * (ec[i] - eu);
+      }
+      lat = sched.step(e, t, lat, rng).prevSample;
+    }
+    let maxErr = 0;
+    for (let i = 0; i < lat.length; i++) maxErr = Math.max(maxErr, Math.abs(lat[i] - r.latents![i]));
+    expect(maxErr).toBeLessThan(1e-4);
+  });
+
   it('InstructPix2Pix two-condition form: batch [text+image, image only, zeros] in one call', async () => {
     const edit = await loadDenoiserModel(pool, fixture('tiny-edit'));
     const rnd = createRng(5);
