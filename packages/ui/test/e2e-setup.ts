@@ -57,7 +57,7 @@ async function builtinSetup(): Promise<{
   const workflow = JSON.parse(readFileSync(file, 'utf8')) as {
     nodes: Record<string, { inputs?: Record<string, unknown> }>;
   };
-  const models = process.env.PRIORGRAPH_MODELS ?? join(REPO, 'models');
+  const models = process.env.PRIORGRAPH_MODELS ?? process.env.PRIORGRAPH_DEMO_MODELS ?? join(REPO, 'models');
   // the models the example loads (model_path / unet_path / ... inputs) must be there, else say so up front
   const wanted = Object.values(workflow.nodes).flatMap((n) =>
     Object.entries(n.inputs ?? {})
