@@ -289,7 +289,9 @@ describe('queue, interrupt, history, jobs', () => {
       );
     }
     await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === ids[2]);
+    const mine = new Set(['race-1', ...ids]);
     const order = ws.frames
+      .filter((f) => mine.has(f.data.prompt_id as string))
       .filter((f) => f.type === 'execution_start' || (f.type === 'executing' && f.data.node === null))
       .map((f) => `${f.type === 'execution_start' ? 'start' : 'end'}:${f.data.prompt_id}`);
     expect(order).toEqual(['race-1', ...ids].flatMap((id) => [`start:${id}`, `end:${id}`]));
