@@ -71,9 +71,13 @@ for (const set of benchSets()) {
     uncond: D(base, empty),
     ...common,
   };
-  const run = (g: GuiderValue) =>
+  // for reference: CFG on a 1-thread session (pool1), since tiny models scale poorly with threads
+  const pool1 = new RuntimePool({ defaultThreads: 1 });
+  const ft1 = await loadModel(pool1, set.ft);
+  const cfg1: GuiderValue = { ...cfg, cond: D(ft1, cond), uncond: D(ft1, empty) } as GuiderValue;
+  const run = (g: GuiderValue, p: RuntimePool = pool) =>
     runSampling({
-      pool,
+      pool: p,
       guider: g,
       scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
       steps,
@@ -93,8 +97,10 @@ for (const set of benchSets()) {
   for (let i = 0; i < 3; i++) {
     await run(cfg); // warm-up: sessions, JIT of the loops in the workers
     await run(swap);
+    await run(cfg1, pool1);
   }
   const tc: number[] = [];
+  const tc1: number[] = [];
   const ts: number[] = [];
   const seqRatio: number[] = [];
   for (let r = 0; r < rounds; r++) {
@@ -104,25 +110,29 @@ for (const set of benchSets()) {
     t0 = performance.now();
     await run(swap);
     ts.push(performance.now() - t0);
+    t0 = performance.now();
+    await run(cfg1, pool1);
+    tc1.push(performance.now() - t0);
     const b2 = await timeCalls(bareFt, fFt2, steps);
     const seq = (await timeCalls(bareFt, fFt1, steps)) + (await timeCalls(bareBase, fBase1, steps));
     seqRatio.push(seq / b2);
   }
   rows.push(
-    `| ${set.name} | ${steps} | ${median(tc).toFixed(1)} ms | ${median(ts).toFixed(1)} ms | **${(median(ts) / median(tc)).toFixed(3)}** | ${median(seqRatio).toFixed(3)} |`,
+    `| ${set.name} | ${steps} | ${median(tc).toFixed(1)} ms | ${median(ts).toFixed(1)} ms | **${(median(ts) / median(tc)).toFixed(3)}** | ${median(tc1).toFixed(1)} ms | ${(median(ts) / median(tc1)).toFixed(3)} | ${median(seqRatio).toFixed(3)} |`,
   );
   await bareFt.release();
   await bareBase.release();
   await pool.dispose();
+  await pool1.dispose();
 }
 await stopRuntime();
 
 console.log(`\n### Prior-swap CFG vs standard CFG (DDIM, batch 1, median of ${rounds} rounds, interleaved)\n`);
 console.log(`Machine: ${machine()}\n`);
 console.log(
-  `| models | steps | standard CFG (1 model, batch-2 call, ${threads} threads) | prior swap (2 models concurrent, ${Math.max(1, Math.floor(threads / 2))} thread each) | prior swap ÷ CFG (goal ≤ 1.00) | sequential two-model calls ÷ batch-2 call (bare, the paper's way) |`,
+  `| models | steps | standard CFG (1 model, batch-2 call, ${threads} threads) | prior swap (2 models concurrent, ${Math.max(1, Math.floor(threads / 2))} thread each) | prior swap ÷ CFG (goal ≤ 1.00) | CFG on a 1-thread session | prior swap ÷ 1-thread CFG | sequential two-model calls ÷ batch-2 call (bare, the paper's way) |`,
 );
-console.log('|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 console.log(
   `\n(load average at the end: ${loadavg()
