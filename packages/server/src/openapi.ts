@@ -85,7 +85,8 @@ export const ROUTES: RouteDoc[] = [
     comfy: true,
     params: ['id'],
     summary:
-      'One finished job {id: {prompt, outputs, status, meta}}; {} while queued/running/unknown, with header X-Priorgraph-Job-Status: pending|running|unknown',
+      'One finished job {id: {prompt, outputs, status, meta}}; {} while queued/running/unknown, with header X-Priorgraph-Job-Status: pending|running|unknown (?include_pending=1: queued/running jobs with status_str pending|running)',
+    query: [{ name: 'include_pending', description: '1 to get queued/running jobs too (status.completed false)' }],
   },
   {
     method: 'post',

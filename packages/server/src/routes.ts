@@ -265,9 +265,29 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     const j = await store.get(id);
     const status = j?.status ?? 'unknown';
     res.set('X-Priorgraph-Job-Status', status);
+    if (j && !FINISHED_STATUSES.includes(j.status) && ['1', 'true'].includes(String(req.query.include_pending))) {
+      // Opt-in: a queued or running job with status_str "pending" / "running" (completed: false).
+      res.json({
+        [j.id]: {
+          prompt: queueItem(j),
+          outputs: {},
+          status: { status_str: j.status, completed: false, messages: [] },
+          meta: {},
+          priorgraph: {
+            status: j.status,
+            error: null,
+            created_at: j.createdAt,
+            started_at: j.startedAt,
+            finished_at: null,
+          },
+        },
+      });
+      return;
+    }
     if (!j || !FINISHED_STATUSES.includes(j.status)) {
-      // ComfyUI's shape: {} until the prompt is finished. Queued / running / unknown are told apart
-      // by the X-Priorgraph-Job-Status header and GET /api/jobs/{id}.
+      // ComfyUI's shape: {} until the prompt is finished (clients test `id in history`). Queued,
+      // running and unknown are told apart by the X-Priorgraph-Job-Status header,
+      // ?include_pending=1, and GET /api/jobs/{id}.
       res.json({});
       return;
     }

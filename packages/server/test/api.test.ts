@@ -319,6 +319,10 @@ describe('queue, interrupt, history, jobs', () => {
     expect(hRunning.json).toEqual({});
     expect(hRunning.headers.get('x-priorgraph-job-status')).toBe('running');
     expect((await get(s.url, `/history/${c}`)).headers.get('x-priorgraph-job-status')).toBe('pending');
+    const withPending = (await get(s.url, `/history/${c}?include_pending=1`)).json;
+    expect(withPending[c].status).toEqual({ status_str: 'pending', completed: false, messages: [] });
+    expect((await get(s.url, `/api/history/${a}?include_pending=1`)).json[a].status.status_str).toBe('running');
+    expect((await get(s.url, '/history/nope?include_pending=1')).json).toEqual({});
     expect((await get(s.url, '/history/nope')).headers.get('x-priorgraph-job-status')).toBe('unknown');
 
     expect((await post(s.url, '/queue', { delete: [b] })).json).toEqual({});
