@@ -87,7 +87,7 @@ export type GuiderValue =
       rescale: number;
       intervalLo: number | null;
       intervalHi: number | null;
-      combine: 'cfg' | 'apg';
+      combine: 'cfg' | 'apg' | 'cfgzero';
       apgEta: number;
       apgNormThreshold: number;
       label: string;

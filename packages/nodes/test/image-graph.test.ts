@@ -141,7 +141,7 @@ describe('image graphs', () => {
     expect(bad.result.error?.message).toMatch(/input "denoise"/);
   });
 
-  it('autoguidance, APG and class-label guidance run as nodes', async () => {
+  it('autoguidance, APG, CFG-Zero* and class-label guidance run as nodes', async () => {
     const d = doc({
       cls: { type: 'UNetLoader', inputs: { unet_path: 'single/class_cond.onnx' } },
       c3: { type: 'ClassLabelConditioning', inputs: { class_id: 3 } },
@@ -156,6 +156,17 @@ describe('image graphs', () => {
           good: link('good', 'DENOISER'),
           bad: link('bad', 'DENOISER'),
           scale: 2,
+          guidance_rescale: 0,
+          interval_sigma_lo: 0,
+          interval_sigma_hi: 0,
+        },
+      },
+      zero: {
+        type: 'CFGZeroStarGuider',
+        inputs: {
+          positive: link('good', 'DENOISER'),
+          negative: link('unc', 'DENOISER'),
+          cfg: 4,
           guidance_rescale: 0,
           interval_sigma_lo: 0,
           interval_sigma_hi: 0,
@@ -177,8 +188,9 @@ describe('image graphs', () => {
       },
       s1: sampler('ag'),
       s2: sampler('apg'),
+      s3: sampler('zero'),
     });
-    const { result } = await runDoc(executor, d, { outputs: ['s1', 's2'] });
+    const { result } = await runDoc(executor, d, { outputs: ['s1', 's2', 's3'] });
     expect(result.error?.message ?? '').toBe('');
     expect(result.status).toBe('success');
   });

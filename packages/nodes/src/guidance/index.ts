@@ -159,6 +159,25 @@ export function apgCombine(cond: Vec, uncond: Vec, w: number, eta: number, r: nu
   return out;
 }
 
+/** CFG-Zero* (Fan et al. 2025, arXiv 2503.18886), per batch item, on the predictions being combined:
+ *  s* = ⟨v_c, v_u⟩ / ‖v_u‖² ;  v̂ = s*·v_u + w·(v_c − s*·v_u)  (the optimized scale; no zero-init here). */
+export function cfgZeroStarCombine(cond: Vec, uncond: Vec, w: number, batch: number): Float64Array {
+  const out = new Float64Array(cond.length);
+  const n = cond.length / batch;
+  for (let b = 0; b < batch; b++) {
+    const o = b * n;
+    let dot = 0;
+    let uu = 0;
+    for (let i = o; i < o + n; i++) {
+      dot += cond[i] * uncond[i];
+      uu += uncond[i] * uncond[i];
+    }
+    const st = uu > 0 ? dot / uu : 1;
+    for (let i = o; i < o + n; i++) out[i] = st * uncond[i] + w * (cond[i] - st * uncond[i]);
+  }
+  return out;
+}
+
 /** The fixed linear latent → RGB map of the step preview (4 latent channels; SD-family coefficients
  *  as ComfyUI's Latent2RGB uses; other channel counts use the first 3 channels as RGB). */
 export const LATENT_RGB_4: readonly (readonly number[])[] = [

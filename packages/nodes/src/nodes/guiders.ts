@@ -254,6 +254,38 @@ export const APGGuider = defineNode({
   },
 });
 
+export const CFGZeroStarGuider = defineNode({
+  type: 'CFGZeroStarGuider',
+  version: 1,
+  category: 'sampling/guidance',
+  displayName: 'CFG-Zero* Guider',
+  description:
+    'CFG-Zero* (Fan et al. 2025): the unconditional prediction is scaled by s* = ⟨ε_c, ε_u⟩/‖ε_u‖² before guiding: ε̃ = s*·ε_u + w·(ε_c − s*·ε_u). The negative may come from another model (prior swap).',
+  inputs: {
+    positive: { kind: 'socket', type: 'DENOISER' },
+    negative: { kind: 'socket', type: 'DENOISER' },
+    cfg: { kind: 'float', default: 4, min: 0, max: 100, step: 0.1 },
+    ...guidanceOptions,
+  },
+  outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
+  execute({ positive, negative, cfg, guidance_rescale, interval_sigma_lo, interval_sigma_hi }) {
+    const g: GuiderValue = {
+      kind: 'GUIDER',
+      mode: 'cfg',
+      cond: asDenoiser(positive, 'positive'),
+      uncond: asDenoiser(negative, 'negative'),
+      scale: cfg,
+      rescale: guidance_rescale,
+      ...interval(interval_sigma_lo, interval_sigma_hi),
+      combine: 'cfgzero',
+      apgEta: 1,
+      apgNormThreshold: 0,
+      label: 'cfg-zero*',
+    };
+    return { GUIDER: checked(g, '"positive"/"negative"') };
+  },
+});
+
 export const InstructPix2PixGuider = defineNode({
   type: 'InstructPix2PixGuider',
   version: 1,

@@ -41,8 +41,8 @@ export type GuiderSpec =
       rescale: number;
       intervalLo: number | null;
       intervalHi: number | null;
-      /** 'apg' combines with adaptive projected guidance instead */
-      combine: 'cfg' | 'apg';
+      /** 'apg': adaptive projected guidance on x̂0; 'cfgzero': CFG-Zero*'s optimized scale on ε */
+      combine: 'cfg' | 'apg' | 'cfgzero';
       apgEta: number;
       apgNormThreshold: number;
     }

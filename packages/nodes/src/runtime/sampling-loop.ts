@@ -7,6 +7,7 @@
 import {
   apgCombine,
   cfgCombine,
+  cfgZeroStarCombine,
   closestVarianceTimestep,
   effectiveScale,
   epsilonToPrediction,
@@ -169,7 +170,7 @@ export async function guide(
       const du = epsToX0(u, x, ab);
       return x0ToEpsilon(apgCombine(dc, du, w, g.apgEta, g.apgNormThreshold, shape[0]), x, ab);
     }
-    const e = cfgCombine(c, u, w);
+    const e = g.combine === 'cfgzero' ? cfgZeroStarCombine(c, u, w, shape[0]) : cfgCombine(c, u, w);
     return g.rescale > 0 ? rescaleGuidance(e, c, g.rescale, shape[0]) : e;
   }
   const [full, img, unc] = await evalBranches(
