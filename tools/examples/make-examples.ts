@@ -1,0 +1,353 @@
+/**
+ * Writes the example workflows under examples/workflows/: each as a priorgraph document
+ * (`<name>.json`, with editor positions) and in ComfyUI's API format (`<name>.api.json`).
+ *
+ *   node --import tsx tools/examples/make-examples.ts
+ *
+ * The documents are data; this script only keeps them consistent (same ids, same layout rules).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Registry, toComfyPrompt, type WorkflowDocument } from '../../packages/core/src/index.ts';
+import plugin from '../../packages/nodes/src/index.ts';
+
+const OUT = fileURLToPath(new URL('../../examples/workflows/', import.meta.url));
+
+type Inputs = Record<string, unknown>;
+interface Spec {
+  type: string;
+  inputs: Inputs;
+  col: number;
+  row: number;
+  title?: string;
+}
+const link = (node: string, output: string) => ({ node, output });
+
+/** Lay nodes out on a grid: columns follow the data flow left to right. */
+function document(name: string, description: string, specs: Record<string, Spec>): WorkflowDocument {
+  const nodes: Record<string, unknown> = {};
+  for (const [id, s] of Object.entries(specs)) {
+    nodes[id] = {
+      type: `priorgraph.${s.type}`,
+      version: 1,
+      ...(s.title ? { title: s.title } : {}),
+      inputs: s.inputs,
+      ui: { pos: [40 + s.col * 330, 40 + s.row * 190], size: [300, 150] },
+    };
+  }
+  return { format: 'priorgraph', version: 1, nodes, meta: { name, description } } as unknown as WorkflowDocument;
+}
+
+const guidance = { guidance_rescale: 0, interval_sigma_lo: 0, interval_sigma_hi: 0 };
+
+function textToImage(priorPath: string, name: string, description: string, priorTitle: string) {
+  return document(name, description, {
+    load: { type: 'DiffusersLoader', inputs: { model_path: 'shapes-t2i' }, col: 0, row: 0, title: 'Fine-tuned model' },
+    prior: { type: 'UNetLoader', inputs: { unet_path: priorPath }, col: 0, row: 2, title: priorTitle },
+    prompt: {
+      type: 'CLIPTextEncode',
+      inputs: { clip: link('load', 'CLIP'), text: 'a red circle on a light background' },
+      col: 1,
+      row: 0,
+    },
+    cond: {
+      type: 'Denoiser',
+      inputs: { model: link('load', 'MODEL'), conditioning: link('prompt', 'CONDITIONING') },
+      col: 2,
+      row: 0,
+      title: 'Fine-tuned, conditional',
+    },
+    uncond: {
+      type: 'Denoiser',
+      inputs: { model: link('load', 'MODEL'), conditioning: link('prompt', 'EMPTY') },
+      col: 2,
+      row: 1,
+      title: 'Fine-tuned, unconditional',
+    },
+    prior_uncond: {
+      type: 'Denoiser',
+      inputs: { model: link('prior', 'MODEL') },
+      col: 2,
+      row: 2,
+      title: 'Prior, unconditional',
+    },
+    cfg: {
+      type: 'CFGGuider',
+      inputs: { positive: link('cond', 'DENOISER'), negative: link('uncond', 'DENOISER'), cfg: 5, ...guidance },
+      col: 3,
+      row: 0,
+      title: 'Standard CFG',
+    },
+    swap: {
+      type: 'PriorSwapCFGGuider',
+      inputs: { model: link('cond', 'DENOISER'), prior: link('prior_uncond', 'DENOISER'), cfg: 5, ...guidance },
+      col: 3,
+      row: 2,
+      title: 'Prior-swap CFG',
+    },
+    scheduler: {
+      type: 'Scheduler',
+      inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}', model: link('load', 'MODEL') },
+      col: 3,
+      row: 1,
+    },
+    sample_cfg: {
+      type: 'Sampler',
+      inputs: {
+        guider: link('cfg', 'GUIDER'),
+        scheduler: link('scheduler', 'SCHEDULER'),
+        seed: 42,
+        steps: 30,
+        denoise: 1,
+        batch_size: 4,
+        preview_every: 5,
+      },
+      col: 4,
+      row: 0,
+    },
+    sample_swap: {
+      type: 'Sampler',
+      inputs: {
+        guider: link('swap', 'GUIDER'),
+        scheduler: link('scheduler', 'SCHEDULER'),
+        seed: 42,
+        steps: 30,
+        denoise: 1,
+        batch_size: 4,
+        preview_every: 5,
+      },
+      col: 4,
+      row: 2,
+    },
+    decode_cfg: {
+      type: 'VAEDecode',
+      inputs: { samples: link('sample_cfg', 'LATENT'), vae: link('load', 'VAE') },
+      col: 5,
+      row: 0,
+    },
+    decode_swap: {
+      type: 'VAEDecode',
+      inputs: { samples: link('sample_swap', 'LATENT'), vae: link('load', 'VAE') },
+      col: 5,
+      row: 2,
+    },
+    compare: {
+      type: 'ImageCompare',
+      inputs: {
+        image_a: link('decode_cfg', 'IMAGE'),
+        label_a: 'CFG',
+        image_b: link('decode_swap', 'IMAGE'),
+        label_b: 'PRIOR SWAP',
+        label_c: '',
+        label_d: '',
+      },
+      col: 6,
+      row: 1,
+    },
+    save: {
+      type: 'SaveImage',
+      inputs: { images: link('compare', 'IMAGE'), filename_prefix: name },
+      col: 7,
+      row: 1,
+    },
+  });
+}
+
+function editing() {
+  return document(
+    'edit-priorswap',
+    'InstructPix2Pix-style editing: a source image made by the text-to-image model, edited by the ' +
+      'instruction with the two-condition guidance, once with the editor’s own unconditional branch and once ' +
+      'with the base model as the prior (only the fully unconditional term is swapped).',
+    {
+      load: { type: 'DiffusersLoader', inputs: { model_path: 'shapes-t2i' }, col: 0, row: 0, title: 'Text-to-image' },
+      editor: { type: 'UNetLoader', inputs: { unet_path: 'shapes-edit' }, col: 0, row: 2, title: 'Editor (8-ch)' },
+      base: { type: 'UNetLoader', inputs: { unet_path: 'shapes-base' }, col: 0, row: 3, title: 'Base prior' },
+      source_prompt: {
+        type: 'CLIPTextEncode',
+        inputs: { clip: link('load', 'CLIP'), text: 'a green square on a light background' },
+        col: 1,
+        row: 0,
+      },
+      instruction: {
+        type: 'CLIPTextEncode',
+        inputs: { clip: link('load', 'CLIP'), text: 'make it blue' },
+        col: 1,
+        row: 2,
+      },
+      cond: {
+        type: 'Denoiser',
+        inputs: { model: link('load', 'MODEL'), conditioning: link('source_prompt', 'CONDITIONING') },
+        col: 2,
+        row: 0,
+      },
+      uncond: {
+        type: 'Denoiser',
+        inputs: { model: link('load', 'MODEL'), conditioning: link('source_prompt', 'EMPTY') },
+        col: 2,
+        row: 1,
+      },
+      base_uncond: { type: 'Denoiser', inputs: { model: link('base', 'MODEL') }, col: 2, row: 3 },
+      source_guider: {
+        type: 'CFGGuider',
+        inputs: { positive: link('cond', 'DENOISER'), negative: link('uncond', 'DENOISER'), cfg: 4, ...guidance },
+        col: 3,
+        row: 0,
+      },
+      scheduler: {
+        type: 'Scheduler',
+        inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}', model: link('load', 'MODEL') },
+        col: 3,
+        row: 1,
+      },
+      source: {
+        type: 'Sampler',
+        inputs: {
+          guider: link('source_guider', 'GUIDER'),
+          scheduler: link('scheduler', 'SCHEDULER'),
+          seed: 7,
+          steps: 30,
+          denoise: 1,
+          batch_size: 4,
+          preview_every: 5,
+        },
+        col: 4,
+        row: 0,
+        title: 'Source images',
+      },
+      source_pixels: {
+        type: 'VAEDecode',
+        inputs: { samples: link('source', 'LATENT'), vae: link('load', 'VAE') },
+        col: 5,
+        row: 0,
+      },
+      source_latent: {
+        type: 'VAEEncode',
+        inputs: { pixels: link('source_pixels', 'IMAGE'), vae: link('load', 'VAE') },
+        col: 5,
+        row: 1,
+      },
+      ip2p: {
+        type: 'InstructPix2PixGuider',
+        inputs: {
+          model: link('editor', 'MODEL'),
+          text: link('instruction', 'CONDITIONING'),
+          empty: link('instruction', 'EMPTY'),
+          image: link('source_latent', 'LATENT'),
+          text_scale: 7.5,
+          image_scale: 1.5,
+          guidance_rescale: 0,
+        },
+        col: 6,
+        row: 1,
+        title: 'IP2P guidance (own prior)',
+      },
+      ip2p_swap: {
+        type: 'InstructPix2PixGuider',
+        inputs: {
+          model: link('editor', 'MODEL'),
+          text: link('instruction', 'CONDITIONING'),
+          empty: link('instruction', 'EMPTY'),
+          image: link('source_latent', 'LATENT'),
+          text_scale: 7.5,
+          image_scale: 1.5,
+          prior: link('base_uncond', 'DENOISER'),
+          guidance_rescale: 0,
+        },
+        col: 6,
+        row: 3,
+        title: 'IP2P guidance (base prior)',
+      },
+      edit: {
+        type: 'Sampler',
+        inputs: {
+          guider: link('ip2p', 'GUIDER'),
+          scheduler: link('scheduler', 'SCHEDULER'),
+          seed: 11,
+          steps: 30,
+          denoise: 1,
+          batch_size: 4,
+          preview_every: 5,
+        },
+        col: 7,
+        row: 1,
+      },
+      edit_swap: {
+        type: 'Sampler',
+        inputs: {
+          guider: link('ip2p_swap', 'GUIDER'),
+          scheduler: link('scheduler', 'SCHEDULER'),
+          seed: 11,
+          steps: 30,
+          denoise: 1,
+          batch_size: 4,
+          preview_every: 5,
+        },
+        col: 7,
+        row: 3,
+      },
+      edit_pixels: { type: 'VAEDecode', inputs: { samples: link('edit', 'LATENT'), vae: link('load', 'VAE') }, col: 8, row: 1 },
+      edit_swap_pixels: {
+        type: 'VAEDecode',
+        inputs: { samples: link('edit_swap', 'LATENT'), vae: link('load', 'VAE') },
+        col: 8,
+        row: 3,
+      },
+      compare: {
+        type: 'ImageCompare',
+        inputs: {
+          image_a: link('source_pixels', 'IMAGE'),
+          label_a: 'SOURCE',
+          image_b: link('edit_pixels', 'IMAGE'),
+          label_b: 'IP2P',
+          image_c: link('edit_swap_pixels', 'IMAGE'),
+          label_c: 'IP2P + PRIOR',
+          label_d: '',
+        },
+        col: 9,
+        row: 2,
+      },
+      save: {
+        type: 'SaveImage',
+        inputs: { images: link('compare', 'IMAGE'), filename_prefix: 'edit-priorswap' },
+        col: 10,
+        row: 2,
+      },
+    },
+  );
+}
+
+const registry = new Registry();
+registry.register(plugin, '@priorgraph/nodes');
+mkdirSync(OUT, { recursive: true });
+const examples: Array<[string, WorkflowDocument]> = [
+  [
+    't2i-cfg-vs-priorswap',
+    textToImage(
+      'shapes-base',
+      't2i-cfg-vs-priorswap',
+      'Text-to-image with the fine-tuned model: standard CFG (its own unconditional branch) beside ' +
+        'prior-swap CFG (the unconditional branch from the base model it was fine-tuned from), same seed.',
+      'Base model (prior)',
+    ),
+  ],
+  ['edit-priorswap', editing()],
+  [
+    'cross-architecture-prior',
+    textToImage(
+      'shapes-dit',
+      'cross-architecture-prior',
+      'Prior swap with a prior of another architecture and schedule: a DiT-style transformer trained with a ' +
+        'cosine schedule and v-prediction. Its timesteps are matched by closest noise level and its ' +
+        'predictions converted before they are combined.',
+      'DiT prior (other architecture)',
+    ),
+  ],
+];
+for (const [name, doc] of examples) {
+  writeFileSync(join(OUT, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);
+  writeFileSync(join(OUT, `${name}.api.json`), `${JSON.stringify(toComfyPrompt(doc, registry), null, 2)}\n`);
+  process.stdout.write(`wrote examples/workflows/${name}.json and ${name}.api.json\n`);
+}
+process.exit(0);
