@@ -10,7 +10,7 @@
  * Run: node --import tsx bench/server.bench.ts
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { defineNode, definePlugin } from '../packages/core/src/index.ts';
 import { createServer, silentLogger } from '../packages/server/src/index.ts';
-import { demoWorkflow } from '../packages/server/test/demo-workflow.ts';
+import { demoWorkflow, FIXTURES_DIR, hasDemoModels, MODELS_DIR } from '../packages/server/test/demo-workflow.ts';
 import { WebSocket } from '../packages/server/test/helpers.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -297,36 +297,55 @@ async function benchWsAndLag(): Promise<void> {
   );
 }
 
-// ------------------------------------------------------------------ real demo models, when present
+// ------------------------------------------------------------------ real inference (onnxruntime workers)
 async function benchRealModels(): Promise<void> {
-  const modelsDir = join(repo, 'models');
-  const wf = existsSync(modelsDir) ? demoWorkflow(modelsDir, { steps: 20 }) : null;
-  if (!wf) {
-    console.log('\n4. real inference: skipped (no demo models under models/ yet)');
+  // The shipped demo models when present, else the node library's tiny committed ONNX fixtures.
+  const demo = hasDemoModels();
+  const root = demo ? MODELS_DIR : FIXTURES_DIR;
+  const steps = demo ? 30 : 300;
+  const make = (o: Parameters<typeof demoWorkflow>[1]) =>
+    demoWorkflow(root, { guider: 'priorswap', ...o }) ?? demoWorkflow(root, { ...o, guider: 'cfg' });
+  if (!make({ steps })) {
+    console.log('\n4. real inference: skipped (no text-to-image model found)');
     return;
   }
   const nodes = await import('../packages/nodes/src/index.ts');
   const result = await withServer(
     async (url) => {
-      const clients = await openClients(url, 100);
-      // warm-up run (model loading), then the measured one
-      await runAndWait(url, demoWorkflow(modelsDir, { steps: 2, seed: 1 })!);
-      const start = performance.now();
-      const l = await lagDuring(() => runAndWait(url, wf));
-      const seconds = (performance.now() - start) / 1000;
+      const clients = await openClients(url, Number(process.env.PG_BENCH_CLIENTS ?? 100));
+      let progress = 0;
+      clients[0]?.on('message', (d, bin) => {
+        if (!bin && JSON.parse(String(d)).type === 'progress') progress++;
+      });
+      // warm-up run (model loading), then the measured ones
+      await runAndWait(url, make({ steps: 2, seed: 1 })!);
+      const idle = await lagDuring(() => new Promise((r) => setTimeout(r, 1500)));
+      const rows: Array<{ name: string; seconds: number; l: { p50: number; p99: number; max: number } }> = [];
+      for (const [name, previewEvery, seed] of [
+        ['previews every 2 steps', 2, 11],
+        ['no previews', 0, 12],
+      ] as const) {
+        const start = performance.now();
+        const l = await lagDuring(() => runAndWait(url, make({ steps, previewEvery, seed })!));
+        rows.push({ name, seconds: (performance.now() - start) / 1000, l });
+      }
       for (const ws of clients) ws.close();
-      return { l, seconds };
+      return { idle, rows, progress };
     },
-    { plugins: [nodes.default] },
+    { plugins: [nodes.default], modelRoots: [root] },
   );
   console.log(
-    `\n4. real inference (demo models, 20 sampler steps, 100 websocket clients connected): ${f2(result.seconds)} s`,
+    `\n4. real inference through the built-in plugin (${demo ? 'demo models' : 'node-library ONNX fixtures; demo models absent'}, ${steps} sampler steps, 100 websocket clients; ${result.progress} progress events reached each client)`,
   );
-  console.log(
-    `   event-loop lag during the run: p50 ${f2(result.l.p50)} ms  p99 ${f2(result.l.p99)} ms  max ${f2(result.l.max)} ms`,
-  );
+  const row = (name: string, l: { p50: number; p99: number; max: number }, extra = '') =>
+    console.log(`   ${name.padEnd(34)} lag p50 ${f2(l.p50)} ms  p99 ${f2(l.p99)} ms  max ${f2(l.max)} ms${extra}`);
+  row('idle', result.idle);
+  for (const r of result.rows)
+    row(r.name, r.l, `  (run ${f2(r.seconds)} s; max ${f2(r.l.max / result.idle.max)}× idle)`);
 }
 
-await benchThroughput();
-await benchWsAndLag();
-await benchRealModels();
+// `--only=real` (or throughput, ws) runs one part.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
+if (!only || only === 'throughput') await benchThroughput();
+if (!only || only === 'ws') await benchWsAndLag();
+if (!only || only === 'real') await benchRealModels();

@@ -78,6 +78,8 @@ export interface DemoOptions {
   guider?: 'cfg' | 'priorswap';
   text?: string;
   prefix?: string;
+  /** Sampler preview interval (default 2; 0 = no previews). */
+  previewEvery?: number;
 }
 
 /** API-format text-to-image prompt for the models under `root`; null when it holds none. */
@@ -108,7 +110,7 @@ export function demoWorkflow(root: string, o: DemoOptions = {}): Record<string, 
         steps: o.steps ?? 8,
         denoise: 1,
         batch_size: 1,
-        preview_every: 2,
+        preview_every: o.previewEvery ?? 2,
       },
     },
     decode: {
