@@ -71,6 +71,30 @@ describe('ComfyUI info routes', () => {
     expect((await get(s.url, '/api/default-workflow')).status).toBe(404);
   });
 
+  it('/api/plugins lists plugins that failed to load, with the reason; the rest still load', async () => {
+    const pdir = mkdtempSync(join(tmpdir(), 'pg-plugins-'));
+    mkdirSync(join(pdir, 'broken'));
+    writeFileSync(join(pdir, 'broken', 'index.mjs'), "throw new Error('this plugin is broken on purpose');\n");
+    mkdirSync(join(pdir, 'clash'));
+    writeFileSync(
+      join(pdir, 'clash', 'index.mjs'),
+      "export default { name: 'test', version: '9.9.9', nodes: [] };\n", // the name 'test' is taken
+    );
+    const t = await startServer({ pluginsDir: pdir });
+    try {
+      const r = (await get(t.url, '/api/plugins')).json;
+      expect(r.loaded.map((p: { name: string }) => p.name)).toEqual(['test']);
+      const reasons = r.failed.map((f: { reason: string }) => f.reason).join('\n');
+      expect(r.failed).toHaveLength(2);
+      expect(reasons).toMatch(/broken on purpose/);
+      expect(reasons).toMatch(/already registered/);
+      expect((await get(t.url, '/object_info/Slow')).json.Slow).toBeDefined();
+    } finally {
+      await t.close();
+      rmSync(pdir, { recursive: true, force: true });
+    }
+  });
+
   it('/api/openapi.json describes every route the app serves (and nothing it does not)', async () => {
     const api = (await get(s.url, '/api/openapi.json')).json;
     const served = new Set<string>();
