@@ -138,12 +138,14 @@ def make_dataset(n, domain, seed):
     return imgs * 2 - 1, shp, col, caps
 
 
-def make_prompt_images(n, shape, color, domain, seed):
-    """n real images of exactly one (shape, colour) in a domain, for reference statistics."""
+def make_prompt_images(n, shape, color, domain, seed, bg_word=None):
+    """n real images of exactly one (shape, colour) in a domain (optionally one background word)."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, 3, SIZE, SIZE), np.float32)
     for i in range(n):
         s = sample_scene(rng, domain)
+        while bg_word is not None and s["bg_word"] != bg_word:
+            s = sample_scene(rng, domain)
         s["shape"], s["color"] = shape, color
         out[i] = render(s)
     return out * 2 - 1

@@ -289,13 +289,27 @@ class TextEncoder(nn.Module):
 
 
 # ---------------------------------------------------------------- DiT (unconditional, learned-sigma layout)
+class PlainLN(nn.Module):
+    """LayerNorm without affine parameters, spelled out (torch 1.13 exports a scale-less
+    LayerNormalization node that onnx.checker rejects)."""
+
+    def __init__(self, eps=1e-6):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        mu = x.mean(-1, keepdim=True)
+        var = (x - mu).pow(2).mean(-1, keepdim=True)
+        return (x - mu) / torch.sqrt(var + self.eps)
+
+
 class DiTBlock(nn.Module):
     def __init__(self, d, heads):
         super().__init__()
-        self.ln1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.ln1 = PlainLN()
         self.qkv = Lin(d, 3 * d)
         self.proj = Lin(d, d)
-        self.ln2 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.ln2 = PlainLN()
         self.mlp = nn.Sequential(Lin(d, 4 * d), nn.GELU(), Lin(4 * d, d))
         self.ada = Lin(d, 6 * d)
         nn.init.zeros_(self.ada.weight)
@@ -320,7 +334,7 @@ class DiT(nn.Module):
         self.pos = nn.Parameter(torch.randn(n, d) * 0.02)
         self.temb = nn.Sequential(Lin(64, d), nn.SiLU(), Lin(d, d))
         self.blocks = nn.ModuleList([DiTBlock(d, heads) for _ in range(depth)])
-        self.ln = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.ln = PlainLN()
         self.ada = Lin(d, 2 * d)
         nn.init.zeros_(self.ada.weight)
         nn.init.zeros_(self.ada.bias)
