@@ -523,21 +523,37 @@ export class GraphEditor {
     this.redraw();
   }
 
+  /** A node is active while it is the executing one or its progress is still short of its end (the
+   *  server may run independent branches at the same time). */
+  private active(s: NodeRunState): boolean {
+    return s.running || (s.progress !== undefined && s.progress < 1);
+  }
+
+  /** A node is done: clear its progress bar and its transient step preview (shrinking it back so it does
+   *  not cover its neighbours). */
+  private finish(key: string, s: NodeRunState): void {
+    s.running = false;
+    s.progress = undefined;
+    const n = this.node(key);
+    if (n) n.progress = undefined;
+    if (s.preview && !s.images.length) {
+      s.preview = undefined;
+      if (n && s.heightBeforePreview !== undefined) {
+        n.size[1] = s.heightBeforePreview;
+        this.hooks.onChange();
+      }
+    }
+    s.heightBeforePreview = undefined;
+  }
+
+  /** The node the server says is executing (`null`: the run is over). */
   setRunning(id: string | null): void {
     for (const [key, s] of this.state) {
-      if (key !== id && s.running) {
+      if (key === id) continue;
+      if (id === null) this.finish(key, s);
+      else if (s.running) {
         s.running = false;
-        const n = this.node(key);
-        if (n) n.progress = undefined;
-        // Step previews are transient: a finished node shrinks back so it does not cover its neighbours.
-        if (s.preview && !s.images.length) {
-          s.preview = undefined;
-          if (n && s.heightBeforePreview !== undefined) {
-            n.size[1] = s.heightBeforePreview;
-            this.hooks.onChange();
-          }
-          s.heightBeforePreview = undefined;
-        }
+        if (!this.active(s)) this.finish(key, s);
       }
     }
     if (id) this.ensure(id).running = true;
@@ -545,9 +561,14 @@ export class GraphEditor {
   }
 
   setProgress(id: string, value: number, max: number): void {
+    const s = this.ensure(id);
     const n = this.node(id);
-    this.ensure(id).progress = max > 0 ? value / max : 0;
-    if (n) n.progress = max > 0 ? Math.min(1, value / max) : undefined;
+    if (max > 0 && value >= max && !s.running) {
+      this.finish(id, s);
+    } else {
+      s.progress = max > 0 ? Math.min(1, value / max) : 0;
+      if (n) n.progress = s.progress;
+    }
     this.redraw();
   }
 
@@ -561,7 +582,7 @@ export class GraphEditor {
   setPreview(id: string, url: string): void {
     const s = this.ensure(id);
     // a late frame for a node that already finished is dropped (its preview is gone with it)
-    if (!s.running) return;
+    if (!this.active(s)) return;
     const node = this.node(id);
     s.preview = this.loadImage(url);
     if (node && s.heightBeforePreview === undefined && node.size[1] < node.computeSize()[1] + 100) {
