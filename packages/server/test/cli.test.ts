@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { demoWorkflow, FIXTURES_DIR, pngSize } from './demo-workflow.js';
+import { demoWorkflow, EXAMPLES_DIR, FIXTURES_DIR, hasDemoModels, pngSize } from './demo-workflow.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const BIN = fileURLToPath(new URL('../bin/priorgraph.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pg-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(args: string[], timeout = 120_000) {
+function cli(args: string[], timeout = 170_000) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -157,4 +157,27 @@ describe('priorgraph CLI', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
+
+  it.skipIf(!hasDemoModels())(
+    'run: the shipped example on the demo models (priorgraph document, default models root)',
+    () => {
+      const out = join(dir, 'example-out');
+      const r = cli([
+        'run',
+        join(EXAMPLES_DIR, 'workflows', 't2i-cfg-vs-priorswap.json'),
+        '--out',
+        out,
+        '--data-dir',
+        join(dir, 'data'),
+        '--set',
+        'sample_cfg.seed=3',
+      ]);
+      expect(r.err).not.toMatch(/priorgraph: /);
+      expect(r.code).toBe(0);
+      expect(r.err).toMatch(/\[sample_swap [^\]]*\] \S+ 30\/30/);
+      const files = r.out.trim().split('\n');
+      expect(files.length).toBeGreaterThan(0);
+      for (const f of files) expect(pngSize(readFileSync(f))[0]).toBeGreaterThanOrEqual(32);
+    },
+  );
 });
