@@ -122,16 +122,11 @@ describe.skipIf(!present)('demo models (models/shapes-*)', () => {
   });
 
   it.skipIf(!has('shapes-dit'))(
-    'a DiT prior (other schedule, v-prediction, learned sigma) — run or refused by latent space',
+    'a DiT prior (other schedule, v-prediction, learned sigma) on the same latent space',
     async () => {
       const { result } = await runDoc(executor, t2i('shapes-dit'));
-      if (result.status === 'error') {
-        expect(result.error?.message).toMatch(/do not share a latent space/);
-        expect(result.error?.message).toMatch(/shapes-t2i/);
-        expect(result.error?.message).toMatch(/shapes-dit/);
-      } else {
-        expect(result.status).toBe('success');
-      }
+      expect(result.error?.message ?? '').toBe('');
+      expect(result.status).toBe('success');
     },
   );
 
