@@ -364,7 +364,8 @@ function linePanel(
   series: Series[],
 ) {
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
-  const ys = series.flatMap((s) => s.points.flatMap((p) => [p.lo, p.hi]));
+  // The axis spans the means (intervals are clipped to the box), so one wide interval cannot flatten the lines.
+  const ys = series.flatMap((s) => s.points.map((p) => p.y));
   const xMin = Math.min(...xs);
   const xMax = Math.max(...xs);
   let yMin = Math.min(...ys);
@@ -373,11 +374,14 @@ function linePanel(
     yMin -= 1;
     yMax += 1;
   }
-  const pad = (yMax - yMin) * 0.08;
+  const pad = (yMax - yMin) * 0.15;
   yMin -= pad;
   yMax += pad;
-  const px = (x: number) => box.x + 50 + ((x - xMin) / (xMax - xMin)) * (box.w - 60);
-  const py = (y: number) => box.y + box.h - 20 - ((y - yMin) / (yMax - yMin)) * (box.h - 40);
+  const px = (x: number) => Math.round(box.x + 50 + ((x - xMin) / (xMax - xMin || 1)) * (box.w - 60));
+  const py = (y: number) => {
+    const clamped = Math.min(yMax, Math.max(yMin, y));
+    return Math.round(box.y + box.h - 20 - ((clamped - yMin) / (yMax - yMin)) * (box.h - 40));
+  };
   const dot = (x: number, y: number, c: [number, number, number], r = 1) => {
     for (let dy = -r; dy <= r; dy++)
       for (let dx = -r; dx <= r; dx++) {
@@ -399,20 +403,34 @@ function linePanel(
     drawText(rgb, W, H, String(x), px(x) - 4, py(yMin) + 7, 1, [0, 0, 0]);
   }
   for (const t of [yMin + pad, (yMin + yMax) / 2, yMax - pad]) {
-    const label = Math.abs(t) >= 10 ? t.toFixed(0) : t.toFixed(2);
+    const label = Math.abs(yMax - yMin) >= 30 ? t.toFixed(0) : t.toFixed(2);
+    line(px(xMin) - 3, py(t), px(xMin), py(t), grey, 0);
     drawText(rgb, W, H, label, box.x + 46 - textWidth(label, 1), py(t) - 2, 1, [0, 0, 0]);
   }
-  for (const s of series) {
+  series.forEach((s, si) => {
+    const off = (si - (series.length - 1) / 2) * 4; // interval bars side by side, not on top of each other
     s.points.forEach((p, i) => {
-      line(px(p.x), py(p.lo), px(p.x), py(p.hi), s.color, 0);
+      line(px(p.x) + off, py(p.lo), px(p.x) + off, py(p.hi), s.color, 0);
       dot(px(p.x), py(p.y), s.color, 2);
       if (i > 0) line(px(s.points[i - 1].x), py(s.points[i - 1].y), px(p.x), py(p.y), s.color, 1);
     });
-  }
+  });
 }
 
 // ---------------------------------------------------------------- main
-async function main() {
+export interface EvalOptions {
+  out: string;
+  perPrompt: number;
+  prompts: number;
+  steps: number;
+  uncondSamples: number;
+  scales: number[];
+  /** Use only the first n held-out edit pairs (default: all). */
+  editPairs?: number;
+  quiet?: boolean;
+}
+
+function optionsFromArgv(): EvalOptions {
   const { values } = parseArgs({
     options: {
       out: { type: 'string', default: join(ROOT, 'docs', 'eval') },
@@ -423,15 +441,24 @@ async function main() {
       scales: { type: 'string', default: SCALES.join(',') },
     },
   });
-  const out = values.out!;
-  const perPrompt = Number(values['per-prompt']);
-  const steps = Number(values.steps);
-  const scales = values.scales!.split(',').map(Number);
-  const nUncond = Number(values['uncond-samples']);
+  return {
+    out: values.out!,
+    perPrompt: Number(values['per-prompt']),
+    prompts: Number(values.prompts),
+    steps: Number(values.steps),
+    uncondSamples: Number(values['uncond-samples']),
+    scales: values.scales!.split(',').map(Number),
+  };
+}
+
+/** Runs the whole evaluation and writes its files; returns the results object. */
+export async function evaluate(opts: EvalOptions) {
+  const { out, perPrompt, steps, scales } = opts;
+  const nUncond = opts.uncondSamples;
   mkdirSync(out, { recursive: true });
 
   const ref = JSON.parse(readFileSync(join(MODELS, 'eval', 'reference_stats.json'), 'utf8')) as Reference;
-  const ftPrompts = ref.prompts.filter((p) => p.domain === 'ft').slice(0, Number(values.prompts));
+  const ftPrompts = ref.prompts.filter((p) => p.domain === 'ft').slice(0, opts.prompts);
 
   const host: HostInfo = {
     modelRoots: [MODELS],
@@ -456,7 +483,9 @@ async function main() {
     return img;
   };
   const t0 = performance.now();
-  const log = (m: string) => process.stderr.write(`[eval ${((performance.now() - t0) / 1000).toFixed(0)}s] ${m}\n`);
+  const log = (m: string) => {
+    if (!opts.quiet) process.stderr.write(`[eval ${((performance.now() - t0) / 1000).toFixed(0)}s] ${m}\n`);
+  };
 
   // 1. Text-to-image: every method × scale × prompt, same seeds for all.
   const t2i: Record<string, Record<string, unknown>> = {};
@@ -679,7 +708,7 @@ async function main() {
   drawText(rgb, W, H, 'GUIDANCE SCALE W', 520, 376, 1, [80, 80, 80]);
   writeFileSync(join(out, 'plot.png'), encodePng(rgb, W, H, 3));
   log(`wrote ${out}/results.json, results.md, plot.png, grid-*.png`);
-  await stopRuntime();
+  return results;
 }
 
 function pct(v: unknown) {
@@ -729,8 +758,11 @@ export function markdown(r: Record<string, unknown>, scales: number[]): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then(
-    () => process.exit(0),
+  evaluate(optionsFromArgv()).then(
+    async () => {
+      await stopRuntime();
+      process.exit(0);
+    },
     (e) => {
       process.stderr.write(`evaluation failed: ${e instanceof Error ? e.stack : String(e)}\n`);
       process.exit(1);

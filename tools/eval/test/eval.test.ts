@@ -1,0 +1,40 @@
+/** The evaluation command end to end on the shipped demo models, at a tiny size. */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stopRuntime } from '../../../packages/nodes/src/index.ts';
+import { evaluate, METHODS } from '../run.ts';
+
+const MODELS = fileURLToPath(new URL('../../../models/', import.meta.url));
+
+afterAll(async () => {
+  await stopRuntime();
+});
+
+describe('evaluation (tools/eval/run.ts)', () => {
+  it('runs every method through the engine and writes the table, plot and grids', async () => {
+    expect(existsSync(join(MODELS, 'eval', 'reference_stats.json'))).toBe(true);
+    const out = mkdtempSync(join(tmpdir(), 'pg-eval-'));
+    const r = (await evaluate({
+      out,
+      perPrompt: 4,
+      prompts: 2,
+      steps: 6,
+      uncondSamples: 8,
+      scales: [1, 3],
+      editPairs: 6,
+      quiet: true,
+    })) as unknown as { t2i: Record<string, { fd_per_prompt: { mean: number }; samples: number }> };
+    for (const f of ['results.json', 'results.md', 'plot.png', 'grid-t2i.png', 'grid-uncond.png', 'grid-edit.png'])
+      expect(existsSync(join(out, f)), f).toBe(true);
+    // At w = 1 every guidance form is the conditional prediction alone: same seeds, same images, same FD.
+    const at1 = METHODS.map((m) => r.t2i[`${m.id}@1`].fd_per_prompt.mean);
+    expect(new Set(at1).size).toBe(1);
+    // At w = 3 the unconditional branch matters, so CFG and prior swap differ.
+    expect(r.t2i['cfg@3'].fd_per_prompt.mean).not.toBe(r.t2i['swap-base@3'].fd_per_prompt.mean);
+    expect(r.t2i['cfg@3'].samples).toBe(8);
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/\| swap-dit \| 3 \|/);
+  }, 240_000);
+});
