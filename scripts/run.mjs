@@ -104,7 +104,10 @@ function ensureUiBuilt() {
 
 /** The workspace, then the editor with its own DOM/litegraph settings. */
 function typecheck() {
-  return sh(bin('tsc'), ['-p', 'tsconfig.json']) || sh(bin('tsc'), ['-p', join('packages', 'ui', 'tsconfig.json'), '--noEmit']);
+  return (
+    sh(bin('tsc'), ['-p', 'tsconfig.json']) ||
+    sh(bin('tsc'), ['-p', join('packages', 'ui', 'tsconfig.json'), '--noEmit'])
+  );
 }
 
 const job = process.argv[2] ?? 'test';

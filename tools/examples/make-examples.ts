@@ -197,7 +197,13 @@ function editing() {
       },
       scheduler: {
         type: 'Scheduler',
-        inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}', model: link('load', 'MODEL') },
+        inputs: {
+          scheduler: 'ddim',
+          use_karras_sigmas: false,
+          eta: 0,
+          config_json: '{}',
+          model: link('load', 'MODEL'),
+        },
         col: 3,
         row: 1,
       },
@@ -287,7 +293,12 @@ function editing() {
         col: 7,
         row: 3,
       },
-      edit_pixels: { type: 'VAEDecode', inputs: { samples: link('edit', 'LATENT'), vae: link('load', 'VAE') }, col: 8, row: 1 },
+      edit_pixels: {
+        type: 'VAEDecode',
+        inputs: { samples: link('edit', 'LATENT'), vae: link('load', 'VAE') },
+        col: 8,
+        row: 1,
+      },
       edit_swap_pixels: {
         type: 'VAEDecode',
         inputs: { samples: link('edit_swap', 'LATENT'), vae: link('load', 'VAE') },

@@ -142,3 +142,19 @@ export function drawText(
 }
 
 export const textWidth = (text: string, scale: number): number => Math.max(0, text.length * 4 * scale - scale);
+
+/** A step preview as PNG: the small latent-preview RGBA enlarged (nearest) to at least 64 px. Runs in the
+ *  sampling worker, so the host's event loop never pays for it. */
+export function previewPng(rgba: Uint8Array, w: number, h: number): Uint8Array {
+  const k = Math.max(1, Math.ceil(64 / Math.max(w, h)));
+  if (k === 1) return encodePng(rgba, w, h, 4);
+  const W = w * k;
+  const out = new Uint8Array(W * h * k * 4);
+  for (let y = 0; y < h * k; y++) {
+    for (let x = 0; x < W; x++) {
+      const src = (Math.floor(y / k) * w + Math.floor(x / k)) * 4;
+      out.set(rgba.subarray(src, src + 4), (y * W + x) * 4);
+    }
+  }
+  return encodePng(out, W, h * k, 4);
+}

@@ -86,10 +86,7 @@ export const Sampler = defineNode({
       hooks: {
         signal: ctx.signal,
         onProgress: (v, max) => ctx.progress(v, max),
-        onPreview: (rgba, w, h) => {
-          const k = Math.max(1, Math.ceil(64 / Math.max(w, h))); // latents are small: enlarge (nearest)
-          ctx.preview({ format: 'png', data: encodePng(upscale(rgba, w, h, k), w * k, h * k, 4) });
-        },
+        onPreview: (png) => ctx.preview({ format: 'png', data: png }),
       },
     });
     if (r.cancelled || !r.latents) {
@@ -101,17 +98,3 @@ export const Sampler = defineNode({
     return { LATENT: out };
   },
 });
-
-/** Nearest-neighbour enlargement of an RGBA image by an integer factor. */
-function upscale(rgba: Uint8Array, w: number, h: number, k: number): Uint8Array {
-  if (k === 1) return rgba;
-  const W = w * k;
-  const out = new Uint8Array(W * h * k * 4);
-  for (let y = 0; y < h * k; y++) {
-    for (let x = 0; x < W; x++) {
-      const src = ((Math.floor(y / k) * w + Math.floor(x / k)) * 4) | 0;
-      out.set(rgba.subarray(src, src + 4), (y * W + x) * 4);
-    }
-  }
-  return out;
-}

@@ -52,7 +52,8 @@ let nextRunId = 1;
 export interface SampleHooks {
   signal?: AbortSignal;
   onProgress?(step: number, total: number): void;
-  onPreview?(rgba: Uint8Array, width: number, height: number): void;
+  /** A PNG of the current latents (made in the worker). */
+  onPreview?(png: Uint8Array): void;
 }
 
 export interface SampleResult {
@@ -155,7 +156,7 @@ async function sampleIn(
         const msg = m as CoordinatorMessage;
         if (msg.runId !== runId) return; // another run on the same worker
         if (msg.op === 'progress') hooks.onProgress?.(msg.step, msg.total);
-        else if (msg.op === 'preview') hooks.onPreview?.(msg.rgba, msg.width, msg.height);
+        else if (msg.op === 'preview') hooks.onPreview?.(msg.png);
         else {
           done();
           if (msg.op === 'done') {

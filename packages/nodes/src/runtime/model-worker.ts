@@ -12,6 +12,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { latentPreviewRGBA } from '../guidance/index.ts';
+import { previewPng } from '../image-utils.ts';
 import { float32ToHalf, halfToFloat32 } from './fp16.ts';
 import { sessionOptions } from './options.ts';
 import type { CoordinatorMessage, DistributiveOmit, SamplePlan } from './plan.ts';
@@ -183,7 +184,8 @@ async function sampleHere(plan: SamplePlan): Promise<void> {
         progress: (step, total) => post({ op: 'progress', step, total }),
         preview: (lat) => {
           const [, C, H, W] = plan.shape;
-          post({ op: 'preview', rgba: latentPreviewRGBA(lat, C, H, W, 0), width: W, height: H });
+          const png = previewPng(latentPreviewRGBA(lat, C, H, W, 0), W, H);
+          post({ op: 'preview', png }, [png.buffer as ArrayBuffer]);
         },
       },
     );

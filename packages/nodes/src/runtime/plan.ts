@@ -79,7 +79,7 @@ export interface SamplePlan {
 
 export type CoordinatorMessage = { runId: number } & (
   | { op: 'progress'; step: number; total: number }
-  | { op: 'preview'; rgba: Uint8Array; width: number; height: number }
+  | { op: 'preview'; png: Uint8Array }
   | { op: 'done'; latents: Float32Array; modelMs: number; runMs: number; loopMs: number; calls: number }
   | { op: 'cancelled' }
   | { op: 'error'; message: string }

@@ -13,8 +13,8 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '@priorgraph/core';
+import { spawnWorker } from '@priorgraph/core';
 import type { HostTensor, ModelInfo } from './protocol.ts';
-import { spawnModuleWorker } from './spawn.ts';
 
 export interface PoolOptions {
   executionProviders?: string[];
@@ -166,7 +166,7 @@ export class RuntimePool {
   private async spawn(key: string, path: string, threads: number): Promise<ModelHandle> {
     const size = modelBytes(path);
     this.evict(size);
-    const worker = spawnModuleWorker(new URL('./model-worker.ts', import.meta.url));
+    const worker = spawnWorker(new URL('./model-worker.ts', import.meta.url));
     const r = await new Promise<{ ok: boolean; info?: ModelInfo; warnings?: string[]; error?: string }>((resolve) => {
       worker.once('message', resolve);
       worker.once('error', (e) => resolve({ ok: false, error: e.message }));
