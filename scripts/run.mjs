@@ -98,7 +98,7 @@ function ensureUiBuilt() {
   };
   if (existsSync(out) && statSync(out).mtimeMs >= newest(ui)) return;
   log('building the editor (vite)...');
-  const status = sh(bin('vite'), ['build', '--logLevel', 'warn'], { cwd: ui });
+  const status = sh(join(ui, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn'], { cwd: ui });
   if (status !== 0) process.exit(status);
 }
 
