@@ -33,7 +33,7 @@ function document(name: string, description: string, specs: Record<string, Spec>
       version: 1,
       ...(s.title ? { title: s.title } : {}),
       inputs: s.inputs,
-      ui: { pos: [40 + s.col * 330, 40 + s.row * 190], size: [300, 150] },
+      ui: { pos: [40 + s.col * 275, 40 + s.row * 190], size: [250, 150] },
     };
   }
   return { format: 'priorgraph', version: 1, nodes, meta: { name, description } } as unknown as WorkflowDocument;
@@ -148,8 +148,8 @@ function textToImage(priorPath: string, name: string, description: string, prior
     save: {
       type: 'SaveImage',
       inputs: { images: link('compare', 'IMAGE'), filename_prefix: name },
-      col: 7,
-      row: 1,
+      col: 6,
+      row: 2,
     },
   });
 }
