@@ -6,7 +6,7 @@ Domains (see README.md for the reasoning):
   base   broad data: mostly dark backgrounds (85%), some dim grey (10%), rarely light grey (5%);
          large-ish shapes (radius 5..11 px).
   ft     the shifted fine-tune domain: light *pastel-tinted* backgrounds with a soft gradient and
-         small shapes (radius 3.5..7 px).  The base sees light backgrounds only 5% of the time,
+         small shapes (radius 4.5..8 px).  The base sees light backgrounds only 5% of the time,
          and never tinted/gradient ones or shapes this small on them.
   edit   InstructPix2Pix pairs rendered in the ft domain: same scene, one attribute changed.
 
@@ -100,7 +100,7 @@ def sample_scene(rng, domain):
         tint = rng.uniform(-0.12, 0.05, size=3)  # pastel: pull one or two channels down
         s["bg"] = np.clip(level + tint, 0, 1)
         s["grad"] = rng.uniform(-0.06, 0.06, size=3)  # soft vertical gradient
-        r = rng.uniform(3.5, 7.0)
+        r = rng.uniform(4.5, 8.0)
     else:
         raise ValueError(domain)
     s["r"] = r
