@@ -97,13 +97,10 @@ const scheduler = (model: string) => ({
   inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}', model: link(model, 'MODEL') },
 });
 
-/** Text-to-image with the fine-tuned model: CFG, or prior swap with `prior`. */
-function t2iDoc(caption: string, w: number, prior: string | null, seed: number, n: number, steps: number, key: string) {
-  const nodes: Record<string, { type: string; inputs: Inputs }> = {
-    load: { type: 'DiffusersLoader', inputs: { model_path: 'shapes-t2i' } },
-    enc: { type: 'CLIPTextEncode', inputs: { clip: link('load', 'CLIP'), text: caption } },
-    cond: { type: 'Denoiser', inputs: { model: link('load', 'MODEL'), conditioning: link('enc', 'CONDITIONING') } },
-    sched: scheduler('load'),
+/** The tail every evaluation graph shares: sample with node `guider` and `sched`, decode with `load`'s
+ *  VAE, and hand the images back under `key`. */
+function sampleDecodeCollect(seed: number, n: number, steps: number, key: string) {
+  return {
     sample: {
       type: 'Sampler',
       inputs: {
@@ -118,6 +115,17 @@ function t2iDoc(caption: string, w: number, prior: string | null, seed: number, 
     },
     decode: { type: 'VAEDecode', inputs: { samples: link('sample', 'LATENT'), vae: link('load', 'VAE') } },
     out: { type: 'eval.Collect', inputs: { images: link('decode', 'IMAGE'), key } },
+  };
+}
+
+/** Text-to-image with the fine-tuned model: CFG, or prior swap with `prior`. */
+function t2iDoc(caption: string, w: number, prior: string | null, seed: number, n: number, steps: number, key: string) {
+  const nodes: Record<string, { type: string; inputs: Inputs }> = {
+    load: { type: 'DiffusersLoader', inputs: { model_path: 'shapes-t2i' } },
+    enc: { type: 'CLIPTextEncode', inputs: { clip: link('load', 'CLIP'), text: caption } },
+    cond: { type: 'Denoiser', inputs: { model: link('load', 'MODEL'), conditioning: link('enc', 'CONDITIONING') } },
+    sched: scheduler('load'),
+    ...sampleDecodeCollect(seed, n, steps, key),
   };
   if (prior) {
     nodes.prior = { type: 'UNetLoader', inputs: { unet_path: prior } };
@@ -140,20 +148,7 @@ function t2iDoc(caption: string, w: number, prior: string | null, seed: number, 
 function uncondDoc(which: 'base' | 'dit' | 't2i', seed: number, n: number, steps: number, key: string) {
   const nodes: Record<string, { type: string; inputs: Inputs }> = {
     load: { type: 'DiffusersLoader', inputs: { model_path: 'shapes-t2i' } },
-    sample: {
-      type: 'Sampler',
-      inputs: {
-        guider: link('guider', 'GUIDER'),
-        scheduler: link('sched', 'SCHEDULER'),
-        seed,
-        steps,
-        denoise: 1,
-        batch_size: n,
-        preview_every: 0,
-      },
-    },
-    decode: { type: 'VAEDecode', inputs: { samples: link('sample', 'LATENT'), vae: link('load', 'VAE') } },
-    out: { type: 'eval.Collect', inputs: { images: link('decode', 'IMAGE'), key } },
+    ...sampleDecodeCollect(seed, n, steps, key),
   };
   if (which === 't2i') {
     nodes.enc = { type: 'CLIPTextEncode', inputs: { clip: link('load', 'CLIP'), text: '' } };
@@ -198,20 +193,7 @@ function editDoc(
       },
     },
     sched: scheduler('editor'),
-    sample: {
-      type: 'Sampler',
-      inputs: {
-        guider: link('guider', 'GUIDER'),
-        scheduler: link('sched', 'SCHEDULER'),
-        seed,
-        steps,
-        denoise: 1,
-        batch_size: n,
-        preview_every: 0,
-      },
-    },
-    decode: { type: 'VAEDecode', inputs: { samples: link('sample', 'LATENT'), vae: link('load', 'VAE') } },
-    out: { type: 'eval.Collect', inputs: { images: link('decode', 'IMAGE'), key } },
+    ...sampleDecodeCollect(seed, n, steps, key),
   };
   if (prior) {
     nodes.base = { type: 'UNetLoader', inputs: { unet_path: 'shapes-base' } };

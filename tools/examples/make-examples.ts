@@ -40,6 +40,16 @@ function document(name: string, description: string, specs: Record<string, Spec>
 }
 
 const guidance = { guidance_rescale: 0, interval_sigma_lo: 0, interval_sigma_hi: 0 };
+/** Every example samples 4 images in 30 DDIM steps with a preview every 5. */
+const samplerInputs = (guider: string, seed: number) => ({
+  guider: link(guider, 'GUIDER'),
+  scheduler: link('scheduler', 'SCHEDULER'),
+  seed,
+  steps: 30,
+  denoise: 1,
+  batch_size: 4,
+  preview_every: 5,
+});
 
 function textToImage(priorPath: string, name: string, description: string, priorTitle: string) {
   return document(name, description, {
@@ -94,29 +104,13 @@ function textToImage(priorPath: string, name: string, description: string, prior
     },
     sample_cfg: {
       type: 'Sampler',
-      inputs: {
-        guider: link('cfg', 'GUIDER'),
-        scheduler: link('scheduler', 'SCHEDULER'),
-        seed: 42,
-        steps: 30,
-        denoise: 1,
-        batch_size: 4,
-        preview_every: 5,
-      },
+      inputs: samplerInputs('cfg', 42),
       col: 4,
       row: 0,
     },
     sample_swap: {
       type: 'Sampler',
-      inputs: {
-        guider: link('swap', 'GUIDER'),
-        scheduler: link('scheduler', 'SCHEDULER'),
-        seed: 42,
-        steps: 30,
-        denoise: 1,
-        batch_size: 4,
-        preview_every: 5,
-      },
+      inputs: samplerInputs('swap', 42),
       col: 4,
       row: 2,
     },
@@ -209,15 +203,7 @@ function editing() {
       },
       source: {
         type: 'Sampler',
-        inputs: {
-          guider: link('source_guider', 'GUIDER'),
-          scheduler: link('scheduler', 'SCHEDULER'),
-          seed: 7,
-          steps: 30,
-          denoise: 1,
-          batch_size: 4,
-          preview_every: 5,
-        },
+        inputs: samplerInputs('source_guider', 7),
         col: 4,
         row: 0,
         title: 'Source images',
@@ -267,29 +253,13 @@ function editing() {
       },
       edit: {
         type: 'Sampler',
-        inputs: {
-          guider: link('ip2p', 'GUIDER'),
-          scheduler: link('scheduler', 'SCHEDULER'),
-          seed: 11,
-          steps: 30,
-          denoise: 1,
-          batch_size: 4,
-          preview_every: 5,
-        },
+        inputs: samplerInputs('ip2p', 11),
         col: 7,
         row: 1,
       },
       edit_swap: {
         type: 'Sampler',
-        inputs: {
-          guider: link('ip2p_swap', 'GUIDER'),
-          scheduler: link('scheduler', 'SCHEDULER'),
-          seed: 11,
-          steps: 30,
-          denoise: 1,
-          batch_size: 4,
-          preview_every: 5,
-        },
+        inputs: samplerInputs('ip2p_swap', 11),
         col: 7,
         row: 3,
       },
