@@ -4,7 +4,8 @@
 // Plain JavaScript on purpose: it must run before any dependency is installed.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -129,7 +130,23 @@ switch (job) {
     log('linting...');
     status = sh(bin('biome'), ['check', '--diagnostic-level=error', '.']);
     if (status !== 0) process.exit(status);
-    status = sh(bin('vitest'), ['run', ...rest]);
+    const report = join(tmpdir(), `priorgraph-vitest-${process.pid}.json`);
+    status = sh(bin('vitest'), [
+      'run',
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${report}`,
+      ...rest,
+    ]);
+    // One plain closing line that any CI reader understands.
+    if (existsSync(report)) {
+      const r = JSON.parse(readFileSync(report, 'utf8'));
+      const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+      process.stdout.write(
+        `\n${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
+      );
+      rmSync(report, { force: true });
+    }
     process.exit(status);
     break;
   }
