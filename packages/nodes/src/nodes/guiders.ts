@@ -26,6 +26,35 @@ function checked(g: GuiderValue, inputs: string): GuiderValue {
 }
 const interval = (lo: number, hi: number) => ({ intervalLo: lo > 0 ? lo : null, intervalHi: hi > 0 ? hi : null });
 
+/** The GUIDER of every two-branch combiner (CFG, prior swap, autoguidance, APG, CFG-Zero*): the
+ *  combination itself lives in src/guidance, keyed by `combine`. */
+function twoBranch(o: {
+  cond: DenoiserValue;
+  uncond: DenoiserValue;
+  scale: number;
+  rescale?: number;
+  lo?: number;
+  hi?: number;
+  combine: 'cfg' | 'apg' | 'cfgzero';
+  apgEta?: number;
+  apgNormThreshold?: number;
+  label: string;
+}): GuiderValue {
+  return {
+    kind: 'GUIDER',
+    mode: 'cfg',
+    cond: o.cond,
+    uncond: o.uncond,
+    scale: o.scale,
+    rescale: o.rescale ?? 0,
+    ...interval(o.lo ?? 0, o.hi ?? 0),
+    combine: o.combine,
+    apgEta: o.apgEta ?? 1,
+    apgNormThreshold: o.apgNormThreshold ?? 0,
+    label: o.label,
+  };
+}
+
 const guidanceOptions = {
   guidance_rescale: {
     kind: 'float',
@@ -136,19 +165,16 @@ export const CFGGuider = defineNode({
         `inputs "positive"/"negative": CFG uses one model, got ${c.model.path} and ${u.model.path}; use PriorSwapCFGGuider to take the unconditional branch from another model`,
       );
     }
-    const g: GuiderValue = {
-      kind: 'GUIDER',
-      mode: 'cfg',
+    const g = twoBranch({
       cond: c,
       uncond: u,
       scale: cfg,
       rescale: guidance_rescale,
-      ...interval(interval_sigma_lo, interval_sigma_hi),
+      lo: interval_sigma_lo,
+      hi: interval_sigma_hi,
       combine: 'cfg',
-      apgEta: 1,
-      apgNormThreshold: 0,
       label: 'cfg',
-    };
+    });
     return { GUIDER: g };
   },
 });
@@ -172,19 +198,16 @@ export const PriorSwapCFGGuider = defineNode({
   },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
   execute({ model, prior, cfg, guidance_rescale, interval_sigma_lo, interval_sigma_hi }) {
-    const g: GuiderValue = {
-      kind: 'GUIDER',
-      mode: 'cfg',
+    const g = twoBranch({
       cond: asDenoiser(model, 'model'),
       uncond: asDenoiser(prior, 'prior'),
       scale: cfg,
       rescale: guidance_rescale,
-      ...interval(interval_sigma_lo, interval_sigma_hi),
+      lo: interval_sigma_lo,
+      hi: interval_sigma_hi,
       combine: 'cfg',
-      apgEta: 1,
-      apgNormThreshold: 0,
       label: 'prior-swap',
-    };
+    });
     return { GUIDER: checked(g, '"model"/"prior"') };
   },
 });
@@ -203,19 +226,16 @@ export const AutoGuidance = defineNode({
   },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
   execute({ good, bad, scale, guidance_rescale, interval_sigma_lo, interval_sigma_hi }) {
-    const g: GuiderValue = {
-      kind: 'GUIDER',
-      mode: 'cfg',
+    const g = twoBranch({
       cond: asDenoiser(good, 'good'),
       uncond: asDenoiser(bad, 'bad'),
       scale,
       rescale: guidance_rescale,
-      ...interval(interval_sigma_lo, interval_sigma_hi),
+      lo: interval_sigma_lo,
+      hi: interval_sigma_hi,
       combine: 'cfg',
-      apgEta: 1,
-      apgNormThreshold: 0,
       label: 'autoguidance',
-    };
+    });
     return { GUIDER: checked(g, '"good"/"bad"') };
   },
 });
@@ -236,20 +256,15 @@ export const APGGuider = defineNode({
   },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
   execute({ positive, negative, cfg, eta, norm_threshold }) {
-    const g: GuiderValue = {
-      kind: 'GUIDER',
-      mode: 'cfg',
+    const g = twoBranch({
       cond: asDenoiser(positive, 'positive'),
       uncond: asDenoiser(negative, 'negative'),
       scale: cfg,
-      rescale: 0,
-      intervalLo: null,
-      intervalHi: null,
       combine: 'apg',
       apgEta: eta,
       apgNormThreshold: norm_threshold,
       label: 'apg',
-    };
+    });
     return { GUIDER: checked(g, '"positive"/"negative"') };
   },
 });
@@ -269,19 +284,16 @@ export const CFGZeroStarGuider = defineNode({
   },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
   execute({ positive, negative, cfg, guidance_rescale, interval_sigma_lo, interval_sigma_hi }) {
-    const g: GuiderValue = {
-      kind: 'GUIDER',
-      mode: 'cfg',
+    const g = twoBranch({
       cond: asDenoiser(positive, 'positive'),
       uncond: asDenoiser(negative, 'negative'),
       scale: cfg,
       rescale: guidance_rescale,
-      ...interval(interval_sigma_lo, interval_sigma_hi),
+      lo: interval_sigma_lo,
+      hi: interval_sigma_hi,
       combine: 'cfgzero',
-      apgEta: 1,
-      apgNormThreshold: 0,
       label: 'cfg-zero*',
-    };
+    });
     return { GUIDER: checked(g, '"positive"/"negative"') };
   },
 });
