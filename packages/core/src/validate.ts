@@ -171,6 +171,11 @@ function tarjan(ids: string[], edges: Map<string, string[]>): Set<string> {
   return inCycle;
 }
 
+/** A prompt-level `invalid_prompt` result (no node to pin it on). */
+function promptFailure(message: string, details: string, extra_info: Record<string, unknown> = {}): ValidationResult {
+  return { ok: false, error: { type: 'invalid_prompt', message, details, extra_info }, node_errors: {}, outputs: [] };
+}
+
 /**
  * Checks a workflow document against the registry: unknown or ambiguous types, unsupported node
  * versions, missing required inputs, links to missing nodes/outputs, socket type mismatches,
@@ -186,17 +191,7 @@ export async function validateWorkflow(
   try {
     return await validateInner(document, registry, host, options);
   } catch (e) {
-    return {
-      ok: false,
-      error: {
-        type: 'invalid_prompt',
-        message: 'Validation failed unexpectedly',
-        details: e instanceof Error ? e.message : String(e),
-        extra_info: {},
-      },
-      node_errors: {},
-      outputs: [],
-    };
+    return promptFailure('Validation failed unexpectedly', e instanceof Error ? e.message : String(e));
   }
 }
 
@@ -208,20 +203,11 @@ async function validateInner(
 ): Promise<ValidationResult> {
   const parsed = safeParseDocument(document);
   if (!parsed.ok) {
-    return {
-      ok: false,
-      error: {
-        type: 'invalid_prompt',
-        message: 'Not a valid workflow document',
-        details: parsed.issues
-          .slice(0, 20)
-          .map((i) => `${i.path}: ${i.message}`)
-          .join('; '),
-        extra_info: { issues: parsed.issues },
-      },
-      node_errors: {},
-      outputs: [],
-    };
+    const details = parsed.issues
+      .slice(0, 20)
+      .map((i) => `${i.path}: ${i.message}`)
+      .join('; ');
+    return promptFailure('Not a valid workflow document', details, { issues: parsed.issues });
   }
   return validateParsed(parsed.doc, registry, host, options);
 }
@@ -248,17 +234,7 @@ export async function validateParsedDocument(
   try {
     return await validateParsed(doc, registry, host, options);
   } catch (e) {
-    return {
-      ok: false,
-      error: {
-        type: 'invalid_prompt',
-        message: 'Validation failed unexpectedly',
-        details: e instanceof Error ? e.message : String(e),
-        extra_info: {},
-      },
-      node_errors: {},
-      outputs: [],
-    };
+    return promptFailure('Validation failed unexpectedly', e instanceof Error ? e.message : String(e));
   }
 }
 
