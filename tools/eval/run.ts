@@ -26,7 +26,7 @@ import {
 } from '../../packages/core/src/index.ts';
 import { drawText, encodePng, textWidth } from '../../packages/nodes/src/image-utils.ts';
 import nodesPlugin, { getRuntime, type ModelHandle, stopRuntime } from '../../packages/nodes/src/index.ts';
-import { frechetDistance, meanCov, wilson } from './stats.ts';
+import { frechetDistance, kid, meanCov, wilson } from './stats.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MODELS = join(ROOT, 'models');
@@ -300,6 +300,40 @@ function fdTo(rows: number[][], ref: RefStats) {
   return frechetDistance(meanCov(rows, d), { mean: ref.mean, cov: ref.cov.flat() }, d);
 }
 
+/** Fresh real images' features (tools/eval/make_real_features.py): per fine-tune prompt and per domain,
+ *  several independent sets. Set 0 measures the noise floor; the other sets are the KID reference. */
+interface RealBlock {
+  kind: 'prompt' | 'domain';
+  key: string;
+  sets: number;
+  per_set: number;
+  dim: number;
+  offset: number;
+}
+class RealFeatures {
+  private constructor(
+    private readonly floats: Float32Array,
+    private readonly blocks: Map<string, RealBlock>,
+  ) {}
+  static load(): RealFeatures {
+    const dir = join(ROOT, 'tools', 'eval');
+    const meta = JSON.parse(readFileSync(join(dir, 'real_features.json'), 'utf8')) as { blocks: RealBlock[] };
+    const buf = readFileSync(join(dir, 'real_features.bin'));
+    const floats = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    return new RealFeatures(floats, new Map(meta.blocks.map((b) => [`${b.kind}:${b.key}`, b])));
+  }
+  /** rows of one set (or of sets from..to-1 joined), at most `limit` rows */
+  rows(kind: RealBlock['kind'], key: string, from: number, to = from + 1, limit = Number.POSITIVE_INFINITY) {
+    const b = this.blocks.get(`${kind}:${key}`);
+    if (!b) throw new Error(`tools/eval/real_features.json: no ${kind} block "${key}" (rerun make_real_features.py)`);
+    const n = Math.min((to - from) * b.per_set, limit);
+    return Array.from({ length: n }, (_, i) => {
+      const start = b.offset + (from * b.per_set + i) * b.dim;
+      return Array.from(this.floats.subarray(start, start + b.dim));
+    });
+  }
+}
+
 // ---------------------------------------------------------------- grids and plot
 function grid(rows: Array<{ label: string; images: ImageBatch[] }>, colLabels: string[], perCell: number) {
   const cell = 32;
@@ -455,6 +489,8 @@ export async function evaluate(opts: EvalOptions) {
   await nodesPlugin.setup?.(host, console as never);
   const executor = new Executor(registry, { host, cacheBytes: 256 << 20 });
   const classifier = await Classifier.load(ref, host);
+  const real = RealFeatures.load();
+  const dim = ref.prompts[0].mean.length;
   let runs = 0;
   const run = async (d: WorkflowDocument, key: string): Promise<ImageBatch> => {
     const r = await executor.run(d, { promptId: `eval-${runs++}` });
@@ -469,6 +505,23 @@ export async function evaluate(opts: EvalOptions) {
     if (!opts.quiet) process.stderr.write(`[eval ${((performance.now() - t0) / 1000).toFixed(0)}s] ${m}\n`);
   };
 
+  // 0. The noise floor: the same measurements with fresh REAL images of each prompt in place of the
+  // generated ones, at the same sample size. A difference between methods smaller than the spread of
+  // the floor is not evidence of anything.
+  const floorFd: number[] = [];
+  const floorKid: number[] = [];
+  for (const p of ftPrompts) {
+    const fresh = real.rows('prompt', p.caption, 0, 1, perPrompt);
+    floorFd.push(fdTo(fresh, p));
+    floorKid.push(kid(fresh, real.rows('prompt', p.caption, 1, 3), dim));
+  }
+  const floor = {
+    real_per_prompt: Math.min(perPrompt, real.rows('prompt', ftPrompts[0].caption, 0).length),
+    fd_per_prompt: meanCi(floorFd),
+    kid_per_prompt: meanCi(floorKid),
+  };
+  log(`noise floor (real vs real): FD ${meanOf(floorFd).toFixed(2)} KID ${meanOf(floorKid).toExponential(2)}`);
+
   // 1. Text-to-image: every method × scale × prompt, same seeds for all.
   const t2i: Record<string, Record<string, unknown>> = {};
   const gridRows: Array<{ label: string; images: ImageBatch[] }> = [];
@@ -477,6 +530,7 @@ export async function evaluate(opts: EvalOptions) {
     const row: ImageBatch[] = [];
     for (const w of scales) {
       const fds: number[] = [];
+      const kids: number[] = [];
       const borders: number[] = [];
       let correct = 0;
       let shapeOk = 0;
@@ -493,12 +547,9 @@ export async function evaluate(opts: EvalOptions) {
           colorOk += Number(c.color === p.color);
           correct += Number(c.shape === p.shape && c.color === p.color);
         }
-        fds.push(
-          fdTo(
-            cls.map((c) => c.features),
-            p,
-          ),
-        );
+        const feats = cls.map((c) => c.features);
+        fds.push(fdTo(feats, p));
+        kids.push(kid(feats, real.rows('prompt', p.caption, 1, 3), dim));
         borders.push(...borderBrightness(img));
       }
       const acc = wilson(correct, total);
@@ -510,6 +561,7 @@ export async function evaluate(opts: EvalOptions) {
         shape_accuracy: wilson(shapeOk, total),
         color_accuracy: wilson(colorOk, total),
         fd_per_prompt: meanCi(fds),
+        kid_per_prompt: meanCi(kids),
         border_brightness: meanCi(borders),
       };
       log(
@@ -546,10 +598,23 @@ export async function evaluate(opts: EvalOptions) {
       samples: feats.length,
       fd_to_base_data: fdTo(feats, ref.domains.base),
       fd_to_finetune_data: fdTo(feats, ref.domains.ft),
+      kid_to_base_data: kid(feats, real.rows('domain', 'base', 1), dim),
+      kid_to_finetune_data: kid(feats, real.rows('domain', 'ft', 1), dim),
       border_brightness: meanCi(borders),
     };
     uncondRows.push({ label: { base: 'BASE UNET', dit: 'DIT', t2i: 'FINE-TUNE (EMPTY)' }[which], images: imgs });
     log(`uncond ${which}: ${JSON.stringify(uncond[which])}`);
+  }
+  // the floor of this table: fresh real images of each domain, as many as the samples above
+  for (const dom of ['base', 'ft'] as const) {
+    const fresh = real.rows('domain', dom, 0, 1, nUncond);
+    uncond[`real ${dom} data (floor)`] = {
+      samples: fresh.length,
+      fd_to_base_data: fdTo(fresh, ref.domains.base),
+      fd_to_finetune_data: fdTo(fresh, ref.domains.ft),
+      kid_to_base_data: kid(fresh, real.rows('domain', 'base', 1), dim),
+      kid_to_finetune_data: kid(fresh, real.rows('domain', 'ft', 1), dim),
+    };
   }
   writeFileSync(join(out, 'grid-uncond.png'), grid(uncondRows, ['UNCONDITIONAL SAMPLES'], 12));
 
@@ -628,6 +693,7 @@ export async function evaluate(opts: EvalOptions) {
       base: ref.domains.base.border_brightness,
       finetune: ref.domains.ft.border_brightness,
     },
+    noise_floor: floor,
     t2i,
     unconditional: uncond,
     edit,
@@ -702,30 +768,40 @@ function num(v: unknown, digits = 2) {
   return `${c.mean.toFixed(digits)} ± ${((c.hi - c.lo) / 2).toFixed(digits)}`;
 }
 
+/** KID in units of 10⁻³, with the half-width of its interval */
+function kidNum(v: unknown) {
+  const c = v as { mean: number; lo: number; hi: number };
+  return `${(c.mean * 1e3).toFixed(2)} ± ${(((c.hi - c.lo) / 2) * 1e3).toFixed(2)}`;
+}
+
 export function markdown(r: Record<string, unknown>, scales: number[]): string {
   const t2i = r.t2i as Record<string, Record<string, unknown>>;
+  const floor = r.noise_floor as Record<string, unknown>;
   const lines = [
     `Machine: ${r.machine}. Settings: ${JSON.stringify(r.settings)}.`,
     '',
-    '| method | w | prompt accuracy [95% CI] | FD to the prompt’s real images (mean over prompts ± 95% CI) | border brightness (ft data ≈ 0.83, base ≈ 0.21) |',
-    '|---|---|---|---|---|',
+    '| method | w | prompt accuracy [95% CI] | FD to the prompt’s real images (mean over prompts ± 95% CI) | KID ×10³ (mean over prompts ± 95% CI) | border brightness (ft data ≈ 0.83, base ≈ 0.21) |',
+    '|---|---|---|---|---|---|',
+    `| real images (noise floor) | – | – | ${num(floor.fd_per_prompt)} | ${kidNum(floor.kid_per_prompt)} | – |`,
   ];
   for (const m of METHODS)
     for (const w of scales) {
       const x = t2i[`${m.id}@${w}`];
       if (!x) continue;
       lines.push(
-        `| ${m.id} | ${w} | ${pct(x.prompt_accuracy)} | ${num(x.fd_per_prompt)} | ${num(x.border_brightness, 3)} |`,
+        `| ${m.id} | ${w} | ${pct(x.prompt_accuracy)} | ${num(x.fd_per_prompt)} | ${kidNum(x.kid_per_prompt)} | ${num(x.border_brightness, 3)} |`,
       );
     }
   lines.push(
     '',
-    '| prior (unconditional samples) | FD to base data | FD to fine-tune data | border brightness |',
-    '|---|---|---|---|',
+    `The noise floor row scores ${floor.real_per_prompt} fresh REAL images per prompt exactly as the generated ones are scored: the FD a perfect generator would get at this sample size. KID is unbiased, so its floor is near 0.`,
+    '',
+    '| prior (unconditional samples) | FD to base data | FD to fine-tune data | KID×10³ to base data | KID×10³ to fine-tune data | border brightness |',
+    '|---|---|---|---|---|---|',
   );
   for (const [k, v] of Object.entries(r.unconditional as Record<string, Record<string, unknown>>))
     lines.push(
-      `| ${k} | ${(v.fd_to_base_data as number).toFixed(2)} | ${(v.fd_to_finetune_data as number).toFixed(2)} | ${num(v.border_brightness, 3)} |`,
+      `| ${k} | ${(v.fd_to_base_data as number).toFixed(2)} | ${(v.fd_to_finetune_data as number).toFixed(2)} | ${((v.kid_to_base_data as number) * 1e3).toFixed(2)} | ${((v.kid_to_finetune_data as number) * 1e3).toFixed(2)} | ${v.border_brightness ? num(v.border_brightness, 3) : '–'} |`,
     );
   lines.push(
     '',

@@ -26,7 +26,11 @@ describe('evaluation (tools/eval/run.ts)', () => {
       scales: [1, 3],
       editPairs: 6,
       quiet: true,
-    })) as unknown as { t2i: Record<string, { fd_per_prompt: { mean: number }; samples: number }> };
+    })) as unknown as {
+      t2i: Record<string, { fd_per_prompt: { mean: number }; kid_per_prompt: { mean: number }; samples: number }>;
+      noise_floor: { fd_per_prompt: { mean: number }; kid_per_prompt: { mean: number }; real_per_prompt: number };
+      unconditional: Record<string, { fd_to_finetune_data: number; kid_to_finetune_data: number }>;
+    };
     for (const f of ['results.json', 'results.md', 'plot.png', 'grid-t2i.png', 'grid-uncond.png', 'grid-edit.png'])
       expect(existsSync(join(out, f)), f).toBe(true);
     // At w = 1 every guidance form is the conditional prediction alone: same seeds, same images, same FD.
@@ -35,6 +39,16 @@ describe('evaluation (tools/eval/run.ts)', () => {
     // At w = 3 the unconditional branch matters, so CFG and prior swap differ.
     expect(r.t2i['cfg@3'].fd_per_prompt.mean).not.toBe(r.t2i['swap-base@3'].fd_per_prompt.mean);
     expect(r.t2i['cfg@3'].samples).toBe(8);
-    expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/\| swap-dit \| 3 \|/);
+    // The noise floor scores fresh real images the same way, at the same sample size (4 per prompt here).
+    expect(r.noise_floor.real_per_prompt).toBe(4);
+    expect(r.noise_floor.fd_per_prompt.mean).toBeGreaterThan(0);
+    expect(Number.isFinite(r.noise_floor.kid_per_prompt.mean)).toBe(true);
+    expect(Number.isFinite(r.t2i['cfg@3'].kid_per_prompt.mean)).toBe(true);
+    // Real fine-tune images are closer to the fine-tune data than to the base data, by both measures.
+    const realFt = r.unconditional['real ft data (floor)'];
+    expect(realFt.kid_to_finetune_data).toBeLessThan(r.unconditional['real base data (floor)'].kid_to_finetune_data);
+    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    expect(md).toMatch(/\| swap-dit \| 3 \|/);
+    expect(md).toMatch(/\| real images \(noise floor\) \|/);
   }, 240_000);
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { frechetDistance, meanCov, mulberry32, sqrtPsd, symmetricEigen, wilson } from '../stats.ts';
+import { frechetDistance, kid, meanCov, mulberry32, sqrtPsd, symmetricEigen, wilson } from '../stats.ts';
 
 function randomSpd(d: number, seed: number): Float64Array {
   const rnd = mulberry32(seed);
@@ -86,5 +86,34 @@ describe('evaluation statistics', () => {
     expect(a.lo).toBeLessThan(0.8);
     expect(a.hi).toBeGreaterThan(0.8);
     expect(b.hi - b.lo).toBeLessThan(a.hi - a.lo);
+  });
+
+  it('KID matches a hand computation in one dimension', () => {
+    // k(a, b) = (ab + 1)³: within x 1, within y 7³ = 343, across (1 + 1 + 27 + 64) = 93
+    expect(kid([[0], [1]], [[2], [3]], 1)).toBeCloseTo(1 + 343 - (2 * 93) / 4, 10);
+  });
+
+  it('KID is unbiased: over every equally likely draw from one distribution its mean is exactly 0', () => {
+    // two points with equal probability; all 4 ordered draws of 2 for x and for y (16 combinations)
+    const pts = [
+      [0.3, -0.7],
+      [-1.2, 0.4],
+    ];
+    const draws = [0, 1].flatMap((i) => [0, 1].map((j) => [pts[i], pts[j]]));
+    let sum = 0;
+    for (const x of draws) for (const y of draws) sum += kid(x, y, 2);
+    expect(Math.abs(sum / 16)).toBeLessThan(1e-12);
+  });
+
+  it('KID is symmetric, about 0 for two samples of one distribution, and grows with a mean shift', () => {
+    const rnd = mulberry32(7);
+    const gauss = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+    const sample = (n: number, shift: number) => Array.from({ length: n }, () => [gauss() + shift, gauss(), gauss()]);
+    const a = sample(200, 0);
+    const b = sample(200, 0);
+    const c = sample(200, 1);
+    expect(kid(a, b, 3)).toBeCloseTo(kid(b, a, 3), 12);
+    expect(kid(a, c, 3)).toBeGreaterThan(10 * Math.abs(kid(a, b, 3)));
+    expect(() => kid([[1]], [[1], [2]], 1)).toThrow(/at least 2 samples/);
   });
 });
