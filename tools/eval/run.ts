@@ -315,6 +315,15 @@ class RealFeatures {
     private readonly floats: Float32Array,
     private readonly blocks: Map<string, RealBlock>,
   ) {}
+  /** the typical per-dimension standard deviation of real fine-tune-domain features: KID's kernel scale */
+  get scale(): number {
+    const rows = this.rows('domain', 'ft', 1);
+    const d = rows[0].length;
+    const { cov } = meanCov(rows, d);
+    let tr = 0;
+    for (let i = 0; i < d; i++) tr += cov[i * d + i];
+    return Math.sqrt(tr / d);
+  }
   static load(): RealFeatures {
     const dir = join(ROOT, 'tools', 'eval');
     const meta = JSON.parse(readFileSync(join(dir, 'real_features.json'), 'utf8')) as { blocks: RealBlock[] };
@@ -491,6 +500,8 @@ export async function evaluate(opts: EvalOptions) {
   const classifier = await Classifier.load(ref, host);
   const real = RealFeatures.load();
   const dim = ref.prompts[0].mean.length;
+  const kidScale = real.scale;
+  const kidTo = (x: number[][], y: number[][]) => kid(x, y, dim, kidScale);
   let runs = 0;
   const run = async (d: WorkflowDocument, key: string): Promise<ImageBatch> => {
     const r = await executor.run(d, { promptId: `eval-${runs++}` });
@@ -513,10 +524,11 @@ export async function evaluate(opts: EvalOptions) {
   for (const p of ftPrompts) {
     const fresh = real.rows('prompt', p.caption, 0, 1, perPrompt);
     floorFd.push(fdTo(fresh, p));
-    floorKid.push(kid(fresh, real.rows('prompt', p.caption, 1, 3), dim));
+    floorKid.push(kidTo(fresh, real.rows('prompt', p.caption, 1, 3)));
   }
   const floor = {
     real_per_prompt: Math.min(perPrompt, real.rows('prompt', ftPrompts[0].caption, 0).length),
+    kid_feature_scale: kidScale,
     fd_per_prompt: meanCi(floorFd),
     kid_per_prompt: meanCi(floorKid),
   };
@@ -549,7 +561,7 @@ export async function evaluate(opts: EvalOptions) {
         }
         const feats = cls.map((c) => c.features);
         fds.push(fdTo(feats, p));
-        kids.push(kid(feats, real.rows('prompt', p.caption, 1, 3), dim));
+        kids.push(kidTo(feats, real.rows('prompt', p.caption, 1, 3)));
         borders.push(...borderBrightness(img));
       }
       const acc = wilson(correct, total);
@@ -598,8 +610,8 @@ export async function evaluate(opts: EvalOptions) {
       samples: feats.length,
       fd_to_base_data: fdTo(feats, ref.domains.base),
       fd_to_finetune_data: fdTo(feats, ref.domains.ft),
-      kid_to_base_data: kid(feats, real.rows('domain', 'base', 1), dim),
-      kid_to_finetune_data: kid(feats, real.rows('domain', 'ft', 1), dim),
+      kid_to_base_data: kidTo(feats, real.rows('domain', 'base', 1)),
+      kid_to_finetune_data: kidTo(feats, real.rows('domain', 'ft', 1)),
       border_brightness: meanCi(borders),
     };
     uncondRows.push({ label: { base: 'BASE UNET', dit: 'DIT', t2i: 'FINE-TUNE (EMPTY)' }[which], images: imgs });
@@ -612,8 +624,8 @@ export async function evaluate(opts: EvalOptions) {
       samples: fresh.length,
       fd_to_base_data: fdTo(fresh, ref.domains.base),
       fd_to_finetune_data: fdTo(fresh, ref.domains.ft),
-      kid_to_base_data: kid(fresh, real.rows('domain', 'base', 1), dim),
-      kid_to_finetune_data: kid(fresh, real.rows('domain', 'ft', 1), dim),
+      kid_to_base_data: kidTo(fresh, real.rows('domain', 'base', 1)),
+      kid_to_finetune_data: kidTo(fresh, real.rows('domain', 'ft', 1)),
     };
   }
   writeFileSync(join(out, 'grid-uncond.png'), grid(uncondRows, ['UNCONDITIONAL SAMPLES'], 12));

@@ -172,17 +172,21 @@ export function bootstrap<T>(rows: T[], stat: (sample: T[]) => number, reps: num
 }
 
 /** Kernel Inception Distance: the unbiased estimate of the squared maximum mean discrepancy between two
- *  feature sets under the cubic polynomial kernel k(a, b) = (a·b / d + 1)³ (Bińkowski et al. 2018).
+ *  feature sets under the cubic polynomial kernel k(a, b) = (a·b / (s²·d) + 1)³ (Bińkowski et al. 2018),
+ *  the features first divided by `scale` s. The kernel assumes features of order 1 per dimension (as
+ *  Inception's are); for features of another scale pass their typical standard deviation, or the cubic
+ *  term of large dot products swamps the estimate with variance.
  *  Unlike the Fréchet distance it has no bias at small sample sizes: its expectation is 0 when both
  *  sets come from one distribution, so a small sample can give a (slightly) negative value. */
-export function kid(x: ArrayLike<number>[], y: ArrayLike<number>[], d: number): number {
+export function kid(x: ArrayLike<number>[], y: ArrayLike<number>[], d: number, scale = 1): number {
   const m = x.length;
   const n = y.length;
   if (m < 2 || n < 2) throw new Error(`kid: need at least 2 samples on each side, got ${m} and ${n}`);
+  const norm = scale * scale * d;
   const k = (a: ArrayLike<number>, b: ArrayLike<number>) => {
     let dot = 0;
     for (let j = 0; j < d; j++) dot += a[j] * b[j];
-    return (dot / d + 1) ** 3;
+    return (dot / norm + 1) ** 3;
   };
   // the two within-set sums leave out the diagonal; the cross term keeps every pair
   let kxx = 0;

@@ -115,5 +115,9 @@ describe('evaluation statistics', () => {
     expect(kid(a, b, 3)).toBeCloseTo(kid(b, a, 3), 12);
     expect(kid(a, c, 3)).toBeGreaterThan(10 * Math.abs(kid(a, b, 3)));
     expect(() => kid([[1]], [[1], [2]], 1)).toThrow(/at least 2 samples/);
+    // the kernel scale: features multiplied by s and scale s give the same value
+    const s = 7.5;
+    const times = (rows: number[][]) => rows.map((r) => r.map((v) => v * s));
+    expect(kid(times(a), times(c), 3, s)).toBeCloseTo(kid(a, c, 3), 9);
   });
 });
