@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { HostInfo, InputSpec, Logger, NodeContext, OutputSpec, PreviewImage, UiOutput } from './api.js';
 import { OutputCache } from './cache.js';
-import { type RegisteredNodeType, type Registry, widgetTypeName } from './registry.js';
+import { widgetTypeName, widgetValue } from './inputs.js';
+import type { RegisteredNodeType, Registry } from './registry.js';
 import { isLink, safeParseDocument, type WorkflowDocument } from './schema.js';
 import { type ValidationResult, validateParsedDocument } from './validate.js';
 
@@ -535,9 +536,9 @@ export class Executor {
         out[name] = src && src.mode !== 'muted' ? values.get(v.node)?.[v.output] : undefined;
       } else if (v === undefined || v === null) {
         const spec = specs[name];
-        out[name] = spec.kind === 'socket' ? undefined : spec.default;
+        out[name] = spec.kind === 'socket' ? undefined : widgetValue(spec, spec.default);
       } else {
-        out[name] = v;
+        out[name] = widgetValue(specs[name], v);
       }
     }
     return out;

@@ -31,7 +31,8 @@ export interface RunSamplingArgs {
   guider: GuiderValue;
   scheduler: SchedulerValue;
   steps: number;
-  seed: number;
+  /** [0, 2^64 − 1]: a bigint above 2^53 − 1 */
+  seed: number | bigint;
   denoise: number;
   batchSize: number;
   latent: LatentValue | null;

@@ -40,7 +40,8 @@ export interface SamplePlan {
   steps: number;
   /** denoise strength ∈ (0, 1]; < 1 needs `init` */
   strength: number;
-  seed: number;
+  /** [0, 2^64 − 1]: a bigint above 2^53 − 1 (structured-clonable) */
+  seed: number | bigint;
   /** [B, C, H, W] */
   shape: [number, number, number, number];
   init: Float32Array | null;
