@@ -121,7 +121,8 @@ export function findCycles(ids: string[], edges: Map<string, string[]>): Set<str
   return tarjan(rest, restEdges);
 }
 
-function tarjan(ids: string[], edges: Map<string, string[]>): Set<string> {
+/** The ids that lie on a cycle of `edges` (iterative Tarjan; a self-loop counts). */
+export function tarjan(ids: string[], edges: Map<string, string[]>): Set<string> {
   const index = new Map<string, number>();
   const low = new Map<string, number>();
   const onStack = new Set<string>();

@@ -40,16 +40,12 @@ export interface RunSamplingArgs {
   hooks?: SampleHooks;
 }
 
-export async function runSampling(
+/** The run's latent shape [B, C, H, W] from the latent input (or the model's fixed size), and the
+ *  initial latents for img2img (denoise < 1), each batch item taken from the input. */
+function latentShapeAndInit(
   a: RunSamplingArgs,
-): Promise<SampleResult & { shape: [number, number, number, number] }> {
-  const g = a.guider;
-  checkGuider(g);
-  const ref = referenceModel(g);
-  const config = resolveSchedulerConfig(a.scheduler, ref);
-  const refAlphas = createScheduler(a.scheduler.name, config).alphasCumprod;
-
-  // latent shape
+  ref: ModelValue,
+): { shape: [number, number, number, number]; init: Float32Array | null } {
   const C = ref.sig.latentChannels;
   let shape: [number, number, number, number];
   let init: Float32Array | null = null;
@@ -78,6 +74,19 @@ export async function runSampling(
     }
     shape = [Math.max(1, a.batchSize), C, ref.sig.height, ref.sig.width];
   }
+  return { shape, init };
+}
+
+export async function runSampling(
+  a: RunSamplingArgs,
+): Promise<SampleResult & { shape: [number, number, number, number] }> {
+  const g = a.guider;
+  checkGuider(g);
+  const ref = referenceModel(g);
+  const config = resolveSchedulerConfig(a.scheduler, ref);
+  const refAlphas = createScheduler(a.scheduler.name, config).alphasCumprod;
+
+  const { shape, init } = latentShapeAndInit(a, ref);
   for (const d of g.denoisers) {
     const s = d.model.sig;
     if (s.height && (s.height !== shape[2] || s.width !== shape[3])) {
