@@ -7,16 +7,23 @@ import type { DenoiserValue, Guider } from '../types.ts';
 import { asDenoiser, checked, type GuidanceMethod, guider } from './common.ts';
 
 /** Per batch item, on x̂0 predictions:
- *  Δ = D_c − D_u; if r > 0: Δ ← Δ·min(1, r/‖Δ‖); Δ∥ = (⟨Δ,D_c⟩/‖D_c‖²)·D_c, Δ⊥ = Δ − Δ∥;
- *  D = D_c + (w−1)·(Δ⊥ + η·Δ∥). */
-export function apgCombine(cond: Vec, uncond: Vec, w: number, eta: number, r: number, batch: number): Float64Array {
+ *  Δ = D_c − D_u; if r = norm_threshold > 0: Δ ← Δ·min(1, r/‖Δ‖); Δ∥ = (⟨Δ,D_c⟩/‖D_c‖²)·D_c,
+ *  Δ⊥ = Δ − Δ∥; D = D_c + (cfg−1)·(Δ⊥ + η·Δ∥). */
+export function apgCombine(
+  cond: Vec,
+  uncond: Vec,
+  cfg: number,
+  eta: number,
+  norm_threshold: number,
+  batch: number,
+): Float64Array {
   const out = new Float64Array(cond.length);
   const n = cond.length / batch;
   for (let b = 0; b < batch; b++) {
     const o = b * n;
     let dd = 0;
     for (let i = o; i < o + n; i++) dd += (cond[i] - uncond[i]) ** 2;
-    const scale = r > 0 && dd > 0 ? Math.min(1, r / Math.sqrt(dd)) : 1;
+    const scale = norm_threshold > 0 && dd > 0 ? Math.min(1, norm_threshold / Math.sqrt(dd)) : 1;
     let dot = 0;
     let cc = 0;
     for (let i = o; i < o + n; i++) {
@@ -27,7 +34,7 @@ export function apgCombine(cond: Vec, uncond: Vec, w: number, eta: number, r: nu
     for (let i = o; i < o + n; i++) {
       const d = (cond[i] - uncond[i]) * scale;
       const par = k * cond[i];
-      out[i] = cond[i] + (w - 1) * (d - par + eta * par);
+      out[i] = cond[i] + (cfg - 1) * (d - par + eta * par);
     }
   }
   return out;

@@ -8,8 +8,8 @@ import { type CfgGuiderValue, type CfgParams, twoBranches } from './cfg.ts';
 import { asDenoiser, checked, type GuidanceMethod, guidanceOptions, guider, rescaled, scaleAt } from './common.ts';
 
 /** Per batch item, on the predictions being combined:
- *  s* = ⟨v_c, v_u⟩ / ‖v_u‖² ;  v̂ = s*·v_u + w·(v_c − s*·v_u). */
-export function cfgZeroStarCombine(cond: Vec, uncond: Vec, w: number, batch: number): Float64Array {
+ *  s* = ⟨v_c, v_u⟩ / ‖v_u‖² ;  v̂ = s*·v_u + cfg·(v_c − s*·v_u). */
+export function cfgZeroStarCombine(cond: Vec, uncond: Vec, cfg: number, batch: number): Float64Array {
   const out = new Float64Array(cond.length);
   const n = cond.length / batch;
   for (let b = 0; b < batch; b++) {
@@ -21,7 +21,7 @@ export function cfgZeroStarCombine(cond: Vec, uncond: Vec, w: number, batch: num
       uu += uncond[i] * uncond[i];
     }
     const st = uu > 0 ? dot / uu : 1;
-    for (let i = o; i < o + n; i++) out[i] = st * uncond[i] + w * (cond[i] - st * uncond[i]);
+    for (let i = o; i < o + n; i++) out[i] = st * uncond[i] + cfg * (cond[i] - st * uncond[i]);
   }
   return out;
 }

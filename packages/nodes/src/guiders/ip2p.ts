@@ -12,12 +12,12 @@ export function twoConditionCombine(
   full: Vec /* ε(c1,c2) */,
   imageOnly: Vec /* ε(c1,∅) */,
   uncond: Vec /* ε(∅,∅) */,
-  imageScale: number,
-  textScale: number,
+  image_scale: number,
+  text_scale: number,
 ): Float64Array {
   const out = new Float64Array(full.length);
   for (let i = 0; i < out.length; i++) {
-    out[i] = uncond[i] + imageScale * (imageOnly[i] - uncond[i]) + textScale * (full[i] - imageOnly[i]);
+    out[i] = uncond[i] + image_scale * (imageOnly[i] - uncond[i]) + text_scale * (full[i] - imageOnly[i]);
   }
   return out;
 }
