@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type InputSpec, sizeOf, type UiOutput } from './api.js';
+import { widgetValue } from './inputs.js';
 import type { Plan, PlanNode } from './planning.js';
 import { isLink, type WorkflowDocument } from './schema.js';
 
@@ -169,6 +170,16 @@ export function stableStringify(v: unknown): string {
 
 const sortedInputNames = new WeakMap<object, string[]>();
 
+/** A literal as the node will receive it (a seed 5 and "5" are one seed), or as written when the
+ *  input-spec table refuses it (the run then fails on it). */
+function canonicalLiteral(spec: InputSpec, v: unknown): unknown {
+  try {
+    return widgetValue(spec, v);
+  } catch {
+    return v;
+  }
+}
+
 /** The ancestry signature: hash of (qualified type, version, mode, input literals, upstream signatures).
  *  A not-idempotent node's signature is unique to the run (`runId`). Sources must be signed first. */
 export function signature(p: PlanNode, nodes: Map<string, PlanNode>, doc: WorkflowDocument, runId: string): string {
@@ -189,7 +200,7 @@ export function signature(p: PlanNode, nodes: Map<string, PlanNode>, doc: Workfl
       else s += `@${nodes.get(v.node)!.sig}:${v.output}`;
     } else {
       const spec = specs[name];
-      s += stableStringify(v === undefined && spec.kind !== 'socket' ? spec.default : v);
+      s += stableStringify(canonicalLiteral(spec, v === undefined && spec.kind !== 'socket' ? spec.default : v));
     }
   }
   return createHash('sha1').update(s).digest('base64');

@@ -148,9 +148,15 @@ class Scheduler {
   private start(id: string): void {
     const { a } = this;
     const p = a.plan.nodes.get(id)!;
-    const inputs = resolveInputs(p, a.values, a.doc);
     this.running++;
     this.inFlight.add(id);
+    let inputs: Record<string, unknown>;
+    try {
+      inputs = resolveInputs(p, a.values, a.doc);
+    } catch (e) {
+      this.finish(id, e, true, undefined); // a literal the input-spec table refuses (unvalidated runs)
+      return;
+    }
     if (p.mode === 'bypass') {
       this.finish(id, bypassOutputs(p, inputs), false, undefined);
       return;

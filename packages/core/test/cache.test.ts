@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { lookupPlan, OutputCache, signPlan, stableStringify } from '../src/cache.js';
 import { planRun } from '../src/planning.js';
 import { Registry } from '../src/registry.js';
+import type { WorkflowDocument } from '../src/schema.js';
 import { testPlugin } from './fixtures.js';
 import { dagDocument, dagSpec, descendantIds } from './graphs.js';
 
@@ -39,6 +40,21 @@ describe('signatures', () => {
         },
       ),
     );
+  });
+
+  it('a seed given as a number and as a decimal string is one seed, one signature', () => {
+    const sig = (seed: unknown) => {
+      const doc: WorkflowDocument = {
+        format: 'priorgraph',
+        version: 1,
+        nodes: { g: { type: 'test.Big', version: 1, mode: 'normal' as const, inputs: { n: 10, seed: seed as never } } },
+      };
+      const plan = planRun(doc, registry, ['g']);
+      signPlan(plan, doc, 'run');
+      return plan.nodes.get('g')!.sig;
+    };
+    expect(sig(5)).toBe(sig('5'));
+    expect(sig('18446744073709551615')).not.toBe(sig('18446744073709551614'));
   });
 
   it('canonical JSON sorts keys and writes bigints apart from numbers', () => {

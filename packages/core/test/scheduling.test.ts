@@ -87,6 +87,12 @@ describe('schedule', () => {
     expect(r.events.find((e) => e.type === 'error')).toMatchObject({ nodeId: 'f', inputs: { how: 'error' } });
   });
 
+  it('a literal the input-spec table refuses fails its node (unvalidated runs), without throwing', async () => {
+    const r = run({ g: n('test.Big', { n: 10, seed: 'not a seed' }) }, ['g']);
+    const res = await r.result;
+    expect(res.failure).toMatchObject({ nodeId: 'g', message: expect.stringContaining('seed') });
+  });
+
   it('cancellation stops within the running node and names it', async () => {
     const ac = new AbortController();
     const r = run(
