@@ -22,12 +22,14 @@ import {
   median,
   timeCalls,
 } from '../packages/nodes/bench/common.ts';
+import { cfgGuider } from '../packages/nodes/src/guiders/cfg.ts';
+import { noGuidanceOptions } from '../packages/nodes/src/guiders/common.ts';
 import { createRng } from '../packages/nodes/src/rng.ts';
 import { stopRuntime } from '../packages/nodes/src/runtime/index.ts';
 import { RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
 import { runSampling } from '../packages/nodes/src/sampling.ts';
 import { createScheduler } from '../packages/nodes/src/schedulers/index.ts';
-import type { GuiderValue, LatentValue } from '../packages/nodes/src/types.ts';
+import type { DenoiserValue, GuiderValue, LatentValue } from '../packages/nodes/src/types.ts';
 
 const steps = Number(process.argv[2] ?? 30);
 const rounds = Number(process.argv[3] ?? 5);
@@ -44,20 +46,9 @@ for (const set of benchSets()) {
     samples: new Float32Array(model.sig.latentChannels * h * w),
     shape: [1, model.sig.latentChannels, h, w],
   };
-  const guider: GuiderValue = {
-    kind: 'GUIDER',
-    mode: 'cfg',
-    label: 'cfg',
-    cond: { kind: 'DENOISER', model, cond, concat: null },
-    uncond: { kind: 'DENOISER', model, cond, concat: null },
-    scale: 5,
-    rescale: 0,
-    intervalLo: null,
-    intervalHi: null,
-    combine: 'cfg',
-    apgEta: 1,
-    apgNormThreshold: 0,
-  };
+  const d: DenoiserValue = { kind: 'DENOISER', model, cond, concat: null };
+  const params = { cfg: 5, ...noGuidanceOptions };
+  const guider: GuiderValue = cfgGuider('cfg', d, d, params);
   const run = () =>
     runSampling({
       pool,

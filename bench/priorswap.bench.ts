@@ -18,6 +18,8 @@ import {
   median,
   timeCalls,
 } from '../packages/nodes/bench/common.ts';
+import { cfgGuider } from '../packages/nodes/src/guiders/cfg.ts';
+import { noGuidanceOptions } from '../packages/nodes/src/guiders/common.ts';
 import { stopRuntime } from '../packages/nodes/src/runtime/index.ts';
 import { RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
 import { runSampling } from '../packages/nodes/src/sampling.ts';
@@ -46,35 +48,13 @@ for (const set of benchSets()) {
     cond: m.sig.encoderHiddenStatesName ? c : null,
     concat: null,
   });
-  const common = {
-    scale: 5,
-    rescale: 0,
-    intervalLo: null,
-    intervalHi: null,
-    combine: 'cfg',
-    apgEta: 1,
-    apgNormThreshold: 0,
-  } as const;
-  const cfg: GuiderValue = {
-    kind: 'GUIDER',
-    mode: 'cfg',
-    label: 'cfg',
-    cond: D(ft, cond),
-    uncond: D(ft, empty),
-    ...common,
-  };
-  const swap: GuiderValue = {
-    kind: 'GUIDER',
-    mode: 'cfg',
-    label: 'ps',
-    cond: D(ft, cond),
-    uncond: D(base, empty),
-    ...common,
-  };
+  const params = { cfg: 5, ...noGuidanceOptions };
+  const cfg: GuiderValue = cfgGuider('cfg', D(ft, cond), D(ft, empty), params);
+  const swap: GuiderValue = cfgGuider('ps', D(ft, cond), D(base, empty), params);
   // for reference: CFG on a 1-thread session (pool1), since tiny models scale poorly with threads
   const pool1 = new RuntimePool({ defaultThreads: 1 });
   const ft1 = await loadModel(pool1, set.ft);
-  const cfg1: GuiderValue = { ...cfg, cond: D(ft1, cond), uncond: D(ft1, empty) } as GuiderValue;
+  const cfg1: GuiderValue = cfgGuider('cfg', D(ft1, cond), D(ft1, empty), params);
   const run = (g: GuiderValue, p: RuntimePool = pool) =>
     runSampling({
       pool: p,

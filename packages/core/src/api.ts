@@ -53,7 +53,9 @@ export interface ComboInput extends InputBase {
   options: readonly string[] | ((host: HostInfo) => readonly string[] | Promise<readonly string[]>);
   default?: string;
 }
-/** A seed: an integer in [0, 2^53 − 1]; the editor offers "randomize after each run". */
+/** A seed: an integer in [0, 2^64 − 1] (ComfyUI's range; see inputs.ts): in a document a number, or a
+ *  decimal string above 2^53 − 1; `execute` receives a number, or a bigint above 2^53 − 1. The editor
+ *  offers "randomize after each run". */
 export interface SeedInput extends InputBase {
   kind: 'seed';
   default: number;
@@ -116,13 +118,15 @@ export interface NodeContext {
 /** The JS type a node's `execute` receives for each input kind. */
 export type InputValue<S extends InputSpec> = S extends SocketInput
   ? unknown
-  : S extends IntInput | FloatInput | SeedInput
-    ? number
-    : S extends StringInput | ComboInput
-      ? string
-      : S extends BooleanInput
-        ? boolean
-        : never;
+  : S extends SeedInput
+    ? number | bigint
+    : S extends IntInput | FloatInput
+      ? number
+      : S extends StringInput | ComboInput
+        ? string
+        : S extends BooleanInput
+          ? boolean
+          : never;
 
 export type InputValues<I extends Record<string, InputSpec>> = {
   [K in keyof I]: I[K] extends { optional: true } ? InputValue<I[K]> | undefined : InputValue<I[K]>;

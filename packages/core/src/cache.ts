@@ -1,8 +1,13 @@
 /**
- * The executor's output cache: keyed by a node's ancestry signature, bounded by an estimate of the
- * bytes its values hold, least-recently-used first out.
+ * Caching: each planned node's ancestry signature (its type, version, mode, literals and its
+ * sources' signatures), the output cache keyed by it (bounded by an estimate of the bytes its values
+ * hold, least-recently-used first out), and which nodes of a plan the cache serves.
  */
-import { sizeOf } from './api.js';
+import { createHash } from 'node:crypto';
+import { type InputSpec, sizeOf, type UiOutput } from './api.js';
+import { widgetValue } from './inputs.js';
+import type { Plan, PlanNode } from './planning.js';
+import { isLink, type WorkflowDocument } from './schema.js';
 
 const MAX_WALK = 100_000;
 
@@ -143,4 +148,106 @@ export class OutputCache {
     this.map.clear();
     this.total = 0;
   }
+}
+
+/** Canonical JSON: object keys sorted, so equal values hash equally (bigints as `<digits>n`). */
+export function stableStringify(v: unknown): string {
+  if (v === undefined) return 'u';
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'u';
+  if (Array.isArray(v)) {
+    let s = '[';
+    for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + stableStringify(v[i]);
+    return s + ']';
+  }
+  const keys = Object.keys(v as object).sort();
+  let s = '{';
+  for (let i = 0; i < keys.length; i++) {
+    s += (i ? ',' : '') + JSON.stringify(keys[i]) + ':' + stableStringify((v as Record<string, unknown>)[keys[i]]);
+  }
+  return s + '}';
+}
+
+const sortedInputNames = new WeakMap<object, string[]>();
+
+/** A literal as the node will receive it (a seed 5 and "5" are one seed), or as written when the
+ *  input-spec table refuses it (the run then fails on it). */
+function canonicalLiteral(spec: InputSpec, v: unknown): unknown {
+  try {
+    return widgetValue(spec, v);
+  } catch {
+    return v;
+  }
+}
+
+/** The ancestry signature: hash of (qualified type, version, mode, input literals, upstream signatures).
+ *  A not-idempotent node's signature is unique to the run (`runId`). Sources must be signed first. */
+export function signature(p: PlanNode, nodes: Map<string, PlanNode>, doc: WorkflowDocument, runId: string): string {
+  let s = `${p.t.qualifiedName}\u0000${p.t.def.version}\u0000${p.mode}`;
+  if (p.t.def.notIdempotent && p.mode === 'normal') s += `\u0000run:${runId}`;
+  const specs = p.t.def.inputs as Record<string, InputSpec>;
+  let names = sortedInputNames.get(specs);
+  if (!names) {
+    names = Object.keys(specs).sort();
+    sortedInputNames.set(specs, names);
+  }
+  for (const name of names) {
+    const v = p.inputs[name];
+    s += `\u0000${name}=`;
+    if (isLink(v)) {
+      const src = doc.nodes[v.node];
+      if (!src || src.mode === 'muted') s += 'muted';
+      else s += `@${nodes.get(v.node)!.sig}:${v.output}`;
+    } else {
+      const spec = specs[name];
+      s += stableStringify(canonicalLiteral(spec, v === undefined && spec.kind !== 'socket' ? spec.default : v));
+    }
+  }
+  return createHash('sha1').update(s).digest('base64');
+}
+
+/** Signs every node of a plan, sources first. */
+export function signPlan(plan: Plan, doc: WorkflowDocument, runId: string): void {
+  for (const id of plan.order) {
+    const p = plan.nodes.get(id)!;
+    p.sig = signature(p, plan.nodes, doc, runId);
+  }
+}
+
+export interface CacheLookup {
+  /** outputs of the nodes the cache served */
+  values: Map<string, Record<string, unknown>>;
+  /** the nodes the cache served, in plan order */
+  cached: string[];
+  /** the nodes that must run (a cached node's sources are not needed) */
+  toRun: Set<string>;
+  uiOutputs: Record<string, UiOutput>;
+}
+
+/** Which nodes the cache serves and which must run, walking back from the targets. */
+export function lookupPlan(plan: Plan, targets: readonly string[], cache: OutputCache): CacheLookup {
+  const values = new Map<string, Record<string, unknown>>();
+  const uiOutputs: Record<string, UiOutput> = {};
+  const cached: string[] = [];
+  const toRun = new Set<string>();
+  const seen = new Set<string>();
+  const stack = [...targets];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const p = plan.nodes.get(id)!;
+    const hit = p.mode === 'normal' && !p.t.def.notIdempotent ? cache.get(p.sig) : undefined;
+    if (hit) {
+      values.set(id, hit.outputs);
+      cached.push(id);
+      if (hit.ui) uiOutputs[id] = hit.ui;
+      continue;
+    }
+    toRun.add(id);
+    for (const d of p.deps) stack.push(d);
+  }
+  const pos = new Map(plan.order.map((id, i) => [id, i]));
+  cached.sort((a, b) => pos.get(a)! - pos.get(b)!);
+  return { values, cached, toRun, uiOutputs };
 }

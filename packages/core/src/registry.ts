@@ -5,11 +5,11 @@
  */
 import { z } from 'zod';
 import type { HostInfo, InputSpec, Logger, NodeDefinition, OutputSpec, PluginDefinition } from './api.js';
+import { WIDGET_KINDS, widgetRange } from './inputs.js';
 import type { WorkflowNode } from './schema.js';
 
 export const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]*$/;
 export const NODE_TYPE_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
-export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
 export interface RegisteredNodeType {
   /** `<plugin>.<type>` */
@@ -319,25 +319,6 @@ export async function comboOptions(
   }
 }
 
-/** The ComfyUI type name a widget kind is exposed as (SEED is sent as INT). */
-export function widgetTypeName(spec: InputSpec): string {
-  switch (spec.kind) {
-    case 'socket':
-      return spec.type;
-    case 'int':
-    case 'seed':
-      return 'INT';
-    case 'float':
-      return 'FLOAT';
-    case 'string':
-      return 'STRING';
-    case 'boolean':
-      return 'BOOLEAN';
-    case 'combo':
-      return 'COMBO';
-  }
-}
-
 function definedOnly(o: Record<string, unknown>): Record<string, unknown> {
   const r: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) r[k] = v;
@@ -370,7 +351,7 @@ async function inputInfo(spec: InputSpec, host: HostInfo, log?: Logger): Promise
     case 'seed':
       return [
         'INT',
-        definedOnly({ default: spec.default, min: 0, max: MAX_SEED, control_after_generate: true, tooltip }),
+        definedOnly({ default: spec.default, ...widgetRange(spec), control_after_generate: true, tooltip }),
       ];
     case 'combo': {
       const { options, error } = await comboOptions(spec, host);
@@ -427,40 +408,9 @@ async function objectInfoEntry(t: RegisteredNodeType, host: HostInfo, log?: Logg
 const LinkZ = z.object({ node: z.string(), output: z.string() }).strict();
 
 function inputZod(spec: InputSpec): z.ZodType {
-  let s: z.ZodType;
-  switch (spec.kind) {
-    case 'socket':
-      return LinkZ.describe(spec.description ?? `link to a ${spec.type} output`);
-    case 'int': {
-      let n = z.number().int();
-      if (spec.min !== undefined) n = n.min(spec.min);
-      if (spec.max !== undefined) n = n.max(spec.max);
-      s = n.default(spec.default);
-      break;
-    }
-    case 'seed':
-      s = z.number().int().min(0).max(MAX_SEED).default(spec.default);
-      break;
-    case 'float': {
-      let n = z.number();
-      if (spec.min !== undefined) n = n.min(spec.min);
-      if (spec.max !== undefined) n = n.max(spec.max);
-      s = n.default(spec.default);
-      break;
-    }
-    case 'string':
-      s = z.string().default(spec.default);
-      break;
-    case 'boolean':
-      s = z.boolean().default(spec.default);
-      break;
-    case 'combo':
-      s =
-        Array.isArray(spec.options) && spec.options.length > 0
-          ? z.enum(spec.options as [string, ...string[]])
-          : z.string();
-      break;
-  }
+  if (spec.kind === 'socket') return LinkZ.describe(spec.description ?? `link to a ${spec.type} output`);
+  const literal = WIDGET_KINDS[spec.kind].zod(spec);
+  const s = 'default' in spec && spec.default !== undefined ? literal.default(spec.default as never) : literal;
   const withLink = z.union([s, LinkZ]);
   return spec.description ? withLink.describe(spec.description) : withLink;
 }

@@ -4,7 +4,8 @@
  * Never throws, whatever it is given.
  */
 import { type HostInfo, type InputSpec, type OutputSpec, socketsCompatible } from './api.js';
-import { comboOptions, MAX_SEED, type RegisteredNodeType, type Registry, widgetTypeName } from './registry.js';
+import { WIDGET_KINDS, widgetTypeName } from './inputs.js';
+import { comboOptions, type RegisteredNodeType, type Registry } from './registry.js';
 import { isLink, safeParseDocument, type WorkflowDocument } from './schema.js';
 
 export type ValidationErrorType =
@@ -120,7 +121,8 @@ export function findCycles(ids: string[], edges: Map<string, string[]>): Set<str
   return tarjan(rest, restEdges);
 }
 
-function tarjan(ids: string[], edges: Map<string, string[]>): Set<string> {
+/** The ids that lie on a cycle of `edges` (iterative Tarjan; a self-loop counts). */
+export function tarjan(ids: string[], edges: Map<string, string[]>): Set<string> {
   const index = new Map<string, number>();
   const low = new Map<string, number>();
   const onStack = new Set<string>();
@@ -435,50 +437,20 @@ async function validateParsed(
         fail('invalid_input_type', 'Invalid input type', `${name}: expected ${what}, got ${describe(value)}`, {
           received_value: value,
         });
-      switch (spec.kind) {
-        case 'int':
-        case 'seed':
-        case 'float': {
-          const isInt = spec.kind !== 'float';
-          if (typeof value !== 'number' || !Number.isFinite(value) || (isInt && !Number.isInteger(value))) {
-            wrongType(isInt ? 'an integer' : 'a finite number');
-            break;
-          }
-          const min = spec.kind === 'seed' ? 0 : spec.min;
-          const max = spec.kind === 'seed' ? MAX_SEED : spec.max;
-          if (min !== undefined && value < min) {
-            fail('value_smaller_than_min', `Value ${value} smaller than min of ${min}`, `${name}`, {
-              received_value: value,
-            });
-          }
-          if (max !== undefined && value > max) {
-            fail('value_bigger_than_max', `Value ${value} bigger than max of ${max}`, `${name}`, {
-              received_value: value,
-            });
-          }
-          break;
-        }
-        case 'string':
-          if (typeof value !== 'string') wrongType('a string');
-          break;
-        case 'boolean':
-          if (typeof value !== 'boolean') wrongType('a boolean');
-          break;
-        case 'combo': {
-          if (typeof value !== 'string') {
-            wrongType('a string (one of the options)');
-            break;
-          }
-          const { options: opts, error } = await comboOptions(spec, host);
-          if (!opts.includes(value)) {
-            fail(
-              'value_not_in_list',
-              'Value not in list',
-              `${name}: ${describe(value)} not in ${error ? `(${error})` : describe(opts)}`,
-              { received_value: value, input_config: opts.slice(0, 50) },
-            );
-          }
-          break;
+      const problem = WIDGET_KINDS[spec.kind].check(spec, value);
+      if (problem?.kind === 'type') wrongType(problem.error);
+      else if (problem) {
+        const type = problem.kind === 'min' ? 'value_smaller_than_min' : 'value_bigger_than_max';
+        fail(type, `Value ${problem.error}`, `${name}`, { received_value: value });
+      } else if (spec.kind === 'combo') {
+        const { options: opts, error } = await comboOptions(spec, host);
+        if (!opts.includes(value as string)) {
+          fail(
+            'value_not_in_list',
+            'Value not in list',
+            `${name}: ${describe(value)} not in ${error ? `(${error})` : describe(opts)}`,
+            { received_value: value, input_config: opts.slice(0, 50) },
+          );
         }
       }
     }

@@ -142,7 +142,7 @@ export const Big = defineNode({
   execute: ({ n, seed }, ctx) => {
     countCall(ctx.promptId, ctx.nodeId);
     const a = new Float32Array(n);
-    a.fill(seed);
+    a.fill(Number(seed));
     return { ARR: a };
   },
 });

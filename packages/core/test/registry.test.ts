@@ -88,7 +88,7 @@ describe('Registry', () => {
     expect(text.input.optional.clip).toEqual(['CLIP', {}]);
     expect(info['test.Big'].input.required.seed).toEqual([
       'INT',
-      { default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, control_after_generate: true },
+      { default: 0, min: 0, max: Number(2n ** 64n - 1n), control_after_generate: true },
     ]);
     expect(info['test.Show'].output_node).toBe(true);
     const other = await r.objectInfo({ ...host, config: { samplers: ['lms'] } });

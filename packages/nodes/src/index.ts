@@ -5,17 +5,8 @@
  * the guidance math, the runtime (worker pool, `runtimeStats()`), and model-loading helpers.
  */
 import { definePlugin, type PluginDefinition, Registry } from '@priorgraph/core';
+import { guiderNodes } from './guiders/index.ts';
 import { CLIPTextEncode, ClassLabelConditioning } from './nodes/conditioning.ts';
-import {
-  APGGuider,
-  AutoGuidance,
-  BasicGuider,
-  CFGGuider,
-  CFGZeroStarGuider,
-  Denoiser,
-  InstructPix2PixGuider,
-  PriorSwapCFGGuider,
-} from './nodes/guiders.ts';
 import { ImageCompare, LoadImage, PreviewImage, SaveImage, setPromptRegistry } from './nodes/images.ts';
 import { CLIPLoader, DiffusersLoader, UNetLoader, VAELoader } from './nodes/loaders.ts';
 import { Sampler, Scheduler } from './nodes/sampler.ts';
@@ -33,14 +24,7 @@ export const nodes = [
   VAEEncode,
   VAEDecode,
   EmptyLatentImage,
-  Denoiser,
-  BasicGuider,
-  CFGGuider,
-  PriorSwapCFGGuider,
-  InstructPix2PixGuider,
-  AutoGuidance,
-  APGGuider,
-  CFGZeroStarGuider,
+  ...guiderNodes,
   Scheduler,
   Sampler,
   LoadImage,
@@ -70,6 +54,7 @@ setPromptRegistry(promptRegistry);
 
 export default plugin;
 export * as guidance from './guidance/index.ts';
+export * from './guiders/index.ts';
 export { decodePng, encodePng } from './image-utils.ts';
 export { loadClip, loadDenoiserModel, loadFolder, loadVae } from './models/load.ts';
 export { confinePath, scanModels } from './models/paths.ts';
@@ -77,7 +62,6 @@ export { denoiserSignature } from './models/signature.ts';
 export { buildClipTokenizer, loadClipTokenizer, parseMerges } from './models/tokenizer.ts';
 export * from './nodes/conditioning.ts';
 export { encodeTexts } from './nodes/conditioning.ts';
-export * from './nodes/guiders.ts';
 export { compareGrid, ImageCompare, LoadImage, PreviewImage, SaveImage, saveImages } from './nodes/images.ts';
 export * from './nodes/loaders.ts';
 export * from './nodes/sampler.ts';
@@ -86,6 +70,6 @@ export { vaeDecode, vaeEncode } from './nodes/vae.ts';
 export { createRng } from './rng.ts';
 export { getRuntime, runtimeStats, sample, startRuntime, stopRuntime } from './runtime/index.ts';
 export { ModelHandle, RuntimePool } from './runtime/pool.ts';
-export { checkSameLatentSpace, runSampling } from './sampling.ts';
+export { runSampling } from './sampling.ts';
 export type * from './types.ts';
 export { plugin, schedulers };

@@ -4,47 +4,16 @@
  * concurrently: threads / k each), and turns GUIDER/DENOISER values into the sampling plan.
  */
 import type { PredictionType } from './guidance/index.ts';
-import { describeSignature } from './models/signature.ts';
+import { checkGuider } from './guiders/common.ts';
 import { type SampleHooks, type SampleResult, sample } from './runtime/index.ts';
 import type { DenoiserSpec, GuiderSpec } from './runtime/plan.ts';
 import type { ModelHandle, RuntimePool } from './runtime/pool.ts';
 import { createScheduler, type SchedulerConfig } from './schedulers/index.ts';
 import type { DenoiserValue, GuiderValue, LatentValue, ModelValue, SchedulerValue } from './types.ts';
 
-export function guiderDenoisers(g: GuiderValue): DenoiserValue[] {
-  if (g.mode === 'single') return [g.d];
-  if (g.mode === 'cfg') return [g.cond, g.uncond];
-  return [g.full, g.imageOnly, g.uncond];
-}
-
-/** The model whose schedule is the reference (the fine-tuned / conditional one). */
+/** The model whose schedule is the reference (the fine-tuned / conditional one): the first denoiser's. */
 export function referenceModel(g: GuiderValue): ModelValue {
-  return g.mode === 'single' ? g.d.model : g.mode === 'cfg' ? g.cond.model : g.full.model;
-}
-
-/** Refuse two models that do not share the latent space (channels, fixed size, declared latent_space). */
-export function checkSameLatentSpace(a: ModelValue, b: ModelValue): void {
-  const sa = a.sig;
-  const sb = b.sig;
-  const reasons: string[] = [];
-  if (sa.latentChannels !== sb.latentChannels)
-    reasons.push(`${sa.latentChannels} vs ${sb.latentChannels} latent channels`);
-  if (sa.height && sb.height && (sa.height !== sb.height || sa.width !== sb.width)) {
-    reasons.push(`latent size ${sa.height}×${sa.width} vs ${sb.height}×${sb.width}`);
-  }
-  if (a.latentSpace && b.latentSpace && a.latentSpace !== b.latentSpace) {
-    reasons.push(`model_index.json latent_space "${a.latentSpace}" vs "${b.latentSpace}"`);
-  }
-  if (reasons.length) {
-    throw new Error(
-      `models do not share a latent space and cannot be combined: ${a.name} (${a.path}: ${describeSignature(sa)}) and ${b.name} (${b.path}: ${describeSignature(sb)}): ${reasons.join('; ')}`,
-    );
-  }
-}
-
-export function checkGuider(g: GuiderValue): void {
-  const ds = guiderDenoisers(g);
-  for (const d of ds.slice(1)) if (d.model.path !== ds[0].model.path) checkSameLatentSpace(ds[0].model, d.model);
+  return g.denoisers[0].model;
 }
 
 export function resolveSchedulerConfig(s: SchedulerValue, ref: ModelValue): Partial<SchedulerConfig> {
@@ -62,7 +31,8 @@ export interface RunSamplingArgs {
   guider: GuiderValue;
   scheduler: SchedulerValue;
   steps: number;
-  seed: number;
+  /** [0, 2^64 − 1]: a bigint above 2^53 − 1 */
+  seed: number | bigint;
   denoise: number;
   batchSize: number;
   latent: LatentValue | null;
@@ -70,16 +40,12 @@ export interface RunSamplingArgs {
   hooks?: SampleHooks;
 }
 
-export async function runSampling(
+/** The run's latent shape [B, C, H, W] from the latent input (or the model's fixed size), and the
+ *  initial latents for img2img (denoise < 1), each batch item taken from the input. */
+function latentShapeAndInit(
   a: RunSamplingArgs,
-): Promise<SampleResult & { shape: [number, number, number, number] }> {
-  const g = a.guider;
-  checkGuider(g);
-  const ref = referenceModel(g);
-  const config = resolveSchedulerConfig(a.scheduler, ref);
-  const refAlphas = createScheduler(a.scheduler.name, config).alphasCumprod;
-
-  // latent shape
+  ref: ModelValue,
+): { shape: [number, number, number, number]; init: Float32Array | null } {
   const C = ref.sig.latentChannels;
   let shape: [number, number, number, number];
   let init: Float32Array | null = null;
@@ -108,7 +74,20 @@ export async function runSampling(
     }
     shape = [Math.max(1, a.batchSize), C, ref.sig.height, ref.sig.width];
   }
-  for (const d of guiderDenoisers(g)) {
+  return { shape, init };
+}
+
+export async function runSampling(
+  a: RunSamplingArgs,
+): Promise<SampleResult & { shape: [number, number, number, number] }> {
+  const g = a.guider;
+  checkGuider(g);
+  const ref = referenceModel(g);
+  const config = resolveSchedulerConfig(a.scheduler, ref);
+  const refAlphas = createScheduler(a.scheduler.name, config).alphasCumprod;
+
+  const { shape, init } = latentShapeAndInit(a, ref);
+  for (const d of g.denoisers) {
     const s = d.model.sig;
     if (s.height && (s.height !== shape[2] || s.width !== shape[3])) {
       throw new Error(
@@ -118,12 +97,12 @@ export async function runSampling(
   }
 
   // sessions: one per distinct model; thread split when several run concurrently
-  const distinct = [...new Set(guiderDenoisers(g).map((d) => d.model.path))];
+  const distinct = [...new Set(g.denoisers.map((d) => d.model.path))];
   const threads =
     distinct.length > 1 ? Math.max(1, Math.floor(a.pool.defaultThreads / distinct.length)) : a.pool.defaultThreads;
   const handles: ModelHandle[] = [];
   for (const p of distinct) {
-    const m = guiderDenoisers(g).find((d) => d.model.path === p)!.model;
+    const m = g.denoisers.find((d) => d.model.path === p)!.model;
     handles.push(m.handle.threads === threads ? await a.pool.live(m.handle) : await a.pool.load(p, { threads }));
   }
 
@@ -179,32 +158,7 @@ export async function runSampling(
       concat,
     };
   };
-  let gs: GuiderSpec;
-  if (g.mode === 'single') gs = { kind: 'single', d: spec(g.d) };
-  else if (g.mode === 'cfg') {
-    gs = {
-      kind: 'cfg',
-      cond: spec(g.cond),
-      uncond: spec(g.uncond),
-      scale: g.scale,
-      rescale: g.rescale,
-      intervalLo: g.intervalLo,
-      intervalHi: g.intervalHi,
-      combine: g.combine,
-      apgEta: g.apgEta,
-      apgNormThreshold: g.apgNormThreshold,
-    };
-  } else {
-    gs = {
-      kind: 'two',
-      full: spec(g.full),
-      imageOnly: spec(g.imageOnly),
-      uncond: spec(g.uncond),
-      textScale: g.textScale,
-      imageScale: g.imageScale,
-      rescale: g.rescale,
-    };
-  }
+  const gs: GuiderSpec = { ...g, denoisers: g.denoisers.map(spec) };
   const r = await sample(
     {
       guider: gs,

@@ -76,33 +76,20 @@ export interface DenoiserValue {
   concat: LatentValue | null;
 }
 
-export type GuiderValue =
-  | { kind: 'GUIDER'; mode: 'single'; d: DenoiserValue }
-  | {
-      kind: 'GUIDER';
-      mode: 'cfg';
-      cond: DenoiserValue;
-      uncond: DenoiserValue;
-      scale: number;
-      rescale: number;
-      intervalLo: number | null;
-      intervalHi: number | null;
-      combine: 'cfg' | 'apg' | 'cfgzero';
-      apgEta: number;
-      apgNormThreshold: number;
-      label: string;
-    }
-  | {
-      kind: 'GUIDER';
-      mode: 'two';
-      full: DenoiserValue;
-      imageOnly: DenoiserValue;
-      uncond: DenoiserValue;
-      textScale: number;
-      imageScale: number;
-      rescale: number;
-      label: string;
-    };
+/** GUIDER: how the sampler combines denoisers each step. One shape on both sides of the sampling plan:
+ *  D = DenoiserValue on the node side, DenoiserSpec in the plan the loop runs (runtime/plan.ts).
+ *  `method` names the entry of the loop's table (guiders/index.ts); `params` are that method's inputs. */
+export interface Guider<D, P = unknown> {
+  kind: 'GUIDER';
+  method: string;
+  /** for logs and errors: cfg, prior-swap, ip2p, ... */
+  label: string;
+  /** the branches; the first is the reference (its schedule and parameterization are the run's) */
+  denoisers: D[];
+  params: P;
+}
+
+export type GuiderValue<P = unknown> = Guider<DenoiserValue, P>;
 
 /** SCHEDULER: a name and config overrides (merged over the reference model's scheduler_config.json). */
 export interface SchedulerValue {

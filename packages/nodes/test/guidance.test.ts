@@ -3,64 +3,19 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   alphaBarOfSigma,
-  apgCombine,
-  cfgCombine,
-  cfgZeroStarCombine,
   closestVarianceTimestep,
   effectiveScale,
   epsilonToPrediction,
   predictionToX0,
   rescaleGuidance,
   sigmaOfAlphaBar,
-  twoConditionCombine,
   x0ToEpsilon,
 } from '../src/guidance/index.ts';
 import { float32ToHalf, fromHalfBits, halfToFloat32, toHalfBits } from '../src/runtime/fp16.ts';
 import { createScheduler } from '../src/schedulers/index.ts';
+import { alphaBar, close, mulberry, sized } from './float64.ts';
 
-const vec = (n: number) => fc.array(fc.double({ min: -4, max: 4, noNaN: true }), { minLength: n, maxLength: n });
-const sized = fc.integer({ min: 1, max: 24 }).chain((n) => fc.tuple(vec(n), vec(n), vec(n), vec(n)));
-const scale = fc.double({ min: 0, max: 15, noNaN: true });
-const alphaBar = fc.double({ min: 1e-4, max: 0.9999, noNaN: true });
-
-function close(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-9) {
-  expect(a.length).toBe(b.length);
-  for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(tol * (1 + Math.abs(b[i])));
-}
-
-describe('combiners vs float64 references', () => {
-  it('CFG / prior swap: ε̃ = (1−w)·ε_u + w·ε_c', () => {
-    fc.assert(
-      fc.property(sized, scale, ([c, u], w) => {
-        close(
-          cfgCombine(Float64Array.from(c), Float64Array.from(u), w),
-          c.map((ci, i) => (1 - w) * u[i] + w * ci),
-        );
-      }),
-    );
-  });
-
-  it('CFG at w = 1 returns the conditional prediction', () => {
-    fc.assert(
-      fc.property(sized, ([c, u]) => {
-        close(cfgCombine(Float64Array.from(c), Float64Array.from(u), 1), c);
-      }),
-    );
-  });
-
-  it('two-condition form: (1−s_i)·ε(∅,∅) + (s_i−s_t)·ε(c1,∅) + s_t·ε(c1,c2)', () => {
-    fc.assert(
-      fc.property(sized, scale, scale, ([full, img, unc], si, st) => {
-        const ref = full.map((f, i) => (1 - si) * unc[i] + (si - st) * img[i] + st * f);
-        close(
-          twoConditionCombine(Float64Array.from(full), Float64Array.from(img), Float64Array.from(unc), si, st),
-          ref,
-          1e-8,
-        );
-      }),
-    );
-  });
-
+describe('rescale and interval vs float64 references', () => {
   it('rescale: φ·x·σ_pos/σ_cfg + (1−φ)·x per batch item (torch.std, unbiased)', () => {
     fc.assert(
       fc.property(
@@ -89,47 +44,6 @@ describe('combiners vs float64 references', () => {
           }
         },
       ),
-    );
-  });
-
-  it('APG with η = 1 and no clamp is CFG on x̂0; with η = 0 it drops the parallel part', () => {
-    fc.assert(
-      fc.property(sized, scale, ([c, u], w) => {
-        const C = Float64Array.from(c);
-        const U = Float64Array.from(u);
-        close(apgCombine(C, U, w, 1, 0, 1), cfgCombine(C, U, w), 1e-9);
-        const cc = c.reduce((s, x) => s + x * x, 0);
-        if (cc < 1e-6) return;
-        const out = apgCombine(C, U, w, 0, 0, 1);
-        const d = c.map((x, i) => x - u[i]);
-        const k = d.reduce((s, x, i) => s + x * c[i], 0) / cc;
-        close(
-          out,
-          c.map((x, i) => x + (w - 1) * (d[i] - k * x)),
-          1e-8,
-        );
-      }),
-    );
-  });
-
-  it('CFG-Zero*: s* = ⟨c,u⟩/‖u‖², then s*·u + w·(c − s*·u); s* = 1 gives CFG', () => {
-    fc.assert(
-      fc.property(sized, scale, ([c, u], w) => {
-        const uu = u.reduce((a, x) => a + x * x, 0);
-        if (uu < 1e-6) return;
-        const st = c.reduce((a, x, i) => a + x * u[i], 0) / uu;
-        close(
-          cfgZeroStarCombine(Float64Array.from(c), Float64Array.from(u), w, 1),
-          c.map((ci, i) => st * u[i] + w * (ci - st * u[i])),
-          1e-8,
-        );
-        // u ∥ c with ⟨c,u⟩ = ‖u‖² (c = u) → s* = 1 → plain CFG
-        close(
-          cfgZeroStarCombine(Float64Array.from(u), Float64Array.from(u), w, 1),
-          cfgCombine(Float64Array.from(u), Float64Array.from(u), w),
-          1e-9,
-        );
-      }),
     );
   });
 
@@ -239,14 +153,3 @@ describe('fp16 bit patterns', () => {
     expect([...halfToFloat32(float32ToHalf(a))]).toEqual([0, 1, -2, 0.5, 65504, 0]);
   });
 });
-
-function mulberry(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

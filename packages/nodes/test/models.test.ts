@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { singleMethod } from '../src/guiders/basic.ts';
+import { cfgGuider } from '../src/guiders/cfg.ts';
+import { guider as guiderValue, noGuidanceOptions } from '../src/guiders/common.ts';
+import { twoConditionMethod } from '../src/guiders/ip2p.ts';
 import { loadClip, loadDenoiserModel, loadFolder } from '../src/models/load.ts';
 import { confinePath } from '../src/models/paths.ts';
 import { encodeTexts } from '../src/nodes/conditioning.ts';
@@ -171,20 +175,12 @@ describe('sampling loop in the workers = in-process reference', () => {
       text: 'a red circle',
     };
     const w = 3.5;
-    const guider: GuiderValue = {
-      kind: 'GUIDER',
-      mode: 'cfg',
-      label: 'ps',
-      cond: { kind: 'DENOISER', model, cond, concat: null },
-      uncond: { kind: 'DENOISER', model: base, cond: null, concat: null },
-      scale: w,
-      rescale: 0,
-      intervalLo: null,
-      intervalHi: null,
-      combine: 'cfg',
-      apgEta: 1,
-      apgNormThreshold: 0,
-    };
+    const guider: GuiderValue = cfgGuider(
+      'ps',
+      { kind: 'DENOISER', model, cond, concat: null },
+      { kind: 'DENOISER', model: base, cond: null, concat: null },
+      { cfg: w, ...noGuidanceOptions },
+    );
     const r = await runSampling({
       pool,
       guider,
@@ -245,20 +241,12 @@ describe('sampling loop in the workers = in-process reference', () => {
     const cond = await enc('a red circle');
     const empty = await enc('');
     const w = 3;
-    const guider: GuiderValue = {
-      kind: 'GUIDER',
-      mode: 'cfg',
-      label: 'ps',
-      cond: { kind: 'DENOISER', model, cond, concat: null },
-      uncond: { kind: 'DENOISER', model: dit, cond: empty, concat: null },
-      scale: w,
-      rescale: 0,
-      intervalLo: null,
-      intervalHi: null,
-      combine: 'cfg',
-      apgEta: 1,
-      apgNormThreshold: 0,
-    };
+    const guider: GuiderValue = cfgGuider(
+      'ps',
+      { kind: 'DENOISER', model, cond, concat: null },
+      { kind: 'DENOISER', model: dit, cond: empty, concat: null },
+      { cfg: w, ...noGuidanceOptions },
+    );
     const r = await runSampling({
       pool,
       guider,
@@ -331,17 +319,16 @@ describe('sampling loop in the workers = in-process reference', () => {
       cond,
       concat,
     });
-    const guider: GuiderValue = {
-      kind: 'GUIDER',
-      mode: 'two',
-      label: 'ip2p',
-      full: D(c(ehsT), img),
-      imageOnly: D(c(ehsE), img),
-      uncond: D(c(ehsE), null),
-      textScale: 7.5,
-      imageScale: 1.5,
-      rescale: 0,
-    };
+    const guider: GuiderValue = guiderValue(
+      twoConditionMethod,
+      'ip2p',
+      [D(c(ehsT), img), D(c(ehsE), img), D(c(ehsE), null)],
+      {
+        text_scale: 7.5,
+        image_scale: 1.5,
+        guidance_rescale: 0,
+      },
+    );
     const r = await runSampling({
       pool,
       guider,
@@ -402,17 +389,10 @@ describe('sampling loop in the workers = in-process reference', () => {
       classLabel: null,
       text: '',
     };
-    const common = {
-      kind: 'GUIDER',
-      mode: 'cfg',
-      label: 'ps',
-      cond: { kind: 'DENOISER', model, cond, concat: null },
-      uncond: { kind: 'DENOISER', model: base, cond: null, concat: null },
-      rescale: 0,
-      combine: 'cfg',
-      apgEta: 1,
-      apgNormThreshold: 0,
-    } as const;
+    const cond0: DenoiserValue = { kind: 'DENOISER', model, cond, concat: null };
+    const uncond0: DenoiserValue = { kind: 'DENOISER', model: base, cond: null, concat: null };
+    const ps = (cfg: number, interval_sigma_lo: number) =>
+      cfgGuider('ps', cond0, uncond0, { ...noGuidanceOptions, cfg, interval_sigma_lo });
     const run = (g: GuiderValue) =>
       runSampling({
         pool,
@@ -425,9 +405,9 @@ describe('sampling loop in the workers = in-process reference', () => {
         latent: null,
         previewEvery: 0,
       });
-    const one = await run({ ...common, scale: 1, intervalLo: null, intervalHi: null });
-    const five = await run({ ...common, scale: 5, intervalLo: null, intervalHi: null });
-    const outside = await run({ ...common, scale: 5, intervalLo: 1000, intervalHi: null });
+    const one = await run(ps(1, 0));
+    const five = await run(ps(5, 0));
+    const outside = await run(ps(5, 1000));
     // one call per step to the fine-tuned model only; with guidance, one more per step to the base
     expect(one.calls).toBe(4);
     expect(five.calls).toBe(8);
@@ -438,11 +418,12 @@ describe('sampling loop in the workers = in-process reference', () => {
 
   it('two sampling runs on the same session at once are served one after the other, with the same results', async () => {
     const m = await loadDenoiserModel(pool, fixture('tiny-base'));
-    const g: GuiderValue = {
-      kind: 'GUIDER',
-      mode: 'single',
-      d: { kind: 'DENOISER', model: m, cond: null, concat: null },
-    };
+    const g: GuiderValue = guiderValue(
+      singleMethod,
+      'single',
+      [{ kind: 'DENOISER', model: m, cond: null, concat: null }],
+      {},
+    );
     const run = (seed: number) =>
       runSampling({
         pool,
@@ -471,20 +452,17 @@ describe('sampling loop in the workers = in-process reference', () => {
       classLabel: k,
       text: '',
     });
-    const g: GuiderValue = {
-      kind: 'GUIDER',
-      mode: 'cfg',
-      label: 'cfg',
-      cond: { kind: 'DENOISER', model: m, cond: cl(3), concat: null },
-      uncond: { kind: 'DENOISER', model: m, cond: cl(10), concat: null },
-      scale: 4,
-      rescale: 0.7,
-      intervalLo: null,
-      intervalHi: null,
-      combine: 'cfg',
-      apgEta: 1,
-      apgNormThreshold: 0,
-    };
+    const g: GuiderValue = cfgGuider(
+      'cfg',
+      { kind: 'DENOISER', model: m, cond: cl(3), concat: null },
+      { kind: 'DENOISER', model: m, cond: cl(10), concat: null },
+      {
+        cfg: 4,
+        guidance_rescale: 0.7,
+        interval_sigma_lo: 0,
+        interval_sigma_hi: 0,
+      },
+    );
     const r = await runSampling({
       pool,
       guider: g,

@@ -1,6 +1,6 @@
 /**
- * Guidance math: ONE pure module (no I/O, no onnxruntime), used by the sampling loop in the model workers and
- * by the tests. Formulas follow ../shared/reference/guidance.md (paper: "Unconditional Priors Matter!",
+ * Guidance math shared by every guider: ONE pure module (no I/O, no onnxruntime), used by the sampling
+ * loop in the model workers and by the tests. Each method's own combine lives in its file in src/guiders/. Formulas follow ../shared/reference/guidance.md (paper: "Unconditional Priors Matter!",
  * arXiv 2503.20240) and are written next to the code.
  *
  * Notation: ᾱ = cumulative alpha of a schedule at the model's timestep, a = √ᾱ, s = √(1−ᾱ),
@@ -8,8 +8,9 @@
  *
  * The common parameterization of a DENOISER is x̂0 (each model converted with its OWN ᾱ). Guidance
  * combines ε with respect to the reference (fine-tuned) schedule: ε_ref = (x − a_ref·x̂0)/s_ref. Every
- * combiner below except rescale is an affine combination with weights summing to 1, so combining x̂0
- * or ε gives the same result; rescale is applied to ε as diffusers' `guidance_rescale` does.
+ * combiner (guiders/) except rescale is an affine combination with weights summing to 1, so combining x̂0
+ * or ε gives the same result; rescale is not, and is applied in the reference model's own
+ * parameterization as diffusers' `guidance_rescale` is (guiders/common.ts `rescaled`).
  */
 
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
@@ -73,32 +74,6 @@ export function closestVarianceTimestep(alphasCumprod: ArrayLike<number>, alphaB
   return best;
 }
 
-/** Standard CFG and prior swap share one form (only where ε_u comes from differs):
- *  ε̃ = ε_u + w·(ε_c − ε_u)
- *  CFG: ε_u = ε_θ(x,∅).  Prior swap: ε_u = ε_ψ(x,∅) (the base model). Autoguidance: ε_u = ε_bad(x,c). */
-export function cfgCombine(cond: Vec, uncond: Vec, w: number): Float64Array {
-  const out = new Float64Array(cond.length);
-  for (let i = 0; i < out.length; i++) out[i] = uncond[i] + w * (cond[i] - uncond[i]);
-  return out;
-}
-
-/** Two-condition form (InstructPix2Pix; c1 = image, c2 = text):
- *  ε̃ = ε(∅,∅) + γ1·(ε(c1,∅) − ε(∅,∅)) + γ2·(ε(c1,c2) − ε(c1,∅))
- *  Prior swap replaces only ε(∅,∅) (by ε_ψ(x,∅)). */
-export function twoConditionCombine(
-  full: Vec /* ε(c1,c2) */,
-  imageOnly: Vec /* ε(c1,∅) */,
-  uncond: Vec /* ε(∅,∅) */,
-  imageScale: number,
-  textScale: number,
-): Float64Array {
-  const out = new Float64Array(full.length);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = uncond[i] + imageScale * (imageOnly[i] - uncond[i]) + textScale * (full[i] - imageOnly[i]);
-  }
-  return out;
-}
-
 /** CFG rescale (Lin et al. 2023, arXiv 2305.08891), per batch item:
  *  x' = φ·x_cfg·std(x_pos)/std(x_cfg) + (1−φ)·x_cfg  (std over all of an item's elements, as diffusers). */
 export function rescaleGuidance(guided: Vec, positive: Vec, phi: number, batch: number): Float64Array {
@@ -130,52 +105,6 @@ export function effectiveScale(w: number, sigma: number, lo: number | null, hi: 
   if (lo !== null && !(sigma > lo)) return 1;
   if (hi !== null && !(sigma <= hi)) return 1;
   return w;
-}
-
-/** APG (Sadat et al. 2024, arXiv 2410.02416), without momentum, per batch item, on x̂0 predictions:
- *  Δ = D_c − D_u; if r > 0: Δ ← Δ·min(1, r/‖Δ‖); Δ∥ = (⟨Δ,D_c⟩/‖D_c‖²)·D_c, Δ⊥ = Δ − Δ∥;
- *  D = D_c + (w−1)·(Δ⊥ + η·Δ∥). */
-export function apgCombine(cond: Vec, uncond: Vec, w: number, eta: number, r: number, batch: number): Float64Array {
-  const out = new Float64Array(cond.length);
-  const n = cond.length / batch;
-  for (let b = 0; b < batch; b++) {
-    const o = b * n;
-    let dd = 0;
-    for (let i = o; i < o + n; i++) dd += (cond[i] - uncond[i]) ** 2;
-    const scale = r > 0 && dd > 0 ? Math.min(1, r / Math.sqrt(dd)) : 1;
-    let dot = 0;
-    let cc = 0;
-    for (let i = o; i < o + n; i++) {
-      dot += (cond[i] - uncond[i]) * scale * cond[i];
-      cc += cond[i] * cond[i];
-    }
-    const k = cc > 0 ? dot / cc : 0;
-    for (let i = o; i < o + n; i++) {
-      const d = (cond[i] - uncond[i]) * scale;
-      const par = k * cond[i];
-      out[i] = cond[i] + (w - 1) * (d - par + eta * par);
-    }
-  }
-  return out;
-}
-
-/** CFG-Zero* (Fan et al. 2025, arXiv 2503.18886), per batch item, on the predictions being combined:
- *  s* = ⟨v_c, v_u⟩ / ‖v_u‖² ;  v̂ = s*·v_u + w·(v_c − s*·v_u)  (the optimized scale; no zero-init here). */
-export function cfgZeroStarCombine(cond: Vec, uncond: Vec, w: number, batch: number): Float64Array {
-  const out = new Float64Array(cond.length);
-  const n = cond.length / batch;
-  for (let b = 0; b < batch; b++) {
-    const o = b * n;
-    let dot = 0;
-    let uu = 0;
-    for (let i = o; i < o + n; i++) {
-      dot += cond[i] * uncond[i];
-      uu += uncond[i] * uncond[i];
-    }
-    const st = uu > 0 ? dot / uu : 1;
-    for (let i = o; i < o + n; i++) out[i] = st * uncond[i] + w * (cond[i] - st * uncond[i]);
-  }
-  return out;
 }
 
 /** The fixed linear latent → RGB map of the step preview (4 latent channels; SD-family coefficients

@@ -4,6 +4,7 @@
  */
 import type { PredictionType } from '../guidance/index.ts';
 import type { SchedulerConfig, SchedulerName } from '../schedulers/index.ts';
+import type { Guider } from '../types.ts';
 
 /** How to call one model for one branch, and how to read its answer. */
 export interface DenoiserSpec {
@@ -30,32 +31,8 @@ export interface DenoiserSpec {
   concat: Float32Array | null;
 }
 
-export type GuiderSpec =
-  | { kind: 'single'; d: DenoiserSpec }
-  | {
-      /** ε̃ = ε_u + w·(ε_c − ε_u): CFG, prior swap (uncond from the base), autoguidance (uncond = bad model) */
-      kind: 'cfg';
-      cond: DenoiserSpec;
-      uncond: DenoiserSpec;
-      scale: number;
-      rescale: number;
-      intervalLo: number | null;
-      intervalHi: number | null;
-      /** 'apg': adaptive projected guidance on x̂0; 'cfgzero': CFG-Zero*'s optimized scale on ε */
-      combine: 'cfg' | 'apg' | 'cfgzero';
-      apgEta: number;
-      apgNormThreshold: number;
-    }
-  | {
-      /** InstructPix2Pix two-condition form; `uncond` may come from a base model (prior swap) */
-      kind: 'two';
-      full: DenoiserSpec;
-      imageOnly: DenoiserSpec;
-      uncond: DenoiserSpec;
-      textScale: number;
-      imageScale: number;
-      rescale: number;
-    };
+/** The GUIDER with each denoiser turned into the spec of its calls. */
+export type GuiderSpec = Guider<DenoiserSpec>;
 
 export interface SamplePlan {
   guider: GuiderSpec;
@@ -63,7 +40,8 @@ export interface SamplePlan {
   steps: number;
   /** denoise strength ∈ (0, 1]; < 1 needs `init` */
   strength: number;
-  seed: number;
+  /** [0, 2^64 − 1]: a bigint above 2^53 − 1 (structured-clonable) */
+  seed: number | bigint;
   /** [B, C, H, W] */
   shape: [number, number, number, number];
   init: Float32Array | null;

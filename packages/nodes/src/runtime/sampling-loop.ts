@@ -5,19 +5,14 @@
  * prediction_type, step.
  */
 import {
-  apgCombine,
-  cfgCombine,
-  cfgZeroStarCombine,
   closestVarianceTimestep,
-  effectiveScale,
   epsilonToPrediction,
   type PredictionType,
   predictionToX0,
-  rescaleGuidance,
-  twoConditionCombine,
   type Vec,
   x0ToEpsilon,
 } from '../guidance/index.ts';
+import { guidanceMethod } from '../guiders/index.ts';
 import { createRng } from '../rng.ts';
 import { createScheduler } from '../schedulers/index.ts';
 import type { DenoiserSpec, GuiderSpec, SamplePlan } from './plan.ts';
@@ -149,7 +144,8 @@ function toReferenceEpsilon(pred: Float32Array, x: Float32Array, d: DenoiserSpec
   return x0ToEpsilon(x0, x, refAB);
 }
 
-/** ε̃ of the guider at (x, t). At effective scale 1 no unconditional branch is computed. */
+/** ε̃ of the guider at (x, t), through its method's entry in the table: only the branches the method
+ *  asks for at σ are computed (none of the unconditional ones where the scale in force is 1). */
 export async function guide(
   g: GuiderSpec,
   x: Float32Array,
@@ -158,35 +154,19 @@ export async function guide(
   shape: SamplePlan['shape'],
   call: CallModels,
 ): Promise<Vec> {
-  const ab = 1 / (1 + sigma * sigma);
-  if (g.kind === 'single') return (await evalBranches([{ d: g.d }], x, t, ab, shape, call))[0];
-  if (g.kind === 'cfg') {
-    const w = effectiveScale(g.scale, sigma, g.intervalLo, g.intervalHi);
-    if (w === 1) return (await evalBranches([{ d: g.cond }], x, t, ab, shape, call))[0];
-    const [c, u] = await evalBranches([{ d: g.cond }, { d: g.uncond }], x, t, ab, shape, call);
-    if (g.combine === 'apg') {
-      // APG works on x̂0 (D); convert, combine, convert back
-      const dc = epsToX0(c, x, ab);
-      const du = epsToX0(u, x, ab);
-      return x0ToEpsilon(apgCombine(dc, du, w, g.apgEta, g.apgNormThreshold, shape[0]), x, ab);
-    }
-    const e = g.combine === 'cfgzero' ? cfgZeroStarCombine(c, u, w, shape[0]) : cfgCombine(c, u, w);
-    return g.rescale > 0 ? rescaleGuidance(e, c, g.rescale, shape[0]) : e;
-  }
-  const [full, img, unc] = await evalBranches(
-    [{ d: g.full }, { d: g.imageOnly }, { d: g.uncond }],
+  const m = guidanceMethod(g.method);
+  const alphaBar = 1 / (1 + sigma * sigma);
+  const idx = m.branches ? m.branches(g.params, sigma) : g.denoisers.map((_, i) => i);
+  const eps = await evalBranches(
+    idx.map((i) => ({ d: g.denoisers[i] })),
     x,
     t,
-    ab,
+    alphaBar,
     shape,
     call,
   );
-  const e = twoConditionCombine(full, img, unc, g.imageScale, g.textScale);
-  return g.rescale > 0 ? rescaleGuidance(e, full, g.rescale, shape[0]) : e;
-}
-
-function epsToX0(eps: Vec, x: Float32Array, ab: number): Float64Array {
-  return predictionToX0(eps, x, ab, 'epsilon');
+  const predictionType = g.denoisers[0].predictionType;
+  return m.combine(eps, g.params, { x, alphaBar, sigma, batch: shape[0], predictionType });
 }
 
 /** Run the whole loop; returns the final latents, or null when cancelled. */

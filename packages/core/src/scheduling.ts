@@ -1,0 +1,323 @@
+/**
+ * Scheduling: runs the nodes of a plan that the cache did not serve, each as soon as its sources are
+ * done (independent async branches concurrently), reports progress, previews and outputs as events,
+ * and stops at the first failure or on cancellation.
+ */
+import type { HostInfo, InputSpec, Logger, NodeContext, OutputSpec, PreviewImage, UiOutput } from './api.js';
+import { type ExecutionEvent, errorInfo, type RunError } from './events.js';
+import { widgetTypeName, widgetValue } from './inputs.js';
+import type { Plan, PlanNode } from './planning.js';
+import { isLink, type WorkflowDocument } from './schema.js';
+
+class RunContext implements NodeContext {
+  uiOut: UiOutput | undefined;
+  constructor(
+    readonly nodeId: string,
+    readonly promptId: string,
+    readonly host: HostInfo,
+    readonly document: WorkflowDocument,
+    readonly signal: AbortSignal,
+    readonly log: Logger,
+    private readonly emit: (e: ExecutionEvent) => void,
+    private readonly alive: () => boolean,
+  ) {}
+  progress(value: number, max: number): void {
+    if (this.alive()) this.emit({ type: 'progress', promptId: this.promptId, nodeId: this.nodeId, value, max });
+  }
+  preview(image: PreviewImage): void {
+    if (this.alive()) this.emit({ type: 'preview', promptId: this.promptId, nodeId: this.nodeId, image });
+  }
+  ui(output: UiOutput): void {
+    this.uiOut = { ...(this.uiOut ?? {}), ...output };
+  }
+}
+
+export interface ScheduleInput {
+  plan: Plan;
+  /** the nodes to run (the rest of the plan was served from the cache) */
+  toRun: Set<string>;
+  /** outputs known so far (the cached ones); filled as nodes finish */
+  values: Map<string, Record<string, unknown>>;
+  /** UI outputs known so far; filled as nodes finish */
+  uiOutputs: Record<string, UiOutput>;
+  doc: WorkflowDocument;
+  promptId: string;
+  host: HostInfo;
+  log: Logger;
+  emit: (e: ExecutionEvent) => void;
+  /** whether anyone listens (node_start is only built for a listener) */
+  listening: boolean;
+  signal?: AbortSignal;
+  /** a normal node finished with these outputs (the executor caches them) */
+  onDone(p: PlanNode, outputs: Record<string, unknown>, ui: UiOutput | undefined): void;
+}
+
+export interface ScheduleResult {
+  /** nodes that ran, in completion order */
+  executed: string[];
+  failure?: RunError;
+  /** cancelled before every node ran; with the node that was running then, if any */
+  interrupted?: { nodeId?: string };
+}
+
+/** In-degrees among the nodes to run, their dependents, and the first ready nodes in plan order. */
+function readiness(plan: Plan, toRun: Set<string>) {
+  const pending = new Map<string, number>();
+  const dependents = new Map<string, string[]>();
+  for (const id of toRun) {
+    let n = 0;
+    for (const d of plan.nodes.get(id)!.deps) {
+      if (!toRun.has(d)) continue;
+      n++;
+      let l = dependents.get(d);
+      if (!l) {
+        l = [];
+        dependents.set(d, l);
+      }
+      l.push(id);
+    }
+    pending.set(id, n);
+  }
+  const ready: string[] = [];
+  for (const id of plan.order) if (toRun.has(id) && pending.get(id) === 0) ready.push(id);
+  return { pending, dependents, ready };
+}
+
+/** Runs the plan's nodes in `toRun`; never throws for a node failure. */
+export function schedule(a: ScheduleInput): Promise<ScheduleResult> {
+  return new Scheduler(a).run();
+}
+
+class Scheduler {
+  private readonly internal = new AbortController();
+  private readonly executed: string[] = [];
+  private readonly inFlight = new Set<string>();
+  private readonly pending: Map<string, number>;
+  private readonly dependents: Map<string, string[]>;
+  private readonly ready: string[];
+  private failure: RunError | undefined;
+  private runningAtAbort: string | undefined;
+  private running = 0;
+  private head = 0;
+  private draining = false;
+  private resolveDone!: () => void;
+
+  constructor(private readonly a: ScheduleInput) {
+    ({ pending: this.pending, dependents: this.dependents, ready: this.ready } = readiness(a.plan, a.toRun));
+    this.internal.signal.addEventListener('abort', () => {
+      this.runningAtAbort = this.inFlight.values().next().value;
+    });
+  }
+
+  async run(): Promise<ScheduleResult> {
+    const user = this.a.signal;
+    const onAbort = () => this.internal.abort(user?.reason);
+    if (user) {
+      if (user.aborted) this.internal.abort(user.reason);
+      else user.addEventListener('abort', onAbort, { once: true });
+    }
+    const done = new Promise<void>((r) => {
+      this.resolveDone = r;
+    });
+    this.drain();
+    await done;
+    user?.removeEventListener('abort', onAbort);
+    const executed = this.executed;
+    if (this.failure) return { executed, failure: this.failure };
+    if (this.internal.signal.aborted && executed.length < countNormal(this.a.toRun, this.a.plan)) {
+      return { executed, interrupted: { nodeId: this.runningAtAbort } };
+    }
+    return { executed };
+  }
+
+  private stopped(): boolean {
+    return this.failure !== undefined || this.internal.signal.aborted;
+  }
+
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.head < this.ready.length && !this.stopped()) this.start(this.ready[this.head++]);
+    } finally {
+      this.draining = false;
+    }
+    if (this.running === 0 && (this.stopped() || this.head >= this.ready.length)) this.resolveDone();
+  }
+
+  private start(id: string): void {
+    const { a } = this;
+    const p = a.plan.nodes.get(id)!;
+    this.running++;
+    this.inFlight.add(id);
+    let inputs: Record<string, unknown>;
+    try {
+      inputs = resolveInputs(p, a.values, a.doc);
+    } catch (e) {
+      this.finish(id, e, true, undefined); // a literal the input-spec table refuses (unvalidated runs)
+      return;
+    }
+    if (p.mode === 'bypass') {
+      this.finish(id, bypassOutputs(p, inputs), false, undefined);
+      return;
+    }
+    if (a.listening) a.emit({ type: 'node_start', promptId: a.promptId, nodeId: id, nodeType: p.t.qualifiedName });
+    const alive = () => !this.stopped();
+    const ctx = new RunContext(id, a.promptId, a.host, a.doc, this.internal.signal, a.log, a.emit, alive);
+    let ret: unknown;
+    try {
+      ret = p.t.def.execute(inputs as never, ctx);
+    } catch (e) {
+      this.finish(id, e, true, ctx);
+      return;
+    }
+    if (ret !== null && typeof ret === 'object' && typeof (ret as Promise<unknown>).then === 'function') {
+      (ret as Promise<unknown>).then(
+        (v) => this.finish(id, v, false, ctx),
+        (e) => this.finish(id, e, true, ctx),
+      );
+    } else {
+      this.finish(id, ret, false, ctx);
+    }
+  }
+
+  private finish(id: string, result: unknown, threw: boolean, ctx: RunContext | undefined): void {
+    this.running--;
+    this.inFlight.delete(id);
+    const p = this.a.plan.nodes.get(id)!;
+    if (threw) this.fail(p, result);
+    else {
+      let outs: Record<string, unknown>;
+      try {
+        outs = p.mode === 'bypass' ? (result as Record<string, unknown>) : checkOutputs(p, result);
+      } catch (e) {
+        this.fail(p, e);
+        this.drain();
+        return;
+      }
+      this.succeed(p, outs, ctx?.uiOut);
+    }
+    this.drain();
+  }
+
+  private fail(p: PlanNode, e: unknown): void {
+    const { a } = this;
+    if (this.failure || a.signal?.aborted) return;
+    const info = errorInfo(e);
+    this.failure = { nodeId: p.id, nodeType: p.t.qualifiedName, ...info };
+    a.emit({
+      type: 'error',
+      promptId: a.promptId,
+      nodeId: p.id,
+      nodeType: p.t.qualifiedName,
+      message: info.message,
+      errorType: info.errorType,
+      ...(info.stack ? { stack: info.stack } : {}),
+      executed: [...this.executed],
+      inputs: literalInputs(p),
+    });
+    this.internal.abort(new Error(`run stopped: node ${p.id} failed`));
+  }
+
+  private succeed(p: PlanNode, outs: Record<string, unknown>, ui: UiOutput | undefined): void {
+    const { a } = this;
+    a.values.set(p.id, outs);
+    if (p.mode === 'normal') {
+      this.executed.push(p.id);
+      if (ui) {
+        a.uiOutputs[p.id] = ui;
+        a.emit({ type: 'node_output', promptId: a.promptId, nodeId: p.id, nodeType: p.t.qualifiedName, ui });
+      }
+      a.onDone(p, outs, ui);
+    }
+    for (const d of this.dependents.get(p.id) ?? []) {
+      const n = this.pending.get(d)! - 1;
+      this.pending.set(d, n);
+      if (n === 0) this.ready.push(d);
+    }
+  }
+}
+
+function countNormal(toRun: Set<string>, plan: Plan): number {
+  let n = 0;
+  for (const id of toRun) if (plan.nodes.get(id)!.mode === 'normal') n++;
+  return n;
+}
+
+/** A node's `execute` inputs: linked values from its sources, widget literals (or defaults) as the
+ *  input-spec table hands them to nodes. */
+export function resolveInputs(
+  p: PlanNode,
+  values: Map<string, Record<string, unknown>>,
+  doc: WorkflowDocument,
+): Record<string, unknown> {
+  const specs = p.t.def.inputs as Record<string, InputSpec>;
+  const out: Record<string, unknown> = {};
+  for (const name in specs) {
+    const v = p.inputs[name];
+    if (isLink(v)) {
+      const src = doc.nodes[v.node];
+      out[name] = src && src.mode !== 'muted' ? values.get(v.node)?.[v.output] : undefined;
+    } else if (v === undefined || v === null) {
+      const spec = specs[name];
+      out[name] = spec.kind === 'socket' ? undefined : widgetValue(spec, spec.default);
+    } else {
+      out[name] = widgetValue(specs[name], v);
+    }
+  }
+  return out;
+}
+
+/** The literals of a failed node, shortened for the error event. */
+function literalInputs(p: PlanNode): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p.inputs)) {
+    if (isLink(v)) out[k] = v;
+    else if (typeof v === 'string' && v.length > 200) out[k] = `${v.slice(0, 200)}...`;
+    else if (Array.isArray(v) && v.length > 50) out[k] = `[array of ${v.length}]`;
+    else out[k] = v;
+  }
+  return out;
+}
+
+function checkOutputs(p: PlanNode, result: unknown): Record<string, unknown> {
+  const outs = p.t.def.outputs as readonly OutputSpec[];
+  if (result === undefined || result === null) {
+    if (outs.length === 0) return {};
+    throw new Error(`${p.t.qualifiedName} returned nothing; expected outputs ${outs.map((o) => o.name).join(', ')}`);
+  }
+  if (typeof result !== 'object' || Array.isArray(result)) {
+    throw new Error(
+      `${p.t.qualifiedName} returned ${Array.isArray(result) ? 'an array' : typeof result}; expected an object of named outputs`,
+    );
+  }
+  const r = result as Record<string, unknown>;
+  for (const o of outs) {
+    if (!(o.name in r)) throw new Error(`${p.t.qualifiedName} did not return its output "${o.name}"`);
+  }
+  return r;
+}
+
+function typesMatchStrict(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a === '*' || b === '*') return false;
+  const as = a.split(',').map((s) => s.trim());
+  const bs = new Set(b.split(',').map((s) => s.trim()));
+  return as.some((t) => bs.has(t));
+}
+
+/** Bypass: each output receives the first input whose type matches it (undefined if none). */
+function bypassOutputs(p: PlanNode, inputs: Record<string, unknown>): Record<string, unknown> {
+  const specs = p.t.def.inputs as Record<string, InputSpec>;
+  const out: Record<string, unknown> = {};
+  for (const o of p.t.def.outputs as readonly OutputSpec[]) {
+    out[o.name] = undefined;
+    for (const name in specs) {
+      if (inputs[name] !== undefined && typesMatchStrict(widgetTypeName(specs[name]), o.type)) {
+        out[o.name] = inputs[name];
+        break;
+      }
+    }
+  }
+  return out;
+}
