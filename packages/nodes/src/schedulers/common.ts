@@ -107,11 +107,21 @@ export function npLinspace(start: number, stop: number, num: number): number[] {
   return out;
 }
 
-/** np.arange(start, stop, step) for a float step (length ⌈(stop−start)/step⌉). */
+/**
+ * np.arange(start, stop, step) for float arguments, value for value: the length is
+ * ⌈(stop − start)/step⌉ (so it can be one more than the quotient suggests, e.g. arange(1000, 0, −1000/61)
+ * has 62 elements), the first two values are start and start + step, and the rest start + i·δ with
+ * δ = (start + step) − start (numpy's fill), which is not always the same double as start + i·step.
+ */
 export function npArange(start: number, stop: number, step: number): number[] {
   const len = Math.max(0, Math.ceil((stop - start) / step));
-  const out: number[] = [];
-  for (let i = 0; i < len; i++) out.push(start + i * step);
+  if (len === 0) return [];
+  const out: number[] = [start];
+  if (len === 1) return out;
+  const next = start + step;
+  out.push(next);
+  const delta = next - start;
+  for (let i = 2; i < len; i++) out.push(start + i * delta);
   return out;
 }
 
@@ -273,15 +283,6 @@ export function strengthStart(n: number, strength: number): number {
   }
   const initTimestep = Math.min(Math.floor(n * strength), n);
   return Math.max(n - initTimestep, 0);
-}
-
-/** Dynamic thresholding needs per-image quantiles, which a flat array does not carry: refuse it. */
-export function refuseThresholding(name: string, cfg: SchedulerConfig): void {
-  if (cfg.thresholding) {
-    throw new Error(
-      `scheduler config key "thresholding": dynamic thresholding is not supported by scheduler "${name}" (needs per-image shapes); set it to false`,
-    );
-  }
 }
 
 /** float64 → float32 copy (TypedArray.set; several times faster than Float32Array.from) */

@@ -15,7 +15,6 @@ import {
   checkStepCount,
   clampInPlace,
   predictX0,
-  refuseThresholding,
   spacedTimesteps,
   strengthStart,
   toF32,
@@ -57,7 +56,6 @@ export class DdimScheduler implements Scheduler {
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, rng?: Rng): StepResult {
     if (this.numInferenceSteps === 0) throw new Error('scheduler ddim: call setTimesteps before step');
     checkSameLength('ddim.step', modelOutput, sample);
-    refuseThresholding(this.name, this.config);
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
     const prev = t - Math.floor(this.config.num_train_timesteps / this.numInferenceSteps);
     const aT = this.alphaAt(t);

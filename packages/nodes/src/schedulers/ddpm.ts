@@ -14,7 +14,6 @@ import {
   checkStepCount,
   clampInPlace,
   predictX0,
-  refuseThresholding,
   spacedTimesteps,
   strengthStart,
   toF32,
@@ -34,12 +33,6 @@ export class DdpmScheduler implements Scheduler {
 
   constructor(readonly config: Readonly<SchedulerConfig>) {
     this.alphasCumprod = alphasCumprodOf(trainingBetas(config));
-    const v = config.variance_type;
-    if (v !== 'fixed_small' && v !== 'fixed_small_log' && v !== 'fixed_large') {
-      throw new Error(
-        `scheduler config key "variance_type": ${JSON.stringify(v)} is not supported by ddpm (fixed_small, fixed_small_log, fixed_large): the learned variance channels are not passed to step; set variance_type to fixed_small`,
-      );
-    }
   }
 
   setTimesteps(n: number): void {
@@ -62,7 +55,6 @@ export class DdpmScheduler implements Scheduler {
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, rng?: Rng): StepResult {
     checkSameLength('ddpm.step', modelOutput, sample);
-    refuseThresholding(this.name, this.config);
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
     const prevT = this.previousTimestep(t);
     const aT = this.alphasCumprod[t];

@@ -56,7 +56,7 @@ export abstract class SigmaScheduler {
   protected abstract get karras(): boolean;
 
   setTimesteps(n: number): void {
-    checkStepCount(this.name, n, this.config.num_train_timesteps);
+    checkStepCount(this.name, n, Number.POSITIVE_INFINITY); // diffusers does not bound n by N here
     let timesteps = spacedTimesteps(this.config, n, false);
     // σ(t) by np.interp over the training σ table
     let sig = timesteps.map((t) => interpIndex(t, this.trainSigmas));
