@@ -7,7 +7,7 @@ class whose `__init__` is decorated with `@register_to_config`. A default that i
 (e.g. `-float("inf")`) is written as its source text in {"expr": ...}.
 
 Usage:
-  python3 tools/reference/scheduler_config_keys.py --diffusers /work/.snapshots/diffusers \
+  python3 tools/reference/scheduler_config_keys.py --diffusers /work/.snapshots/diffusers --commit a3608b5 \
       > packages/nodes/test/fixtures/schedulers/diffusers_config_keys.json
 Needs only the Python standard library.
 """

@@ -20,7 +20,7 @@ import {
   trainingBetas,
 } from './common.ts';
 import type { SchedulerConfig } from './config.ts';
-import { checkIntTimestep, requireRng, vpSigmaAt } from './ddim.ts';
+import { alphaAtIndex, checkIntTimestep, requireRng, vpSigmaAt } from './ddim.ts';
 import type { Rng, Scheduler, StepResult } from './types.ts';
 
 export class DdpmScheduler implements Scheduler {
@@ -30,6 +30,7 @@ export class DdpmScheduler implements Scheduler {
   readonly initNoiseSigma = 1;
   timesteps: readonly number[] = [];
   sigmas: readonly number[] = [];
+  private numInferenceSteps = 0;
 
   constructor(readonly config: Readonly<SchedulerConfig>) {
     this.alphasCumprod = alphasCumprodOf(trainingBetas(config));
@@ -38,6 +39,7 @@ export class DdpmScheduler implements Scheduler {
   setTimesteps(n: number): void {
     checkStepCount(this.name, n, this.config.num_train_timesteps);
     this.timesteps = spacedTimesteps(this.config, n, true);
+    this.numInferenceSteps = n;
     this.sigmas = this.timesteps.map((t) => this.sigmaAt(t));
   }
 
@@ -57,7 +59,7 @@ export class DdpmScheduler implements Scheduler {
     checkSameLength('ddpm.step', modelOutput, sample);
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
     const prevT = this.previousTimestep(t);
-    const aT = this.alphasCumprod[t];
+    const aT = alphaAtIndex(this.alphasCumprod, t);
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT] : 1;
     const betaProdT = 1 - aT;
     const betaProdPrev = 1 - aPrev;
@@ -87,7 +89,7 @@ export class DdpmScheduler implements Scheduler {
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
-    return addNoiseVp(original, noise, this.alphasCumprod[t]);
+    return addNoiseVp(original, noise, alphaAtIndex(this.alphasCumprod, t));
   }
 
   sigmaAt(timestep: number): number {
@@ -96,6 +98,7 @@ export class DdpmScheduler implements Scheduler {
 
   timestepsForStrength(strength: number): number[] {
     if (this.timesteps.length === 0) throw new Error('scheduler ddpm: call setTimesteps before timestepsForStrength');
-    return this.timesteps.slice(strengthStart(this.timesteps.length, strength));
+    // diffusers' get_timesteps slices at n − ⌊n·s⌋ of the n requested steps (the grid may hold n + 1)
+    return this.timesteps.slice(strengthStart(this.numInferenceSteps, strength));
   }
 }

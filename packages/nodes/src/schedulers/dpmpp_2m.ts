@@ -44,6 +44,7 @@ export class DpmSolverPP2MScheduler implements Scheduler {
   sigmas: readonly number[] = [];
   private readonly trainSigmas: Float64Array;
   private stepIndex: number | null = null;
+  private numInferenceSteps = 0;
   private beginIndex: number | null = null;
   /** x̂0 of the previous step (the multistep memory) */
   private prevX0: Float64Array | null = null;
@@ -92,6 +93,7 @@ export class DpmSolverPP2MScheduler implements Scheduler {
     this.lowerOrderNums = 0;
     this.stepIndex = null;
     this.beginIndex = null;
+    this.numInferenceSteps = n;
   }
 
   /**
@@ -214,7 +216,8 @@ export class DpmSolverPP2MScheduler implements Scheduler {
 
   timestepsForStrength(strength: number): number[] {
     if (this.sigmas.length === 0) throw new Error('scheduler dpmpp_2m: call setTimesteps before timestepsForStrength');
-    const start = strengthStart(this.timesteps.length, strength);
+    // diffusers' get_timesteps slices at n − ⌊n·s⌋ of the n requested steps (the grid may hold n + 1)
+    const start = strengthStart(this.numInferenceSteps || this.timesteps.length, strength);
     this.setBeginIndex(start);
     return this.timesteps.slice(start);
   }

@@ -30,6 +30,7 @@ export abstract class SigmaScheduler {
   /** σ of each step plus the final σ */
   sigmas: readonly number[] = [];
   protected stepIndex: number | null = null;
+  protected numInferenceSteps = 0;
   protected beginIndex: number | null = null;
 
   constructor(readonly config: Readonly<SchedulerConfig>) {
@@ -70,6 +71,7 @@ export abstract class SigmaScheduler {
     this.timesteps = timesteps.map(f32);
     this.stepIndex = null;
     this.beginIndex = null;
+    this.numInferenceSteps = n;
   }
 
   setBeginIndex(i: number): void {
@@ -161,7 +163,8 @@ export abstract class SigmaScheduler {
   }
 
   timestepsForStrength(strength: number): number[] {
-    const start = strengthStart(this.timesteps.length, strength);
+    // diffusers' get_timesteps slices at n − ⌊n·s⌋ of the n requested steps (the grid may hold n + 1)
+    const start = strengthStart(this.numInferenceSteps || this.timesteps.length, strength);
     this.setBeginIndex(start);
     return this.timesteps.slice(start);
   }

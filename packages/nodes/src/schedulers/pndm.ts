@@ -61,6 +61,11 @@ export class PndmScheduler implements Scheduler {
       // concatenate([ts[:-1], ts[-2:-1], ts[-1:]])[::-1]
       plms = [...asc.slice(0, -1), ...asc.slice(-2, -1), ...asc.slice(-1)].reverse();
     } else {
+      if (n < 4) {
+        throw new Error(
+          `scheduler pndm: the pseudo Runge–Kutta warm-up needs at least 4 steps (got ${n}; diffusers' PNDMScheduler fails too); use skip_prk_steps: true`,
+        );
+      }
       const half = Math.floor(Math.floor(N / n) / 2);
       const last4 = asc.slice(-4);
       const rep: number[] = [];
