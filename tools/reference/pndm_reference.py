@@ -3,7 +3,7 @@
 model function as diffusers_reference.py (whose stand-in package and run_case this reuses).
 
 Usage (needs torch and numpy):
-  python3 tools/reference/pndm_reference.py --diffusers /work/.snapshots/diffusers \
+  python3 tools/reference/pndm_reference.py --diffusers /work/.snapshots/diffusers --commit a3608b5 \
       --out packages/nodes/test/fixtures/schedulers/pndm_trajectories.json
 """
 import argparse
@@ -45,9 +45,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--diffusers", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--commit", help="diffusers' commit, when --diffusers is not a git checkout")
     ap.add_argument("--seed", type=int, default=20261202)
     args = ap.parse_args()
     rev = ref.build_package(args.diffusers)
+    if rev == "unknown" and args.commit:
+        rev = args.commit
     torch_utils = importlib.import_module("diffusers.utils.torch_utils")
     rng = np.random.default_rng(args.seed)
     records = []

@@ -11,6 +11,7 @@
 import {
   addNoiseVp,
   alphasCumprodOf,
+  checkGridInTable,
   checkSameLength,
   checkStepCount,
   clampInPlace,
@@ -42,6 +43,7 @@ export class DdimScheduler implements Scheduler {
     checkStepCount(this.name, n, this.config.num_train_timesteps);
     this.numInferenceSteps = n;
     this.timesteps = spacedTimesteps(this.config, n, true);
+    checkGridInTable(this.name, this.config, this.timesteps);
     this.sigmas = this.timesteps.map((t) => this.sigmaAt(t));
   }
 

@@ -10,6 +10,7 @@
 import {
   addNoiseVp,
   alphasCumprodOf,
+  checkGridInTable,
   checkSameLength,
   checkStepCount,
   clampInPlace,
@@ -39,6 +40,7 @@ export class DdpmScheduler implements Scheduler {
   setTimesteps(n: number): void {
     checkStepCount(this.name, n, this.config.num_train_timesteps);
     this.timesteps = spacedTimesteps(this.config, n, true);
+    checkGridInTable(this.name, this.config, this.timesteps);
     this.numInferenceSteps = n;
     this.sigmas = this.timesteps.map((t) => this.sigmaAt(t));
   }

@@ -3,6 +3,9 @@
  * configured by scheduler_config.json keys. See README.md in this folder.
  */
 import { alphasCumprodOf, trainingBetas } from './common.ts';
+
+export { closestVarianceTimestep } from './common.ts';
+
 import {
   readSchedulerConfig,
   resolveConfig,

@@ -19,11 +19,13 @@
 import {
   addNoiseVp,
   alphasCumprodOf,
+  checkGridInTable,
   checkSameLength,
   checkStepCount,
   spacedTimesteps,
   strengthStart,
   trainingBetas,
+  zeroSnrEpsilonError,
 } from './common.ts';
 import type { SchedulerConfig } from './config.ts';
 import { vpSigmaAt } from './ddim.ts';
@@ -55,6 +57,7 @@ export class PndmScheduler implements Scheduler {
     const N = this.config.num_train_timesteps;
     checkStepCount(this.name, n, Number.POSITIVE_INFINITY); // diffusers' PNDM does not bound n by N
     const asc = spacedTimesteps(this.config, n, true).reverse(); // diffusers' _timesteps (ascending)
+    checkGridInTable(this.name, this.config, asc);
     let prk: number[] = [];
     let plms: number[];
     if (this.config.skip_prk_steps) {
@@ -193,6 +196,7 @@ export class PndmScheduler implements Scheduler {
       }
       return res;
     }
+    if (a === 0) throw zeroSnrEpsilonError();
     const b = 1 - a;
     const cSample = Math.sqrt(ap / a);
     const denom = a * Math.sqrt(1 - ap) + Math.sqrt(a * b * ap);
