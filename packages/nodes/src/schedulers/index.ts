@@ -40,6 +40,7 @@ export {
   resolveConfig,
   SCHEDULER_DEFAULTS,
   SCHEDULER_NAMES,
+  schedulerConfigSchema,
 } from './config.ts';
 export type { Rng, Scheduler, StepResult } from './types.ts';
 
