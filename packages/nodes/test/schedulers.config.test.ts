@@ -17,8 +17,8 @@ import {
   SCHEDULER_DEFAULTS,
   SCHEDULER_NAMES,
   type SchedulerConfig,
-  schedulerConfigSchema,
   type SchedulerName,
+  schedulerConfigSchema,
 } from '../src/schedulers/index.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'schedulers');
@@ -202,7 +202,8 @@ describe('public models’ scheduler_config.json', () => {
       }
       // every key some scheduler here reads is held, with the published value; the rest are left out
       for (const [k, v] of Object.entries(json)) {
-        if (Object.hasOwn(schedulerConfigSchema.shape, k)) expect(cfg[k as keyof SchedulerConfig], `${f}: ${k}`).toEqual(v);
+        if (Object.hasOwn(schedulerConfigSchema.shape, k))
+          expect(cfg[k as keyof SchedulerConfig], `${f}: ${k}`).toEqual(v);
         else expect(k in cfg, `${f}: ${k}`).toBe(false);
       }
     }
