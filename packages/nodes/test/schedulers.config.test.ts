@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Scheduler as SchedulerNode } from '../src/nodes/sampler.ts';
 import {
   createScheduler,
   DIFFUSERS_CLASS,
@@ -266,5 +267,28 @@ describe('parseSchedulerConfigJson', () => {
     expect(() => readSchedulerConfig(parseSchedulerConfigJson('{"lambda_min_clipped": Infinity}'))).toThrow(
       /"lambda_min_clipped".*\(got Infinity\)/,
     );
+  });
+});
+
+describe('the Scheduler node applies the chosen scheduler’s key rules when validating', () => {
+  const host = {} as Parameters<NonNullable<typeof SchedulerNode.validate>>[1];
+  const validate = async (inputs: Record<string, unknown>) =>
+    (await SchedulerNode.validate?.({ use_karras_sigmas: false, eta: 0, config_json: '{}', ...inputs }, host)) ?? [];
+
+  it('config_json in Python-style JSON; unsupported values and unknown keys name the key', async () => {
+    expect(await validate({ scheduler: 'dpmpp_2m', config_json: '{"lambda_min_clipped": -Infinity}' })).toEqual([]);
+    const [e] = await validate({ scheduler: 'dpmpp_2m', config_json: '{"use_lu_lambdas": true}' });
+    expect(e.input).toBe('config_json');
+    expect(e.message).toMatch(/"use_lu_lambdas": true is not supported by scheduler dpmpp_2m/);
+    expect((await validate({ scheduler: 'ddim', config_json: '{"foo": 1}' }))[0].message).toMatch(/"foo": unknown/);
+  });
+
+  it('the node’s own options: η only for DDIM, Karras σ only where the class has it', async () => {
+    expect(await validate({ scheduler: 'ddim', eta: 0.5 })).toEqual([]);
+    expect((await validate({ scheduler: 'euler', eta: 0.5 }))[0].message).toMatch(/"eta": 0.5 is not supported/);
+    expect(await validate({ scheduler: 'euler', use_karras_sigmas: true })).toEqual([]);
+    const [k] = await validate({ scheduler: 'pndm', use_karras_sigmas: true });
+    expect(k.input).toBe('use_karras_sigmas');
+    expect(k.message).toMatch(/pndm has no Karras/);
   });
 });
