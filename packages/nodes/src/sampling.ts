@@ -8,7 +8,7 @@ import { checkGuider } from './guiders/common.ts';
 import { type SampleHooks, type SampleResult, sample } from './runtime/index.ts';
 import type { DenoiserSpec, GuiderSpec } from './runtime/plan.ts';
 import type { ModelHandle, RuntimePool } from './runtime/pool.ts';
-import { createScheduler, type SchedulerConfig } from './schedulers/index.ts';
+import { createScheduler, type SchedulerConfig, trainingAlphasCumprod } from './schedulers/index.ts';
 import type { DenoiserValue, GuiderValue, LatentValue, ModelValue, SchedulerValue } from './types.ts';
 
 /** The model whose schedule is the reference (the fine-tuned / conditional one): the first denoiser's. */
@@ -108,7 +108,7 @@ export async function runSampling(
 
   const spec = (d: DenoiserValue): DenoiserSpec => {
     const m = d.model;
-    const own = createScheduler('ddim', { ...m.schedulerConfig }).alphasCumprod;
+    const own = trainingAlphasCumprod(m.schedulerConfig);
     const s = m.sig;
     if (s.encoderHiddenStatesName && !d.cond?.ehs) {
       throw new Error(

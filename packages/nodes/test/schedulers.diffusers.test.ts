@@ -38,9 +38,14 @@ interface Case {
   trajectory: Step[];
 }
 
-const fixture = JSON.parse(
-  readFileSync(new URL('./fixtures/schedulers/diffusers_trajectories.json', import.meta.url), 'utf8'),
-) as { cases: Case[]; diffusers_commit: string };
+const read = (f: string) =>
+  JSON.parse(readFileSync(new URL(`./fixtures/schedulers/${f}`, import.meta.url), 'utf8')) as {
+    cases: Case[];
+    diffusers_commit: string;
+  };
+// diffusers_reference.py's cases, and PNDM's (tools/reference/pndm_reference.py: same model and format)
+const main = read('diffusers_trajectories.json');
+const fixture = { ...main, cases: [...main.cases, ...read('pndm_trajectories.json').cases] };
 
 /** the fixture's stand-in network (see the generator): m_i = 0.9·tanh(x_i) + 0.05·cos(0.003·t + 0.1·i) */
 function modelFn(x: Float32Array, t: number): Float32Array {
@@ -96,7 +101,7 @@ function setup(c: Case) {
 describe(`schedulers match diffusers (${fixture.diffusers_commit.slice(0, 10)})`, () => {
   it('the fixture covers every scheduler', () => {
     const names = new Set(fixture.cases.map((c) => c.scheduler));
-    expect([...names].sort()).toEqual(['ddim', 'ddpm', 'dpmpp_2m', 'euler', 'euler_ancestral', 'lcm']);
+    expect([...names].sort()).toEqual(['ddim', 'ddpm', 'dpmpp_2m', 'euler', 'euler_ancestral', 'lcm', 'pndm']);
   });
 
   fixture.cases.forEach((c, ci) => {

@@ -26,8 +26,9 @@ const arbSetup = fc
     karras: fc.boolean(),
     prediction: fc.constantFrom<SchedulerConfig['prediction_type']>('epsilon', 'v_prediction', 'sample'),
     steps: fc.integer({ min: 1, max: 60 }),
+    skipPrk: fc.boolean(),
   })
-  .filter((s) => !(s.name === 'euler_ancestral' && s.prediction === 'sample'))
+  .filter((s) => !((s.name === 'euler_ancestral' || s.name === 'pndm') && s.prediction === 'sample'))
   .map((s) => {
     const config: Partial<SchedulerConfig> = {
       ...s.beta,
@@ -37,8 +38,12 @@ const arbSetup = fc
       clip_sample: false,
     };
     if (s.name === 'euler' || s.name === 'dpmpp_2m') config.use_karras_sigmas = s.karras;
+    // PNDM: both warm-ups; ᾱ = 1 after the last step, so that a perfect model ends at x0
+    if (s.name === 'pndm') Object.assign(config, { skip_prk_steps: s.skipPrk, set_alpha_to_one: true });
     // LCM cannot take more steps than original_inference_steps
-    const steps = s.name === 'lcm' ? Math.min(s.steps, 50) : s.steps;
+    // (and PNDM's Runge–Kutta warm-up needs 4: diffusers fails below)
+    const steps =
+      s.name === 'lcm' ? Math.min(s.steps, 50) : s.name === 'pndm' && !s.skipPrk ? Math.max(4, s.steps) : s.steps;
     return { name: s.name as SchedulerName, config, steps };
   });
 
@@ -64,9 +69,12 @@ describe('scheduler properties', () => {
       fc.property(arbSetup, ({ name, config, steps }) => {
         const s = createScheduler(name, config);
         s.setTimesteps(steps);
-        expect(s.timesteps.length).toBe(steps);
-        // diffusers' DPM-Solver with Karras σ on the cosine schedule repeats (rounded) timesteps
-        const strict = !(name === 'dpmpp_2m' && config.use_karras_sigmas);
+        // PNDM calls the model n + 1 times (PLMS: the first step twice) or n + 9 (4 per PRK step);
+        const calls = name !== 'pndm' ? steps : config.skip_prk_steps ? steps + 1 : steps + 9;
+        expect(s.timesteps.length).toBe(calls);
+        // diffusers' DPM-Solver with Karras σ on the cosine schedule repeats (rounded) timesteps; PNDM
+        // repeats the timesteps of its warm-up
+        const strict = !(name === 'dpmpp_2m' && config.use_karras_sigmas) && name !== 'pndm';
         for (let i = 0; i < s.timesteps.length; i++) {
           const t = s.timesteps[i];
           expect(t).toBeGreaterThanOrEqual(0);
@@ -94,6 +102,10 @@ describe('scheduler properties', () => {
         // sample has, so no model is "perfect" there. Only schedules where the two agree are used.
         const ts = s.timesteps;
         fc.pre(name !== 'ddim' || ts.every((t, k) => k === ts.length - 1 || t - Math.floor(N / steps) === ts[k + 1]));
+        // PNDM steps the same way (to t − ⌊N/n⌋): leading spacing, where that is the next timestep
+        // and ε-prediction: diffusers' PNDM combines the raw outputs of several timesteps, and a perfect
+        // model's v (unlike its ε) changes along the path, so with v the combination is not exact
+        fc.pre(name !== 'pndm' || (config.timestep_spacing === 'leading' && config.prediction_type === 'epsilon'));
         const rng = createRng(seed);
         const n = 32;
         const x0 = rng.randn(n).map((v) => Math.tanh(v));
@@ -181,6 +193,9 @@ describe('scheduler properties', () => {
         const ts = s.timestepsForStrength(strength);
         if (name === 'lcm') {
           expect(ts.length).toBe(steps);
+        } else if (name === 'pndm') {
+          // diffusers' get_timesteps slices the model-call list at n − ⌊n·s⌋ (PNDM's order is 1)
+          expect(ts).toEqual(all.slice(steps - Math.min(Math.floor(steps * strength), steps)));
         } else {
           expect(ts.length).toBe(Math.min(Math.floor(steps * strength), steps));
           expect(ts).toEqual(all.slice(all.length - ts.length));
@@ -224,7 +239,7 @@ describe('scheduler properties', () => {
 });
 
 describe('scheduler configuration and errors', () => {
-  it('reads a Stable Diffusion scheduler_config.json, ignoring unknown keys', () => {
+  it('reads a Stable Diffusion scheduler_config.json, leaving out metadata keys', () => {
     const json = {
       _class_name: 'PNDMScheduler',
       _diffusers_version: '0.6.0',
@@ -245,6 +260,7 @@ describe('scheduler configuration and errors', () => {
       beta_start: 0.00085,
       num_train_timesteps: 1000,
       set_alpha_to_one: false,
+      skip_prk_steps: true,
       steps_offset: 1,
       trained_betas: null,
       clip_sample: false,
@@ -260,9 +276,7 @@ describe('scheduler configuration and errors', () => {
     expect(() => readSchedulerConfig({ prediction_type: 'flow' })).toThrow(/"prediction_type"/);
     expect(() => readSchedulerConfig({ timestep_spacing: 3 })).toThrow(/"timestep_spacing"/);
     expect(() => readSchedulerConfig('nope')).toThrow(/JSON object/);
-    const th = createScheduler('ddim', { thresholding: true });
-    th.setTimesteps(2);
-    expect(() => th.step(new Float32Array(1), th.timesteps[0], new Float32Array(1))).toThrow(/"thresholding"/);
+    expect(() => createScheduler('ddim', { thresholding: true })).toThrow(/"thresholding": true is not supported/);
     expect(() => createScheduler('ddpm', { variance_type: 'learned_range' })).toThrow(/"variance_type"/);
     expect(() => createScheduler('ddim', { trained_betas: [0.1, 0.2] })).toThrow(/"trained_betas"/);
     expect(() => createScheduler('nope' as SchedulerName)).toThrow(/unknown scheduler/);
@@ -270,7 +284,7 @@ describe('scheduler configuration and errors', () => {
     expect(() => createScheduler('euler', { interpolation_type: 'log_linear' })).toThrow(/"interpolation_type"/);
   });
 
-  it("a model's config for another scheduler class still creates every scheduler", () => {
+  it("a model's config for another scheduler class: its keys are ignored, the chosen class's keys checked", () => {
     // e.g. a DPM-Solver 3M config with learned variances (read from scheduler_config.json)
     const cfg = readSchedulerConfig({
       _class_name: 'DPMSolverMultistepScheduler',
@@ -282,10 +296,15 @@ describe('scheduler configuration and errors', () => {
       beta_start: 0.00085,
       beta_end: 0.012,
     });
-    const d = createScheduler('dpmpp_2m', cfg);
-    expect(d.config.algorithm_type).toBe('dpmsolver++');
-    expect(d.config.solver_order).toBe(2);
+    // dpmpp_2m is DPMSolverMultistepScheduler: a different algorithm or order is refused, not replaced
+    expect(() => createScheduler('dpmpp_2m', { ...cfg, solver_order: 2 })).toThrow(
+      /"algorithm_type": "sde-dpmsolver\+\+" is not supported/,
+    );
+    expect(() => createScheduler('dpmpp_2m', { ...cfg, algorithm_type: 'dpmsolver++' })).toThrow(
+      /"solver_order": 3 is not supported/,
+    );
     expect(createScheduler('ddim', cfg).alphasCumprod[999]).toBeCloseTo(0.0046601, 6);
+    expect(() => createScheduler('euler', cfg)).toThrow(/"interpolation_type": "log_linear"/);
     expect(() => createScheduler('ddpm', cfg)).toThrow(/"variance_type"/);
   });
 

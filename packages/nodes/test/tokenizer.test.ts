@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { clipCleanText, htmlUnescape } from '../src/models/clip-clean.ts';
 import { loadClipTokenizer } from '../src/models/tokenizer.ts';
 
 const CLIP = new URL('./fixtures/clip/', import.meta.url);
@@ -87,5 +88,33 @@ describe('CLIP tokenizer (real vocabulary)', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  describe('text cleaning as the reference does it (ftfy fixes, HTML entities unescaped twice)', () => {
+    const clean: Array<{ text: string; cleaned: string; ids: number[] }> = JSON.parse(
+      readFileSync(new URL('clean_vectors.json', CLIP), 'utf8'),
+    ).vectors;
+
+    it(`${clean.length} prompts give the reference ids (open_clip's SimpleTokenizer with ftfy)`, () => {
+      for (const v of clean) expect(tok.encodeRaw(v.text), JSON.stringify(v.text)).toEqual(v.ids);
+    });
+
+    it('the cleaned text equals the reference basic_clean + whitespace_clean', () => {
+      for (const v of clean) {
+        expect(clipCleanText(v.text), JSON.stringify(v.text)).toBe(v.cleaned.split(/\s+/u).filter(Boolean).join(' '));
+      }
+    });
+
+    it('"&amp;" and "&#39;" give the ids of "&" and "\'"', () => {
+      expect(tok.encodeRaw('salt &amp; pepper')).toEqual(tok.encodeRaw('salt & pepper'));
+      expect(tok.encodeRaw('it&#39;s')).toEqual(tok.encodeRaw("it's"));
+      expect(tok.encodeRaw('it&amp;#39;s')).toEqual(tok.encodeRaw("it's")); // unescaped twice
+    });
+
+    it('Python html.unescape rules: legacy names without ";", invalid references', () => {
+      expect(htmlUnescape('&amp &lt; &notit; &#0; &#1; &#x80; &#xD800; &#x110000; &bogus;')).toBe(
+        '& < ¬it; \ufffd  € \ufffd \ufffd &bogus;',
+      );
+    });
   });
 });

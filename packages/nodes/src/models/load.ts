@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { PredictionType } from '../guidance/index.ts';
 import type { RuntimePool } from '../runtime/pool.ts';
-import { readSchedulerConfig, type SchedulerConfig } from '../schedulers/index.ts';
+import { parseSchedulerConfigJson, readSchedulerConfig, type SchedulerConfig } from '../schedulers/index.ts';
 import type { ClipValue, ModelValue, VaeValue } from '../types.ts';
 import { denoiserSignature } from './signature.ts';
 import { loadClipTokenizer } from './tokenizer.ts';
@@ -58,7 +58,8 @@ function schedulerConfigNear(file: string): Partial<SchedulerConfig> {
   for (const c of candidates) {
     if (existsSync(c)) {
       try {
-        return readSchedulerConfig(readJson(c));
+        // Python's json writes -Infinity / NaN bare (e.g. lambda_min_clipped)
+        return readSchedulerConfig(parseSchedulerConfigJson(readFileSync(c, 'utf8')));
       } catch (e) {
         throw new Error(`${c}: ${(e as Error).message}`);
       }

@@ -3,13 +3,14 @@
  * (not a hand-written BPE). The tokenizer.json it needs is assembled in memory: a BPE model with the
  * end-of-word suffix "</w>", CLIP's normalizer (NFC, whitespace collapse, lowercase), its split pattern
  * (contractions, letter runs, single digits, punctuation runs), byte-level encoding, and
- * <|startoftext|> … <|endoftext|> around the ids. Like OpenAI's reference, HTML entities are unescaped
- * first ("&amp;" → "&"). Ids are truncated to model_max_length (keeping the end token) and padded with
+ * <|startoftext|> … <|endoftext|> around the ids. The text is cleaned first as OpenAI's reference does
+ * (clip-clean.ts: ftfy's fixes, HTML entities unescaped twice: "&amp;" → "&", "&#39;" → "'"). Ids are truncated to model_max_length (keeping the end token) and padded with
  * the pad token (<|endoftext|> for CLIP).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { clipCleanText } from './clip-clean.ts';
 
 const BOS = '<|startoftext|>';
 const EOS = '<|endoftext|>';
@@ -93,7 +94,7 @@ export function buildClipTokenizer(
     },
   };
   const tok = new Tokenizer(json, { model_max_length: maxLength, bos_token: BOS, eos_token: EOS, pad_token: padToken });
-  const encodeRaw = (text: string) => tok.encode(htmlUnescape(text.trim())).ids;
+  const encodeRaw = (text: string) => tok.encode(clipCleanText(text)).ids;
   return {
     maxLength,
     bosId,
@@ -107,17 +108,6 @@ export function buildClipTokenizer(
       return ids;
     },
   };
-}
-
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' };
-function htmlUnescape(s: string): string {
-  return s.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e: string) => {
-    if (e[0] === '#') {
-      const cp = e[1] === 'x' || e[1] === 'X' ? Number.parseInt(e.slice(2), 16) : Number.parseInt(e.slice(1), 10);
-      return Number.isFinite(cp) && cp > 0 && cp < 0x110000 ? String.fromCodePoint(cp) : m;
-    }
-    return ENTITIES[e.toLowerCase()] ?? m;
-  });
 }
 
 /** merges.txt → "a b" lines (the "#version" header and blank lines dropped). */

@@ -2,9 +2,31 @@
 import { defineNode } from '@priorgraph/core';
 import { encodePng } from '../image-utils.ts';
 import { runSampling } from '../sampling.ts';
-import { readSchedulerConfig, SCHEDULER_NAMES, type SchedulerName } from '../schedulers/index.ts';
+import {
+  KEY_RULES,
+  parseSchedulerConfigJson,
+  readSchedulerConfig,
+  resolveConfig,
+  SCHEDULER_NAMES,
+  type SchedulerConfig,
+  type SchedulerName,
+} from '../schedulers/index.ts';
 import type { GuiderValue, LatentValue, ModelValue, SchedulerValue } from '../types.ts';
 import { forInput, runtime } from './common.ts';
+
+/** The Scheduler node's own keys: config_json (Python-style JSON allowed) plus its option inputs. */
+function schedulerOverrides(configJson: string, karras: boolean, eta: number): Partial<SchedulerConfig> {
+  const overrides = readSchedulerConfig(parseSchedulerConfigJson(configJson || '{}'));
+  if (karras) overrides.use_karras_sigmas = true;
+  if (eta > 0) overrides.eta = eta;
+  return overrides;
+}
+
+/** The Karras option is honoured by the schedulers whose diffusers class has it; elsewhere it is refused. */
+function karrasRefusal(name: SchedulerName, karras: boolean): string | null {
+  if (!karras || !SCHEDULER_NAMES.includes(name) || KEY_RULES[name].use_karras_sigmas) return null;
+  return `scheduler ${name} has no Karras σ option (euler and dpmpp_2m have it)`;
+}
 
 export const Scheduler = defineNode({
   type: 'Scheduler',
@@ -26,18 +48,26 @@ export const Scheduler = defineNode({
   },
   outputs: [{ name: 'SCHEDULER', type: 'SCHEDULER' }],
   validate: (inputs) => {
+    const karras = karrasRefusal(inputs.scheduler as SchedulerName, inputs.use_karras_sigmas === true);
+    if (karras) return [{ input: 'use_karras_sigmas', message: karras }];
     if (typeof inputs.config_json !== 'string') return [];
     try {
-      readSchedulerConfig(JSON.parse(inputs.config_json || '{}'));
+      const overrides = schedulerOverrides(inputs.config_json, inputs.use_karras_sigmas === true, Number(inputs.eta));
+      // the chosen scheduler's key rules (a value it does not support is refused here already)
+      if (SCHEDULER_NAMES.includes(inputs.scheduler as SchedulerName)) {
+        resolveConfig(inputs.scheduler as SchedulerName, overrides);
+      }
       return [];
     } catch (e) {
       return [{ input: 'config_json', message: (e as Error).message }];
     }
   },
   async execute({ scheduler, use_karras_sigmas, eta, config_json, model }) {
-    const overrides = await forInput('config_json', () => readSchedulerConfig(JSON.parse(config_json || '{}')));
-    if (use_karras_sigmas) overrides.use_karras_sigmas = true;
-    if (eta > 0) overrides.eta = eta;
+    await forInput('use_karras_sigmas', () => {
+      const karras = karrasRefusal(scheduler as SchedulerName, use_karras_sigmas);
+      if (karras) throw new Error(karras);
+    });
+    const overrides = await forInput('config_json', () => schedulerOverrides(config_json, use_karras_sigmas, eta));
     const s: SchedulerValue = {
       kind: 'SCHEDULER',
       name: scheduler as SchedulerName,

@@ -107,11 +107,21 @@ export function npLinspace(start: number, stop: number, num: number): number[] {
   return out;
 }
 
-/** np.arange(start, stop, step) for a float step (length ⌈(stop−start)/step⌉). */
+/**
+ * np.arange(start, stop, step) for float arguments, value for value: the length is
+ * ⌈(stop − start)/step⌉ (so it can be one more than the quotient suggests, e.g. arange(1000, 0, −1000/61)
+ * has 62 elements), the first two values are start and start + step, and the rest start + i·δ with
+ * δ = (start + step) − start (numpy's fill), which is not always the same double as start + i·step.
+ */
 export function npArange(start: number, stop: number, step: number): number[] {
   const len = Math.max(0, Math.ceil((stop - start) / step));
-  const out: number[] = [];
-  for (let i = 0; i < len; i++) out.push(start + i * step);
+  if (len === 0) return [];
+  const out: number[] = [start];
+  if (len === 1) return out;
+  const next = start + step;
+  out.push(next);
+  const delta = next - start;
+  for (let i = 2; i < len; i++) out.push(start + i * delta);
   return out;
 }
 
@@ -137,6 +147,21 @@ export function spacedTimesteps(cfg: SchedulerConfig, n: number, integer: boolea
     return npArange(N, 0, -(N / n)).map((v) => roundHalfEven(v) - 1);
   }
   throw new Error(`scheduler config key "timestep_spacing": unsupported value ${JSON.stringify(cfg.timestep_spacing)}`);
+}
+
+/**
+ * Integer-timestep schedulers (DDIM, DDPM, PNDM) index the ᾱ table with each timestep. Leading
+ * spacing with steps_offset > 0 can reach t ≥ N (e.g. N = 1000 steps with steps_offset 1 ends at
+ * 1000): diffusers builds that grid and fails at the first step with an index error; we refuse it here.
+ */
+export function checkGridInTable(name: string, cfg: SchedulerConfig, timesteps: readonly number[]): void {
+  const N = cfg.num_train_timesteps;
+  const over = timesteps.find((t) => t >= N);
+  if (over !== undefined) {
+    throw new Error(
+      `scheduler ${name}: ${timesteps.length} steps with timestep_spacing "${cfg.timestep_spacing}" and steps_offset ${cfg.steps_offset} reach timestep ${over}, past the ${N} training timesteps (diffusers builds this grid and fails at its first step); use fewer steps or steps_offset 0`,
+    );
+  }
 }
 
 /** The VP noise levels of the training schedule: σ_t = √((1−ᾱ_t)/ᾱ_t), computed as float32 like diffusers. */
@@ -212,6 +237,7 @@ export function predictX0(
   sample: Float32Array,
   alphaProd: number,
 ): { x0: Float64Array; eps: Float64Array } {
+  if (alphaProd === 0 && predictionType === 'epsilon') throw zeroSnrEpsilonError();
   const a = Math.sqrt(alphaProd);
   const s = Math.sqrt(1 - alphaProd);
   const n = sample.length;
@@ -235,6 +261,48 @@ export function predictX0(
     }
   }
   return { x0, eps };
+}
+
+/** At ᾱ_t = 0 (a zero-terminal-SNR schedule's last training step) ε carries no information on x0. */
+export function zeroSnrEpsilonError(): Error {
+  return new Error(
+    'scheduler config key "prediction_type": "epsilon" cannot be sampled from ᾱ_t = 0 (zero terminal SNR: x̂0 = (x − ε)/0); a rescale_betas_zero_snr model predicts v (prediction_type "v_prediction")',
+  );
+}
+
+/**
+ * Closest-variance timestep rule (prior swap across schedules): the index t′ of `alphasCumprod` whose
+ * ᾱ′ is closest to ᾱ, compared in log σ = ½·(log(1−ᾱ) − log ᾱ), which orders as ᾱ does and is well
+ * conditioned at both ends. The ends are exact: ᾱ = 0 (σ = ∞, a zero-terminal-SNR start) maps to the
+ * noisiest entry — one with ᾱ′ = 0 if the table has it, else the smallest ᾱ′ — and ᾱ = 1 (σ = 0) to
+ * the least noisy. Ties go to the lower index.
+ */
+export function closestVarianceTimestep(alphasCumprod: ArrayLike<number>, alphaBar: number): number {
+  if (!(alphaBar >= 0 && alphaBar <= 1)) {
+    throw new Error(`closest-variance timestep: ᾱ must be in [0, 1] (got ${alphaBar})`);
+  }
+  const logSigma = (ab: number) => 0.5 * (Math.log1p(-ab) - Math.log(ab)); // +∞ at 0, −∞ at 1
+  const target = logSigma(alphaBar);
+  let best = 0;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < alphasCumprod.length; i++) {
+    const v = logSigma(alphasCumprod[i]);
+    // equal infinities are distance 0 (∞ − ∞ would be NaN); one infinite side is distance ∞
+    const d = v === target ? 0 : Math.abs(v - target);
+    if (
+      d < bestD ||
+      (bestD === Number.POSITIVE_INFINITY && d === bestD && isFartherEnd(alphasCumprod, i, best, alphaBar))
+    ) {
+      bestD = d;
+      best = i;
+    }
+  }
+  return best;
+}
+
+/** With every distance infinite (ᾱ = 0 or 1 and no exact entry): prefer the entry nearer that end. */
+function isFartherEnd(alphasCumprod: ArrayLike<number>, i: number, best: number, alphaBar: number): boolean {
+  return alphaBar === 0 ? alphasCumprod[i] < alphasCumprod[best] : alphasCumprod[i] > alphasCumprod[best];
 }
 
 export function clampInPlace(a: Float64Array, range: number): void {
@@ -273,15 +341,6 @@ export function strengthStart(n: number, strength: number): number {
   }
   const initTimestep = Math.min(Math.floor(n * strength), n);
   return Math.max(n - initTimestep, 0);
-}
-
-/** Dynamic thresholding needs per-image quantiles, which a flat array does not carry: refuse it. */
-export function refuseThresholding(name: string, cfg: SchedulerConfig): void {
-  if (cfg.thresholding) {
-    throw new Error(
-      `scheduler config key "thresholding": dynamic thresholding is not supported by scheduler "${name}" (needs per-image shapes); set it to false`,
-    );
-  }
 }
 
 /** float64 → float32 copy (TypedArray.set; several times faster than Float32Array.from) */

@@ -11,11 +11,11 @@
 import {
   addNoiseVp,
   alphasCumprodOf,
+  checkGridInTable,
   checkSameLength,
   checkStepCount,
   clampInPlace,
   predictX0,
-  refuseThresholding,
   spacedTimesteps,
   strengthStart,
   toF32,
@@ -43,6 +43,7 @@ export class DdimScheduler implements Scheduler {
     checkStepCount(this.name, n, this.config.num_train_timesteps);
     this.numInferenceSteps = n;
     this.timesteps = spacedTimesteps(this.config, n, true);
+    checkGridInTable(this.name, this.config, this.timesteps);
     this.sigmas = this.timesteps.map((t) => this.sigmaAt(t));
   }
 
@@ -50,18 +51,18 @@ export class DdimScheduler implements Scheduler {
     return sample;
   }
 
-  private alphaAt(t: number): number {
+  /** ᾱ_prev: the table below t = 0 is final_alpha_cumprod */
+  private alphaPrevAt(t: number): number {
     return t >= 0 ? this.alphasCumprod[t] : this.finalAlphaCumprod;
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, rng?: Rng): StepResult {
     if (this.numInferenceSteps === 0) throw new Error('scheduler ddim: call setTimesteps before step');
     checkSameLength('ddim.step', modelOutput, sample);
-    refuseThresholding(this.name, this.config);
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
     const prev = t - Math.floor(this.config.num_train_timesteps / this.numInferenceSteps);
-    const aT = this.alphaAt(t);
-    const aPrev = this.alphaAt(prev);
+    const aT = alphaAtIndex(this.alphasCumprod, t);
+    const aPrev = this.alphaPrevAt(prev);
     const { x0, eps } = predictX0(this.config.prediction_type, modelOutput, sample, aT);
     if (this.config.clip_sample) {
       clampInPlace(x0, this.config.clip_sample_range);
@@ -84,7 +85,7 @@ export class DdimScheduler implements Scheduler {
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
-    return addNoiseVp(original, noise, this.alphasCumprod[t]);
+    return addNoiseVp(original, noise, alphaAtIndex(this.alphasCumprod, t));
   }
 
   sigmaAt(timestep: number): number {
@@ -93,7 +94,8 @@ export class DdimScheduler implements Scheduler {
 
   timestepsForStrength(strength: number): number[] {
     if (this.numInferenceSteps === 0) throw new Error('scheduler ddim: call setTimesteps before timestepsForStrength');
-    return this.timesteps.slice(strengthStart(this.timesteps.length, strength));
+    // diffusers' get_timesteps slices at n − ⌊n·s⌋ of the n requested steps (the grid may hold n + 1)
+    return this.timesteps.slice(strengthStart(this.numInferenceSteps, strength));
   }
 }
 
@@ -102,16 +104,28 @@ export function requireRng(name: string, rng: Rng | undefined): Rng {
   return rng;
 }
 
+/**
+ * An integer timestep of the schedule: 0..N−1, or −1, which diffusers' trailing grids end with at some
+ * step counts (np.arange(N, 0, −N/n) has n + 1 elements when N/(N/n) rounds above n, e.g. n = 61 of
+ * N = 1000; the last is round(≈0) − 1). diffusers then indexes its ᾱ table with −1, i.e. ᾱ_{N−1}
+ * (alphaAtIndex), and so do we.
+ */
 export function checkIntTimestep(name: string, timestep: number, N: number): number {
-  if (!Number.isInteger(timestep) || timestep < 0 || timestep >= N) {
+  if (!Number.isInteger(timestep) || timestep < -1 || timestep >= N) {
     throw new Error(`scheduler ${name}: timestep must be an integer in [0, ${N}) (got ${timestep})`);
   }
   return timestep;
 }
 
+/** ᾱ at an integer timestep as torch indexes the table (−1 is the last entry, as in Python). */
+export function alphaAtIndex(alphasCumprod: Float64Array, t: number): number {
+  return alphasCumprod[t < 0 ? alphasCumprod.length + t : t];
+}
+
 /** σ(t) = √((1−ᾱ_t)/ᾱ_t); fractional t interpolates σ linearly between integer steps (np.interp). */
 export function vpSigmaAt(alphasCumprod: Float64Array, timestep: number): number {
   const N = alphasCumprod.length;
+  if (timestep === -1) timestep = N - 1; // the −1 of a trailing grid reads ᾱ_{N−1} (checkIntTimestep)
   if (!Number.isFinite(timestep) || timestep < 0 || timestep > N - 1) {
     throw new Error(`scheduler sigmaAt: timestep must be in [0, ${N - 1}] (got ${timestep})`);
   }

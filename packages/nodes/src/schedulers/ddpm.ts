@@ -10,18 +10,18 @@
 import {
   addNoiseVp,
   alphasCumprodOf,
+  checkGridInTable,
   checkSameLength,
   checkStepCount,
   clampInPlace,
   predictX0,
-  refuseThresholding,
   spacedTimesteps,
   strengthStart,
   toF32,
   trainingBetas,
 } from './common.ts';
 import type { SchedulerConfig } from './config.ts';
-import { checkIntTimestep, requireRng, vpSigmaAt } from './ddim.ts';
+import { alphaAtIndex, checkIntTimestep, requireRng, vpSigmaAt } from './ddim.ts';
 import type { Rng, Scheduler, StepResult } from './types.ts';
 
 export class DdpmScheduler implements Scheduler {
@@ -31,20 +31,17 @@ export class DdpmScheduler implements Scheduler {
   readonly initNoiseSigma = 1;
   timesteps: readonly number[] = [];
   sigmas: readonly number[] = [];
+  private numInferenceSteps = 0;
 
   constructor(readonly config: Readonly<SchedulerConfig>) {
     this.alphasCumprod = alphasCumprodOf(trainingBetas(config));
-    const v = config.variance_type;
-    if (v !== 'fixed_small' && v !== 'fixed_small_log' && v !== 'fixed_large') {
-      throw new Error(
-        `scheduler config key "variance_type": ${JSON.stringify(v)} is not supported by ddpm (fixed_small, fixed_small_log, fixed_large): the learned variance channels are not passed to step; set variance_type to fixed_small`,
-      );
-    }
   }
 
   setTimesteps(n: number): void {
     checkStepCount(this.name, n, this.config.num_train_timesteps);
     this.timesteps = spacedTimesteps(this.config, n, true);
+    checkGridInTable(this.name, this.config, this.timesteps);
+    this.numInferenceSteps = n;
     this.sigmas = this.timesteps.map((t) => this.sigmaAt(t));
   }
 
@@ -62,10 +59,9 @@ export class DdpmScheduler implements Scheduler {
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, rng?: Rng): StepResult {
     checkSameLength('ddpm.step', modelOutput, sample);
-    refuseThresholding(this.name, this.config);
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
     const prevT = this.previousTimestep(t);
-    const aT = this.alphasCumprod[t];
+    const aT = alphaAtIndex(this.alphasCumprod, t);
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT] : 1;
     const betaProdT = 1 - aT;
     const betaProdPrev = 1 - aPrev;
@@ -95,7 +91,7 @@ export class DdpmScheduler implements Scheduler {
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
-    return addNoiseVp(original, noise, this.alphasCumprod[t]);
+    return addNoiseVp(original, noise, alphaAtIndex(this.alphasCumprod, t));
   }
 
   sigmaAt(timestep: number): number {
@@ -104,6 +100,7 @@ export class DdpmScheduler implements Scheduler {
 
   timestepsForStrength(strength: number): number[] {
     if (this.timesteps.length === 0) throw new Error('scheduler ddpm: call setTimesteps before timestepsForStrength');
-    return this.timesteps.slice(strengthStart(this.timesteps.length, strength));
+    // diffusers' get_timesteps slices at n − ⌊n·s⌋ of the n requested steps (the grid may hold n + 1)
+    return this.timesteps.slice(strengthStart(this.numInferenceSteps, strength));
   }
 }

@@ -23,7 +23,6 @@ import {
   karrasSigmas,
   npArange,
   npLinspace,
-  refuseThresholding,
   roundHalfEven,
   sigmaToT,
   strengthStart,
@@ -45,6 +44,7 @@ export class DpmSolverPP2MScheduler implements Scheduler {
   sigmas: readonly number[] = [];
   private readonly trainSigmas: Float64Array;
   private stepIndex: number | null = null;
+  private numInferenceSteps = 0;
   private beginIndex: number | null = null;
   /** x̂0 of the previous step (the multistep memory) */
   private prevX0: Float64Array | null = null;
@@ -58,9 +58,8 @@ export class DpmSolverPP2MScheduler implements Scheduler {
 
   setTimesteps(n: number): void {
     const N = this.config.num_train_timesteps;
-    checkStepCount(this.name, n, N);
-    // lambda_min_clipped = −∞ (diffusers' default) ⇒ the last usable timestep is N
-    const last = N;
+    checkStepCount(this.name, n, Number.POSITIVE_INFINITY); // diffusers does not bound n by N here
+    const last = N - this.clippedCount();
     let ts: number[];
     if (this.config.timestep_spacing === 'linspace') {
       ts = npLinspace(0, last - 1, n + 1)
@@ -94,6 +93,23 @@ export class DpmSolverPP2MScheduler implements Scheduler {
     this.lowerOrderNums = 0;
     this.stepIndex = null;
     this.beginIndex = null;
+    this.numInferenceSteps = n;
+  }
+
+  /**
+   * lambda_min_clipped: how many of the last training timesteps have λ_t = log √ᾱ_t − log √(1−ᾱ_t)
+   * (float32, as diffusers' lambda_t) below it (torch.searchsorted over the flipped λ; 0 for −∞).
+   */
+  private clippedCount(): number {
+    const min = this.config.lambda_min_clipped;
+    if (min === Number.NEGATIVE_INFINITY) return 0;
+    const bound = f32(min);
+    let count = 0;
+    for (const a of this.alphasCumprod) {
+      const lambda = f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a))))));
+      if (lambda < bound) count++;
+    }
+    return count;
   }
 
   setBeginIndex(i: number): void {
@@ -117,7 +133,6 @@ export class DpmSolverPP2MScheduler implements Scheduler {
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
     if (this.sigmas.length === 0) throw new Error('scheduler dpmpp_2m: call setTimesteps before step');
     checkSameLength('dpmpp_2m.step', modelOutput, sample);
-    refuseThresholding(this.name, this.config);
     if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? this.indexForTimestep(timestep);
     const i = this.stepIndex;
     const n = this.timesteps.length;
@@ -201,7 +216,8 @@ export class DpmSolverPP2MScheduler implements Scheduler {
 
   timestepsForStrength(strength: number): number[] {
     if (this.sigmas.length === 0) throw new Error('scheduler dpmpp_2m: call setTimesteps before timestepsForStrength');
-    const start = strengthStart(this.timesteps.length, strength);
+    // diffusers' get_timesteps slices at n − ⌊n·s⌋ of the n requested steps (the grid may hold n + 1)
+    const start = strengthStart(this.numInferenceSteps || this.timesteps.length, strength);
     this.setBeginIndex(start);
     return this.timesteps.slice(start);
   }

@@ -2,13 +2,25 @@
  * Noise schedulers with diffusers' semantics (set_timesteps / scale_model_input / step / add_noise),
  * configured by scheduler_config.json keys. See README.md in this folder.
  */
-import { resolveConfig, SCHEDULER_NAMES, type SchedulerConfig, type SchedulerName } from './config.ts';
+import { alphasCumprodOf, trainingBetas } from './common.ts';
+
+export { closestVarianceTimestep } from './common.ts';
+
+import {
+  readSchedulerConfig,
+  resolveConfig,
+  SCHEDULER_DEFAULTS,
+  SCHEDULER_NAMES,
+  type SchedulerConfig,
+  type SchedulerName,
+} from './config.ts';
 import { DdimScheduler } from './ddim.ts';
 import { DdpmScheduler } from './ddpm.ts';
 import { DpmSolverPP2MScheduler } from './dpmpp_2m.ts';
 import { EulerScheduler } from './euler.ts';
 import { EulerAncestralScheduler } from './euler_ancestral.ts';
 import { LcmScheduler } from './lcm.ts';
+import { PndmScheduler } from './pndm.ts';
 import type { Scheduler } from './types.ts';
 
 export type {
@@ -18,7 +30,18 @@ export type {
   SchedulerName,
   TimestepSpacing,
 } from './config.ts';
-export { readSchedulerConfig, resolveConfig, SCHEDULER_DEFAULTS, SCHEDULER_NAMES } from './config.ts';
+export {
+  DIFFUSERS_CLASS,
+  DIFFUSERS_SCHEDULER_KEYS,
+  KEY_RULES,
+  type KeyRule,
+  parseSchedulerConfigJson,
+  readSchedulerConfig,
+  resolveConfig,
+  SCHEDULER_DEFAULTS,
+  SCHEDULER_NAMES,
+  schedulerConfigSchema,
+} from './config.ts';
 export type { Rng, Scheduler, StepResult } from './types.ts';
 
 const factories: Record<SchedulerName, (cfg: SchedulerConfig) => Scheduler> = {
@@ -28,6 +51,7 @@ const factories: Record<SchedulerName, (cfg: SchedulerConfig) => Scheduler> = {
   dpmpp_2m: (cfg) => new DpmSolverPP2MScheduler(cfg),
   ddpm: (cfg) => new DdpmScheduler(cfg),
   lcm: (cfg) => new LcmScheduler(cfg),
+  pndm: (cfg) => new PndmScheduler(cfg),
 };
 
 /**
@@ -39,4 +63,25 @@ export function createScheduler(name: SchedulerName, config: Partial<SchedulerCo
     throw new Error(`unknown scheduler ${JSON.stringify(name)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
   }
   return factories[name](Object.freeze(resolveConfig(name, config)));
+}
+
+/**
+ * The training schedule ᾱ_t (t = 0..N−1) that a model's scheduler config describes: only the model
+ * keys (num_train_timesteps, beta_*, trained_betas, rescale_betas_zero_snr) are read, so a config
+ * written for any scheduler class gives its model's ᾱ.
+ */
+export function trainingAlphasCumprod(config: Partial<SchedulerConfig> = {}): Float64Array {
+  const c = readSchedulerConfig(config);
+  const cfg: SchedulerConfig = { ...SCHEDULER_DEFAULTS.ddim };
+  for (const k of [
+    'num_train_timesteps',
+    'beta_start',
+    'beta_end',
+    'beta_schedule',
+    'trained_betas',
+    'rescale_betas_zero_snr',
+  ] as const) {
+    if (c[k] !== undefined) (cfg as unknown as Record<string, unknown>)[k] = c[k];
+  }
+  return alphasCumprodOf(trainingBetas(resolveConfig('ddim', cfg)));
 }

@@ -30,6 +30,7 @@ export abstract class SigmaScheduler {
   /** σ of each step plus the final σ */
   sigmas: readonly number[] = [];
   protected stepIndex: number | null = null;
+  protected numInferenceSteps = 0;
   protected beginIndex: number | null = null;
 
   constructor(readonly config: Readonly<SchedulerConfig>) {
@@ -56,7 +57,7 @@ export abstract class SigmaScheduler {
   protected abstract get karras(): boolean;
 
   setTimesteps(n: number): void {
-    checkStepCount(this.name, n, this.config.num_train_timesteps);
+    checkStepCount(this.name, n, Number.POSITIVE_INFINITY); // diffusers does not bound n by N here
     let timesteps = spacedTimesteps(this.config, n, false);
     // σ(t) by np.interp over the training σ table
     let sig = timesteps.map((t) => interpIndex(t, this.trainSigmas));
@@ -70,6 +71,7 @@ export abstract class SigmaScheduler {
     this.timesteps = timesteps.map(f32);
     this.stepIndex = null;
     this.beginIndex = null;
+    this.numInferenceSteps = n;
   }
 
   setBeginIndex(i: number): void {
@@ -161,7 +163,8 @@ export abstract class SigmaScheduler {
   }
 
   timestepsForStrength(strength: number): number[] {
-    const start = strengthStart(this.timesteps.length, strength);
+    // diffusers' get_timesteps slices at n − ⌊n·s⌋ of the n requested steps (the grid may hold n + 1)
+    const start = strengthStart(this.numInferenceSteps || this.timesteps.length, strength);
     this.setBeginIndex(start);
     return this.timesteps.slice(start);
   }

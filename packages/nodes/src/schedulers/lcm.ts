@@ -17,7 +17,6 @@ import {
   clampInPlace,
   npLinspace,
   predictX0,
-  refuseThresholding,
   toF32,
   trainingBetas,
 } from './common.ts';
@@ -98,7 +97,6 @@ export class LcmScheduler implements Scheduler {
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, rng?: Rng): StepResult {
     if (this.numInferenceSteps === 0) throw new Error('scheduler lcm: call setTimesteps before step');
     checkSameLength('lcm.step', modelOutput, sample);
-    refuseThresholding(this.name, this.config);
     const t = checkIntTimestep(this.name, timestep, this.config.num_train_timesteps);
     if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? this.indexForTimestep(t);
     const i = this.stepIndex;
