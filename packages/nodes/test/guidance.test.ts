@@ -3,7 +3,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   alphaBarOfSigma,
-  closestVarianceTimestep,
   effectiveScale,
   epsilonToPrediction,
   predictionToX0,
@@ -12,7 +11,7 @@ import {
   x0ToEpsilon,
 } from '../src/guidance/index.ts';
 import { float32ToHalf, fromHalfBits, halfToFloat32, toHalfBits } from '../src/runtime/fp16.ts';
-import { createScheduler } from '../src/schedulers/index.ts';
+import { closestVarianceTimestep, createScheduler } from '../src/schedulers/index.ts';
 import { alphaBar, close, mulberry, sized } from './float64.ts';
 
 describe('rescale and interval vs float64 references', () => {

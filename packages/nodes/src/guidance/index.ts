@@ -58,22 +58,6 @@ export function epsilonToPrediction(eps: Vec, x: Vec, alphaBar: number, type: Pr
 export const sigmaOfAlphaBar = (ab: number): number => Math.sqrt((1 - ab) / ab);
 export const alphaBarOfSigma = (sigma: number): number => 1 / (1 + sigma * sigma);
 
-/** Closest-variance timestep rule: the index t' of `alphasCumprod` whose ᾱ'_{t'} is closest to ᾱ.
- *  (Compared in log σ, which orders the same way as ᾱ and is well conditioned at both ends.) */
-export function closestVarianceTimestep(alphasCumprod: ArrayLike<number>, alphaBar: number): number {
-  const target = Math.log(sigmaOfAlphaBar(alphaBar));
-  let best = 0;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < alphasCumprod.length; i++) {
-    const d = Math.abs(Math.log(sigmaOfAlphaBar(alphasCumprod[i])) - target);
-    if (d < bestD) {
-      bestD = d;
-      best = i;
-    }
-  }
-  return best;
-}
-
 /** CFG rescale (Lin et al. 2023, arXiv 2305.08891), per batch item:
  *  x' = φ·x_cfg·std(x_pos)/std(x_cfg) + (1−φ)·x_cfg  (std over all of an item's elements, as diffusers). */
 export function rescaleGuidance(guided: Vec, positive: Vec, phi: number, batch: number): Float64Array {

@@ -5,7 +5,6 @@
  * prediction_type, step.
  */
 import {
-  closestVarianceTimestep,
   epsilonToPrediction,
   type PredictionType,
   predictionToX0,
@@ -14,7 +13,7 @@ import {
 } from '../guidance/index.ts';
 import { guidanceMethod } from '../guiders/index.ts';
 import { createRng } from '../rng.ts';
-import { createScheduler } from '../schedulers/index.ts';
+import { closestVarianceTimestep, createScheduler } from '../schedulers/index.ts';
 import type { DenoiserSpec, GuiderSpec, SamplePlan } from './plan.ts';
 import type { HostTensor } from './protocol.ts';
 
