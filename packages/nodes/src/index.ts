@@ -5,7 +5,13 @@
  * the guidance math, the runtime (worker pool, `runtimeStats()`), and model-loading helpers.
  */
 import { definePlugin, type PluginDefinition, Registry } from '@priorgraph/core';
-import { CLIPTextEncode, ClassLabelConditioning } from './nodes/conditioning.ts';
+import {
+  CLIPTextEncode,
+  CLIPTextEncodeSDXL,
+  ClassLabelConditioning,
+  ConditioningZeroOut,
+  T5TextEncode,
+} from './nodes/conditioning.ts';
 import {
   APGGuider,
   AutoGuidance,
@@ -29,6 +35,9 @@ export const nodes = [
   CLIPLoader,
   VAELoader,
   CLIPTextEncode,
+  CLIPTextEncodeSDXL,
+  T5TextEncode,
+  ConditioningZeroOut,
   ClassLabelConditioning,
   VAEEncode,
   VAEDecode,

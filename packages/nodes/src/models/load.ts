@@ -11,6 +11,7 @@ import { readSchedulerConfig, type SchedulerConfig } from '../schedulers/index.t
 import type { ClipValue, ModelValue, VaeValue } from '../types.ts';
 import { denoiserSignature } from './signature.ts';
 import { loadClipTokenizer } from './tokenizer.ts';
+import { loadJsonTokenizer } from './tokenizer-json.ts';
 
 function readJson(file: string): unknown {
   try {
@@ -87,7 +88,9 @@ export async function loadDenoiserModel(pool: RuntimePool, path: string): Promis
   };
 }
 
-/** CLIP: a folder with tokenizer/ and text_encoder/ (or a text_encoder .onnx file inside such a folder). */
+/** CLIP: a folder with tokenizer/ and text_encoder/ (or a text_encoder .onnx file inside such a folder);
+ *  SDXL-style folders also give text_encoder_2/ + tokenizer_2/ (CLIPValue.second). The tokenizer is
+ *  CLIP's BPE (vocab.json + merges.txt) or a fast tokenizer's tokenizer.json (T5). */
 export async function loadClip(pool: RuntimePool, path: string): Promise<ClipValue> {
   let dir = path;
   let file = join(path, 'text_encoder', 'model.onnx');
@@ -96,18 +99,27 @@ export async function loadClip(pool: RuntimePool, path: string): Promise<ClipVal
     dir = dirname(dirname(path));
   }
   if (!existsSync(file)) throw new Error(`${dir}: no text_encoder/model.onnx`);
+  const first = await loadTextEncoderPart(pool, file, join(dir, 'tokenizer'));
+  const file2 = join(dir, 'text_encoder_2', 'model.onnx');
+  if (file !== join(dir, 'text_encoder', 'model.onnx') || !existsSync(file2)) return { kind: 'CLIP', ...first };
+  const second = await loadTextEncoderPart(pool, file2, join(dir, 'tokenizer_2'));
+  return { kind: 'CLIP', ...first, second };
+}
+
+async function loadTextEncoderPart(pool: RuntimePool, file: string, tokDir: string) {
   const handle = await pool.load(file);
   const ids = handle.info.inputs.find((i) => i.name === 'input_ids') ?? handle.info.inputs[0];
   if (!ids || !/int/.test(ids.type))
     throw new Error(`${file}: not a text encoder (expected an integer input_ids input)`);
   const seq = typeof ids.shape[1] === 'number' && ids.shape[1] > 0 ? ids.shape[1] : undefined;
-  const tokenizer = loadClipTokenizer(join(dir, 'tokenizer'), seq ?? 77);
+  const bpe = existsSync(join(tokDir, 'vocab.json')) || !existsSync(join(tokDir, 'tokenizer.json'));
+  const tokenizer = bpe ? loadClipTokenizer(tokDir, seq ?? 77) : loadJsonTokenizer(tokDir, seq);
   if (seq !== undefined && tokenizer.maxLength !== seq) {
     throw new Error(
       `${file}: the text encoder takes ${seq} tokens but the tokenizer's model_max_length is ${tokenizer.maxLength}`,
     );
   }
-  return { kind: 'CLIP', path: handle.path, tokenizer, handle, idsType: ids.type };
+  return { path: handle.path, tokenizer, handle, idsType: ids.type };
 }
 
 function readScalingFactor(dir: string): number {
