@@ -107,11 +107,14 @@ class _OnnxPixArt(torch.nn.Module):
 def export_all(folder, t, te=None):
     d = os.path.join(folder, "transformer")
     b = {0: "batch"}
+    # height and width are dynamic, as users export: with them fixed, the exporter's guarded
+    # squeeze(1) after proj_out becomes a graph onnxruntime refuses to load (shape inference)
+    hw = {0: "batch", 2: "height", 3: "width"}
     args = (torch.zeros(2, 4, 8, 8), torch.tensor([999, 10]), torch.zeros(2, MAX_LEN, 32),
             torch.ones(2, MAX_LEN, dtype=torch.int64))
     tp.export(_OnnxPixArt(t), args, os.path.join(d, "model.onnx"),
               ["hidden_states", "timestep", "encoder_hidden_states", "encoder_attention_mask"],
-              ["out_hidden_states"], {"hidden_states": b, "timestep": b, "out_hidden_states": b,
+              ["out_hidden_states"], {"hidden_states": hw, "timestep": b, "out_hidden_states": hw,
                                       "encoder_hidden_states": {0: "batch", 1: "seq"},
                                       "encoder_attention_mask": {0: "batch", 1: "seq"}})
     t.save_config(d)
@@ -147,6 +150,8 @@ def main():
         "scheduler": ("diffusers", "DPMSolverMultistepScheduler")})
 
     x0 = tp.noise(SEED, (1, 4, 8, 8))
+    # fresh models for the references (exporting changes the state of the module it traces)
+    te, base, vae = make_text_encoder(10, len(tok)), make_transformer(11), tp.tiny_vae(13)
     pipe = PixArtAlphaPipeline(tokenizer=tok, text_encoder=te, transformer=base, vae=vae,
                                scheduler=DPMSolverMultistepScheduler(**SCHEDULER))
     with torch.no_grad():

@@ -99,12 +99,18 @@ def make_unet(seed):
     return tp.randomize(u, seed, 0.05)
 
 
+def make_vae():
+    vae = tp.tiny_vae(25)
+    vae.register_to_config(scaling_factor=0.13025)
+    return vae
+
+
 def pipeline(unet, parts, vae):
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
 
     tok, tok2, te, te2 = parts
     return StableDiffusionXLPipeline(vae=vae, text_encoder=te, text_encoder_2=te2, tokenizer=tok, tokenizer_2=tok2,
-                                     unet=unet, scheduler=EulerDiscreteScheduler(**SCHEDULER),
+                                     unet=unet, scheduler=EulerDiscreteScheduler.from_config(SCHEDULER),
                                      force_zeros_for_empty_prompt=True)
 
 
@@ -122,6 +128,9 @@ def optimum_export(pipe, dest, keep):
         for k in keep:
             src = os.path.join(onnx_dir, k)
             (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, os.path.join(dest, k))
+    # the scheduler config exactly as SDXL base ships it (diffusers drops the keys Euler does not use)
+    tp.write_json(os.path.join(dest, "scheduler", "scheduler_config.json"),
+                  {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SCHEDULER})
     return dest
 
 
@@ -131,9 +140,7 @@ def main():
     tp.deterministic()
     with tempfile.TemporaryDirectory() as tmp:
         parts = make_parts(tmp)
-    torch.manual_seed(25)
-    vae = tp.tiny_vae(25)
-    vae.register_to_config(scaling_factor=0.13025)
+    vae = make_vae()
     base, ft = make_unet(21), make_unet(22)
     everything = ["model_index.json", "scheduler", "tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2",
                   "unet", "vae_decoder"]
@@ -141,7 +148,10 @@ def main():
     optimum_export(pipeline(ft, parts, vae), os.path.join(OUT, "finetune"), ["model_index.json", "scheduler", "unet"])
 
     x0 = tp.noise(SEED, (1, 4, 8, 8))
-    pipe = pipeline(base, parts, vae)
+    # fresh models for the references (exporting changes the state of the modules it traces)
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = make_parts(tmp)
+    pipe = pipeline(make_unet(21), parts, make_vae())
     with torch.no_grad():
         lat = pipe(PROMPT, height=PIXELS, width=PIXELS, num_inference_steps=STEPS, guidance_scale=GUIDANCE,
                    latents=x0.clone(), output_type="latent").images
@@ -150,7 +160,7 @@ def main():
     time_ids = torch.tensor([[PIXELS, PIXELS, 0, 0, PIXELS, PIXELS]], dtype=torch.float64)
     cond = {"text_embeds": pooled.double(), "time_ids": time_ids}
     zero = {"text_embeds": torch.zeros_like(pooled).double(), "time_ids": time_ids}
-    s = EulerDiscreteScheduler(**SCHEDULER)
+    s = EulerDiscreteScheduler.from_config(SCHEDULER)
     s.set_timesteps(STEPS)
     b64, f64 = make_unet(21).double(), make_unet(22).double()
     x = x0.double() * s.init_noise_sigma
