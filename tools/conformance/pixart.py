@@ -104,11 +104,30 @@ class _OnnxPixArt(torch.nn.Module):
                       added_cond_kwargs={"resolution": None, "aspect_ratio": None}).sample
 
 
+def drop_guarded_squeeze(path):
+    """The TorchScript exporter turns the transformer's `hidden_states.squeeze(1)` after proj_out into
+    If(dim 1 == 1, Squeeze, Identity); onnxruntime's shape inference knows that dim (the token count,
+    16 here, never 1) and refuses to load the model. Replace each such If by its else branch."""
+    import onnx
+
+    m = onnx.load(path)
+    g = m.graph
+    for i, n in enumerate(list(g.node)):
+        if n.op_type != "If":
+            continue
+        br = {a.name: a.g for a in n.attribute}
+        then, other = br["then_branch"].node, br["else_branch"].node
+        if [x.op_type for x in then if x.op_type != "Constant"] == ["Squeeze"] and [x.op_type for x in other] == [
+            "Identity"
+        ]:
+            g.node.remove(n)
+            g.node.insert(i, onnx.helper.make_node("Identity", [other[0].input[0]], list(n.output), name=n.name))
+    onnx.save(m, path)
+
+
 def export_all(folder, t, te=None):
     d = os.path.join(folder, "transformer")
     b = {0: "batch"}
-    # height and width are dynamic, as users export: with them fixed, the exporter's guarded
-    # squeeze(1) after proj_out becomes a graph onnxruntime refuses to load (shape inference)
     hw = {0: "batch", 2: "height", 3: "width"}
     args = (torch.zeros(2, 4, 8, 8), torch.tensor([999, 10]), torch.zeros(2, MAX_LEN, 32),
             torch.ones(2, MAX_LEN, dtype=torch.int64))
@@ -117,6 +136,7 @@ def export_all(folder, t, te=None):
               ["out_hidden_states"], {"hidden_states": hw, "timestep": b, "out_hidden_states": hw,
                                       "encoder_hidden_states": {0: "batch", 1: "seq"},
                                       "encoder_attention_mask": {0: "batch", 1: "seq"}})
+    drop_guarded_squeeze(os.path.join(d, "model.onnx"))
     t.save_config(d)
     if te is not None:
         d = os.path.join(folder, "text_encoder")

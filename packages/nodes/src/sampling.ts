@@ -138,14 +138,6 @@ export async function runSampling(
     }
     if (s.classLabelsName && d.cond?.classLabel == null)
       throw new Error(`model ${m.path} is class-conditional: give its denoiser a class-label conditioning`);
-    if (s.encoderHiddenStatesName && d.cond?.ehsDims && s.encoderHiddenStatesShape) {
-      const [seq, dim] = s.encoderHiddenStatesShape;
-      if ((seq && seq !== d.cond.ehsDims[1]) || (dim && dim !== d.cond.ehsDims[2])) {
-        throw new Error(
-          `model ${m.path} takes encoder_hidden_states [b,${seq},${dim}], the conditioning "${d.cond.text}" is [${d.cond.ehsDims}]`,
-        );
-      }
-    }
     const extra = s.extraInputs.map(({ name, shape: want }) => {
       const e = d.cond?.extra?.[name];
       if (!e) {
@@ -162,6 +154,14 @@ export async function runSampling(
         throw new Error(`conditioning "${d.cond!.text}": "${name}" has batch ${e.dims[0]}, the run has ${shape[0]}`);
       return { name, data: e.data, dims: e.dims };
     });
+    if (s.encoderHiddenStatesName && d.cond?.ehsDims && s.encoderHiddenStatesShape) {
+      const [seq, dim] = s.encoderHiddenStatesShape;
+      if ((seq && seq !== d.cond.ehsDims[1]) || (dim && dim !== d.cond.ehsDims[2])) {
+        throw new Error(
+          `model ${m.path} takes encoder_hidden_states [b,${seq},${dim}], the conditioning "${d.cond.text}" is [${d.cond.ehsDims}]`,
+        );
+      }
+    }
     let concat: Float32Array | null = null;
     if (s.concatChannels > 0 && d.concat) {
       const l = d.concat;

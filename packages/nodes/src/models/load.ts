@@ -13,9 +13,24 @@ import { denoiserSignature } from './signature.ts';
 import { loadClipTokenizer } from './tokenizer.ts';
 import { loadJsonTokenizer } from './tokenizer-json.ts';
 
+/** JSON as Python's json module writes it: also the bare Infinity, -Infinity and NaN it emits for
+ *  non-finite floats (diffusers' DPM-Solver configs carry "lambda_min_clipped": -Infinity). */
+export function parsePythonJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const marked = text.replace(/("(?:[^"\\]|\\.)*")|(-?Infinity|NaN)/g, (m, str) => str ?? `"\\u0000${m}"`);
+    try {
+      return JSON.parse(marked, (_k, v) => (typeof v === 'string' && v[0] === '\u0000' ? Number(v.slice(1)) : v));
+    } catch {
+      throw e;
+    }
+  }
+}
+
 function readJson(file: string): unknown {
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    return parsePythonJson(readFileSync(file, 'utf8'));
   } catch (e) {
     throw new Error(`${file}: cannot read JSON (${(e as Error).message})`);
   }
