@@ -15,6 +15,8 @@ References (packages/nodes/test/fixtures/conformance/pixart/reference.json):
   output_type="latent"; float32.
 - `priorswap`: fine-tune with the prompt, base with "" (its attention mask included), float64 models
   and diffusers' DPM-Solver++ stepping.
+- `crossprior`: the paper's cross-architecture prior — the DiT fine-tune of dit.py with class 3 guided
+  (w = 4, DDIM) against this PixArt-α base with "", float64.
 - `tokens`: ids and masks of a few texts from the saved tokenizer (checked by the TS tokenizer).
 
 Run: nice -n 10 /work/.venvs/tools/bin/python tools/conformance/pixart.py
@@ -201,6 +203,23 @@ def main():
                       added_cond_kwargs=ac).sample[:, :4]
             x = s.step(e_b + GUIDANCE * (e_ft - e_b), t, x).prev_sample
 
+    # the paper's cross-architecture prior: the DiT fine-tune (dit.py) with its class, guided against
+    # this PixArt-α base with "" (same linear β schedule and latent shape), float64, DiT's DDIM config
+    import dit
+    from diffusers import DDIMScheduler
+
+    s = DDIMScheduler(**dit.SCHEDULER)
+    s.set_timesteps(dit.STEPS)
+    d64 = dit.make_transformer(2).double()
+    xc = tp.noise(dit.SEED, (1, 4, 8, 8)).double() * s.init_noise_sigma
+    with torch.no_grad():
+        for t in s.timesteps:
+            tt = t.reshape(1)
+            e_ft = d64(xc, timestep=tt, class_labels=torch.tensor([dit.CLASS_ID])).sample[:, :4]
+            e_b = b64(xc, encoder_hidden_states=h_u, encoder_attention_mask=m_u, timestep=tt,
+                      added_cond_kwargs=ac).sample[:, :4]
+            xc = s.step(e_b + dit.GUIDANCE * (e_ft - e_b), t, xc).prev_sample
+
     texts = [PROMPT, "", "A  Painting of the biggest dogs, in the sky!", "x" * 300, "Ｆｕｌｌ width café"]
     tokens = []
     for text in texts:
@@ -212,6 +231,9 @@ def main():
         "scheduler": "dpmpp_2m", "shape": [1, 4, 8, 8], "noise": tp.floats(x0),
         "pipeline": {"latents": tp.floats(lat)},
         "priorswap": {"latents": [float(v) for v in x.reshape(-1).tolist()]},
+        "crossprior": {"about": "DiT fine-tune (dit.py, class_id) guided against this PixArt base with \"\"",
+                       "seed": dit.SEED, "class_id": dit.CLASS_ID, "guidance_scale": dit.GUIDANCE, "steps": dit.STEPS,
+                       "scheduler": "ddim", "latents": [float(v) for v in xc.reshape(-1).tolist()]},
         "tokens": tokens,
     })
     assert all(math.isfinite(v) for v in tp.floats(lat))

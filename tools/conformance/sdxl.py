@@ -18,6 +18,7 @@ Run: nice -n 10 /work/.venvs/tools/bin/python tools/conformance/sdxl.py
 import gzip
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -128,6 +129,14 @@ def optimum_export(pipe, dest, keep):
         for k in keep:
             src = os.path.join(onnx_dir, k)
             (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, os.path.join(dest, k))
+    # byte-for-byte reruns: drop the temporary folder's name that save_pretrained records
+    for dirpath, _, files in os.walk(dest):
+        for f in files:
+            if f.endswith(".json"):
+                path = os.path.join(dirpath, f)
+                text = open(path, encoding="utf-8").read()
+                text = re.sub(r'\n\s*"_name_or_path": "[^"]*",', "", text)
+                open(path, "w", encoding="utf-8").write(text)
     # the scheduler config exactly as SDXL base ships it (diffusers drops the keys Euler does not use)
     tp.write_json(os.path.join(dest, "scheduler", "scheduler_config.json"),
                   {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SCHEDULER})

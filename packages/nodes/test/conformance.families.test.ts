@@ -230,6 +230,26 @@ describe('PixArt-α (T5 encoder with attention mask, learned σ, linear β, DPM-
   });
 });
 
+describe("the paper's cross-architecture prior: a DiT fine-tune guided against PixArt-α's unconditional", () => {
+  const r = ref('pixart').crossprior ?? {};
+  it('PriorSwapCFGGuider across architectures (class label vs T5 empty prompt) matches a float64 loop', async () => {
+    const { latent } = await run({
+      ft: { type: 'UNetLoader', inputs: { unet_path: 'dit/finetune' } },
+      cls: {
+        type: 'ClassLabelConditioning',
+        inputs: { class_id: r.class_id, null_class: false, model: L('ft', 'MODEL') },
+      },
+      base: { type: 'DiffusersLoader', inputs: { model_path: 'pixart/base' } },
+      enc: { type: 'T5TextEncode', inputs: { clip: L('base', 'CLIP'), text: '', max_length: 120 } },
+      pos: denoiser(['ft', 'MODEL'], ['cls', 'CONDITIONING']),
+      neg: denoiser(['base', 'MODEL'], ['enc', 'EMPTY']),
+      guide: guider('PriorSwapCFGGuider', 'pos', 'neg', r.guidance_scale),
+      ...sampler(r.seed, r.steps, r.scheduler),
+    });
+    expectClose('DiT ← PixArt cross prior latents', latent.samples, r.latents);
+  });
+});
+
 describe('SDXL (optimum export: two text encoders, text_embeds and time_ids)', () => {
   const r = ref('sdxl');
   const common = (): Record<string, Spec> => ({

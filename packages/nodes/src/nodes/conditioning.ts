@@ -138,7 +138,12 @@ export const ClassLabelConditioning = defineNode({
     "A class-label conditioning for class-conditional models (DiT-style), fed to the model's class_labels input. The null class (DiT: the number of classes, 1000 for ImageNet) is the unconditional label: with a model connected, null_class takes it from the model's config.json and class_id is checked against it.",
   inputs: {
     class_id: { kind: 'int', default: 0, min: 0, max: 1_000_000 },
-    null_class: { kind: 'boolean', default: false, description: "the model's null (unconditional) class" },
+    null_class: {
+      kind: 'boolean',
+      default: false,
+      optional: true,
+      description: "the model's null (unconditional) class (needs the model connected)",
+    },
     model: { kind: 'socket', type: 'MODEL', optional: true, description: 'the class-conditional model' },
   },
   outputs: [{ name: 'CONDITIONING', type: 'CONDITIONING' }],
