@@ -311,3 +311,68 @@ describe('SDXL (optimum export: two text encoders, text_embeds and time_ids)', (
     expect(r2.error?.message).toMatch(/CLIPTextEncodeSDXL/);
   });
 });
+
+describe('the new conditioning nodes refuse what does not fit, naming the input', () => {
+  const fails = async (nodes: Record<string, Spec>, node: string, pattern: RegExp) => {
+    const r = await executor.run(doc(nodes), { promptId: `bad${Math.random()}`, outputs: [node] });
+    expect(r.status).toBe('error');
+    expect(r.error?.nodeId).toBe(node);
+    expect(r.error?.message).toMatch(pattern);
+  };
+  const sdxlEnc = (clip: string) => ({
+    type: 'CLIPTextEncodeSDXL',
+    inputs: {
+      clip: L(clip, 'CLIP'),
+      text: 'x',
+      text_2: '',
+      width: 16,
+      height: 16,
+      crop_w: 0,
+      crop_h: 0,
+      target_width: 16,
+      target_height: 16,
+    },
+  });
+  const probe = (src: string, out = 'CONDITIONING'): Spec => ({
+    type: 'ConditioningZeroOut',
+    inputs: { conditioning: L(src, out) },
+  });
+
+  it('CLIPTextEncodeSDXL on a one-encoder CLIP, T5TextEncode on a CLIP encoder', async () => {
+    await fails(
+      {
+        load: { type: 'DiffusersLoader', inputs: { model_path: 'pixart/base' } },
+        enc: sdxlEnc('load'),
+        z: probe('enc'),
+      },
+      'enc',
+      /input "clip".*not an SDXL-style CLIP/,
+    );
+    await fails(
+      {
+        load: { type: 'DiffusersLoader', inputs: { model_path: 'sdxl/base' } },
+        enc: { type: 'T5TextEncode', inputs: { clip: L('load', 'CLIP'), text: 'x', max_length: 120 } },
+        z: probe('enc'),
+      },
+      'enc',
+      /input "clip".*no attention_mask input/,
+    );
+  });
+
+  it('a class id past the null class, and null_class without a model', async () => {
+    await fails(
+      {
+        load: { type: 'DiffusersLoader', inputs: { model_path: 'dit/base' } },
+        cls: { type: 'ClassLabelConditioning', inputs: { class_id: 1001, model: L('load', 'MODEL') } },
+        z: probe('cls'),
+      },
+      'cls',
+      /input "class_id": 1001 is past the null class 1000/,
+    );
+    await fails(
+      { cls: { type: 'ClassLabelConditioning', inputs: { class_id: 0, null_class: true } }, z: probe('cls') },
+      'cls',
+      /input "model"/,
+    );
+  });
+});
