@@ -4,6 +4,7 @@
  * a workflow document through the Executor — loaders, encoders, denoisers, guider, scheduler, sampler —
  * and compared with diffusers' own pipelines (float32) and a float64 prior swap, from the same initial
  * noise (priorgraph's seeded noise, handed to diffusers). Bound: relative L2 error ≤ 1e-4 on latents.
+ * (Per-test timeout 180 s: sessions load and run on 2 shared cores; nothing here measures time.)
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -148,7 +149,7 @@ function expectSameNoise(r: { seed: number; noise: number[] }) {
   expect(relErr(mine, r.noise)).toBeLessThan(1e-7);
 }
 
-describe('DiT (class-conditional, learned σ, null class = num_classes)', () => {
+describe('DiT (class-conditional, learned σ, null class = num_classes)', { timeout: 180_000 }, () => {
   const r = ref('dit');
   const common = (): Record<string, Spec> => ({
     load: { type: 'DiffusersLoader', inputs: { model_path: 'dit/base' } },
@@ -187,7 +188,7 @@ describe('DiT (class-conditional, learned σ, null class = num_classes)', () => 
   });
 });
 
-describe('PixArt-α (T5 encoder with attention mask, learned σ, linear β, DPM-Solver++)', () => {
+describe('PixArt-α (T5 encoder with attention mask, learned σ, linear β, DPM-Solver++)', { timeout: 180_000 }, () => {
   const r = ref('pixart');
   const common = (): Record<string, Spec> => ({
     load: { type: 'DiffusersLoader', inputs: { model_path: 'pixart/base' } },
@@ -230,7 +231,9 @@ describe('PixArt-α (T5 encoder with attention mask, learned σ, linear β, DPM-
   });
 });
 
-describe("the paper's cross-architecture prior: a DiT fine-tune guided against PixArt-α's unconditional", () => {
+describe("the paper's cross-architecture prior: a DiT fine-tune guided against PixArt-α's unconditional", {
+  timeout: 180_000,
+}, () => {
   const r = ref('pixart').crossprior ?? {};
   it('PriorSwapCFGGuider across architectures (class label vs T5 empty prompt) matches a float64 loop', async () => {
     const { latent } = await run({
@@ -250,7 +253,7 @@ describe("the paper's cross-architecture prior: a DiT fine-tune guided against P
   });
 });
 
-describe('SDXL (optimum export: two text encoders, text_embeds and time_ids)', () => {
+describe('SDXL (optimum export: two text encoders, text_embeds and time_ids)', { timeout: 180_000 }, () => {
   const r = ref('sdxl');
   const common = (): Record<string, Spec> => ({
     load: { type: 'DiffusersLoader', inputs: { model_path: 'sdxl/base' } },
@@ -312,7 +315,7 @@ describe('SDXL (optimum export: two text encoders, text_embeds and time_ids)', (
   });
 });
 
-describe('the new conditioning nodes refuse what does not fit, naming the input', () => {
+describe('the new conditioning nodes refuse what does not fit, naming the input', { timeout: 180_000 }, () => {
   const fails = async (nodes: Record<string, Spec>, node: string, pattern: RegExp) => {
     const r = await executor.run(doc(nodes), { promptId: `bad${Math.random()}`, outputs: [node] });
     expect(r.status).toBe('error');
