@@ -6,7 +6,13 @@
  */
 import { definePlugin, type PluginDefinition, Registry } from '@priorgraph/core';
 import { guiderNodes } from './guiders/index.ts';
-import { CLIPTextEncode, ClassLabelConditioning } from './nodes/conditioning.ts';
+import {
+  CLIPTextEncode,
+  CLIPTextEncodeSDXL,
+  ClassLabelConditioning,
+  ConditioningZeroOut,
+  T5TextEncode,
+} from './nodes/conditioning.ts';
 import { ImageCompare, LoadImage, PreviewImage, SaveImage, setPromptRegistry } from './nodes/images.ts';
 import { CLIPLoader, DiffusersLoader, UNetLoader, VAELoader } from './nodes/loaders.ts';
 import { Sampler, Scheduler } from './nodes/sampler.ts';
@@ -20,6 +26,9 @@ export const nodes = [
   CLIPLoader,
   VAELoader,
   CLIPTextEncode,
+  CLIPTextEncodeSDXL,
+  T5TextEncode,
+  ConditioningZeroOut,
   ClassLabelConditioning,
   VAEEncode,
   VAEDecode,

@@ -117,6 +117,22 @@ export async function runSampling(
     }
     if (s.classLabelsName && d.cond?.classLabel == null)
       throw new Error(`model ${m.path} is class-conditional: give its denoiser a class-label conditioning`);
+    const extra = s.extraInputs.map(({ name, shape: want }) => {
+      const e = d.cond?.extra?.[name];
+      if (!e) {
+        throw new Error(
+          `model ${m.path} takes the input "${name}", which its conditioning ${d.cond ? `"${d.cond.text}" ` : ''}does not supply (${name === 'encoder_attention_mask' ? 'encode with a T5 text encoder node' : "SDXL's added conditioning: encode with CLIPTextEncodeSDXL"})`,
+        );
+      }
+      if (e.dims.length !== want.length || want.some((w, j) => j > 0 && w !== null && w !== e.dims[j])) {
+        throw new Error(
+          `model ${m.path} takes "${name}" of shape [${want.map((w) => w ?? '?')}], the conditioning "${d.cond!.text}" gives [${e.dims}]`,
+        );
+      }
+      if (e.dims[0] !== 1 && e.dims[0] !== shape[0])
+        throw new Error(`conditioning "${d.cond!.text}": "${name}" has batch ${e.dims[0]}, the run has ${shape[0]}`);
+      return { name, data: e.data, dims: e.dims };
+    });
     if (s.encoderHiddenStatesName && d.cond?.ehsDims && s.encoderHiddenStatesShape) {
       const [seq, dim] = s.encoderHiddenStatesShape;
       if ((seq && seq !== d.cond.ehsDims[1]) || (dim && dim !== d.cond.ehsDims[2])) {
@@ -155,6 +171,7 @@ export async function runSampling(
       ehs: s.encoderHiddenStatesName ? (d.cond?.ehs ?? null) : null,
       ehsDims: s.encoderHiddenStatesName ? (d.cond?.ehsDims ?? null) : null,
       classLabel: s.classLabelsName ? (d.cond?.classLabel ?? null) : null,
+      extra,
       concat,
     };
   };

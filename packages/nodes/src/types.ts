@@ -24,13 +24,15 @@ export interface ModelValue {
   latentSpace: string | null;
 }
 
-/** CLIP: tokenizer + text encoder. */
+/** CLIP: tokenizer + text encoder (a CLIP BPE or T5 tokenizer). SDXL-style folders carry a second
+ *  encoder (text_encoder_2 + tokenizer_2) in `second`. */
 export interface ClipValue {
   kind: 'CLIP';
   path: string;
   tokenizer: ClipTokenizer;
   handle: ModelHandle;
   idsType: string;
+  second?: Omit<ClipValue, 'kind' | 'second'>;
 }
 
 /** VAE: encoder and/or decoder with the config's scaling factor. */
@@ -51,6 +53,15 @@ export interface ConditioningValue {
   classLabel: number | null;
   /** the prompt (or "" / class id) for display */
   text: string;
+  /** further denoiser inputs this conditioning supplies, by ONNX input name, each [1, …]: SDXL's
+   *  added conditioning (text_embeds, time_ids), a T5 encoder's encoder_attention_mask */
+  extra?: Record<string, ExtraTensor>;
+}
+
+/** A named conditioning tensor (leading dimension 1 or the batch size). */
+export interface ExtraTensor {
+  data: Float32Array;
+  dims: number[];
 }
 
 /** LATENT, ComfyUI-style: scaled latents ×scaling_factor when they came from a VAE encode. */

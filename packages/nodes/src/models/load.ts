@@ -11,10 +11,26 @@ import { parseSchedulerConfigJson, readSchedulerConfig, type SchedulerConfig } f
 import type { ClipValue, ModelValue, VaeValue } from '../types.ts';
 import { denoiserSignature } from './signature.ts';
 import { loadClipTokenizer } from './tokenizer.ts';
+import { loadJsonTokenizer } from './tokenizer-json.ts';
+
+/** JSON as Python's json module writes it: also the bare Infinity, -Infinity and NaN it emits for
+ *  non-finite floats (diffusers' DPM-Solver configs carry "lambda_min_clipped": -Infinity). */
+export function parsePythonJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const marked = text.replace(/("(?:[^"\\]|\\.)*")|(-?Infinity|NaN)/g, (m, str) => str ?? `"\\u0000${m}"`);
+    try {
+      return JSON.parse(marked, (_k, v) => (typeof v === 'string' && v[0] === '\u0000' ? Number(v.slice(1)) : v));
+    } catch {
+      throw e;
+    }
+  }
+}
 
 function readJson(file: string): unknown {
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    return parsePythonJson(readFileSync(file, 'utf8'));
   } catch (e) {
     throw new Error(`${file}: cannot read JSON (${(e as Error).message})`);
   }
@@ -88,7 +104,9 @@ export async function loadDenoiserModel(pool: RuntimePool, path: string): Promis
   };
 }
 
-/** CLIP: a folder with tokenizer/ and text_encoder/ (or a text_encoder .onnx file inside such a folder). */
+/** CLIP: a folder with tokenizer/ and text_encoder/ (or a text_encoder .onnx file inside such a folder);
+ *  SDXL-style folders also give text_encoder_2/ + tokenizer_2/ (CLIPValue.second). The tokenizer is
+ *  CLIP's BPE (vocab.json + merges.txt) or a fast tokenizer's tokenizer.json (T5). */
 export async function loadClip(pool: RuntimePool, path: string): Promise<ClipValue> {
   let dir = path;
   let file = join(path, 'text_encoder', 'model.onnx');
@@ -97,18 +115,27 @@ export async function loadClip(pool: RuntimePool, path: string): Promise<ClipVal
     dir = dirname(dirname(path));
   }
   if (!existsSync(file)) throw new Error(`${dir}: no text_encoder/model.onnx`);
+  const first = await loadTextEncoderPart(pool, file, join(dir, 'tokenizer'));
+  const file2 = join(dir, 'text_encoder_2', 'model.onnx');
+  if (file !== join(dir, 'text_encoder', 'model.onnx') || !existsSync(file2)) return { kind: 'CLIP', ...first };
+  const second = await loadTextEncoderPart(pool, file2, join(dir, 'tokenizer_2'));
+  return { kind: 'CLIP', ...first, second };
+}
+
+async function loadTextEncoderPart(pool: RuntimePool, file: string, tokDir: string) {
   const handle = await pool.load(file);
   const ids = handle.info.inputs.find((i) => i.name === 'input_ids') ?? handle.info.inputs[0];
   if (!ids || !/int/.test(ids.type))
     throw new Error(`${file}: not a text encoder (expected an integer input_ids input)`);
   const seq = typeof ids.shape[1] === 'number' && ids.shape[1] > 0 ? ids.shape[1] : undefined;
-  const tokenizer = loadClipTokenizer(join(dir, 'tokenizer'), seq ?? 77);
+  const bpe = existsSync(join(tokDir, 'vocab.json')) || !existsSync(join(tokDir, 'tokenizer.json'));
+  const tokenizer = bpe ? loadClipTokenizer(tokDir, seq ?? 77) : loadJsonTokenizer(tokDir, seq);
   if (seq !== undefined && tokenizer.maxLength !== seq) {
     throw new Error(
       `${file}: the text encoder takes ${seq} tokens but the tokenizer's model_max_length is ${tokenizer.maxLength}`,
     );
   }
-  return { kind: 'CLIP', path: handle.path, tokenizer, handle, idsType: ids.type };
+  return { path: handle.path, tokenizer, handle, idsType: ids.type };
 }
 
 function readScalingFactor(dir: string): number {

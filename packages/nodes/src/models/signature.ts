@@ -23,12 +23,16 @@ export interface DenoiserSignature {
   learnedSigma: boolean;
   /** 8-channel input: the image latent is concatenated */
   concatChannels: number;
+  /** inputs a conditioning must supply by name (SDXL text_embeds/time_ids, encoder_attention_mask) */
+  extraInputs: Array<{ name: string; shape: Array<number | null> }>;
 }
 
 const SAMPLE = ['sample', 'hidden_states', 'x', 'latent_model_input', 'latents'];
 const TIMESTEP = ['timestep', 'timesteps', 't'];
 const EHS = ['encoder_hidden_states', 'context'];
 const CLASS = ['class_labels', 'y', 'class_label'];
+/** SDXL's added conditioning and a T5 encoder's attention mask: supplied by the conditioning */
+const EXTRA = ['text_embeds', 'time_ids', 'encoder_attention_mask'];
 
 const num = (d: number | string | undefined): number | null => (typeof d === 'number' && d > 0 ? d : null);
 const find = (list: IoMeta[], names: string[]) => list.find((i) => names.includes(i.name));
@@ -50,6 +54,8 @@ export function denoiserSignature(info: ModelInfo, file: string): DenoiserSignat
   const cls = find(info.inputs, CLASS);
   if (ehs) known.add(ehs.name);
   if (cls) known.add(cls.name);
+  const extra = info.inputs.filter((i) => EXTRA.includes(i.name));
+  for (const e of extra) known.add(e.name);
   const unknown = info.inputs.filter((i) => !known.has(i.name));
   if (unknown.length) throw new Error(`${file}: unsupported denoiser inputs ${unknown.map((i) => i.name).join(', ')}`);
   const out = info.outputs[0];
@@ -70,6 +76,7 @@ export function denoiserSignature(info: ModelInfo, file: string): DenoiserSignat
     fp16: sample.type === 'float16',
     learnedSigma: outC === 2 * latentC,
     concatChannels: inC - latentC,
+    extraInputs: extra.map((e) => ({ name: e.name, shape: e.shape.map(num) })),
   };
 }
 

@@ -77,7 +77,16 @@ function toOrt(t: HostTensor): ort.Tensor {
   const meta = inputMeta.get(t.name);
   if (!meta) throw new Error(`model has no input named "${t.name}" (inputs: ${[...inputMeta.keys()].join(', ')})`);
   const want = meta.type;
-  const d = t.data;
+  let d = t.data;
+  if (meta.shape.length === 0 && t.dims.length === 1) {
+    // a scalar input (optimum exports the UNet timestep as one for the whole batch)
+    for (let i = 1; i < d.length; i++) {
+      if (d[i] !== d[0])
+        throw new Error(`input "${t.name}" is a scalar in this model, the batch has ${d.length} different values`);
+    }
+    d = d.slice(0, 1) as typeof d;
+    t = { ...t, dims: [] };
+  }
   const num = (i: number): number => Number(d[i]);
   if (want === 'float32')
     return new ort.Tensor('float32', d instanceof Float32Array ? d : Float32Array.from(d, Number), t.dims);

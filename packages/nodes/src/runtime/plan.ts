@@ -27,6 +27,8 @@ export interface DenoiserSpec {
   ehs: Float32Array | null;
   ehsDims: number[] | null;
   classLabel: number | null;
+  /** further named inputs from the conditioning ([1|B, …] each), batched like the hidden states */
+  extra?: Array<{ name: string; data: Float32Array; dims: number[] }>;
   /** 8-channel models: the image latent [B, inC − C, H, W] concatenated to x_t; null = zeros */
   concat: Float32Array | null;
 }

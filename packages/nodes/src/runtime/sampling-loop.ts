@@ -102,6 +102,20 @@ export async function evalBranches(
       });
       inputs.push({ name: d0.classLabelsName, data: cl, dims: [n] });
     }
+    for (const { name, dims } of d0.extra ?? []) {
+      const per = dims.slice(1).reduce((a, b) => a * b, 1);
+      const data = new Float32Array(n * per);
+      idx.forEach((bi, k) => {
+        const e = branches[bi].d.extra?.find((x) => x.name === name);
+        if (!e || e.dims.length !== dims.length || e.dims.slice(1).some((v, j) => v !== dims[j + 1]))
+          throw new Error(`${branches[bi].d.label}: conditionings of one batch differ in input "${name}"`);
+        for (let b = 0; b < B; b++) {
+          const src = e.dims[0] === 1 ? 0 : b;
+          data.set(e.data.subarray(src * per, (src + 1) * per), (k * B + b) * per);
+        }
+      });
+      inputs.push({ name, data, dims: [n, ...dims.slice(1)] });
+    }
     calls.push({ channel, inputs });
   }
   const outs = await call(calls);
