@@ -1,13 +1,43 @@
 /**
- * The job runner: takes pending jobs from the JobStore one at a time, runs each through core's
- * Executor (one Executor for the server's life, so its output cache carries across jobs), maps the
- * executor's events to ComfyUI websocket messages, and writes history BEFORE the terminal event
- * (execution_success / execution_error / execution_interrupted, then `executing {node: null}`).
- *
- * Inference itself runs in the node plugin's worker threads, so the event loop stays free.
+ * The job runner: takes pending jobs from the JobStore one at a time, runs each through a JobEngine
+ * (by default ./worker/supervisor.ts's ProcessEngine: a supervised worker process, so the server
+ * never runs node code), maps the engine's events to ComfyUI websocket messages, and writes history
+ * BEFORE the terminal event (execution_success / execution_error / execution_interrupted, then
+ * `executing {node: null}`).
  */
 import { EventEmitter } from 'node:events';
 import type { ExecutionEvent, Executor, Logger, RunResult, UiOutput, WorkflowDocument } from '@priorgraph/core';
+
+export interface EngineRunOptions {
+  promptId: string;
+  outputs?: string[];
+  signal?: AbortSignal;
+  onEvent?: (e: ExecutionEvent) => void;
+}
+
+/** What runs a job's node code: a worker process (default) or, for embedding, core's Executor in this thread. */
+export interface JobEngine {
+  /** Gets ready to run (loads plugins); failures are logged and reported by the jobs. */
+  start(): Promise<void>;
+  /** Runs one job; never throws for a failing node (the result says so). */
+  run(document: WorkflowDocument, options: EngineRunOptions): Promise<RunResult>;
+  cacheInfo(): { entries: number; bytes: number; maxBytes: number };
+  /** Loaded models and the like, for /system_stats (null when unknown). */
+  runtimeStats(): unknown;
+  close(): Promise<void>;
+}
+
+/** Core's Executor in the server's own thread: node code can block or end the server. Embedding only. */
+export function inlineEngine(executor: Executor, runtimeStats?: () => unknown): JobEngine {
+  return {
+    start: async () => {},
+    run: (document, options) => executor.run(document, options),
+    cacheInfo: () => executor.cacheInfo(),
+    runtimeStats: () => runtimeStats?.() ?? null,
+    close: async () => {},
+  };
+}
+
 import type { JobError, JobMessage, JobRecord, JobStore } from './store.js';
 import type { WsHub } from './ws.js';
 
@@ -34,7 +64,7 @@ export class JobRunner extends EventEmitter {
 
   constructor(
     private readonly store: JobStore,
-    private readonly executor: Executor,
+    private readonly engine: JobEngine,
     private readonly hub: WsHub,
     private readonly log: Logger,
     private readonly onQueueChange: () => Promise<void>,
@@ -135,7 +165,7 @@ export class JobRunner extends EventEmitter {
 
     let result: RunResult;
     try {
-      result = await this.executor.run(job.document as unknown as WorkflowDocument, {
+      result = await this.engine.run(job.document as unknown as WorkflowDocument, {
         promptId: id,
         outputs: job.outputs.length > 0 ? job.outputs : undefined,
         signal: controller.signal,
