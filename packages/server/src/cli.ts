@@ -36,6 +36,8 @@ export class CliError extends Error {
 const USAGE = `usage:
   priorgraph serve    [--host 127.0.0.1] [--port 8188] [--data-dir DIR] [--models DIR ...] [--output-dir DIR]
                       [--input-dir DIR] [--token SECRET] [--plugins-dir DIR] [--open workflow.json]
+                      [--node-timeout SECONDS (default 3600; 0 = none)] [--interrupt-grace SECONDS (default 10)]
+                      [--worker-max-heap MiB]
   priorgraph run      <workflow.json> [--set node.input=value ...] [--out DIR] [--models DIR ...] [--data-dir DIR]
   priorgraph validate <workflow.json> [--models DIR ...]
   priorgraph nodes    [--json]
@@ -300,8 +302,22 @@ async function cmdServe(args: string[]): Promise<number> {
       token: { type: 'string' },
       'plugins-dir': { type: 'string' },
       open: { type: 'string' },
+      'node-timeout': { type: 'string' },
+      'interrupt-grace': { type: 'string' },
+      'worker-max-heap': { type: 'string' },
     },
   });
+  const seconds = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new CliError(`--${name} must be a number of seconds >= 0, got ${v}`, 2);
+    return n * 1000;
+  };
+  const nodeTimeoutMs = seconds('node-timeout', values['node-timeout'] ?? process.env.PRIORGRAPH_NODE_TIMEOUT);
+  const interruptGraceMs = seconds('interrupt-grace', values['interrupt-grace']);
+  const heap = values['worker-max-heap'];
+  if (heap !== undefined && !/^[1-9]\d*$/.test(heap))
+    throw new CliError(`--worker-max-heap must be MiB, got ${heap}`, 2);
   const port = values.port === undefined ? Number(process.env.PORT ?? 8188) : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new CliError(`--port must be 0..65535, got ${values.port}`, 2);
@@ -326,8 +342,12 @@ async function cmdServe(args: string[]): Promise<number> {
       outputDir: values['output-dir'],
       inputDir: values['input-dir'],
       token: values.token ?? process.env.PRIORGRAPH_TOKEN,
-      plugins: [{ plugin: builtin.plugin, source: '@priorgraph/nodes' }],
+      // with its module: node code runs in the server's worker process
+      plugins: [{ plugin: builtin.plugin, source: '@priorgraph/nodes', module: '@priorgraph/nodes' }],
       pluginsDir: values['plugins-dir'],
+      nodeTimeoutMs,
+      interruptGraceMs,
+      workerExecArgv: heap ? [`--max-old-space-size=${heap}`] : undefined,
       defaultWorkflow,
       runtimeStats: builtin.runtimeStats,
     });
