@@ -39,6 +39,8 @@ export interface JobEngine {
   capacity?(): number;
   /** The workers it runs jobs on, for GET /api/workers. */
   workers?(): Promise<WorkerInfo[]>;
+  /** Set by the runner: called when capacity() grows (a worker joined). */
+  onCapacity?: () => void;
   /** Loaded models and the like, for /system_stats (null when unknown). */
   runtimeStats(): unknown;
   close(): Promise<void>;

@@ -24,6 +24,7 @@ import { installRoutes } from './routes.js';
 import { inlineEngine, type JobEngine, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
 import { type JobStore, SqliteJobStore } from './store.js';
+import { BullmqEngine } from './worker/bullmq.js';
 import { ProcessEngine } from './worker/supervisor.js';
 import { WsHub } from './ws.js';
 
@@ -75,6 +76,8 @@ export interface ServerOptions {
   workerExecArgv?: string[];
   /** What runs jobs, instead of the local worker process (e.g. a queue transport). */
   engine?: JobEngine;
+  /** A Redis URL (redis:// or rediss://): jobs go to a BullMQ queue that `priorgraph worker`s take from. */
+  queue?: string;
   /** A JobStore other than the SQLite one (a distributed backend later). */
   store?: JobStore;
   log?: Logger;
@@ -213,9 +216,12 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   const modules = opts.plugins.map((p) => ('plugin' in p && 'module' in p ? p.module : undefined));
   // Node code runs in a worker process when the worker can import every plugin; the server then
   // loads plugin definitions only for validation and /object_info, without running their setup.
-  const inProcess = !opts.engine && modules.some((m) => !m);
+  const inProcess = !opts.engine && !opts.queue && modules.some((m) => !m);
   const executor: JobEngine =
     opts.engine ??
+    (opts.queue
+      ? new BullmqEngine({ url: opts.queue, log, outputDir: host.outputDir, tempDir: host.tempDir })
+      : undefined) ??
     (inProcess
       ? inlineEngine(new Executor(registry, { host, cacheBytes: opts.cacheBytes, log }), opts.runtimeStats)
       : new ProcessEngine({
@@ -247,6 +253,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     hub.broadcastStatus();
   };
   const runner = new JobRunner(store, executor, hub, log, refreshQueue);
+  executor.onCapacity = () => runner.kick();
   Object.assign(ctx, {
     options: opts,
     host,
@@ -307,6 +314,10 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   });
 
   installRoutes(app, ctx);
+  // The workers that run jobs: the local worker process, or those heart-beating on the queue.
+  app.get('/api/workers', async (_req: Request, res: Response) => {
+    res.json((await executor.workers?.()) ?? []);
+  });
 
   app.use((req: Request, res: Response) => {
     res.status(404).json(apiError('not_found', `no route for ${req.method} ${req.path}`));

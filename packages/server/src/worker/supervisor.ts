@@ -9,10 +9,12 @@
  * stays up, so its loaded models stay warm.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ExecutionEvent, Logger, RunResult, WorkflowDocument } from '@priorgraph/core';
-import type { EngineRunOptions, JobEngine } from '../runner.js';
+import type { EngineRunOptions, JobEngine, WorkerInfo } from '../runner.js';
 import {
   asEvent,
   asResult,
@@ -77,6 +79,9 @@ export class ProcessEngine implements JobEngine {
   private job: Active | null = null;
   private stats: WorkerStats | null = null;
   private closing = false;
+  private lastReady: string | null = null;
+  /** What the worker reported loading (empty until it is ready). */
+  plugins: Array<{ name: string; version: string; source: string; nodeTypes: string[] }> = [];
   private readonly graceMs: number;
   private readonly nodeTimeoutMs: number;
 
@@ -105,6 +110,22 @@ export class ProcessEngine implements JobEngine {
 
   runtimeStats(): unknown {
     return this.stats?.runtime ?? null;
+  }
+
+  /** The local worker process, in GET /api/workers' shape (its heartbeat: when it last reported). */
+  async workers(): Promise<WorkerInfo[]> {
+    if (!this.worker || !this.lastReady) return [];
+    return [
+      {
+        name: 'local',
+        host: hostname(),
+        pid: this.worker.pid ?? null,
+        models: modelNames(this.opts.init.host.modelRoots),
+        plugins: this.plugins.map((p) => p.name),
+        current_job: this.job?.id ?? null,
+        last_heartbeat: this.lastReady,
+      },
+    ];
   }
 
   async run(document: WorkflowDocument, options: EngineRunOptions): Promise<RunResult> {
@@ -283,6 +304,8 @@ export class ProcessEngine implements JobEngine {
     switch (m.type) {
       case 'ready':
         w.pid = m.pid;
+        this.plugins = m.plugins.loaded;
+        this.lastReady = new Date().toISOString();
         for (const f of m.plugins.failed)
           this.opts.log.error(`worker: plugin ${f.name} (${f.source}) failed to load: ${f.reason}`);
         markReady();
@@ -295,6 +318,7 @@ export class ProcessEngine implements JobEngine {
           job.started.push(e.nodeId);
           this.armNodeTimer(w, job);
         }
+        this.lastReady = new Date().toISOString();
         job.onEvent(e);
         return;
       }
@@ -332,4 +356,17 @@ function failure(
     outputs: {},
     error: { nodeId: node?.id ?? null, nodeType: node?.type ?? null, message, errorType, ...(stack ? { stack } : {}) },
   };
+}
+
+/** The top-level entries of the model roots (what a worker can load). */
+export function modelNames(roots: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const r of roots) {
+    try {
+      for (const e of readdirSync(r, { withFileTypes: true })) if (!e.name.startsWith('.')) out.push(e.name);
+    } catch {
+      // a missing root lists nothing
+    }
+  }
+  return out.sort();
 }
