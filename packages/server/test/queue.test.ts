@@ -181,6 +181,24 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
     ws.close();
   }, 180_000);
 
+  it('/interrupt reaches a job running on a worker process', async () => {
+    await untilWorkers(2);
+    const ws = await WsRecorder.open(url, 'q3');
+    const id = (await post(url, '/prompt', { prompt: prompt(5, 200, 100), client_id: 'q3' })).json.prompt_id;
+    await ws.waitFor((f) => f.type === 'progress' && f.data.prompt_id === id);
+    expect((await post(url, '/interrupt', { prompt_id: id })).status).toBe(200);
+    await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id, 60_000);
+    const job = (await get(url, `/api/jobs/${id}`)).json;
+    expect(job.status).toBe('interrupted');
+    const last = ws
+      .of(id)
+      .filter((f) => f.type === 'progress')
+      .pop();
+    expect(last!.data.value as number).toBeLessThan(200);
+    expect(ws.of(id).some((f) => f.type === 'execution_interrupted')).toBe(true);
+    ws.close();
+  }, 120_000);
+
   it('a worker SIGKILLed mid-job: the other worker finishes the job, once', async () => {
     await untilWorkers(2);
     const ws = await WsRecorder.open(url, 'q2');
