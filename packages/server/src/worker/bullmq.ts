@@ -92,6 +92,8 @@ export class BullmqEngine implements JobEngine {
   private readonly pub: Redis;
   private readonly sub: Redis;
   private readonly listeners = new Map<string, (e: ExecutionEvent) => void>();
+  /** Ends run() of a job removed from the queue before a worker took it. */
+  private readonly removed = new Map<string, () => void>();
   private live: Heartbeat[] = [];
   private timer: NodeJS.Timeout | undefined;
   onCapacity?: () => void;
@@ -178,14 +180,14 @@ export class BullmqEngine implements JobEngine {
       });
       options.signal?.addEventListener('abort', onAbort, { once: true });
       if (options.signal?.aborted) onAbort();
-      let ret: JobReturn;
+      let ret: JobReturn | 'removed';
       try {
-        ret = (await job.waitUntilFinished(this.events)) as JobReturn;
+        ret = await Promise.race([
+          job.waitUntilFinished(this.events) as Promise<JobReturn>,
+          new Promise<'removed'>((r) => this.removed.set(id, () => r('removed'))),
+        ]);
       } catch (e) {
         const message = (e as Error).message;
-        if (message === 'interrupted before it started') {
-          return { status: 'interrupted', executed: [], cached: [], outputs: {} };
-        }
         return {
           status: 'error',
           executed: [],
@@ -199,9 +201,11 @@ export class BullmqEngine implements JobEngine {
           },
         };
       }
+      if (ret === 'removed') return { status: 'interrupted', executed: [], cached: [], outputs: {} };
       this.writeFiles(id, ret.files);
       return ret.result;
     } finally {
+      this.removed.delete(id);
       options.signal?.removeEventListener('abort', onAbort);
       this.listeners.delete(id);
       await this.sub.unsubscribe(EVENTS(id)).catch(() => {});
@@ -212,10 +216,15 @@ export class BullmqEngine implements JobEngine {
     const job = await this.queue.getJob(id);
     const state = await job?.getState();
     if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
-      // not taken by a worker yet: fail it where it waits (waitUntilFinished then answers)
-      await job.moveToFailed(new Error('interrupted before it started'), '0', false).catch(async () => {
-        await job.remove().catch(() => {});
-      });
+      // not taken by a worker yet: take it off the queue (remove() refuses a job a worker has locked)
+      const gone = await job.remove().then(
+        () => true,
+        () => false,
+      );
+      if (gone) {
+        this.removed.get(id)?.();
+        return;
+      }
     }
     await this.pub.publish(INTERRUPT, id);
   }
