@@ -105,6 +105,10 @@ describe('node code runs in a supervised worker process', () => {
     expect(b.pid).toBe(a.pid);
     expect(b.runs).toBe(a.runs + 1);
     firstPid = a.pid;
+    const workers = (await get(srv.url, '/api/workers')).json;
+    expect(workers).toHaveLength(1);
+    expect(workers[0]).toMatchObject({ name: 'local', pid: a.pid, current_job: null });
+    expect(workers[0].plugins).toEqual(['test', 'hostile']);
   });
 
   it('a node that ignores interrupt: the worker is restarted, the job fails naming the node, the next job runs', async () => {
