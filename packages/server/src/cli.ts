@@ -320,6 +320,9 @@ async function cmdServe(args: string[]): Promise<number> {
   };
   const nodeTimeoutMs = seconds('node-timeout', values['node-timeout'] ?? process.env.PRIORGRAPH_NODE_TIMEOUT);
   const interruptGraceMs = seconds('interrupt-grace', values['interrupt-grace']);
+  const queue = values.queue ?? (process.env.PRIORGRAPH_QUEUE || undefined);
+  if (queue !== undefined && !/^rediss?:\/\//.test(queue))
+    throw new CliError(`--queue must be a redis:// or rediss:// URL, got ${queue}`, 2);
   const heap = values['worker-max-heap'];
   if (heap !== undefined && !/^[1-9]\d*$/.test(heap))
     throw new CliError(`--worker-max-heap must be MiB, got ${heap}`, 2);
@@ -353,7 +356,7 @@ async function cmdServe(args: string[]): Promise<number> {
       nodeTimeoutMs,
       interruptGraceMs,
       workerExecArgv: heap ? [`--max-old-space-size=${heap}`] : undefined,
-      queue: values.queue ?? (process.env.PRIORGRAPH_QUEUE || undefined),
+      queue,
       defaultWorkflow,
       runtimeStats: builtin.runtimeStats,
     });

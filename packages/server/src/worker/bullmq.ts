@@ -31,6 +31,18 @@ const EVENTS = (id: string) => `priorgraph:events:${id}`;
 const INTERRUPT = 'priorgraph:interrupt';
 const WORKER_KEY = (name: string) => `priorgraph:workers:${name}`;
 const HEARTBEAT_MS = 2000;
+const CONNECT_TIMEOUT_MS = 15_000;
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
 /** A worker whose heartbeat is older than this is gone. */
 const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_MS;
 
@@ -55,9 +67,18 @@ interface Heartbeat extends WorkerInfo {
   concurrency: number;
 }
 
-export function redisConnection(url: string): Redis {
+/** Every connection made, so that close() can drop them even when Redis never answered. */
+export function redisConnection(url: string, log?: Logger, opened?: Redis[]): Redis {
   // BullMQ's workers block on Redis: they need maxRetriesPerRequest null.
-  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+  const r = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+  let last = '';
+  r.on('error', (e: Error) => {
+    // ioredis retries by itself; say so once per distinct error, not once per retry
+    if (e.message !== last) log?.warn(`redis ${redactUrl(url)}: ${e.message}`);
+    last = e.message;
+  });
+  opened?.push(r);
+  return r;
 }
 
 /** An event as it travels through Redis: JSON, with a preview image's bytes in base64. */
@@ -98,11 +119,21 @@ export class BullmqEngine implements JobEngine {
   private timer: NodeJS.Timeout | undefined;
   onCapacity?: () => void;
 
+  private readonly opened: Redis[] = [];
+
   constructor(private readonly opts: BullmqEngineOptions) {
-    this.queue = new Queue(QUEUE_NAME, { connection: redisConnection(opts.url) });
-    this.events = new QueueEvents(QUEUE_NAME, { connection: redisConnection(opts.url) });
-    this.pub = redisConnection(opts.url);
-    this.sub = redisConnection(opts.url);
+    const conn = () => redisConnection(opts.url, opts.log, this.opened);
+    this.queue = new Queue(QUEUE_NAME, { connection: conn() });
+    this.events = new QueueEvents(QUEUE_NAME, { connection: conn() });
+    this.pub = conn();
+    this.sub = conn();
+    let last = '';
+    const onError = (e: Error) => {
+      if (e.message !== last) opts.log.warn(`queue: ${e.message}`);
+      last = e.message;
+    };
+    this.queue.on('error', onError);
+    this.events.on('error', onError);
     this.sub.on('message', (channel: string, text: string) => {
       const id = channel.slice(EVENTS('').length);
       const l = this.listeners.get(id);
@@ -116,7 +147,23 @@ export class BullmqEngine implements JobEngine {
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `cannot reach Redis at ${redactUrl(this.opts.url)} (no answer in ${CONNECT_TIMEOUT_MS / 1000} s)`,
+            ),
+          ),
+        CONNECT_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
     await this.refreshWorkers();
     this.timer = setInterval(() => void this.refreshWorkers(), HEARTBEAT_MS);
   }
@@ -245,9 +292,9 @@ export class BullmqEngine implements JobEngine {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await Promise.allSettled([this.queue.close(), this.events.close()]);
-    this.pub.disconnect();
-    this.sub.disconnect();
+    const closed = Promise.allSettled([this.queue.close(), this.events.close()]);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+    for (const r of this.opened) r.disconnect();
   }
 }
 
@@ -303,8 +350,8 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
   await Promise.all(engines.map((e) => e.start()));
   const free = [...engines];
   const running = new Map<string, AbortController>();
-  const pub = redisConnection(o.url);
-  const sub = redisConnection(o.url);
+  const pub = redisConnection(o.url, o.log);
+  const sub = redisConnection(o.url, o.log);
   await sub.subscribe(INTERRUPT);
   sub.on('message', (_channel: string, id: string) => running.get(id)?.abort(new Error('interrupted')));
 
@@ -353,7 +400,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
       }
     },
     {
-      connection: redisConnection(o.url),
+      connection: redisConnection(o.url, o.log),
       concurrency: o.concurrency,
       lockDuration,
       stalledInterval: Math.max(1000, Math.floor(lockDuration / 2)),
