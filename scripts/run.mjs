@@ -79,6 +79,32 @@ function ensureChromium() {
   }
 }
 
+/**
+ * Debian's redis-server for the queue transport's tests (they start their own on a free port).
+ * Installed where we can (root with apt); elsewhere those tests skip, saying so.
+ */
+function ensureRedis() {
+  if (process.env.PRIORGRAPH_SKIP_REDIS === '1') {
+    log('PRIORGRAPH_SKIP_REDIS=1: the queue (Redis) tests will be skipped.');
+    return;
+  }
+  const exe = process.env.PRIORGRAPH_REDIS_SERVER ?? '/usr/bin/redis-server';
+  if (existsSync(exe)) return;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot && existsSync('/usr/bin/apt-get')) {
+    log('installing Debian redis-server for the queue tests (apt-get)...');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    sh('apt-get', ['update', '-qq'], { env });
+    sh('apt-get', ['install', '-y', '-qq', 'redis-server'], { env });
+  }
+  if (!existsSync(exe)) {
+    log(
+      `redis-server not found at ${exe} and it could not be installed here (not root, or no apt): ` +
+        "the queue tests will be skipped. Install Debian's redis-server (or set PRIORGRAPH_REDIS_SERVER) to run them.",
+    );
+  }
+}
+
 function bin(name) {
   return join(root, 'node_modules', '.bin', name);
 }
@@ -123,6 +149,7 @@ switch (job) {
   }
   case 'test': {
     ensureChromium();
+    ensureRedis();
     ensureUiBuilt();
     log('type-checking...');
     let status = typecheck();

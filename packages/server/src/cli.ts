@@ -8,7 +8,8 @@
  * Workflows may be priorgraph documents or ComfyUI API-format prompts. Every failure prints a clear
  * message and exits non-zero. Run as `node --import tsx packages/server/src/cli.ts ...` or `priorgraph`.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -36,6 +37,11 @@ export class CliError extends Error {
 const USAGE = `usage:
   priorgraph serve    [--host 127.0.0.1] [--port 8188] [--data-dir DIR] [--models DIR ...] [--output-dir DIR]
                       [--input-dir DIR] [--token SECRET] [--plugins-dir DIR] [--open workflow.json]
+                      [--node-timeout SECONDS (default 3600; 0 = none)] [--interrupt-grace SECONDS (default 10)]
+                      [--worker-max-heap MiB] [--queue redis://HOST:6379/0 (or PRIORGRAPH_QUEUE)]
+  priorgraph worker   --queue redis://HOST:6379/0 [--models DIR ...] [--plugins-dir DIR] [--plugin MODULE ...]
+                      [--concurrency 1] [--name NAME] [--data-dir DIR] [--node-timeout SECONDS]
+                      [--interrupt-grace SECONDS] [--stall-timeout SECONDS (default 30)]
   priorgraph run      <workflow.json> [--set node.input=value ...] [--out DIR] [--models DIR ...] [--data-dir DIR]
   priorgraph validate <workflow.json> [--models DIR ...]
   priorgraph nodes    [--json]
@@ -300,8 +306,26 @@ async function cmdServe(args: string[]): Promise<number> {
       token: { type: 'string' },
       'plugins-dir': { type: 'string' },
       open: { type: 'string' },
+      'node-timeout': { type: 'string' },
+      'interrupt-grace': { type: 'string' },
+      'worker-max-heap': { type: 'string' },
+      queue: { type: 'string' },
     },
   });
+  const seconds = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new CliError(`--${name} must be a number of seconds >= 0, got ${v}`, 2);
+    return n * 1000;
+  };
+  const nodeTimeoutMs = seconds('node-timeout', values['node-timeout'] ?? process.env.PRIORGRAPH_NODE_TIMEOUT);
+  const interruptGraceMs = seconds('interrupt-grace', values['interrupt-grace']);
+  const queue = values.queue ?? (process.env.PRIORGRAPH_QUEUE || undefined);
+  if (queue !== undefined && !/^rediss?:\/\//.test(queue))
+    throw new CliError(`--queue must be a redis:// or rediss:// URL, got ${queue}`, 2);
+  const heap = values['worker-max-heap'];
+  if (heap !== undefined && !/^[1-9]\d*$/.test(heap))
+    throw new CliError(`--worker-max-heap must be MiB, got ${heap}`, 2);
   const port = values.port === undefined ? Number(process.env.PORT ?? 8188) : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new CliError(`--port must be 0..65535, got ${values.port}`, 2);
@@ -326,8 +350,13 @@ async function cmdServe(args: string[]): Promise<number> {
       outputDir: values['output-dir'],
       inputDir: values['input-dir'],
       token: values.token ?? process.env.PRIORGRAPH_TOKEN,
-      plugins: [{ plugin: builtin.plugin, source: '@priorgraph/nodes' }],
+      // with its module: node code runs in the server's worker process
+      plugins: [{ plugin: builtin.plugin, source: '@priorgraph/nodes', module: '@priorgraph/nodes' }],
       pluginsDir: values['plugins-dir'],
+      nodeTimeoutMs,
+      interruptGraceMs,
+      workerExecArgv: heap ? [`--max-old-space-size=${heap}`] : undefined,
+      queue,
       defaultWorkflow,
       runtimeStats: builtin.runtimeStats,
     });
@@ -362,6 +391,73 @@ async function cmdServe(args: string[]): Promise<number> {
   return 0;
 }
 
+/** `priorgraph worker`: takes jobs from the BullMQ queue and runs them in supervised worker processes. */
+async function cmdWorker(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      queue: { type: 'string' },
+      models: { type: 'string', multiple: true },
+      'plugins-dir': { type: 'string' },
+      plugin: { type: 'string', multiple: true },
+      concurrency: { type: 'string' },
+      name: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'node-timeout': { type: 'string' },
+      'interrupt-grace': { type: 'string' },
+      'stall-timeout': { type: 'string' },
+    },
+  });
+  const url = values.queue ?? process.env.PRIORGRAPH_QUEUE;
+  if (!url) throw new CliError(`worker needs --queue redis://HOST:PORT/DB (or PRIORGRAPH_QUEUE)\n${USAGE}`, 2);
+  if (!/^rediss?:\/\//.test(url)) throw new CliError(`--queue must be a redis:// or rediss:// URL, got ${url}`, 2);
+  const concurrency = Number(values.concurrency ?? 1);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    throw new CliError(`--concurrency must be 1..64, got ${values.concurrency}`, 2);
+  const seconds = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new CliError(`--${name} must be a number of seconds >= 0, got ${v}`, 2);
+    return n * 1000;
+  };
+  const name = values.name ?? `${hostname()}-${process.pid}`;
+  const dataDir = resolve(values['data-dir'] ?? join(REPO_ROOT, '.priorgraph', 'worker', name));
+  const host = hostFor({ models: values.models, 'data-dir': dataDir });
+  for (const d of [host.outputDir, host.inputDir, host.tempDir]) mkdirSync(d, { recursive: true });
+  const { runQueueWorker } = await import('./worker/bullmq.js');
+  const worker = await runQueueWorker({
+    url,
+    name,
+    concurrency,
+    log: consoleLogger,
+    init: {
+      host: { ...host, modelRoots: [...host.modelRoots], config: {} },
+      plugins: [
+        { module: '@priorgraph/nodes', source: '@priorgraph/nodes' },
+        ...(values.plugin ?? []).map((m) => ({ module: m })),
+      ],
+      pluginPackages: [],
+      pluginsDir: values['plugins-dir'] ? resolve(values['plugins-dir']) : undefined,
+    },
+    nodeTimeoutMs: seconds('node-timeout', values['node-timeout'] ?? process.env.PRIORGRAPH_NODE_TIMEOUT),
+    interruptGraceMs: seconds('interrupt-grace', values['interrupt-grace']),
+    lockDurationMs: seconds('stall-timeout', values['stall-timeout']),
+  });
+  process.stdout.write(`worker ${name} ready\n`);
+  await new Promise<void>((resolveStop) => {
+    const stop = (sig: string) => {
+      process.stderr.write(`\n${sig}: worker ${name} stopping...\n`);
+      worker
+        .close()
+        .catch((e) => process.stderr.write(`error while closing: ${(e as Error).message}\n`))
+        .finally(() => resolveStop());
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -370,6 +466,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdServe(rest);
       case 'run':
         return await cmdRun(rest);
+      case 'worker':
+        return await cmdWorker(rest);
       case 'validate':
         return await cmdValidate(rest);
       case 'nodes':

@@ -147,6 +147,11 @@ export const ROUTES: RouteDoc[] = [
   },
   { method: 'get', path: '/api/node-types', summary: 'Every node type with a JSON Schema of its inputs' },
   { method: 'get', path: '/api/plugins', summary: 'Loaded and failed plugins (with reasons)' },
+  {
+    method: 'get',
+    path: '/api/workers',
+    summary: 'The workers that run jobs (local worker process, or queue workers by heartbeat)',
+  },
   { method: 'get', path: '/api/default-workflow', summary: 'The workflow the editor opens first (404 when none)' },
   { method: 'get', path: '/api/openapi.json', summary: 'This document' },
 ];

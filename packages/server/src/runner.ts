@@ -1,13 +1,62 @@
 /**
- * The job runner: takes pending jobs from the JobStore one at a time, runs each through core's
- * Executor (one Executor for the server's life, so its output cache carries across jobs), maps the
- * executor's events to ComfyUI websocket messages, and writes history BEFORE the terminal event
- * (execution_success / execution_error / execution_interrupted, then `executing {node: null}`).
- *
- * Inference itself runs in the node plugin's worker threads, so the event loop stays free.
+ * The job runner: takes pending jobs from the JobStore one at a time, runs each through a JobEngine
+ * (by default ./worker/supervisor.ts's ProcessEngine: a supervised worker process, so the server
+ * never runs node code), maps the engine's events to ComfyUI websocket messages, and writes history
+ * BEFORE the terminal event (execution_success / execution_error / execution_interrupted, then
+ * `executing {node: null}`).
  */
 import { EventEmitter } from 'node:events';
 import type { ExecutionEvent, Executor, Logger, RunResult, UiOutput, WorkflowDocument } from '@priorgraph/core';
+
+export interface EngineRunOptions {
+  promptId: string;
+  outputs?: string[];
+  signal?: AbortSignal;
+  onEvent?: (e: ExecutionEvent) => void;
+}
+
+/** One worker as GET /api/workers lists it. */
+export interface WorkerInfo {
+  name: string;
+  host: string;
+  pid: number | null;
+  models: string[];
+  plugins: string[];
+  /** The prompt id it is running, or null. */
+  current_job: string | null;
+  /** ISO time of its last heartbeat. */
+  last_heartbeat: string;
+}
+
+/** What runs a job's node code: a worker process (default) or, for embedding, core's Executor in this thread. */
+export interface JobEngine {
+  /** Gets ready to run (loads plugins); failures are logged and reported by the jobs. */
+  start(): Promise<void>;
+  /** Runs one job; never throws for a failing node (the result says so). */
+  run(document: WorkflowDocument, options: EngineRunOptions): Promise<RunResult>;
+  cacheInfo(): { entries: number; bytes: number; maxBytes: number };
+  /** How many jobs it takes at once (default 1). */
+  capacity?(): number;
+  /** The workers it runs jobs on, for GET /api/workers. */
+  workers?(): Promise<WorkerInfo[]>;
+  /** Set by the runner: called when capacity() grows (a worker joined). */
+  onCapacity?: () => void;
+  /** Loaded models and the like, for /system_stats (null when unknown). */
+  runtimeStats(): unknown;
+  close(): Promise<void>;
+}
+
+/** Core's Executor in the server's own thread: node code can block or end the server. Embedding only. */
+export function inlineEngine(executor: Executor, runtimeStats?: () => unknown): JobEngine {
+  return {
+    start: async () => {},
+    run: (document, options) => executor.run(document, options),
+    cacheInfo: () => executor.cacheInfo(),
+    runtimeStats: () => runtimeStats?.() ?? null,
+    close: async () => {},
+  };
+}
+
 import type { JobError, JobMessage, JobRecord, JobStore } from './store.js';
 import type { WsHub } from './ws.js';
 
@@ -27,14 +76,18 @@ interface Current {
 }
 
 export class JobRunner extends EventEmitter {
-  private current: Current | null = null;
+  /** Running jobs, in start order (one at a time unless the engine has more capacity). */
+  private readonly current = new Map<string, Current>();
+  private readonly inFlight = new Set<Promise<void>>();
   private running = false;
+  /** A kick() arrived while the loop ran: look again when it ends. */
+  private again = false;
   private stopped = false;
   private idle: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: JobStore,
-    private readonly executor: Executor,
+    private readonly engine: JobEngine,
     private readonly hub: WsHub,
     private readonly log: Logger,
     private readonly onQueueChange: () => Promise<void>,
@@ -44,13 +97,18 @@ export class JobRunner extends EventEmitter {
   }
 
   get currentId(): string | null {
-    return this.current?.id ?? null;
+    return this.current.keys().next().value ?? null;
   }
 
   /** Start working through the queue if idle. */
   kick(): void {
-    if (this.running || this.stopped) return;
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
     this.running = true;
+    this.again = false;
     // Start on a later turn of the event loop, so that the answer to POST /prompt leaves before the
     // job's first events (clients such as @saintno/comfyui-sdk attach their listeners after it).
     this.idle = new Promise<void>((r) => setTimeout(r, START_DELAY_MS))
@@ -58,37 +116,49 @@ export class JobRunner extends EventEmitter {
       .catch((e) => this.log.error('job runner loop failed', e))
       .finally(() => {
         this.running = false;
+        if (this.again) this.kick();
       });
   }
 
+  /** Starts pending jobs while the engine has room; each finished job looks again. */
   private async loop(): Promise<void> {
-    while (!this.stopped) {
+    while (!this.stopped && this.current.size < Math.max(1, this.engine.capacity?.() ?? 1)) {
       const job = await this.store.next();
       if (!job) return;
       if (!(await this.store.markRunning(job.id))) continue;
-      await this.runOne(job);
+      const controller = new AbortController();
+      this.current.set(job.id, { id: job.id, controller });
+      const p: Promise<void> = this.runOne(job, controller)
+        .catch((e) => this.log.error(`job ${job.id} failed in the runner`, e))
+        .finally(() => {
+          this.inFlight.delete(p);
+          this.kick();
+        });
+      this.inFlight.add(p);
     }
   }
 
-  /** Interrupt the running job (when `promptId` is omitted or matches). Returns whether one was. */
+  /** Interrupt the running job(s) (all, or the one `promptId` names). Returns whether one was. */
   interrupt(promptId?: string): boolean {
-    const c = this.current;
-    if (!c || (promptId !== undefined && promptId !== c.id)) return false;
-    c.controller.abort(new Error('interrupted'));
-    return true;
+    let any = false;
+    for (const c of this.current.values()) {
+      if (promptId !== undefined && promptId !== c.id) continue;
+      c.controller.abort(new Error('interrupted'));
+      any = true;
+    }
+    return any;
   }
 
-  /** Stop taking jobs, interrupt the current one and wait for it to be recorded. */
+  /** Stop taking jobs, interrupt the running ones and wait for them to be recorded. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.interrupt();
     await this.idle;
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 
-  private async runOne(job: JobRecord): Promise<void> {
+  private async runOne(job: JobRecord, controller: AbortController): Promise<void> {
     const id = job.id;
-    const controller = new AbortController();
-    this.current = { id, controller };
     await this.onQueueChange();
     const messages: JobMessage[] = [];
     const outputs: Record<string, UiOutput> = {};
@@ -135,7 +205,7 @@ export class JobRunner extends EventEmitter {
 
     let result: RunResult;
     try {
-      result = await this.executor.run(job.document as unknown as WorkflowDocument, {
+      result = await this.engine.run(job.document as unknown as WorkflowDocument, {
         promptId: id,
         outputs: job.outputs.length > 0 ? job.outputs : undefined,
         signal: controller.signal,
@@ -213,7 +283,7 @@ export class JobRunner extends EventEmitter {
       await this.safely(() => this.store.fail(id, { results: allOutputs, messages, error }));
       finished = { id, status: 'error', outputs: allOutputs, error };
     }
-    this.current = null;
+    this.current.delete(id);
     // History is durable now: announce the end.
     this.hub.emit(id, terminalMsg[0], terminalMsg[1]);
     this.hub.emit(id, 'executing', { node: null, display_node: null, prompt_id: id });

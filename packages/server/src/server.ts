@@ -21,9 +21,11 @@ import {
 } from '@priorgraph/core';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { installRoutes } from './routes.js';
-import { JobRunner } from './runner.js';
+import { inlineEngine, type JobEngine, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
 import { type JobStore, SqliteJobStore } from './store.js';
+import { BullmqEngine } from './worker/bullmq.js';
+import { ProcessEngine } from './worker/supervisor.js';
 import { WsHub } from './ws.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -41,8 +43,13 @@ export interface ServerOptions {
   tempDir?: string;
   /** When set, every API request needs `Authorization: Bearer <token>` (or `?token=`). */
   token?: string;
-  /** Plugin definitions to load (e.g. the built-in `priorgraph` plugin), optionally with a source label. */
-  plugins: Array<PluginDefinition | { plugin: PluginDefinition; source: string }>;
+  /**
+   * Plugins to load (e.g. the built-in `priorgraph` plugin), optionally with a source label. With
+   * `module` (a specifier or file URL the worker process can import) for every one of them, jobs
+   * run in a supervised worker process; a definition given without its module makes the server run
+   * node code in its own thread (embedding and tests only: a node can then block or end the server).
+   */
+  plugins: Array<PluginDefinition | { plugin: PluginDefinition; source: string; module?: string }>;
   /** Plugin package directories (package.json with a "priorgraph" field). */
   pluginPackages?: string[];
   /** A directory whose sub-directories are plugin packages. */
@@ -61,6 +68,16 @@ export interface ServerOptions {
   defaultWorkflow?: WorkflowDocument | Record<string, unknown>;
   /** Extra runtime stats for /system_stats (e.g. the nodes plugin's runtimeStats). */
   runtimeStats?: () => unknown;
+  /** How long a node may take to stop after /interrupt before its worker process is killed (default 10 s). */
+  interruptGraceMs?: number;
+  /** How long one node may run before its worker process is killed (default 1 h; 0 = no limit). */
+  nodeTimeoutMs?: number;
+  /** Extra node flags for the worker process (e.g. `--max-old-space-size=4096`). */
+  workerExecArgv?: string[];
+  /** What runs jobs, instead of the local worker process (e.g. a queue transport). */
+  engine?: JobEngine;
+  /** A Redis URL (redis:// or rediss://): jobs go to a BullMQ queue that `priorgraph worker`s take from. */
+  queue?: string;
   /** A JobStore other than the SQLite one (a distributed backend later). */
   store?: JobStore;
   log?: Logger;
@@ -81,7 +98,8 @@ export interface ServerContext {
   options: Required<Pick<ServerOptions, 'host' | 'port' | 'maxBodyBytes' | 'maxUploadBytes'>> & ServerOptions;
   host: HostInfo;
   registry: Registry;
-  executor: Executor;
+  /** What runs the jobs (the worker process, or core's Executor in this thread). */
+  executor: JobEngine;
   store: JobStore;
   hub: WsHub;
   runner: JobRunner;
@@ -195,7 +213,34 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   for (const d of [dataDir, host.outputDir, host.inputDir, host.tempDir]) mkdirSync(d, { recursive: true });
   const store = opts.store ?? new SqliteJobStore(dataDir);
   const registry = new Registry();
-  const executor = new Executor(registry, { host, cacheBytes: opts.cacheBytes, log });
+  const modules = opts.plugins.map((p) => ('plugin' in p && 'module' in p ? p.module : undefined));
+  // Node code runs in a worker process when the worker can import every plugin; the server then
+  // loads plugin definitions only for validation and /object_info, without running their setup.
+  const inProcess = !opts.engine && !opts.queue && modules.some((m) => !m);
+  const executor: JobEngine =
+    opts.engine ??
+    (opts.queue
+      ? new BullmqEngine({ url: opts.queue, log, outputDir: host.outputDir, tempDir: host.tempDir })
+      : undefined) ??
+    (inProcess
+      ? inlineEngine(new Executor(registry, { host, cacheBytes: opts.cacheBytes, log }), opts.runtimeStats)
+      : new ProcessEngine({
+          init: {
+            host: { ...host, modelRoots: [...host.modelRoots], config: { ...host.config } },
+            plugins: opts.plugins.map((p, i) => ({
+              module: modules[i]!,
+              source: 'source' in p ? (p as { source: string }).source : undefined,
+            })),
+            pluginPackages: (opts.pluginPackages ?? []).map((d) => resolve(d)),
+            pluginsDir: opts.pluginsDir ? resolve(opts.pluginsDir) : undefined,
+            cacheBytes: opts.cacheBytes,
+          },
+          log,
+          interruptGraceMs: opts.interruptGraceMs,
+          nodeTimeoutMs: opts.nodeTimeoutMs,
+          execArgv: opts.workerExecArgv,
+        }));
+  if (!inProcess) opts.runtimeStats = () => executor.runtimeStats();
 
   const ctx = {} as ServerContext;
   const hub = new WsHub({ queueRemaining: () => ctx.queueRemaining, maxUploadBytes: opts.maxUploadBytes });
@@ -208,6 +253,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     hub.broadcastStatus();
   };
   const runner = new JobRunner(store, executor, hub, log, refreshQueue);
+  executor.onCapacity = () => runner.kick();
   Object.assign(ctx, {
     options: opts,
     host,
@@ -268,6 +314,10 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   });
 
   installRoutes(app, ctx);
+  // The workers that run jobs: the local worker process, or those heart-beating on the queue.
+  app.get('/api/workers', async (_req: Request, res: Response) => {
+    res.json((await executor.workers?.()) ?? []);
+  });
 
   app.use((req: Request, res: Response) => {
     res.status(404).json(apiError('not_found', `no route for ${req.method} ${req.path}`));
@@ -300,10 +350,10 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     if (initialized) return;
     initialized = true;
     const r = await loadPlugins(registry, {
-      plugins: opts.plugins,
+      plugins: opts.plugins.map((p) => ('plugin' in p && 'source' in p ? { plugin: p.plugin, source: p.source } : p)),
       packages: opts.pluginPackages ?? [],
       pluginsDir: opts.pluginsDir,
-      host,
+      ...(inProcess ? { host } : {}),
       log,
     });
     ctx.plugins.loaded.push(...r.loaded);
@@ -314,6 +364,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
       log.warn(`marked ${recovered.length} job(s) interrupted that were running when the server stopped`, recovered);
     }
     await refreshQueue();
+    await executor.start();
   }
 
   const server: PriorgraphServer = {
@@ -362,6 +413,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     },
     async close() {
       await runner.stop();
+      await executor.close();
       hub.close();
       if (http) {
         const h = http;

@@ -1,96 +1,16 @@
 /**
- * Test helpers: a small real plugin (trivial nodes, one that sleeps in steps and reports
- * progress/previews, one that writes an output file, one that fails), a real server on an
- * ephemeral loopback port with a temporary data dir, and a websocket client that records frames.
+ * Test helpers: the test plugin (./fixtures/test-plugin.ts), a real server on an ephemeral loopback
+ * port with a temporary data dir, and a websocket client that records frames.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defineNode, definePlugin } from '@priorgraph/core';
 import WebSocket from 'ws';
+import { testPlugin, testPluginItem } from './fixtures/test-plugin.js';
 
-export { WebSocket };
+export { testPlugin, testPluginItem, WebSocket };
 
 import { createServer, type PriorgraphServer, type ServerOptions, silentLogger } from '../src/index.js';
-
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
-export const testPlugin = definePlugin({
-  name: 'test',
-  version: '1.0.0',
-  nodes: [
-    defineNode({
-      type: 'Number',
-      version: 1,
-      category: 'test',
-      inputs: { value: { kind: 'int', default: 1, min: -1000, max: 1000 } },
-      outputs: [{ name: 'INT', type: 'INT' }],
-      execute: ({ value }) => ({ INT: value }),
-    }),
-    defineNode({
-      type: 'Add',
-      version: 1,
-      category: 'test',
-      inputs: { a: { kind: 'socket', type: 'INT' }, b: { kind: 'socket', type: 'INT' } },
-      outputs: [{ name: 'INT', type: 'INT' }],
-      execute: ({ a, b }) => ({ INT: (a as number) + (b as number) }),
-    }),
-    defineNode({
-      type: 'Slow',
-      version: 1,
-      category: 'test',
-      description: 'sleeps `steps` × `ms`, reporting progress and a preview each step',
-      inputs: {
-        x: { kind: 'socket', type: 'INT' },
-        steps: { kind: 'int', default: 5, min: 1, max: 1000 },
-        ms: { kind: 'int', default: 20, min: 0, max: 10_000 },
-        seed: { kind: 'seed', default: 0 },
-      },
-      outputs: [{ name: 'INT', type: 'INT' }],
-      execute: async ({ x, steps, ms }, ctx) => {
-        for (let i = 0; i < steps; i++) {
-          if (ctx.signal.aborted) throw new Error('aborted');
-          await new Promise((r) => setTimeout(r, ms));
-          ctx.progress(i + 1, steps);
-          ctx.preview({ format: 'png', data: new Uint8Array([...PNG_SIGNATURE, i]) });
-        }
-        return { INT: (x as number) * 2 };
-      },
-    }),
-    defineNode({
-      type: 'SaveNumber',
-      version: 1,
-      category: 'test',
-      outputNode: true,
-      inputs: {
-        value: { kind: 'socket', type: 'INT' },
-        prefix: { kind: 'string', default: 'num' },
-      },
-      outputs: [],
-      execute: async ({ value, prefix }, ctx) => {
-        const filename = `${prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_${ctx.promptId.slice(0, 8)}_${ctx.nodeId}.png`;
-        await writeFile(
-          join(ctx.host.outputDir, filename),
-          Buffer.from([...PNG_SIGNATURE, ...Buffer.from(String(value))]),
-        );
-        ctx.ui({ images: [{ filename, subfolder: '', type: 'output' }], value: [value] });
-        return {};
-      },
-    }),
-    defineNode({
-      type: 'Fail',
-      version: 1,
-      category: 'test',
-      outputNode: true,
-      inputs: { x: { kind: 'socket', type: 'INT' }, message: { kind: 'string', default: 'boom' } },
-      outputs: [],
-      execute: ({ message }) => {
-        throw new Error(message);
-      },
-    }),
-  ],
-});
 
 /** 1 → Slow(steps) → Save; API format. */
 export function slowPrompt(steps = 5, ms = 20, value = 3, prefix = 'num'): Record<string, unknown> {
@@ -114,7 +34,7 @@ export async function startServer(extra: Partial<ServerOptions> = {}): Promise<S
     port: 0,
     dataDir,
     modelRoots: [join(dataDir, 'models')],
-    plugins: [testPlugin],
+    plugins: [testPluginItem],
     log: silentLogger,
     ...extra,
   });

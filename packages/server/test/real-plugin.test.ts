@@ -1,5 +1,6 @@
 /**
- * The server with the real built-in `priorgraph` plugin (onnxruntime-node in worker threads):
+ * The server with the real built-in `priorgraph` plugin (onnxruntime-node in worker threads of the
+ * server's worker process):
  *  - on the node library's tiny committed ONNX fixtures (always present);
  *  - on the shipped demo models under <repo>/models (skipped, saying so, while they are absent),
  *    including the examples' ComfyUI API-format workflows sent unchanged by an npm client.
@@ -21,7 +22,7 @@ import {
   MODELS_DIR,
   pngSize,
 } from './demo-workflow.js';
-import { get, post, slowPrompt, testPlugin, WebSocket, WsRecorder } from './helpers.js';
+import { get, post, slowPrompt, testPluginItem, WebSocket, WsRecorder } from './helpers.js';
 
 /** @saintno/comfyui-sdk, unchanged: PromptBuilder + CallWrapper with progress and previews; returns
  *  the saved image's bytes. The SDK attaches its listeners only after its POST /prompt returns, so a
@@ -89,7 +90,8 @@ async function serve(modelRoot: string) {
     port: 0,
     dataDir: dir,
     modelRoots: [modelRoot],
-    plugins: [nodesPlugin, testPlugin],
+    // with their modules, so that the models load and run in the server's worker process
+    plugins: [{ plugin: nodesPlugin, source: '@priorgraph/nodes', module: '@priorgraph/nodes' }, testPluginItem],
     log: silentLogger,
   });
   const { url } = await server.listen();

@@ -1,0 +1,227 @@
+/**
+ * The queue transport against the local worker process, side by side in one run: 24 jobs of the test
+ * plugin's Slow node (6 steps × 25 ms of waiting, then a saved file) through a real server, with node
+ * code in (a) the server's local worker process, (b) BullMQ on a real redis-server with 1, 2 and 4
+ * `priorgraph worker` processes. Reports wall time and throughput as a ratio to (a), and per-job
+ * added latency: POST → first progress event, and last progress event → output visible at /view.
+ * Needs /usr/bin/redis-server (or PRIORGRAPH_REDIS_SERVER). Run: node --import tsx bench/queue.bench.ts
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as netServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from '../packages/server/test/helpers.ts';
+
+const JOBS = 24;
+const REDIS = process.env.PRIORGRAPH_REDIS_SERVER ?? '/usr/bin/redis-server';
+const serveScript = fileURLToPath(new URL('../packages/server/test/fixtures/serve-test-plugin.ts', import.meta.url));
+const cli = fileURLToPath(new URL('../packages/server/src/cli.ts', import.meta.url));
+const testPluginUrl = new URL('../packages/server/test/fixtures/test-plugin.ts', import.meta.url).href;
+
+console.log(
+  `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}; load average at start ${loadavg()[0].toFixed(2)} (compare ratios; every worker is a process on these same cores)`,
+);
+if (!existsSync(REDIS)) {
+  console.log(`no redis-server at ${REDIS}: nothing to measure`);
+  process.exit(0);
+}
+
+const procs: ChildProcess[] = [];
+function start(cmd: string, args: string[], ready: RegExp): Promise<RegExpMatchArray> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += String(d);
+      const m = out.match(ready);
+      if (m) resolve(m);
+    });
+    child.once('exit', (code) => reject(new Error(`${cmd} ${args.join(' ')} exited (${code})`)));
+  });
+}
+async function stopAll(): Promise<void> {
+  for (const p of procs.splice(0).reverse()) {
+    if (p.exitCode !== null || p.signalCode !== null) continue;
+    p.kill('SIGTERM');
+    await new Promise((r) => {
+      const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+      p.once('exit', () => r(clearTimeout(t)));
+    });
+  }
+}
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = netServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Run {
+  wallMs: number;
+  firstProgress: number[];
+  lastToView: number[];
+}
+
+async function measure(url: string, workers: number): Promise<Run> {
+  while (((await (await fetch(`${url}/api/workers`)).json()) as unknown[]).length < workers) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/ws?clientId=bench`);
+  await new Promise((r) => ws.once('open', r));
+  const postedAt = new Map<string, number>();
+  const first = new Map<string, number>();
+  const last = new Map<string, number>();
+  const done = new Map<string, number>();
+  let allDone!: () => void;
+  const finished = new Promise<void>((r) => {
+    allDone = r;
+  });
+  ws.on('message', (data, binary) => {
+    if (binary) return;
+    const f = JSON.parse(String(data)) as { type: string; data: { prompt_id?: string; node?: string | null } };
+    const id = f.data?.prompt_id;
+    if (!id) return;
+    const now = performance.now();
+    if (f.type === 'progress') {
+      if (!first.has(id)) first.set(id, now);
+      last.set(id, now);
+    } else if (f.type === 'executing' && f.data.node === null) {
+      done.set(id, now);
+      if (done.size === JOBS) allDone();
+    }
+  });
+  const t0 = performance.now();
+  const ids: string[] = [];
+  for (let i = 0; i < JOBS; i++) {
+    const prompt = {
+      '1': { class_type: 'Number', inputs: { value: i } },
+      '2': { class_type: 'Slow', inputs: { x: ['1', 0], steps: 6, ms: 25, seed: workers * 1000 + i } },
+      '3': { class_type: 'SaveNumber', inputs: { value: ['2', 0], prefix: `b${workers}_${i}` } },
+    };
+    const at = performance.now();
+    const r = await fetch(`${url}/prompt`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt, client_id: 'bench' }),
+    });
+    const id = ((await r.json()) as { prompt_id: string }).prompt_id;
+    postedAt.set(id, at);
+    ids.push(id);
+  }
+  await finished;
+  const wallMs = performance.now() - t0;
+  // output visible at /view: the history entry's file answers (checked after the run, timed per job from its last step)
+  const lastToView: number[] = [];
+  for (const id of ids) lastToView.push(done.get(id)! - last.get(id)!);
+  for (const id of ids.slice(0, 3)) {
+    const j = (await (await fetch(`${url}/api/jobs/${id}`)).json()) as {
+      status: string;
+      outputs: Record<string, { images: Array<Record<string, string>> }>;
+    };
+    if (j.status !== 'success') throw new Error(`job ${id} ${j.status}`);
+    const v = await fetch(`${url}/view?${new URLSearchParams(j.outputs['3'].images[0])}`);
+    if (v.status !== 200) throw new Error(`/view of ${id}: ${v.status}`);
+    await v.arrayBuffer();
+  }
+  // queue → first progress: only the first `workers` jobs start at once, so take each job's wait
+  // from when a worker became free: its first progress minus the previous job's end on that slot is
+  // not observable; report the first wave only (the jobs that found a free worker on arrival).
+  const firstProgress = ids.slice(0, workers).map((id) => first.get(id)! - postedAt.get(id)!);
+  ws.close();
+  return { wallMs, firstProgress, lastToView };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+
+const rows: Array<{ name: string; r: Run }> = [];
+const dir = mkdtempSync(join(tmpdir(), 'pg-bench-queue-'));
+try {
+  // (a) the local worker process
+  {
+    const [, url] = await start(
+      process.execPath,
+      ['--import', 'tsx', serveScript, join(dir, 'local')],
+      /(http:\/\/\S+)\n/,
+    );
+    rows.push({ name: 'local worker process', r: await measure(url, 1) });
+    await stopAll();
+  }
+  // (b) BullMQ with N workers
+  for (const n of [1, 2, 4]) {
+    const port = await freePort();
+    mkdirSync(join(dir, `redis${n}`));
+    await start(
+      REDIS,
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        join(dir, `redis${n}`),
+      ],
+      /Ready to accept/,
+    );
+    const redisUrl = `redis://127.0.0.1:${port}/0`;
+    const [, url] = await start(
+      process.execPath,
+      ['--import', 'tsx', serveScript, join(dir, `srv${n}`), JSON.stringify({ queue: redisUrl })],
+      /(http:\/\/\S+)\n/,
+    );
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        start(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            cli,
+            'worker',
+            '--queue',
+            redisUrl,
+            '--plugin',
+            testPluginUrl,
+            '--name',
+            `w${i}`,
+            '--data-dir',
+            join(dir, `w${n}_${i}`),
+            '--models',
+            join(dir, 'none'),
+          ],
+          /ready\n/,
+        ),
+      ),
+    );
+    rows.push({ name: `BullMQ, ${n} worker${n > 1 ? 's' : ''}`, r: await measure(url, n) });
+    await stopAll();
+  }
+} finally {
+  await stopAll();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const base = rows[0].r.wallMs;
+console.log(`\n${JOBS} jobs (Slow: 6 steps × 25 ms, then a saved file), posted back to back\n`);
+console.log(
+  '| node code runs in | wall (ms) | throughput ÷ local | queue → first progress, median (ms) | last step → done, median (ms) |',
+);
+console.log('|---|---|---|---|---|');
+for (const { name, r } of rows) {
+  console.log(
+    `| ${name} | ${r.wallMs.toFixed(0)} | ${(base / r.wallMs).toFixed(2)} | ${median(r.firstProgress).toFixed(1)} | ${median(r.lastToView).toFixed(1)} |`,
+  );
+}

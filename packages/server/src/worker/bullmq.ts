@@ -1,0 +1,425 @@
+/**
+ * The queue transport: the same worker, run by BullMQ on Redis instead of by the server.
+ *
+ * - Server side, `BullmqEngine` (a JobEngine): each prompt the runner starts becomes a BullMQ job
+ *   (job id = prompt id) on the `priorgraph` queue; its events arrive on the Redis channel
+ *   `priorgraph:events:<id>`; the result (with the bytes of the files its outputs name) is the job's
+ *   return value, and the server writes those files into its own output/temp folders before history
+ *   records them, so `/view` works whichever machine ran the job. `/interrupt` publishes on
+ *   `priorgraph:interrupt`; a job still waiting in Redis is removed instead. History stays in the
+ *   server's SQLite store: Redis holds only work in flight.
+ * - Worker side, `runQueueWorker` (`priorgraph worker --queue ...`): a BullMQ Worker whose processor
+ *   hands each job to a supervised worker process (./supervisor.ts, one per unit of concurrency, so
+ *   models stay warm and a crashing node fails only its job), publishes its events and heartbeats
+ *   `priorgraph:workers:<name>` (expiring, so a dead worker drops off GET /api/workers).
+ * - A worker killed mid-job stops renewing its BullMQ lock; BullMQ's stalled-job check puts the job
+ *   back and another worker runs it. It finishes once: the server waits on the job, not on a worker.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import type { ExecutionEvent, Logger, RunResult, UiOutput, WorkflowDocument } from '@priorgraph/core';
+import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { confinedPath } from '../paths.js';
+import type { EngineRunOptions, JobEngine, WorkerInfo } from '../runner.js';
+import { ExecutionEventSchema, type WorkerInit } from './protocol.js';
+import { modelNames, ProcessEngine } from './supervisor.js';
+
+export const QUEUE_NAME = 'priorgraph';
+const EVENTS = (id: string) => `priorgraph:events:${id}`;
+const INTERRUPT = 'priorgraph:interrupt';
+const WORKER_KEY = (name: string) => `priorgraph:workers:${name}`;
+const HEARTBEAT_MS = 2000;
+const CONNECT_TIMEOUT_MS = 15_000;
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+/** A worker whose heartbeat is older than this is gone. */
+const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_MS;
+
+interface JobData {
+  document: Record<string, unknown>;
+  outputs?: string[];
+}
+
+interface CarriedFile {
+  type: 'output' | 'temp';
+  subfolder: string;
+  filename: string;
+  data: string; // base64
+}
+
+interface JobReturn {
+  result: RunResult;
+  files: CarriedFile[];
+}
+
+interface Heartbeat extends WorkerInfo {
+  concurrency: number;
+}
+
+/** Every connection made, so that close() can drop them even when Redis never answered. */
+export function redisConnection(url: string, log?: Logger, opened?: Redis[]): Redis {
+  // BullMQ's workers block on Redis: they need maxRetriesPerRequest null.
+  const r = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+  let last = '';
+  r.on('error', (e: Error) => {
+    // ioredis retries by itself; say so once per distinct error, not once per retry
+    if (e.message !== last) log?.warn(`redis ${redactUrl(url)}: ${e.message}`);
+    last = e.message;
+  });
+  opened?.push(r);
+  return r;
+}
+
+/** An event as it travels through Redis: JSON, with a preview image's bytes in base64. */
+function encodeEvent(e: ExecutionEvent): string {
+  if (e.type !== 'preview') return JSON.stringify(e);
+  return JSON.stringify({
+    ...e,
+    image: { format: e.image.format, data: Buffer.from(e.image.data).toString('base64') },
+  });
+}
+
+function decodeEvent(text: string): ExecutionEvent {
+  const raw = JSON.parse(text) as { type?: string; image?: { format: string; data: string } };
+  if (raw.type === 'preview' && raw.image) {
+    raw.image = { ...raw.image, data: new Uint8Array(Buffer.from(raw.image.data, 'base64')) as never };
+  }
+  return ExecutionEventSchema.parse(raw) as ExecutionEvent;
+}
+
+// ------------------------------------------------------------------------------------------ server
+
+export interface BullmqEngineOptions {
+  url: string;
+  log: Logger;
+  outputDir: string;
+  tempDir: string;
+}
+
+export class BullmqEngine implements JobEngine {
+  private readonly queue: Queue;
+  private readonly events: QueueEvents;
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly listeners = new Map<string, (e: ExecutionEvent) => void>();
+  /** Ends run() of a job removed from the queue before a worker took it. */
+  private readonly removed = new Map<string, () => void>();
+  private live: Heartbeat[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  onCapacity?: () => void;
+
+  private readonly opened: Redis[] = [];
+
+  constructor(private readonly opts: BullmqEngineOptions) {
+    const conn = () => redisConnection(opts.url, opts.log, this.opened);
+    this.queue = new Queue(QUEUE_NAME, { connection: conn() });
+    this.events = new QueueEvents(QUEUE_NAME, { connection: conn() });
+    this.pub = conn();
+    this.sub = conn();
+    let last = '';
+    const onError = (e: Error) => {
+      if (e.message !== last) opts.log.warn(`queue: ${e.message}`);
+      last = e.message;
+    };
+    this.queue.on('error', onError);
+    this.events.on('error', onError);
+    this.sub.on('message', (channel: string, text: string) => {
+      const id = channel.slice(EVENTS('').length);
+      const l = this.listeners.get(id);
+      if (!l) return;
+      try {
+        l(decodeEvent(text));
+      } catch (e) {
+        this.opts.log.error(`job ${id}: malformed event from a worker: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  async start(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `cannot reach Redis at ${redactUrl(this.opts.url)} (no answer in ${CONNECT_TIMEOUT_MS / 1000} s)`,
+            ),
+          ),
+        CONNECT_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    await this.refreshWorkers();
+    this.timer = setInterval(() => void this.refreshWorkers(), HEARTBEAT_MS);
+  }
+
+  capacity(): number {
+    return Math.max(
+      1,
+      this.live.reduce((n, w) => n + w.concurrency, 0),
+    );
+  }
+
+  async workers(): Promise<WorkerInfo[]> {
+    await this.refreshWorkers();
+    return this.live.map(({ concurrency: _c, ...w }) => w);
+  }
+
+  private async refreshWorkers(): Promise<void> {
+    try {
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await this.pub.scan(cursor, 'MATCH', WORKER_KEY('*'), 'COUNT', 100);
+        cursor = next;
+        keys.push(...found);
+      } while (cursor !== '0');
+      const values = keys.length > 0 ? await this.pub.mget(...keys) : [];
+      const before = this.capacity();
+      this.live = values
+        .filter((v): v is string => typeof v === 'string')
+        .map((v) => JSON.parse(v) as Heartbeat)
+        .sort((a, b) => a.name.localeCompare(b.name));
+      if (this.capacity() > before) this.onCapacity?.();
+    } catch (e) {
+      this.opts.log.warn(`could not read the worker list from Redis: ${(e as Error).message}`);
+    }
+  }
+
+  cacheInfo(): { entries: number; bytes: number; maxBytes: number } {
+    return { entries: 0, bytes: 0, maxBytes: 0 };
+  }
+
+  runtimeStats(): unknown {
+    return { workers: this.live.length };
+  }
+
+  async run(document: WorkflowDocument, options: EngineRunOptions): Promise<RunResult> {
+    const id = options.promptId;
+    const onEvent = options.onEvent ?? (() => {});
+    this.listeners.set(id, onEvent);
+    await this.sub.subscribe(EVENTS(id));
+    const onAbort = () => void this.interrupt(id);
+    try {
+      const data: JobData = { document: document as unknown as Record<string, unknown>, outputs: options.outputs };
+      const job = await this.queue.add('prompt', data, {
+        jobId: id,
+        // the job's own failures are final (a node error fails the same way again); a worker's
+        // death is not a failure but a stall, which BullMQ retries on another worker
+        attempts: 1,
+        removeOnComplete: { age: 3600 },
+        removeOnFail: { age: 24 * 3600 },
+      });
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.signal?.aborted) onAbort();
+      let ret: JobReturn | 'removed';
+      try {
+        ret = await Promise.race([
+          job.waitUntilFinished(this.events) as Promise<JobReturn>,
+          new Promise<'removed'>((r) => this.removed.set(id, () => r('removed'))),
+        ]);
+      } catch (e) {
+        const message = (e as Error).message;
+        return {
+          status: 'error',
+          executed: [],
+          cached: [],
+          outputs: {},
+          error: {
+            nodeId: null,
+            nodeType: null,
+            message: `the queue failed the job: ${message}`,
+            errorType: 'queue_failed',
+          },
+        };
+      }
+      if (ret === 'removed') return { status: 'interrupted', executed: [], cached: [], outputs: {} };
+      this.writeFiles(id, ret.files);
+      return ret.result;
+    } finally {
+      this.removed.delete(id);
+      options.signal?.removeEventListener('abort', onAbort);
+      this.listeners.delete(id);
+      await this.sub.unsubscribe(EVENTS(id)).catch(() => {});
+    }
+  }
+
+  private async interrupt(id: string): Promise<void> {
+    const job = await this.queue.getJob(id);
+    const state = await job?.getState();
+    if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
+      // not taken by a worker yet: take it off the queue (remove() refuses a job a worker has locked)
+      const gone = await job.remove().then(
+        () => true,
+        () => false,
+      );
+      if (gone) {
+        this.removed.get(id)?.();
+        return;
+      }
+    }
+    await this.pub.publish(INTERRUPT, id);
+  }
+
+  /** The output files a worker carried back, into this server's folders (paths confined). */
+  private writeFiles(id: string, files: CarriedFile[]): void {
+    for (const f of files) {
+      try {
+        const base = f.type === 'temp' ? this.opts.tempDir : this.opts.outputDir;
+        const full = confinedPath(base, f.subfolder, f.filename);
+        mkdirSync(dirname(full), { recursive: true });
+        writeFileSync(full, Buffer.from(f.data, 'base64'));
+      } catch (e) {
+        this.opts.log.error(`job ${id}: could not store output ${f.filename}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    const closed = Promise.allSettled([this.queue.close(), this.events.close()]);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+    for (const r of this.opened) r.disconnect();
+  }
+}
+
+// ------------------------------------------------------------------------------------------ worker
+
+export interface QueueWorkerOptions {
+  url: string;
+  name: string;
+  concurrency: number;
+  init: WorkerInit;
+  log: Logger;
+  interruptGraceMs?: number;
+  nodeTimeoutMs?: number;
+  /** BullMQ lock duration: a worker silent this long is taken as dead and its job runs elsewhere. */
+  lockDurationMs?: number;
+}
+
+export interface QueueWorker {
+  close(): Promise<void>;
+}
+
+/** Files named by a result's UI outputs (images with type output/temp), read to travel back. */
+function carriedFiles(init: WorkerInit, outputs: Record<string, UiOutput>, log: Logger): CarriedFile[] {
+  const files: CarriedFile[] = [];
+  for (const ui of Object.values(outputs)) {
+    const images = (ui as { images?: Array<{ filename?: string; subfolder?: string; type?: string }> }).images;
+    if (!Array.isArray(images)) continue;
+    for (const img of images) {
+      if (typeof img?.filename !== 'string' || (img.type !== 'output' && img.type !== 'temp')) continue;
+      const base = img.type === 'temp' ? init.host.tempDir : init.host.outputDir;
+      try {
+        const data = readFileSync(confinedPath(base, img.subfolder ?? '', img.filename)).toString('base64');
+        files.push({ type: img.type, subfolder: img.subfolder ?? '', filename: img.filename, data });
+      } catch (e) {
+        log.error(`output ${img.filename} cannot be read to send back: ${(e as Error).message}`);
+      }
+    }
+  }
+  return files;
+}
+
+export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker> {
+  const engines = Array.from(
+    { length: o.concurrency },
+    () =>
+      new ProcessEngine({
+        init: o.init,
+        log: o.log,
+        interruptGraceMs: o.interruptGraceMs,
+        nodeTimeoutMs: o.nodeTimeoutMs,
+      }),
+  );
+  await Promise.all(engines.map((e) => e.start()));
+  const free = [...engines];
+  const running = new Map<string, AbortController>();
+  const pub = redisConnection(o.url, o.log);
+  const sub = redisConnection(o.url, o.log);
+  await sub.subscribe(INTERRUPT);
+  sub.on('message', (_channel: string, id: string) => running.get(id)?.abort(new Error('interrupted')));
+
+  const models = modelNames(o.init.host.modelRoots);
+  const beat = async () => {
+    const hb: Heartbeat = {
+      name: o.name,
+      host: hostname(),
+      pid: process.pid,
+      models,
+      plugins: engines[0].plugins.map((p) => p.name),
+      current_job: running.keys().next().value ?? null,
+      last_heartbeat: new Date().toISOString(),
+      concurrency: o.concurrency,
+    };
+    await pub.set(WORKER_KEY(o.name), JSON.stringify(hb), 'PX', HEARTBEAT_TTL_MS);
+  };
+  await beat();
+  const heartbeat = setInterval(
+    () => void beat().catch((e) => o.log.warn(`heartbeat failed: ${e.message}`)),
+    HEARTBEAT_MS,
+  );
+
+  const lockDuration = o.lockDurationMs ?? 30_000;
+  const worker = new Worker<JobData, JobReturn>(
+    QUEUE_NAME,
+    async (job: Job<JobData, JobReturn>) => {
+      const id = job.id!;
+      const engine = free.pop();
+      if (!engine) throw new Error('no free engine (concurrency exceeded)');
+      const controller = new AbortController();
+      running.set(id, controller);
+      void beat().catch(() => {});
+      try {
+        const result = await engine.run(job.data.document as unknown as WorkflowDocument, {
+          promptId: id,
+          outputs: job.data.outputs,
+          signal: controller.signal,
+          onEvent: (e) => void pub.publish(EVENTS(id), encodeEvent(e)),
+        });
+        return { result, files: carriedFiles(o.init, result.outputs, o.log) };
+      } finally {
+        running.delete(id);
+        free.push(engine);
+        void beat().catch(() => {});
+      }
+    },
+    {
+      connection: redisConnection(o.url, o.log),
+      concurrency: o.concurrency,
+      lockDuration,
+      stalledInterval: Math.max(1000, Math.floor(lockDuration / 2)),
+      maxStalledCount: 3,
+      name: o.name,
+    },
+  );
+  worker.on('error', (e) => o.log.error(`queue worker: ${e.message}`));
+  await worker.waitUntilReady();
+  o.log.info(`worker ${o.name} takes jobs from ${QUEUE_NAME} (concurrency ${o.concurrency})`);
+
+  return {
+    async close() {
+      clearInterval(heartbeat);
+      await worker.close();
+      await pub.del(WORKER_KEY(o.name)).catch(() => {});
+      await Promise.all(engines.map((e) => e.close()));
+      pub.disconnect();
+      sub.disconnect();
+    },
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * The queue transport with real parts: a redis-server on a free port, the server in a child process
+ * with `queue: redis://…`, and `priorgraph worker` processes (the real CLI). Two workers share the
+ * queue, progress/previews/outputs reach the server's clients and `/view`, GET /api/workers lists
+ * them, and a worker SIGKILLed mid-job has its job finished by the other one, once.
+ * Skipped, saying so, without redis-server (`npm test` installs it when root) or with PRIORGRAPH_SKIP_REDIS=1.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as netServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { get, post, WsRecorder } from './helpers.js';
+
+const REDIS = process.env.PRIORGRAPH_REDIS_SERVER ?? '/usr/bin/redis-server';
+const skip = process.env.PRIORGRAPH_SKIP_REDIS === '1' || !existsSync(REDIS);
+if (skip) {
+  process.stderr.write(
+    `queue tests skipped: ${process.env.PRIORGRAPH_SKIP_REDIS === '1' ? 'PRIORGRAPH_SKIP_REDIS=1' : `no redis-server at ${REDIS}`}\n`,
+  );
+}
+
+const serveScript = fileURLToPath(new URL('./fixtures/serve-test-plugin.ts', import.meta.url));
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const testPluginUrl = new URL('./fixtures/test-plugin.ts', import.meta.url).href;
+const pluginsDir = fileURLToPath(new URL('./fixtures/hostile-plugins', import.meta.url));
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+const procs: ChildProcess[] = [];
+let dir: string;
+let redisUrl: string;
+let url: string;
+const workers = new Map<string, ChildProcess>();
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = netServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawns and resolves once stdout matches `ready` (rejects if it exits first). */
+function start(cmd: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => {
+      out += String(d);
+      const m = out.match(ready);
+      if (m) resolve({ child, match: m });
+    });
+    child.stderr!.on('data', (d) => {
+      err += String(d);
+    });
+    child.once('exit', (code, sig) => reject(new Error(`${args.join(' ')} exited (${code ?? sig}): ${out}${err}`)));
+  });
+}
+
+async function startWorker(name: string): Promise<void> {
+  const { child } = await start(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      cli,
+      'worker',
+      '--queue',
+      redisUrl,
+      '--plugin',
+      testPluginUrl,
+      '--plugins-dir',
+      pluginsDir,
+      '--name',
+      name,
+      '--data-dir',
+      join(dir, name),
+      '--models',
+      join(dir, 'no-models'),
+      '--stall-timeout',
+      '3',
+    ],
+    /ready\n/,
+  );
+  workers.set(name, child);
+}
+
+async function untilWorkers(n: number): Promise<Array<{ name: string; current_job: string | null }>> {
+  for (;;) {
+    const list = (await get(url, '/api/workers')).json;
+    if (list.length === n) return list;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'pg-queue-'));
+  mkdirSync(join(dir, 'redis'));
+  const port = await freePort();
+  await start(
+    REDIS,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', join(dir, 'redis')],
+    /Ready to accept connections/,
+  );
+  redisUrl = `redis://127.0.0.1:${port}/0`;
+  ({
+    match: [, url],
+  } = await start(
+    process.execPath,
+    ['--import', 'tsx', serveScript, join(dir, 'server'), JSON.stringify({ queue: redisUrl, pluginsDir })],
+    /(http:\/\/\S+)\n/,
+  ));
+  await Promise.all([startWorker('wA'), startWorker('wB')]);
+}, 180_000);
+
+afterAll(async () => {
+  for (const p of procs.reverse()) {
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGTERM');
+      await new Promise((r) => {
+        const t = setTimeout(() => {
+          p.kill('SIGKILL');
+          r(null);
+        }, 10_000);
+        p.once('exit', () => {
+          clearTimeout(t);
+          r(null);
+        });
+      });
+    }
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+/** Number(v) → Slow → SaveNumber, and Pid (which process ran it). */
+function prompt(v: number, steps: number, ms: number): Record<string, unknown> {
+  return {
+    '1': { class_type: 'Number', inputs: { value: v } },
+    '2': { class_type: 'Slow', inputs: { x: ['1', 0], steps, ms, seed: v } },
+    '3': { class_type: 'SaveNumber', inputs: { value: ['2', 0], prefix: `q${v}` } },
+    '4': { class_type: 'Pid', inputs: { x: ['2', 0] } },
+  };
+}
+
+describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server', () => {
+  it('two workers share the queue; progress, previews and outputs reach the server', async () => {
+    const listed = await untilWorkers(2);
+    expect(listed.map((w) => w.name)).toEqual(['wA', 'wB']);
+    const ws = await WsRecorder.open(url, 'q1');
+    const values = [1, 2, 3, 4];
+    const ids: string[] = [];
+    for (const v of values)
+      ids.push((await post(url, '/prompt', { prompt: prompt(v, 4, 150), client_id: 'q1' })).json.prompt_id);
+    const pids = new Set<number>();
+    for (const [i, id] of ids.entries()) {
+      await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id, 90_000);
+      const job = (await get(url, `/api/jobs/${id}`)).json;
+      expect(job.status, JSON.stringify(job.error)).toBe('success');
+      expect(job.outputs['3'].value).toEqual([values[i] * 2]);
+      pids.add(job.outputs['4'].pid[0]);
+      const progress = ws.of(id).filter((f) => f.type === 'progress' && f.data.node === '2');
+      expect(progress.map((f) => f.data.value)).toEqual([1, 2, 3, 4]);
+      // the output file came back to the server's own folder
+      const img = job.outputs['3'].images[0];
+      const view = await fetch(`${url}/view?${new URLSearchParams(img)}`);
+      expect(view.status).toBe(200);
+      const bytes = Buffer.from(await view.arrayBuffer());
+      expect(bytes.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
+      expect(bytes.subarray(8).toString()).toBe(String(values[i] * 2));
+    }
+    expect(pids.size).toBe(2); // both workers ran jobs
+    expect(ws.binary.length).toBeGreaterThanOrEqual(values.length * 4); // a preview per step
+    ws.close();
+  }, 180_000);
+
+  it('/interrupt reaches a job running on a worker process', async () => {
+    await untilWorkers(2);
+    const ws = await WsRecorder.open(url, 'q3');
+    const id = (await post(url, '/prompt', { prompt: prompt(5, 200, 100), client_id: 'q3' })).json.prompt_id;
+    await ws.waitFor((f) => f.type === 'progress' && f.data.prompt_id === id);
+    expect((await post(url, '/interrupt', { prompt_id: id })).status).toBe(200);
+    await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id, 60_000);
+    const job = (await get(url, `/api/jobs/${id}`)).json;
+    expect(job.status).toBe('interrupted');
+    const last = ws
+      .of(id)
+      .filter((f) => f.type === 'progress')
+      .pop();
+    expect(last!.data.value as number).toBeLessThan(200);
+    expect(ws.of(id).some((f) => f.type === 'execution_interrupted')).toBe(true);
+    ws.close();
+  }, 120_000);
+
+  it('a worker SIGKILLed mid-job: the other worker finishes the job, once', async () => {
+    await untilWorkers(2);
+    const ws = await WsRecorder.open(url, 'q2');
+    const id = (await post(url, '/prompt', { prompt: prompt(7, 20, 200), client_id: 'q2' })).json.prompt_id;
+    await ws.waitFor((f) => f.type === 'progress' && f.data.prompt_id === id && (f.data.value as number) >= 2, 90_000);
+    const running = (await untilWorkers(2)).find((w) => w.current_job === id);
+    expect(running, 'a worker reports the job as its current one').toBeDefined();
+    const victim = workers.get(running!.name)!;
+    victim.kill('SIGKILL');
+    await new Promise((r) => victim.once('exit', r));
+    await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id, 120_000);
+    const job = (await get(url, `/api/jobs/${id}`)).json;
+    expect(job.status, JSON.stringify(job.error)).toBe('success');
+    expect(job.outputs['3'].value).toEqual([14]);
+    // run to the end once: one terminal message for the job
+    expect(ws.of(id).filter((f) => f.type === 'execution_success')).toHaveLength(1);
+    const history = (await get(url, '/history')).json;
+    expect(Object.keys(history).filter((k) => k === id)).toHaveLength(1);
+    // the dead worker drops off the list once its heartbeat expires
+    const left = await untilWorkers(1);
+    expect(left[0].name).not.toBe(running!.name);
+    ws.close();
+  }, 240_000);
+});
