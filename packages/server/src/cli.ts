@@ -22,6 +22,7 @@ import {
   validateWorkflow,
 } from '@priorgraph/core';
 import { consoleLogger, createServer, REPO_ROOT } from './server.js';
+import { editorUrls } from './urls.js';
 import { applyOverrides, normalizeWorkflow } from './workflow.js';
 
 export class CliError extends Error {
@@ -346,8 +347,12 @@ async function cmdServe(args: string[]): Promise<number> {
         : `cannot listen: ${(e as Error).message}`,
     );
   }
-  process.stderr.write(`priorgraph listening on ${url}\n`);
-  process.stdout.write(`${url}\n`);
+  const token = values.token ?? process.env.PRIORGRAPH_TOKEN;
+  const urls = editorUrls(url, token);
+  process.stderr.write(
+    `priorgraph listening on ${url}\nopen the editor at ${urls[0]}${urls.length > 1 ? `\n  or ${urls.slice(1).join('\n  or ')}` : ''}\n`,
+  );
+  process.stdout.write(`${urls[0]}\n`);
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {
       process.stderr.write(`\n${sig}: shutting down...\n`);

@@ -49,7 +49,25 @@ export interface PreviewFrame {
   promptId?: string;
 }
 
+/** The server refused the access token (missing or wrong): the page shows how to get in. */
+export class AuthError extends Error {
+  constructor(readonly hadToken: boolean) {
+    super(hadToken ? 'the access token is wrong' : 'this server needs an access token');
+  }
+}
+
+/** A random client id. crypto.randomUUID exists only in secure contexts (https, localhost); a page
+ *  opened over plain HTTP by address has crypto.getRandomValues only. */
+export function newClientId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 async function json<T>(res: Response, what: string): Promise<T> {
+  if (res.status === 401) throw new AuthError(token !== undefined);
   if (!res.ok) {
     const text = await res.text().catch(() => '');
     throw new Error(`${what}: HTTP ${res.status} ${text.slice(0, 300)}`);
@@ -69,6 +87,14 @@ function readToken(): string | undefined {
   return sessionStorage.getItem('priorgraph.token') ?? undefined;
 }
 const token = readToken();
+
+/** Keep a token typed into the page and reload with it. */
+export function useToken(t: string): void {
+  sessionStorage.setItem('priorgraph.token', t);
+  const u = new URL(location.href);
+  u.searchParams.delete('token');
+  location.replace(u.href);
+}
 
 function withToken(url: string): string {
   return token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url;
@@ -121,7 +147,7 @@ export class Api {
   onConnection: (connected: boolean) => void = () => {};
 
   constructor(clientId?: string) {
-    this.clientId = clientId ?? crypto.randomUUID();
+    this.clientId = clientId ?? newClientId();
   }
 
   objectInfo(): Promise<Record<string, unknown>> {

@@ -1,6 +1,15 @@
 /** The editor application: toolbar, side panel, running, workflows, undo. Talks to the canvas only
  *  through GraphEditor (src/graph/adapter.ts). */
-import { Api, type ImageRef, type NodeError, type PreviewFrame, viewUrl, type WsEvent } from './api.ts';
+import {
+  Api,
+  AuthError,
+  type ImageRef,
+  type NodeError,
+  type PreviewFrame,
+  useToken,
+  viewUrl,
+  type WsEvent,
+} from './api.ts';
 import { comfyPromptToDocument, isComfyPrompt } from './comfy.ts';
 import { documentToGraph, graphToDocument, type SerialisedGraph } from './document.ts';
 import { GraphEditor } from './graph/adapter.ts';
@@ -62,6 +71,33 @@ export class App {
     else await this.openDefault();
     this.loadHistory().catch(() => {});
     document.body.dataset.ready = 'true';
+  }
+
+  /** A full screen that says why the editor cannot work, instead of an empty canvas: the access
+   *  token is missing or wrong (with a field to type it), or the server cannot be reached. */
+  showStartFailure(err: Error): void {
+    this.api.close();
+    const auth = err instanceof AuthError;
+    $('blocker-title').textContent = auth
+      ? err.hadToken
+        ? 'Wrong access token'
+        : 'This server needs an access token'
+      : 'The editor could not start';
+    $('blocker-text').textContent = auth
+      ? `${err.hadToken ? 'The server refused the token this page was opened with. ' : ''}` +
+        'Open the address the server printed when it started (it ends in ?token=…), or type the token ' +
+        '(the --token value or PRIORGRAPH_TOKEN) here.'
+      : `${err.message}. Check that the server is running and reload the page.`;
+    const form = $<HTMLFormElement>('token-form');
+    form.hidden = !auth;
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const t = $<HTMLInputElement>('token-input').value.trim();
+      if (t) useToken(t);
+    };
+    $('blocker').hidden = false;
+    document.body.dataset.failed = auth ? 'auth' : 'error';
+    if (auth) $<HTMLInputElement>('token-input').focus();
   }
 
   // ------------------------------------------------------------------ documents
