@@ -26,11 +26,17 @@ function $<T extends HTMLElement = HTMLElement>(id: string): T {
   return el as T;
 }
 
-/** The graph without the viewport: what undo compares. */
+/** The graph without the viewport and what litegraph recomputes by itself (each node's execution
+ *  order, the revision counter): what undo compares. Two graphs a person cannot tell apart have the
+ *  same key, so a restored state is never taken for a new edit. */
 function contentKey(g: SerialisedGraph): string {
-  const { extra, ...rest } = g;
+  const { extra, revision: _r, ...rest } = g as SerialisedGraph & { revision?: unknown };
   const { ds: _ds, ...extraRest } = extra ?? {};
-  return JSON.stringify({ ...rest, extra: extraRest });
+  const nodes = (rest.nodes ?? []).map((n) => {
+    const { order: _o, ...keep } = n as typeof n & { order?: unknown };
+    return keep;
+  });
+  return JSON.stringify({ ...rest, nodes, extra: extraRest });
 }
 
 export class App {
@@ -226,8 +232,9 @@ export class App {
     this.restoring = true;
     this.editor.load(g);
     this.restoring = false;
-    this.lastKey = key;
-    this.persist(this.editor.serialise());
+    const now = this.editor.serialise();
+    this.lastKey = contentKey(now);
+    this.persist(now);
     this.updateUndoButtons();
   }
 
@@ -241,6 +248,8 @@ export class App {
   }
 
   redo(): void {
+    clearTimeout(this.checkpointTimer);
+    this.checkpoint(); // an edit not yet recorded ends the redo chain, as any edit does
     const next = this.redoStack.pop();
     if (!next) return;
     this.undoStack.push(this.lastKey);

