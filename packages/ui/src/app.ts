@@ -138,6 +138,26 @@ export class App {
     else this.editor.clear();
   }
 
+  /** The Example button: asks before it replaces a graph, and can be undone (Ctrl+Z). */
+  async openExample(): Promise<void> {
+    if (!this.confirmReplace('Replace the current graph with the example?')) return;
+    const doc = await this.api.defaultWorkflow();
+    if (!doc) {
+      this.toast('The server has no example workflow', true);
+      return;
+    }
+    clearTimeout(this.checkpointTimer);
+    this.checkpoint();
+    this.loadDocument(doc, { fit: true });
+    this.log('opened the example');
+  }
+
+  /** Ask before replacing a graph that has nodes (the replacement itself can be undone). */
+  private confirmReplace(question: string): boolean {
+    if (this.editor.nodeIds().length === 0) return true;
+    return window.confirm(`${question} (Ctrl+Z brings this one back.)`);
+  }
+
   private readStored(): WorkflowDocument | undefined {
     try {
       const raw = localStorage.getItem(STORAGE_KEY);
@@ -467,12 +487,13 @@ export class App {
       this.editor.openSearch(new MouseEvent('dblclick', { clientX: r.left + r.width / 2 - 150, clientY: r.top + 120 }));
     });
     on('btn-new', () => {
+      if (!this.confirmReplace('Start an empty graph?')) return;
       this.meta = undefined;
       this.editor.clear();
       this.hideErrors();
       this.checkpoint();
     });
-    on('btn-default', () => void this.openDefault());
+    on('btn-default', () => void this.openExample());
     on('btn-open', () => $('file-input').click());
     on('btn-save', () => this.saveFile());
     on('btn-help', () => this.toggleHelp(true));

@@ -104,6 +104,48 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     ]);
   });
 
+  it('3. "Example" asks before replacing the graph, and Ctrl+Z brings the old graph back', async () => {
+    // a graph of the person's own: the example with one node fewer
+    await page.evaluate(() => {
+      const a = window.priorgraph;
+      const d = a.currentDocument();
+      delete d.nodes['3'];
+      a.loadDocument(d, { fit: false });
+    });
+    await settle();
+    const mine = await doc();
+    const questions: string[] = [];
+    let answer = false;
+    const onDialog = (d: import('playwright-core').Dialog) => {
+      questions.push(d.message());
+      void (answer ? d.accept() : d.dismiss());
+    };
+    page.on('dialog', onDialog);
+    try {
+      await page.locator('#btn-default').click();
+      await settle();
+      expect(questions).toHaveLength(1);
+      expect(questions[0]).toMatch(/Replace the current graph with the example/);
+      expect((await doc()).nodes).toEqual(mine.nodes);
+      answer = true;
+      await page.locator('#btn-default').click();
+      await page.waitForFunction(() => window.priorgraph.events.at(-1) === 'opened the example');
+      await settle();
+      expect(questions).toHaveLength(2);
+      expect(Object.keys((await doc()).nodes).sort()).toEqual(
+        Object.keys(server.defaultWorkflow.nodes as object).sort(),
+      );
+      await page.keyboard.press('Control+z');
+      await settle();
+      expect((await doc()).nodes).toEqual(mine.nodes);
+      await page.keyboard.press('Control+Shift+z');
+      await settle();
+      expect(Object.keys((await doc()).nodes)).toContain('3');
+    } finally {
+      page.off('dialog', onDialog);
+    }
+  });
+
   it('logged no page errors', () => {
     expect(pageErrors).toEqual([]);
   });

@@ -308,6 +308,7 @@ if (SKIP_BROWSER) {
 
     it('restores the workflow of a dropped PNG made by priorgraph', async () => {
       const png = Buffer.from(await (await fetch(outputUrl)).arrayBuffer());
+      page.once('dialog', (d) => void d.accept()); // "Start an empty graph?"
       await page.locator('#btn-new').click();
       expect(await nodeIds()).toEqual([]);
       await page.evaluate(
