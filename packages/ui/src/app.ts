@@ -18,6 +18,9 @@ import { workflowFromPng } from './png.ts';
 import { isWorkflowDocument, type WorkflowDocument } from './types.ts';
 
 const STORAGE_KEY = 'priorgraph.workflow';
+const PANEL_KEY = 'priorgraph.panel';
+/** Below this window width the side panel starts closed, so the example fits the canvas readably. */
+const PANEL_OPEN_MIN_WIDTH = 1600;
 const UNDO_LIMIT = 100;
 
 function $<T extends HTMLElement = HTMLElement>(id: string): T {
@@ -63,6 +66,7 @@ export class App {
     this.editor = new GraphEditor(canvasEl, { onChange: () => this.scheduleCheckpoint() });
     new ResizeObserver(() => this.editor.resize()).observe($('canvas-wrap'));
     this.bindUi();
+    this.togglePanel(this.panelWanted(), { remember: false });
     this.api.onEvent = (e) => this.onWsEvent(e);
     this.api.onPreview = (f) => this.onPreview(f);
     this.api.onConnection = (c) => {
@@ -339,6 +343,7 @@ export class App {
       ul.append(li);
     }
     $('errors-panel').hidden = items.length === 0;
+    if (items.length) this.togglePanel(true, { remember: false });
   }
 
   private hideErrors(): void {
@@ -497,6 +502,7 @@ export class App {
     on('btn-open', () => $('file-input').click());
     on('btn-save', () => this.saveFile());
     on('btn-help', () => this.toggleHelp(true));
+    on('btn-panel', () => this.togglePanel());
     on('help-close', () => this.toggleHelp(false));
     on('lightbox-close', () => ($('lightbox').hidden = true));
     $('lightbox').addEventListener('click', (e) => {
@@ -536,6 +542,19 @@ export class App {
     window.addEventListener('keydown', (e) => this.onKey(e));
   }
 
+  /** The side panel (errors, queue, history): as the person left it, else open only on wide windows. */
+  private panelWanted(): boolean {
+    const saved = localStorage.getItem(PANEL_KEY);
+    return saved === null ? window.innerWidth >= PANEL_OPEN_MIN_WIDTH : saved === 'open';
+  }
+
+  togglePanel(show = $('side').hidden, opts: { remember?: boolean } = {}): void {
+    $('side').hidden = !show;
+    $('btn-panel').setAttribute('aria-pressed', String(show));
+    if (opts.remember ?? true) localStorage.setItem(PANEL_KEY, show ? 'open' : 'closed');
+    this.editor.resize();
+  }
+
   private toggleHelp(show: boolean): void {
     $('help').hidden = !show;
   }
@@ -570,6 +589,8 @@ export class App {
       $('file-input').click();
     } else if (!mod && e.key === '.') {
       this.editor.fitToView();
+    } else if (!mod && !e.altKey && key === 'q') {
+      this.togglePanel();
     } else if (!mod && e.key === '?') {
       this.toggleHelp($('help').hidden);
     } else if (mod && (key === 'c' || key === 'v') && t.localName !== 'canvas') {

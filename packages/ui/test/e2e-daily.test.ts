@@ -146,6 +146,38 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     }
   });
 
+  it("4. a running sampler's step preview does not grow over the node below it", async () => {
+    await page.evaluate(() => {
+      const a = window.priorgraph;
+      const d = a.currentDocument();
+      const painter = d.nodes['2'];
+      painter.inputs.steps = 12;
+      painter.inputs.delay_ms = 250;
+      // a node right under the sampler, 40 units below its bottom edge
+      const [x, y] = painter.ui!.pos!;
+      const h = painter.ui?.size?.[1] ?? 226;
+      d.nodes['9'] = { type: 'dev.Canvas', inputs: { width: 16, height: 16 }, ui: { pos: [x, y + h + 70] } };
+      a.loadDocument(d, { fit: true });
+    });
+    await settle();
+    const overlap = () =>
+      page.evaluate(() => {
+        const [ax, ay, aw, ah] = window.priorgraph.editor.nodeScreenBox('2')!;
+        const [bx, by, bw, bh] = window.priorgraph.editor.nodeScreenBox('9')!;
+        return ax < bx + bw && bx < ax + aw && ay < by + bh && by < ay + ah;
+      });
+    expect(await overlap()).toBe(false);
+    await page.evaluate(() => window.priorgraph.events.splice(0));
+    await page.keyboard.press('Control+Enter');
+    await page.waitForFunction(() => window.priorgraph.events.includes('preview 2'), null, { timeout: 30_000 });
+    await shot('preview-room');
+    expect(await page.evaluate(() => !!window.priorgraph.editor.runState('2')?.preview)).toBe(true);
+    expect(await overlap()).toBe(false);
+    await page.waitForFunction(() => window.priorgraph.events.some((e) => e.startsWith('success')), null, {
+      timeout: 30_000,
+    });
+  });
+
   it('logged no page errors', () => {
     expect(pageErrors).toEqual([]);
   });

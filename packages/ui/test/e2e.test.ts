@@ -271,6 +271,7 @@ if (SKIP_BROWSER) {
         // both output nodes (the default one and the one we added) show their images
         const withImages = events.filter((e) => e.startsWith('images')).map((e) => e.split(' ')[1]);
         expect(withImages).toContain(addedId);
+        if (await page.locator('#side').isHidden()) await page.locator('#btn-panel').click();
         await page.waitForFunction(() => {
           const imgs = [...document.querySelectorAll<HTMLImageElement>('#history img')];
           return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);

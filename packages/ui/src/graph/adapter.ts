@@ -27,6 +27,8 @@ export interface EditorHooks {
 
 const SEED_MAX = 2 ** 53 - 1;
 const IMAGE_AREA = 240;
+/** The vertical gap kept between a node and the one below it when a node grows. */
+const NODE_GAP = 12;
 /** Below this zoom node text gets too small to read; litegraph stops drawing it a little lower. */
 const MIN_FIT_SCALE = 0.6;
 
@@ -375,12 +377,43 @@ export class GraphEditor {
       const def = this.defs.get(node.type ?? '');
       if (!def) continue;
       // A saved size never hides widgets (a document may come from an editor without the seed control),
-      // and output nodes keep room for their images.
+      // and output nodes keep room for their images; what grows pushes the nodes below it down.
       const [minW, minH] = node.computeSize();
+      const oldBottom = node.pos[1] + node.size[1];
       node.size[0] = Math.max(node.size[0], minW);
       node.size[1] = Math.max(node.size[1], minH + (def.outputNode ? IMAGE_AREA : 0));
+      this.pushDown(node, oldBottom);
     }
     this.canvas.setDirty(true, true);
+  }
+
+  private overlapsX(a: AnyNode, b: AnyNode): boolean {
+    return b.pos[0] < a.pos[0] + a.size[0] && b.pos[0] + b.size[0] > a.pos[0];
+  }
+
+  /** Move the nodes that sat below `node` (under `oldBottom`) down so that it does not cover them. */
+  private pushDown(node: AnyNode, oldBottom: number): void {
+    const bottom = node.pos[1] + node.size[1];
+    if (bottom <= oldBottom) return;
+    const th = LiteGraph.NODE_TITLE_HEIGHT;
+    for (const o of this.nodes) {
+      const top = o.pos[1] - th;
+      if (o === node || !this.overlapsX(node, o) || top < oldBottom - 1 || top >= bottom + NODE_GAP) continue;
+      const hisBottom = o.pos[1] + o.size[1];
+      o.pos[1] += bottom + NODE_GAP - top;
+      this.pushDown(o, hisBottom);
+    }
+  }
+
+  /** Free canvas below a node, down to the next node under it. */
+  private freeBelow(node: AnyNode): number {
+    const bottom = node.pos[1] + node.size[1];
+    let free = Number.POSITIVE_INFINITY;
+    for (const o of this.nodes) {
+      const top = o.pos[1] - LiteGraph.NODE_TITLE_HEIGHT;
+      if (o !== node && this.overlapsX(node, o) && top >= bottom - 1) free = Math.min(free, top - bottom);
+    }
+    return free;
   }
 
   serialise(): SerialisedGraph {
@@ -588,8 +621,12 @@ export class GraphEditor {
     const node = this.node(id);
     s.preview = this.loadImage(url);
     if (node && s.heightBeforePreview === undefined && node.size[1] < node.computeSize()[1] + 100) {
-      s.heightBeforePreview = node.size[1];
-      node.size[1] = node.computeSize()[1] + 160;
+      // room for the step preview, but never over the node below
+      const grow = Math.min(node.computeSize()[1] + 160 - node.size[1], this.freeBelow(node) - NODE_GAP);
+      if (grow > 0) {
+        s.heightBeforePreview = node.size[1];
+        node.size[1] += grow;
+      }
     }
   }
 

@@ -1,0 +1,92 @@
+/**
+ * The first screen a person sees (`npm start`, then the page): the shipped example, with the built-in
+ * nodes. At 1280×800 and 1400×900 every node of the example is on the canvas at a readable zoom,
+ * including its output nodes (nothing of the page covers them): checked on the screenshot's layout
+ * with the element under each output node's centre. While a sampler runs, its step preview never
+ * grows the node over its neighbour.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../src/app.ts';
+import { type Browser, launchBrowser, SKIP_BROWSER } from './browser.ts';
+import { type E2eServer, ensureBuilt, startE2eServer } from './e2e-setup.ts';
+
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
+
+declare global {
+  interface Window {
+    priorgraph: App;
+  }
+}
+
+describe.skipIf(SKIP_BROWSER)('the first screen shows the whole example and its result', () => {
+  let server: E2eServer;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await ensureBuilt();
+    server = await startE2eServer({ plugin: 'builtin' });
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  for (const [w, h] of [
+    [1280, 800],
+    [1400, 900],
+  ]) {
+    it(`at ${w}×${h}: every node in view, the outputs uncovered, text readable`, async () => {
+      await page.setViewportSize({ width: w, height: h });
+      await page.goto(server.url);
+      await page.evaluate(() => localStorage.clear());
+      await page.reload();
+      await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+      await page.screenshot({ path: join(ARTIFACTS, `first-screen-${w}x${h}.png`) });
+      const r = await page.evaluate(() => {
+        const a = window.priorgraph;
+        const canvas = document.getElementById('graph-canvas')!;
+        const cb = canvas.getBoundingClientRect();
+        const outputs = new Set(a.editor.nodeIds().filter((id) => a.defs.get(a.editor.nodeType(id)!)?.outputNode));
+        return {
+          scale: a.editor.canvas.ds.scale,
+          lowQuality: a.editor.canvas.low_quality,
+          nodes: a.editor.nodeIds().map((id) => {
+            const [x, y, bw, bh] = a.editor.nodeScreenBox(id)!;
+            const cx = cb.left + x + bw / 2;
+            const cy = cb.top + y + bh / 2;
+            const inView = x >= 0 && y >= 0 && x + bw <= cb.width && y + bh <= cb.height;
+            const visibleRight = Math.min(cb.right, document.documentElement.clientWidth);
+            return {
+              id,
+              output: outputs.has(id),
+              inView: inView && cb.left + x + bw <= visibleRight,
+              uncovered: document.elementFromPoint(cx, cy) === canvas,
+            };
+          }),
+        };
+      });
+      const boxes = await page.evaluate(() =>
+        window.priorgraph.editor.nodeIds().map((id) => [id, ...window.priorgraph.editor.nodeScreenBox(id)!] as const),
+      );
+      const overlaps = boxes.flatMap(([a, ax, ay, aw, ah], i) =>
+        boxes
+          .slice(i + 1)
+          .filter(([, bx, by, bw, bh]) => ax < bx + bw && bx < ax + aw && ay < by + bh && by < ay + ah)
+          .map(([b]) => `${a}/${b}`),
+      );
+      expect(overlaps).toEqual([]);
+      expect(r.nodes.filter((n) => n.output).length).toBeGreaterThan(0);
+      expect(r.nodes.filter((n) => !n.inView).map((n) => n.id)).toEqual([]);
+      expect(r.nodes.filter((n) => n.output && !n.uncovered).map((n) => n.id)).toEqual([]);
+      expect(r.lowQuality).toBe(false);
+    });
+  }
+});
