@@ -43,6 +43,22 @@ export type WsEvent =
     }
   | { type: 'execution_interrupted'; data: { prompt_id: string; node_id?: string } };
 
+/** ComfyUI's queue item: [number, prompt_id, prompt, extra_data, outputs_to_execute]. */
+export type QueueItem = [number, string, Record<string, unknown>, Record<string, unknown>?, string[]?];
+
+export interface HistoryEntry {
+  prompt?: QueueItem;
+  outputs?: Record<string, { images?: ImageRef[] }>;
+  status?: { status_str?: string; completed?: boolean };
+  priorgraph?: {
+    status?: string;
+    error?: { message: string; nodeId?: string; nodeType?: string } | null;
+    created_at?: number;
+    started_at?: number | null;
+    finished_at?: number | null;
+  };
+}
+
 export interface PreviewFrame {
   blob: Blob;
   nodeId?: string;
@@ -164,7 +180,8 @@ export class Api {
     const r = await request('prompt', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: doc, client_id: this.clientId }),
+      // the document goes along as ComfyUI's frontend sends its workflow: the history loads it back
+      body: JSON.stringify({ prompt: doc, client_id: this.clientId, extra_data: { extra_pnginfo: { workflow: doc } } }),
     });
     const body = (await r.json().catch(() => ({}))) as {
       prompt_id?: string;
@@ -177,14 +194,40 @@ export class Api {
     return { ok: false, error, nodeErrors: body.node_errors ?? {} };
   }
 
-  async interrupt(): Promise<void> {
-    await request('interrupt', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  /** Interrupt the running prompt (only that one when `promptId` is given). */
+  async interrupt(promptId?: string): Promise<void> {
+    await this.post('interrupt', promptId ? { prompt_id: promptId } : {});
   }
 
-  async history(
-    maxItems = 30,
-  ): Promise<Record<string, { outputs?: Record<string, { images?: ImageRef[] }>; status?: { status_str?: string } }>> {
+  async history(maxItems = 30): Promise<Record<string, HistoryEntry>> {
     return json(await request(`history?max_items=${maxItems}`), 'GET /history');
+  }
+
+  async queueState(): Promise<{ queue_running: QueueItem[]; queue_pending: QueueItem[] }> {
+    return json(await request('queue'), 'GET /queue');
+  }
+
+  private async post(path: string, body: unknown): Promise<void> {
+    await json(
+      await request(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
+      `POST /${path}`,
+    );
+  }
+
+  deleteQueued(ids: string[]): Promise<void> {
+    return this.post('queue', { delete: ids });
+  }
+
+  clearQueue(): Promise<void> {
+    return this.post('queue', { clear: true });
+  }
+
+  clearHistory(): Promise<void> {
+    return this.post('history', { clear: true });
   }
 
   connect(): void {

@@ -13,6 +13,7 @@ import {
 import { comfyPromptToDocument, isComfyPrompt } from './comfy.ts';
 import { documentToGraph, graphToDocument, type SerialisedGraph } from './document.ts';
 import { GraphEditor } from './graph/adapter.ts';
+import { JobsPanel } from './jobs.ts';
 import { type NodeDefs, parseObjectInfo } from './nodedefs.ts';
 import { workflowFromPng } from './png.ts';
 import { isWorkflowDocument, type WorkflowDocument } from './types.ts';
@@ -56,7 +57,7 @@ export class App {
   private queueRemaining = 0;
   private connected = false;
   private previewUrls = new Map<string, string>();
-  private historyKeys = new Set<string>();
+  jobs!: JobsPanel;
   private meta?: Record<string, unknown>;
   /** Console-free log of what happened, for people and the end-to-end test. */
   readonly events: string[] = [];
@@ -66,6 +67,11 @@ export class App {
     this.editor = new GraphEditor(canvasEl, { onChange: () => this.scheduleCheckpoint() });
     new ResizeObserver(() => this.editor.resize()).observe($('canvas-wrap'));
     this.bindUi();
+    this.jobs = new JobsPanel(this.api, {
+      loadWorkflow: (wf, label) => this.loadWorkflowFrom(wf, label),
+      openImage: (img) => this.openLightbox(img),
+      toast: (t, e) => this.toast(t, e),
+    });
     this.togglePanel(this.panelWanted(), { remember: false });
     this.api.onEvent = (e) => this.onWsEvent(e);
     this.api.onPreview = (f) => this.onPreview(f);
@@ -79,7 +85,7 @@ export class App {
     const saved = this.readStored();
     if (saved) this.loadDocument(saved, { fit: !saved.ui?.viewport, resetUndo: true });
     else await this.openDefault();
-    this.loadHistory().catch(() => {});
+    await Promise.all([this.jobs.refreshHistory(), this.jobs.refreshQueue()]).catch(() => {});
     document.body.dataset.ready = 'true';
   }
 
@@ -355,8 +361,12 @@ export class App {
     switch (e.type) {
       case 'status':
         this.queueRemaining = e.data.status?.exec_info?.queue_remaining ?? this.queueRemaining;
+        // the queue changed (maybe by another client, whose run messages this page does not get)
+        this.jobs.refreshSoon();
+        this.jobs.historySoon();
         break;
       case 'execution_start':
+        this.jobs.refreshSoon();
         this.runningPrompt = e.data.prompt_id;
         this.editor.clearErrors();
         this.log(`started ${e.data.prompt_id}`);
@@ -381,16 +391,19 @@ export class App {
         const id = String(e.data.node);
         if (images.length) {
           this.editor.setImages(id, images.map(viewUrl));
-          for (const img of images) this.addHistoryImage(img);
           this.log(`images ${id} ${images.length}`);
         }
         break;
       }
       case 'execution_success':
+        this.jobs.historySoon();
+        this.jobs.refreshSoon();
         this.editor.setRunning(null);
         this.log(`success ${e.data.prompt_id}`);
         break;
       case 'execution_error': {
+        this.jobs.historySoon();
+        this.jobs.refreshSoon();
         const id = String(e.data.node_id);
         this.editor.setRunning(null);
         this.editor.setNodeError(id, e.data.exception_message);
@@ -400,6 +413,8 @@ export class App {
         break;
       }
       case 'execution_interrupted':
+        this.jobs.historySoon();
+        this.jobs.refreshSoon();
         this.editor.setRunning(null);
         this.toast('Interrupted');
         this.log('interrupted');
@@ -431,28 +446,21 @@ export class App {
 
   // ------------------------------------------------------------------ history
 
-  private async loadHistory(): Promise<void> {
-    const h = await this.api.history(30);
-    for (const item of Object.values(h).reverse()) {
-      for (const out of Object.values(item.outputs ?? {}))
-        for (const img of out.images ?? []) this.addHistoryImage(img);
+  /** Open a workflow from the history (a priorgraph document or a ComfyUI API prompt); undoable. */
+  loadWorkflowFrom(wf: WorkflowDocument | Record<string, unknown>, label: string): void {
+    let doc: WorkflowDocument;
+    if (isWorkflowDocument(wf)) doc = wf;
+    else if (isComfyPrompt(wf)) doc = comfyPromptToDocument(wf, this.defs).doc;
+    else {
+      this.toast(`${label}: not a workflow this editor can open`, true);
+      return;
     }
-  }
-
-  private addHistoryImage(img: ImageRef): void {
-    if ((img.type ?? 'output') !== 'output') return;
-    const key = `${img.subfolder ?? ''}/${img.filename}`;
-    if (this.historyKeys.has(key)) return;
-    this.historyKeys.add(key);
-    const el = document.createElement('img');
-    el.src = viewUrl(img);
-    el.alt = img.filename;
-    el.title = img.filename;
-    el.addEventListener('click', () => this.openLightbox(img));
-    const panel = $('history');
-    panel.prepend(el);
-    while (panel.children.length > 60) panel.lastElementChild?.remove();
-    $('history-empty').hidden = true;
+    if (!this.confirmReplace(`Replace the current graph with the workflow of ${label}?`)) return;
+    clearTimeout(this.checkpointTimer);
+    this.checkpoint();
+    this.loadDocument(doc, { fit: true });
+    this.toast(`Loaded the workflow of ${label}`);
+    this.log(`loaded ${label}`);
   }
 
   private openLightbox(img: ImageRef): void {

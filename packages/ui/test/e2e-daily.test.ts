@@ -178,6 +178,81 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     });
   });
 
+  it('5. queue panel (running, pending, cancel one, clear) and a history with failed and interrupted runs', async () => {
+    await page.evaluate(() => {
+      const a = window.priorgraph;
+      const d = a.currentDocument();
+      delete d.nodes['9'];
+      Object.assign(d.nodes['2'].inputs, { steps: 40, delay_ms: 100 });
+      a.loadDocument(d, { fit: true });
+      // each run a new seed: identical runs would come from the server's cache at once
+      a.editor.setWidgetValue('2', 'seed after run', 'increment');
+    });
+    if (await page.locator('#side').isHidden()) await page.keyboard.press('q');
+    await page.waitForSelector('#side:not([hidden])');
+    for (let i = 0; i < 3; i++) await page.locator('#btn-queue').click();
+    const rows = () => page.locator('#queue-list li').evaluateAll((ls) => ls.map((l) => l.className));
+    await page.waitForFunction(() => document.querySelectorAll('#queue-list li.pending').length === 2, null, {
+      timeout: 20_000,
+    });
+    expect(await rows()).toEqual(['job running', 'job pending', 'job pending']);
+    await shot('queue-panel');
+    // cancel the last pending job, then clear the rest
+    await page.locator('#queue-list li.pending button.cancel').last().click();
+    await page.waitForFunction(() => document.querySelectorAll('#queue-list li.pending').length === 1);
+    await page.locator('#btn-clear-queue').click();
+    await page.waitForFunction(() => document.querySelectorAll('#queue-list li.pending').length === 0);
+    expect(await rows()).toEqual(['job running']);
+    // interrupt the running one from its row
+    await page.locator('#queue-list li.running button.cancel').click();
+    await page.waitForSelector('#history li[data-status=interrupted]', { timeout: 20_000 });
+    await page.waitForFunction(() => document.querySelectorAll('#queue-list li').length === 0);
+    // a run that fails (queued by another client) appears with its message
+    const failing = {
+      format: 'priorgraph',
+      version: 1,
+      nodes: {
+        '1': { type: 'dev.Canvas', inputs: { width: 16, height: 16 } },
+        '2': {
+          type: 'dev.Painter',
+          inputs: {
+            ...{ latent: { node: '1', output: 'LATENT' }, seed: 1, steps: 1, delay_ms: 0, colour: 'red' },
+            ...{ strength: 0.5, note: '', sharp: true },
+          },
+        },
+        '3': { type: 'dev.Explode', inputs: { image: { node: '2', output: 'IMAGE' } } },
+        '4': { type: 'dev.SaveImage', inputs: { images: { node: '3', output: 'IMAGE' }, filename_prefix: 'x' } },
+      },
+    };
+    const r = await fetch(`${server.url}/prompt`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: failing }),
+    });
+    expect(r.status, await r.clone().text()).toBe(200);
+    await page.waitForSelector('#history li[data-status=error] .job-error', { timeout: 20_000 });
+    expect(await page.locator('#history li[data-status=error] .job-error').first().textContent()).toMatch(
+      /node 3: .*always fails/,
+    );
+    await shot('history-panel');
+    // the same order after a reload
+    const order = await page.evaluate(() => window.priorgraph.jobs.historyOrder);
+    const domOrder = () =>
+      page.locator('#history li').evaluateAll((ls) => ls.map((l) => (l as HTMLElement).dataset.id));
+    expect(await domOrder()).toEqual(order);
+    await page.reload();
+    await page.waitForSelector('body[data-ready=true]');
+    expect(await domOrder()).toEqual(order);
+    // load the failed run's workflow back (it asks first: the graph is replaced)
+    page.once('dialog', (d) => void d.accept());
+    await page.locator('#history li[data-status=error] button.load').first().click();
+    await page.waitForFunction(() => window.priorgraph.editor.nodeIds().length === 4);
+    expect(Object.values((await doc()).nodes).map((n) => n.type)).toContain('dev.Explode');
+    await page.keyboard.press('Control+z');
+    await settle();
+    expect(Object.values((await doc()).nodes).map((n) => n.type)).not.toContain('dev.Explode');
+  });
+
   it('logged no page errors', () => {
     expect(pageErrors).toEqual([]);
   });
