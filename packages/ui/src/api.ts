@@ -218,6 +218,17 @@ export class Api {
     );
   }
 
+  /** Upload a file into the server's input folder; its name there (maybe made unique) comes back. */
+  async uploadImage(file: File): Promise<string> {
+    const form = new FormData();
+    form.append('image', file, file.name);
+    const r = await json<{ name: string; subfolder?: string }>(
+      await request('upload/image', { method: 'POST', body: form }),
+      'POST /upload/image',
+    );
+    return r.subfolder ? `${r.subfolder}/${r.name}` : r.name;
+  }
+
   deleteQueued(ids: string[]): Promise<void> {
     return this.post('queue', { delete: ids });
   }

@@ -64,7 +64,10 @@ export class App {
 
   async start(): Promise<void> {
     const canvasEl = $<HTMLCanvasElement>('graph-canvas');
-    this.editor = new GraphEditor(canvasEl, { onChange: () => this.scheduleCheckpoint() });
+    this.editor = new GraphEditor(canvasEl, {
+      onChange: () => this.scheduleCheckpoint(),
+      onUpload: (id, input) => this.chooseUpload(id, input),
+    });
     new ResizeObserver(() => this.editor.resize()).observe($('canvas-wrap'));
     this.bindUi();
     this.jobs = new JobsPanel(this.api, {
@@ -179,12 +182,71 @@ export class App {
     }
   }
 
-  /** Open a file: a priorgraph document, a ComfyUI API prompt, or a PNG that carries either. */
-  async openFile(file: File): Promise<void> {
+  // ------------------------------------------------------------------ uploads and lists
+
+  /** Read the node definitions again: combos list the files and models there are now. */
+  async refreshDefs(): Promise<void> {
+    this.defs = parseObjectInfo(await this.api.objectInfo());
+    this.editor.registerTypes(this.defs);
+    this.editor.refreshComboOptions();
+    this.log('definitions refreshed');
+  }
+
+  /** The upload button of a file input: pick a file, upload it, select it. */
+  private chooseUpload(id: string, input: string): void {
+    const picker = document.createElement('input');
+    picker.type = 'file';
+    picker.accept = 'image/png,image/*';
+    picker.addEventListener('change', () => {
+      const f = picker.files?.[0];
+      if (f) void this.uploadInto(id, input, f);
+    });
+    picker.click();
+  }
+
+  async uploadInto(id: string, input: string, file: File): Promise<void> {
+    try {
+      const name = await this.api.uploadImage(file);
+      await this.refreshDefs();
+      this.editor.setWidgetValue(id, input, name);
+      this.checkpoint();
+      this.toast(`Uploaded ${name}`);
+      this.log(`uploaded ${name}`);
+    } catch (err) {
+      this.toast(`Could not upload ${file.name}: ${(err as Error).message}`, true);
+    }
+  }
+
+  /** A plain image dropped on the canvas: upload it and add a node that loads it, where it fell. */
+  private async addImageNode(file: File, at?: [number, number]): Promise<void> {
+    const target = [...this.defs.values()].flatMap((d) =>
+      d.inputs.filter((i) => i.upload === 'image').map((i) => ({ type: d.type, input: i.name })),
+    )[0];
+    if (!target) throw new Error('it carries no workflow, and no node here loads images');
+    const id = this.editor.addNode(target.type, at);
+    if (!id) throw new Error(`could not add a ${target.type} node`);
+    await this.uploadInto(id, target.input, file);
+  }
+
+  /** Open a file: a priorgraph document, a ComfyUI API prompt, or a PNG that carries either; a PNG
+   *  without a workflow becomes a Load Image node (`at`: where it was dropped, canvas coordinates). */
+  async openFile(file: File, at?: [number, number]): Promise<void> {
     try {
       let doc: WorkflowDocument;
-      if (file.type === 'image/png' || file.name.toLowerCase().endsWith('.png')) {
-        const r = workflowFromPng(new Uint8Array(await file.arrayBuffer()), this.defs);
+      const isImage = file.type.startsWith('image/') || /\.(png|jpe?g|webp)$/i.test(file.name);
+      if (isImage && !(file.type === 'image/png' || file.name.toLowerCase().endsWith('.png'))) {
+        await this.addImageNode(file, at);
+        return;
+      }
+      if (isImage) {
+        let r: ReturnType<typeof workflowFromPng>;
+        try {
+          r = workflowFromPng(new Uint8Array(await file.arrayBuffer()), this.defs);
+        } catch (e) {
+          if (!/carries no/.test((e as Error).message)) throw e;
+          await this.addImageNode(file, at);
+          return;
+        }
         for (const w of r.warnings) this.toast(w, true);
         doc = r.doc;
       } else {
@@ -544,10 +606,12 @@ export class App {
       if (!f) return;
       e.preventDefault();
       e.stopPropagation();
-      void this.openFile(f);
+      void this.openFile(f, this.editor.canvasPoint(e.clientX, e.clientY));
     });
 
     window.addEventListener('keydown', (e) => this.onKey(e));
+    // files and models added on the server while the page was in the background
+    window.addEventListener('focus', () => void this.refreshDefs().catch(() => {}));
   }
 
   /** The side panel (errors, queue, history): as the person left it, else open only on wide windows. */
@@ -597,6 +661,8 @@ export class App {
       $('file-input').click();
     } else if (!mod && e.key === '.') {
       this.editor.fitToView();
+    } else if (!mod && !e.altKey && key === 'r') {
+      void this.refreshDefs(); // ComfyUI's R: re-read the node definitions and their lists
     } else if (!mod && !e.altKey && key === 'q') {
       this.togglePanel();
     } else if (!mod && e.key === '?') {

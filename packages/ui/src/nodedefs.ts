@@ -16,6 +16,8 @@ export interface InputDef {
   multiline?: boolean;
   options?: string[];
   tooltip?: string;
+  /** A combo of files in the server's input folder that the editor can upload to. */
+  upload?: 'image';
 }
 
 export interface OutputDef {
@@ -84,7 +86,17 @@ function parseInput(name: string, spec: Spec, optional: boolean, declaredKind: s
   const tooltip = typeof opts.tooltip === 'string' ? opts.tooltip : undefined;
   if (Array.isArray(head)) {
     const options = head.map(String);
-    return { name, kind: 'combo', type: 'COMBO', optional, options, default: opts.default ?? options[0], tooltip };
+    const upload = opts.image_upload === true ? ({ upload: 'image' } as const) : {};
+    return {
+      name,
+      kind: 'combo',
+      type: 'COMBO',
+      optional,
+      options,
+      default: opts.default ?? options[0],
+      tooltip,
+      ...upload,
+    };
   }
   const type = String(head);
   let kind = normaliseKind(declaredKind) ?? (WIDGET_TYPES[type] as InputKind | undefined) ?? 'socket';

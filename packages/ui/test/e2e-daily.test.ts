@@ -12,6 +12,7 @@ import type { App } from '../src/app.ts';
 import type { WorkflowDocument } from '../src/types.ts';
 import { type Browser, launchBrowser, SKIP_BROWSER } from './browser.ts';
 import { type E2eServer, ensureBuilt, startE2eServer } from './e2e-setup.ts';
+import { encodePng } from './fixtures/png-encode.ts';
 
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 
@@ -251,6 +252,49 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     await page.keyboard.press('Control+z');
     await settle();
     expect(Object.values((await doc()).nodes).map((n) => n.type)).not.toContain('dev.Explode');
+  });
+
+  it('6. a plain PNG dropped on the canvas becomes a Load Image node; its upload button; lists refresh', async () => {
+    page.once('dialog', (d) => void d.accept());
+    await page.locator('#btn-new').click();
+    await settle();
+    const png = encodePng(4, 4, new Uint8Array(4 * 4 * 3).fill(200));
+    const box = await canvasBox();
+    await page.evaluate(
+      ({ b64, x, y }) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], 'holiday.png', { type: 'image/png' }));
+        const target = document.getElementById('canvas-wrap')!;
+        target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+        target.dispatchEvent(
+          new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true, clientX: x, clientY: y }),
+        );
+      },
+      { b64: Buffer.from(png).toString('base64'), x: box.x + 200, y: box.y + 150 },
+    );
+    await page.waitForFunction(() => window.priorgraph.events.some((e) => e.startsWith('uploaded holiday')));
+    const d = await doc();
+    const [id, node] = Object.entries(d.nodes)[0];
+    expect(node.type).toBe('dev.LoadImage');
+    expect(node.inputs.image).toBe('holiday.png');
+    expect(await page.evaluate((i) => window.priorgraph.editor.comboOptions(i, 'image'), id)).toContain('holiday.png');
+    await shot('image-dropped');
+    // the node's upload button: a file chooser, then the new file selected
+    await page.evaluate(() => window.priorgraph.editor.canvas.setDirty(true, true));
+    await page.waitForTimeout(100);
+    const at = (await page.evaluate((i) => window.priorgraph.editor.widgetScreenPos(i, 'choose image to upload'), id))!;
+    const chooser = page.waitForEvent('filechooser');
+    await page.mouse.click(box.x + at[0], box.y + at[1]);
+    await (await chooser).setFiles({ name: 'second.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    await page.waitForFunction(() => window.priorgraph.events.some((e) => e.startsWith('uploaded second')));
+    expect((await doc()).nodes[id].inputs.image).toBe('second.png');
+    // a file uploaded by someone else through the API shows up without a reload
+    const form = new FormData();
+    form.append('image', new Blob([png], { type: 'image/png' }), 'from-api.png');
+    expect((await fetch(`${server.url}/upload/image`, { method: 'POST', body: form })).status).toBe(200);
+    await page.evaluate(() => window.dispatchEvent(new Event('focus')));
+    await page.waitForFunction((i) => window.priorgraph.editor.comboOptions(i, 'image').includes('from-api.png'), id);
   });
 
   it('logged no page errors', () => {

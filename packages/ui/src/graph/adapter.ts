@@ -23,6 +23,8 @@ export interface NodeRunState {
 export interface EditorHooks {
   /** Something in the graph may have changed (debounced by the caller). */
   onChange(): void;
+  /** The upload button of a node's file input was pressed. */
+  onUpload?(id: string, input: string): void;
 }
 
 const SEED_MAX = 2 ** 53 - 1;
@@ -89,6 +91,7 @@ function wrapText(ctx: CanvasRenderingContext2D, text: string, width: number): s
 
 export interface NodeTypeHooks {
   onChange(): void;
+  upload?(node: AnyNode, input: string): void;
   drawForeground?(node: AnyNode, ctx: CanvasRenderingContext2D): void;
   drawBackground?(node: AnyNode, ctx: CanvasRenderingContext2D): void;
 }
@@ -104,7 +107,7 @@ export function registerNodeTypes(defs: NodeDefs, hooks: NodeTypeHooks = { onCha
         self.serialize_widgets = true;
         if (hooks.drawForeground) self.onDrawForeground = (ctx) => hooks.drawForeground?.(self, ctx);
         if (hooks.drawBackground) self.onDrawBackground = (ctx) => hooks.drawBackground?.(self, ctx);
-        buildNode(self, def, () => hooks.onChange());
+        buildNode(self, def, hooks);
       }
     };
     (cls as unknown as { title: string }).title = def.displayName;
@@ -121,11 +124,19 @@ export function registerNodeTypes(defs: NodeDefs, hooks: NodeTypeHooks = { onCha
   }
 }
 
-function buildNode(node: AnyNode, def: NodeDef, changed: () => void): void {
+function buildNode(node: AnyNode, def: NodeDef, hooks: NodeTypeHooks): void {
+  const changed = () => hooks.onChange();
   for (const input of def.inputs) {
     if (input.kind === 'socket') {
       node.addInput(input.name, input.type, input.optional ? { label: `${input.name}?` } : {});
     } else addWidget(node, input, changed);
+  }
+  // upload buttons after every input widget: documents map widget values by position, and a trailing
+  // button is never read back
+  for (const input of def.inputs.filter((i) => i.upload)) {
+    node.addWidget('button', `choose ${input.name} to upload`, null, () => hooks.upload?.(node, input.name), {
+      serialize: false,
+    });
   }
   for (const o of def.outputs) node.addOutput(o.name, o.type);
   const size = node.computeSize();
@@ -248,6 +259,7 @@ export class GraphEditor {
     this.defs = defs;
     registerNodeTypes(defs, {
       onChange: () => this.hooks.onChange(),
+      upload: (n, input) => this.hooks.onUpload?.(String(n.id), input),
       drawForeground: (n, ctx) => this.drawForeground(n, ctx),
       drawBackground: (n, ctx) => this.drawBackground(n, ctx),
     });
@@ -479,6 +491,25 @@ export class GraphEditor {
     return [(p[0] + ds.offset[0]) * ds.scale, (p[1] + ds.offset[1]) * ds.scale];
   }
 
+  /** Screen (CSS pixel, relative to the canvas element) centre of a widget, once it has been drawn. */
+  widgetScreenPos(id: string, name: string): [number, number] | undefined {
+    const node = this.node(id);
+    const w = node?.widgets?.find((x) => x.name === name) as (Widget & { last_y?: number }) | undefined;
+    if (!node || !w) return undefined;
+    const y = w.last_y ?? w.y;
+    const ds = this.canvas.ds;
+    return [
+      (node.pos[0] + node.size[0] / 2 + ds.offset[0]) * ds.scale,
+      (node.pos[1] + y + LiteGraph.NODE_WIDGET_HEIGHT / 2 + ds.offset[1]) * ds.scale,
+    ];
+  }
+
+  /** Options a combo widget offers now. */
+  comboOptions(id: string, name: string): string[] {
+    const w = this.node(id)?.widgets?.find((x) => x.name === name);
+    return [...((w?.options.values as string[] | undefined) ?? [])];
+  }
+
   /** Screen box of a node including its title: [x, y, w, h]. */
   nodeScreenBox(id: string): [number, number, number, number] | undefined {
     const node = this.node(id);
@@ -505,6 +536,27 @@ export class GraphEditor {
     w.value = value;
     this.canvas.setDirty(true, false);
     return true;
+  }
+
+  /** Give every combo on the canvas the options of the current definitions (files and models that
+   *  appeared or went away on the server); a value no longer offered is kept, as a saved one is. */
+  refreshComboOptions(): void {
+    for (const node of this.nodes) {
+      const def = this.defs.get(node.type ?? '');
+      for (const input of def?.inputs ?? []) {
+        if (input.kind !== 'combo') continue;
+        const w = node.widgets?.find((x) => x.name === input.name);
+        if (w) w.options.values = input.options ?? [];
+      }
+    }
+    this.redraw();
+  }
+
+  /** Canvas coordinates of a point on the page. */
+  canvasPoint(clientX: number, clientY: number): [number, number] {
+    const r = this.el.getBoundingClientRect();
+    const ds = this.canvas.ds;
+    return [(clientX - r.left) / ds.scale - ds.offset[0], (clientY - r.top) / ds.scale - ds.offset[1]];
   }
 
   widgetValue(id: string, name: string): unknown {
