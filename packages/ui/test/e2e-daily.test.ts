@@ -291,7 +291,7 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     expect((await doc()).nodes[id].inputs.image).toBe('second.png');
     // a file uploaded by someone else through the API shows up without a reload
     const form = new FormData();
-    form.append('image', new Blob([png], { type: 'image/png' }), 'from-api.png');
+    form.append('image', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'from-api.png');
     expect((await fetch(`${server.url}/upload/image`, { method: 'POST', body: form })).status).toBe(200);
     await page.evaluate(() => window.dispatchEvent(new Event('focus')));
     await page.waitForFunction((i) => window.priorgraph.editor.comboOptions(i, 'image').includes('from-api.png'), id);

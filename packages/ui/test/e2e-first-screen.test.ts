@@ -39,6 +39,36 @@ describe.skipIf(SKIP_BROWSER)('the first screen shows the whole example and its 
     await server?.close();
   });
 
+  it('model lists offer only the models that fit each loader (by layout and signature)', async () => {
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+    const lists = await page.evaluate(() => {
+      const a = window.priorgraph;
+      const out: Record<string, string[]> = {};
+      for (const [type, input] of [
+        ['priorgraph.UNetLoader', 'unet_path'],
+        ['priorgraph.DiffusersLoader', 'model_path'],
+        ['priorgraph.CLIPLoader', 'clip_path'],
+        ['priorgraph.VAELoader', 'vae_path'],
+      ]) {
+        out[type] = a.defs.get(type)?.inputs.find((i) => i.name === input)?.options ?? [];
+      }
+      return out;
+    });
+    const unet = lists['priorgraph.UNetLoader'];
+    expect(unet.length).toBeGreaterThan(0);
+    // text encoders, VAE halves and the evaluation classifier are not denoisers
+    expect(unet.filter((m) => /text_encoder|vae_|classifier/.test(m))).toEqual([]);
+    expect(unet).toContain('shapes-base');
+    expect(unet.some((m) => /(unet|transformer)\/model\.onnx$/.test(m))).toBe(true);
+    // a CLIP needs a tokenizer and a text encoder: the class-conditional and unconditional bases have none
+    expect(lists['priorgraph.CLIPLoader']).toContain('shapes-t2i');
+    expect(lists['priorgraph.CLIPLoader']).not.toContain('shapes-base');
+    expect(lists['priorgraph.CLIPLoader']).not.toContain('eval');
+    expect(lists['priorgraph.VAELoader']).toContain('shapes-base');
+    expect(lists['priorgraph.DiffusersLoader']).not.toContain('eval');
+  });
+
   for (const [w, h] of [
     [1280, 800],
     [1400, 900],
