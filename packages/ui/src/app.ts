@@ -610,6 +610,7 @@ export class App {
     });
 
     window.addEventListener('keydown', (e) => this.onKey(e));
+    this.bindTooltips();
     // files and models added on the server while the page was in the background
     window.addEventListener('focus', () => void this.refreshDefs().catch(() => {}));
   }
@@ -625,6 +626,31 @@ export class App {
     $('btn-panel').setAttribute('aria-pressed', String(show));
     if (opts.remember ?? true) localStorage.setItem(PANEL_KEY, show ? 'open' : 'closed');
     this.editor.resize();
+  }
+
+  /** Help text from the node definitions, shown when the pointer rests on an input or a title. */
+  private bindTooltips(): void {
+    const canvas = $('graph-canvas');
+    const tip = $('tooltip');
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hide = () => {
+      clearTimeout(timer);
+      tip.hidden = true;
+    };
+    canvas.addEventListener('pointermove', (e) => {
+      hide();
+      if (e.buttons) return;
+      timer = setTimeout(() => {
+        const text = this.editor.describeAt(e.clientX, e.clientY);
+        if (!text) return;
+        tip.textContent = text;
+        tip.style.left = `${Math.min(e.clientX + 14, window.innerWidth - 340)}px`;
+        tip.style.top = `${e.clientY + 18}px`;
+        tip.hidden = false;
+      }, 450);
+    });
+    canvas.addEventListener('pointerdown', hide);
+    canvas.addEventListener('pointerleave', hide);
   }
 
   private toggleHelp(show: boolean): void {

@@ -282,8 +282,9 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     await shot('image-dropped');
     // the node's upload button: a file chooser, then the new file selected
     await page.evaluate(() => window.priorgraph.editor.canvas.setDirty(true, true));
-    await page.waitForTimeout(100);
-    const at = (await page.evaluate((i) => window.priorgraph.editor.widgetScreenPos(i, 'choose image to upload'), id))!;
+    const at = (await (
+      await page.waitForFunction((i) => window.priorgraph.editor.widgetScreenPos(i, 'choose image to upload'), id)
+    ).jsonValue())!;
     const chooser = page.waitForEvent('filechooser');
     await page.mouse.click(box.x + at[0], box.y + at[1]);
     await (await chooser).setFiles({ name: 'second.png', mimeType: 'image/png', buffer: Buffer.from(png) });
@@ -295,6 +296,33 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     expect((await fetch(`${server.url}/upload/image`, { method: 'POST', body: form })).status).toBe(200);
     await page.evaluate(() => window.dispatchEvent(new Event('focus')));
     await page.waitForFunction((i) => window.priorgraph.editor.comboOptions(i, 'image').includes('from-api.png'), id);
+  });
+
+  it("8. tooltips from the node definitions: an input's help on its widget, the description on the title", async () => {
+    page.once('dialog', (d) => void d.accept());
+    await page.evaluate(() => window.priorgraph.openExample());
+    await page.waitForFunction(() => window.priorgraph.editor.nodeIds().includes('2'));
+    await page.evaluate(() => window.priorgraph.editor.canvas.setDirty(true, true));
+    const box = await canvasBox();
+    const at = (await (
+      await page.waitForFunction(() => window.priorgraph.editor.widgetScreenPos('2', 'steps'))
+    ).jsonValue())!;
+    await page.mouse.move(box.x + at[0] - 5, box.y + at[1]);
+    await page.mouse.move(box.x + at[0], box.y + at[1]);
+    await page.waitForSelector('#tooltip:not([hidden])', { timeout: 5000 });
+    expect(await page.locator('#tooltip').textContent()).toBe('steps: how many steps the pattern takes to settle');
+    await shot('tooltip');
+    // over the title of a node with a description
+    const desc = await page.evaluate(() => {
+      const a = window.priorgraph;
+      const id = a.editor.nodeIds().find((i) => a.defs.get(a.editor.nodeType(i)!)?.description);
+      return id ? { id, text: a.defs.get(a.editor.nodeType(id)!)!.description } : undefined;
+    });
+    expect(desc).toBeDefined();
+    const [tx, ty] = await nodeBox(desc!.id);
+    await page.mouse.move(box.x + tx + 30, box.y + ty + 8);
+    await page.mouse.move(box.x + tx + 32, box.y + ty + 8);
+    await page.waitForFunction((t) => document.getElementById('tooltip')?.textContent === t, desc!.text);
   });
 
   it('logged no page errors', () => {

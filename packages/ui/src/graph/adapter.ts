@@ -497,11 +497,38 @@ export class GraphEditor {
     const w = node?.widgets?.find((x) => x.name === name) as (Widget & { last_y?: number }) | undefined;
     if (!node || !w) return undefined;
     const y = w.last_y ?? w.y;
+    if (!y) return undefined; // not drawn yet
     const ds = this.canvas.ds;
     return [
       (node.pos[0] + node.size[0] / 2 + ds.offset[0]) * ds.scale,
       (node.pos[1] + y + LiteGraph.NODE_WIDGET_HEIGHT / 2 + ds.offset[1]) * ds.scale,
     ];
+  }
+
+  /** The help text for what is under a point of the page: an input's (widget or slot) from its
+   *  definition, or the node's description over its title. */
+  describeAt(clientX: number, clientY: number): string | undefined {
+    const [x, y] = this.canvasPoint(clientX, clientY);
+    const node = (this.graph as unknown as { getNodeOnPos(x: number, y: number): AnyNode | null }).getNodeOnPos(x, y);
+    const def = node ? this.defs.get(node.type ?? '') : undefined;
+    if (!node || !def) return undefined;
+    const ly = y - node.pos[1];
+    const help = (name: string) => {
+      const input = def.inputs.find((i) => i.name === name);
+      return input?.tooltip ? `${name}: ${input.tooltip}` : undefined;
+    };
+    if (ly < 0) return def.description || undefined;
+    const slot = node.inputs.findIndex((_, i) => {
+      const p = node.getInputPos(i);
+      return Math.abs(x - p[0]) < 12 && Math.abs(y - p[1]) < 10;
+    });
+    if (slot >= 0) return help(node.inputs[slot].name);
+    if (node.flags.collapsed) return undefined;
+    for (const w of node.widgets ?? []) {
+      const wy = (w as Widget & { last_y?: number }).last_y ?? w.y;
+      if (ly >= wy && ly < wy + LiteGraph.NODE_WIDGET_HEIGHT) return help(w.name);
+    }
+    return undefined;
   }
 
   /** Options a combo widget offers now. */
