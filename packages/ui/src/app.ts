@@ -272,9 +272,17 @@ export class App {
     }
   }
 
+  /** Save (download) under a name the person gives; the name is kept in the workflow. */
   saveFile(): void {
     const doc = this.currentDocument();
-    const name = typeof doc.meta?.name === 'string' && doc.meta.name ? doc.meta.name : 'workflow';
+    const current = typeof doc.meta?.name === 'string' && doc.meta.name ? doc.meta.name : 'workflow';
+    const asked = window.prompt('Save the workflow as', current);
+    if (asked === null) return;
+    const name = asked.trim().replace(/\.priorgraph\.json$|\.json$/i, '') || current;
+    this.meta = { ...this.meta, name };
+    doc.meta = { ...doc.meta, name };
+    this.editor.setMeta(doc.meta);
+    this.checkpoint();
     const blob = new Blob([`${JSON.stringify(doc, null, 2)}\n`], { type: 'application/json' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
@@ -611,6 +619,18 @@ export class App {
 
     window.addEventListener('keydown', (e) => this.onKey(e));
     this.bindTooltips();
+    // double-click a title: rename the node in place (before litegraph opens its search)
+    $('graph-canvas').addEventListener(
+      'dblclick',
+      (e) => {
+        const id = this.editor.titleAt(e.clientX, e.clientY);
+        if (!id) return;
+        e.stopImmediatePropagation();
+        e.preventDefault();
+        this.renameInPlace(id, e.clientX, e.clientY);
+      },
+      true,
+    );
     // files and models added on the server while the page was in the background
     window.addEventListener('focus', () => void this.refreshDefs().catch(() => {}));
   }
@@ -653,6 +673,31 @@ export class App {
     canvas.addEventListener('pointerleave', hide);
   }
 
+  private renameInPlace(id: string, clientX: number, clientY: number): void {
+    const input = document.createElement('input');
+    input.className = 'title-editor';
+    input.value = this.editor.nodeTitle(id);
+    input.style.left = `${clientX - 60}px`;
+    input.style.top = `${clientY - 14}px`;
+    let done = false;
+    const finish = (commit: boolean) => {
+      if (done) return;
+      done = true;
+      if (commit) this.editor.setTitle(id, input.value.trim());
+      input.remove();
+      this.log(`renamed ${id}`);
+    };
+    input.addEventListener('keydown', (e) => {
+      e.stopPropagation();
+      if (e.key === 'Enter') finish(true);
+      else if (e.key === 'Escape') finish(false);
+    });
+    input.addEventListener('blur', () => finish(true));
+    document.body.append(input);
+    input.focus();
+    input.select();
+  }
+
   private toggleHelp(show: boolean): void {
     $('help').hidden = !show;
   }
@@ -679,6 +724,9 @@ export class App {
     } else if (mod && ((key === 'z' && e.shiftKey) || key === 'y')) {
       e.preventDefault();
       this.redo();
+    } else if (mod && (key === 'b' || key === 'm')) {
+      e.preventDefault();
+      if (this.editor.toggleMode(key === 'b' ? 4 : 2)) this.log(key === 'b' ? 'bypass toggled' : 'mute toggled');
     } else if (mod && key === 's') {
       e.preventDefault();
       this.saveFile();

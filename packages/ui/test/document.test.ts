@@ -60,6 +60,19 @@ describe('parseObjectInfo (real /object_info from core Registry)', () => {
 });
 
 describe('node search', () => {
+  it('never matches the plugin prefix every type name shares; finds ComfyUI names by alias', () => {
+    expect(searchNodeTypes(defs, 'pgtest')).toEqual([]);
+    const prior = parseObjectInfo({
+      'priorgraph.DiffusersLoader': { display_name: 'Load Diffusers Model (ONNX)', category: 'loaders', output: [] },
+      'priorgraph.PriorSwapCFGGuider': { display_name: 'Prior-swap CFG', category: 'guiders', output: [] },
+      'priorgraph.Sampler': { display_name: 'Sampler (KSampler-like)', category: 'sampling', output: [] },
+      'priorgraph.VAEDecode': { display_name: 'VAE Decode', category: 'latent', output: [] },
+    });
+    expect(searchNodeTypes(prior, 'prior')).toEqual(['priorgraph.PriorSwapCFGGuider']);
+    expect(searchNodeTypes(prior, 'load checkpoint')).toEqual(['priorgraph.DiffusersLoader']);
+    expect(searchNodeTypes(prior, 'ksampler')[0]).toBe('priorgraph.Sampler');
+  });
+
   it('matches names, types and categories case-insensitively, best first', () => {
     expect(searchNodeTypes(defs, 'Load Check')).toEqual(['pgtest.CheckpointLoader']);
     expect(searchNodeTypes(defs, 'latent')[0]).toBe('pgtest.EmptyLatentImage');

@@ -325,6 +325,42 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     await page.waitForFunction((t) => document.getElementById('tooltip')?.textContent === t, desc!.text);
   });
 
+  it('12. Ctrl+B bypass, Ctrl+M mute, double-click a title to rename, Save asks for a name', async () => {
+    const box = await canvasBox();
+    const [x, y] = await nodeBox('2');
+    await page.mouse.click(box.x + x + 60, box.y + y + 10);
+    const mode = async () => (await doc()).nodes['2'].mode ?? 'normal';
+    await page.keyboard.press('Control+b');
+    await settle();
+    expect(await mode()).toBe('bypass');
+    await shot('bypassed');
+    await page.keyboard.press('Control+b');
+    await settle();
+    expect(await mode()).toBe('normal');
+    await page.keyboard.press('Control+m');
+    await settle();
+    expect(await mode()).toBe('muted');
+    await page.keyboard.press('Control+z');
+    await settle();
+    expect(await mode()).toBe('normal');
+    // rename in place
+    const [tx, ty] = await nodeBox('3');
+    await page.mouse.dblclick(box.x + tx + 60, box.y + ty + 10);
+    await page.waitForSelector('input.title-editor');
+    expect(await page.locator('.litesearchbox').count()).toBe(0);
+    await page.keyboard.press('Control+a');
+    await page.keyboard.type('My output');
+    await page.keyboard.press('Enter');
+    await settle();
+    expect((await doc()).nodes['3'].title).toBe('My output');
+    // Save asks for a file name
+    page.once('dialog', (d) => void d.accept('holiday pictures'));
+    const download = page.waitForEvent('download');
+    await page.locator('#btn-save').click();
+    expect((await download).suggestedFilename()).toBe('holiday_pictures.priorgraph.json');
+    expect((await doc()).meta?.name).toBe('holiday pictures');
+  });
+
   it('logged no page errors', () => {
     expect(pageErrors).toEqual([]);
   });

@@ -327,6 +327,16 @@ export class GraphEditor {
   }
 
   private drawForeground(node: AnyNode, ctx: CanvasRenderingContext2D): void {
+    const mode = (node as AnyNode & { mode?: number }).mode;
+    if (mode === 2 || mode === 4) {
+      // ComfyUI's look: bypassed nodes purple, muted ones greyed out
+      const [w, h] = node.flags.collapsed ? [node.width, 0] : node.size;
+      const th = LiteGraph.NODE_TITLE_HEIGHT;
+      ctx.save();
+      ctx.fillStyle = mode === 4 ? 'rgba(160, 64, 220, 0.35)' : 'rgba(20, 20, 20, 0.55)';
+      ctx.fillRect(0, -th, w, h + th);
+      ctx.restore();
+    }
     const s = this.stateOf(node);
     if (!s) return;
     const titleH = LiteGraph.NODE_TITLE_HEIGHT;
@@ -529,6 +539,62 @@ export class GraphEditor {
       if (ly >= wy && ly < wy + LiteGraph.NODE_WIDGET_HEIGHT) return help(w.name);
     }
     return undefined;
+  }
+
+  /** The workflow's meta (name, ...), kept with the graph as a loaded document's is. */
+  setMeta(meta: Record<string, unknown>): void {
+    const g = this.graph as unknown as { extra: Record<string, unknown> };
+    g.extra = { ...(g.extra ?? {}), priorgraph_meta: structuredClone(meta) };
+  }
+
+  /** Selected nodes' ids. */
+  selectedIds(): string[] {
+    const sel = (this.canvas as unknown as { selected_nodes?: Record<string, AnyNode> }).selected_nodes ?? {};
+    return Object.values(sel).map((n) => String(n.id));
+  }
+
+  /** ComfyUI's bypass (Ctrl+B, litegraph mode 4) and mute (Ctrl+M, mode 2): toggle on the selection
+   *  (all on unless all already are). */
+  toggleMode(mode: 2 | 4): boolean {
+    const nodes = this.nodes.filter((n) => this.selectedIds().includes(String(n.id))) as Array<
+      AnyNode & { mode: number }
+    >;
+    if (!nodes.length) return false;
+    const on = !nodes.every((n) => n.mode === mode);
+    for (const n of nodes) n.mode = on ? mode : 0;
+    this.hooks.onChange();
+    this.redraw();
+    return true;
+  }
+
+  nodeMode(id: string): number {
+    return (this.node(id) as (AnyNode & { mode?: number }) | undefined)?.mode ?? 0;
+  }
+
+  /** The node whose title bar is at a point of the page. */
+  titleAt(clientX: number, clientY: number): string | undefined {
+    const [x, y] = this.canvasPoint(clientX, clientY);
+    const th = LiteGraph.NODE_TITLE_HEIGHT;
+    const node = this.nodes
+      .slice()
+      .reverse()
+      .find(
+        (n) =>
+          x >= n.pos[0] &&
+          x <= n.pos[0] + (n.flags.collapsed ? n.width : n.size[0]) &&
+          y >= n.pos[1] - th &&
+          y < n.pos[1],
+      );
+    return node ? String(node.id) : undefined;
+  }
+
+  /** Rename a node (an empty title gives back its type's name). */
+  setTitle(id: string, title: string): void {
+    const node = this.node(id);
+    if (!node) return;
+    node.title = title || (this.defs.get(node.type ?? '')?.displayName ?? node.title);
+    this.hooks.onChange();
+    this.redraw();
   }
 
   /** Options a combo widget offers now. */
