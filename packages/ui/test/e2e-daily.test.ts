@@ -361,6 +361,26 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     expect((await doc()).meta?.name).toBe('holiday pictures');
   });
 
+  it('7. "Convert to Subgraph" is not offered (it lost the node): neither on a node nor on a selection', async () => {
+    const box = await canvasBox();
+    await page.keyboard.press('Escape');
+    const [x, y] = await nodeBox('2');
+    await page.mouse.click(box.x + x + 60, box.y + y + 10, { button: 'right' });
+    await page.waitForSelector('.litecontextmenu');
+    const entries = await page.locator('.litecontextmenu .litemenu-entry').allTextContents();
+    expect(entries.length).toBeGreaterThan(3);
+    expect(entries.filter((e) => /subgraph/i.test(e))).toEqual([]);
+    await page.keyboard.press('Escape');
+    await page.mouse.click(box.x + 5, box.y + 5);
+    await page.keyboard.press('Control+a');
+    const spot = (await nodeBox('1')).slice(0, 2);
+    await page.mouse.click(box.x + spot[0] + 10, box.y + Math.max(5, spot[1] - 30), { button: 'right' });
+    await page.waitForSelector('.litecontextmenu');
+    const canvasEntries = await page.locator('.litecontextmenu .litemenu-entry').allTextContents();
+    expect(canvasEntries.filter((e) => /subgraph/i.test(e))).toEqual([]);
+    await page.mouse.click(box.x + 5, box.y + 5);
+  });
+
   it('logged no page errors', () => {
     expect(pageErrors).toEqual([]);
   });

@@ -240,6 +240,21 @@ export class GraphEditor {
       filter = { inputType: o?.type_filter_in || undefined, outputType: o?.type_filter_out || undefined };
       return show(e, o);
     };
+    // litegraph's "Convert to Subgraph" makes a node that priorgraph documents cannot save, validate
+    // or run (the node is lost): it is not offered
+    const menus = this.canvas as unknown as Record<string, (...a: unknown[]) => unknown[] | null>;
+    for (const m of ['getCanvasMenuOptions', 'getNodeMenuOptions']) {
+      const orig = menus[m].bind(this.canvas);
+      menus[m] = (...a) =>
+        (orig(...a) ?? []).filter(
+          (o) =>
+            !(
+              o &&
+              typeof (o as { content?: unknown }).content === 'string' &&
+              /subgraph/i.test((o as { content: string }).content)
+            ),
+        );
+    }
     const changed = () => this.hooks.onChange();
     this.graph.onNodeAdded = changed;
     this.graph.onNodeRemoved = (node: { id: number | string }) => {
