@@ -435,6 +435,10 @@ export class App {
         this.jobs.refreshSoon();
         this.jobs.historySoon();
         break;
+      case 'execution_cached':
+        this.editor.setCached((e.data.nodes ?? []).map(String));
+        if (e.data.nodes?.length) this.log(`cached ${e.data.nodes.join(',')}`);
+        break;
       case 'execution_start':
         this.jobs.refreshSoon();
         this.runningPrompt = e.data.prompt_id;
@@ -509,9 +513,11 @@ export class App {
     el.classList.toggle('offline', !this.connected);
     el.classList.toggle('running', this.connected && !!this.runningPrompt);
     if (!this.connected) el.textContent = 'server offline — reconnecting…';
-    else if (this.runningNode)
-      el.textContent = `running ${this.editor.nodeTitle(this.runningNode)} · queue ${this.queueRemaining}`;
-    else el.textContent = this.queueRemaining ? `queue ${this.queueRemaining}` : 'idle';
+    else if (this.runningPrompt && (this.runningNode || this.editor.activeIds().length)) {
+      // every node running now: independent branches (two samplers) run at the same time
+      const ids = [...new Set([...this.editor.activeIds(), ...(this.runningNode ? [this.runningNode] : [])])];
+      el.textContent = `running ${ids.map((id) => this.editor.nodeTitle(id)).join(', ')} · queue ${this.queueRemaining}`;
+    } else el.textContent = this.queueRemaining ? `queue ${this.queueRemaining}` : 'idle';
   }
 
   // ------------------------------------------------------------------ history

@@ -381,6 +381,66 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     await page.mouse.click(box.x + 5, box.y + 5);
   });
 
+  it('11. two samplers at once: each shows its own progress and previews, the status names both', async () => {
+    await page.evaluate(() => {
+      const a = window.priorgraph;
+      const painter = (seed: number, colour: string) => ({
+        type: 'dev.Painter',
+        inputs: { latent: { node: '1', output: 'LATENT' }, seed, steps: 14, delay_ms: 200, colour },
+      });
+      a.loadDocument(
+        {
+          format: 'priorgraph',
+          version: 1,
+          nodes: {
+            '1': { type: 'dev.Canvas', inputs: { width: 32, height: 32 }, ui: { pos: [40, 80] } },
+            '2': { ...painter(11, 'red'), ui: { pos: [360, 20] } },
+            '5': { ...painter(12, 'green'), ui: { pos: [360, 330] } },
+            '3': { type: 'dev.SaveImage', inputs: { images: { node: '2', output: 'IMAGE' } }, ui: { pos: [700, 20] } },
+            '6': { type: 'dev.SaveImage', inputs: { images: { node: '5', output: 'IMAGE' } }, ui: { pos: [700, 330] } },
+          },
+        },
+        { fit: true },
+      );
+      a.events.splice(0);
+    });
+    await settle();
+    await page.keyboard.press('Control+Enter');
+    await page.waitForFunction(() => window.priorgraph.editor.activeIds().length === 2, null, { timeout: 30_000 });
+    const status = await page.locator('#status').textContent();
+    expect(status).toContain('Pattern Sampler, Pattern Sampler');
+    await page.waitForFunction(
+      () => ['preview 2', 'preview 5'].every((p) => window.priorgraph.events.includes(p)),
+      null,
+      { timeout: 30_000 },
+    );
+    await shot('two-samplers');
+    await page.waitForFunction(() => window.priorgraph.events.some((e) => e.startsWith('success')), null, {
+      timeout: 30_000,
+    });
+    const events = await page.evaluate(() => window.priorgraph.events);
+    expect(events.filter((e) => e.startsWith('images')).sort()).toEqual(['images 3 1', 'images 6 1']);
+    // the same run again: what the server reports as taken from its cache is marked so (the server
+    // reports the cached outputs only, not the nodes upstream of them: a server-side gap, see issue 15)
+    await page.evaluate(() => window.priorgraph.events.splice(0));
+    await page.keyboard.press('Control+Enter');
+    await page.waitForFunction(() => window.priorgraph.events.some((e) => e.startsWith('success')), null, {
+      timeout: 30_000,
+    });
+    const again = await page.evaluate(() => window.priorgraph.events);
+    const cached =
+      again
+        .find((e) => e.startsWith('cached'))
+        ?.split(' ')[1]
+        .split(',') ?? [];
+    expect(cached.length).toBeGreaterThan(0);
+    const marked = await page.evaluate(
+      (ids) => ids.every((id) => window.priorgraph.editor.runState(id)?.cached),
+      cached,
+    );
+    expect(marked).toBe(true);
+  });
+
   it('logged no page errors', () => {
     expect(pageErrors).toEqual([]);
   });

@@ -355,6 +355,14 @@ export class GraphEditor {
     const s = this.stateOf(node);
     if (!s) return;
     const titleH = LiteGraph.NODE_TITLE_HEIGHT;
+    if (s.cached && !s.running) {
+      const w = node.flags.collapsed ? node.width : node.size[0];
+      ctx.save();
+      ctx.font = '11px sans-serif';
+      ctx.fillStyle = 'rgba(148, 163, 184, 0.9)';
+      ctx.fillText('cached', w - 48, -titleH / 2 + 4);
+      ctx.restore();
+    }
     const [w, h] = node.flags.collapsed ? [node.width, 0] : node.size;
     ctx.save();
     if (s.running) {
@@ -699,6 +707,18 @@ export class GraphEditor {
       this.state.set(id, s);
     }
     return s;
+  }
+
+  /** Nodes running now (several when independent branches run at the same time). */
+  activeIds(): string[] {
+    return [...this.state].filter(([, s]) => this.active(s)).map(([id]) => id);
+  }
+
+  /** Nodes the server took from its cache for this run. */
+  setCached(ids: string[]): void {
+    for (const s of this.state.values()) s.cached = false;
+    for (const id of ids) this.ensure(id).cached = true;
+    this.redraw();
   }
 
   runState(id: string): NodeRunState | undefined {
