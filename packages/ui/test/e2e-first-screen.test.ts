@@ -69,6 +69,43 @@ describe.skipIf(SKIP_BROWSER)('the first screen shows the whole example and its 
     expect(lists['priorgraph.DiffusersLoader']).not.toContain('eval');
   });
 
+  it('10. a ComfyUI prompt whose Empty Latent Image has no channels opens, queues and runs', async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+    const prompt = {
+      '1': { class_type: 'DiffusersLoader', inputs: { model_path: 'shapes-t2i' } },
+      '2': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
+      '3': { class_type: 'VAEDecode', inputs: { samples: ['2', 0], vae: ['1', 2] } },
+      '4': { class_type: 'SaveImage', inputs: { images: ['3', 0], filename_prefix: 'no-channels' } },
+    };
+    // as a ComfyUI client sends it (no editor filling in defaults)
+    const direct = await fetch(`${server.url}/prompt`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt }),
+    });
+    expect(direct.status, await direct.clone().text()).toBe(200);
+    // and dropped on the editor
+    await page.evaluate((json) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([json], 'prompt_api.json', { type: 'application/json' }));
+      document
+        .getElementById('canvas-wrap')!
+        .dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, JSON.stringify(prompt));
+    await page.waitForFunction(() => window.priorgraph.editor.nodeIds().includes('4'));
+    await page.keyboard.press('Control+Enter');
+    await page.waitForFunction(
+      () => window.priorgraph.events.some((e) => /^(success|error|validation failed)/.test(e)),
+      null,
+      { timeout: 60_000 },
+    );
+    const events = await page.evaluate(() => window.priorgraph.events);
+    expect(events.filter((e) => /^(error|validation failed)/.test(e))).toEqual([]);
+    expect(events.some((e) => e.startsWith('images 4'))).toBe(true);
+  });
+
   for (const [w, h] of [
     [1280, 800],
     [1400, 900],
