@@ -119,6 +119,25 @@ describe('document <-> litegraph graph', () => {
     expect(back).toEqual({ ...doc, ui: { groups: doc.ui!.groups } });
   });
 
+  it('keeps reroutes through a document and a real litegraph LGraph (links renumbered)', () => {
+    const doc = txt2img();
+    // two reroutes in a chain on the decoder's samples link, one more on its vae link
+    doc.ui = {
+      ...doc.ui,
+      reroutes: [
+        { id: 1, pos: [400, 300], links: ['5/samples'] },
+        { id: 2, pos: [450, 320], parentId: 1, links: ['5/samples'] },
+        { id: 3, pos: [300, 500], links: ['5/vae'] },
+      ],
+      linkReroutes: { '5/samples': 2, '5/vae': 3 },
+    };
+    const g = throughLitegraph(documentToGraph(doc, defs).value);
+    expect((g.extra.reroutes as unknown[]).length).toBe(3);
+    const back = graphToDocument(g, defs).value;
+    expect(back.ui?.reroutes).toEqual(doc.ui.reroutes);
+    expect(back.ui?.linkReroutes).toEqual(doc.ui.linkReroutes);
+  });
+
   it('reads what litegraph wrote after editing: new nodes, a drag-connected link, widget edits', () => {
     const graph = new LGraph();
     graph.configure(structuredClone(documentToGraph(txt2img(), defs).value) as never);
