@@ -280,14 +280,25 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     expect(node.inputs.image).toBe('holiday.png');
     expect(await page.evaluate((i) => window.priorgraph.editor.comboOptions(i, 'image'), id)).toContain('holiday.png');
     await shot('image-dropped');
-    // the node's upload button: a file chooser, then the new file selected
-    await page.evaluate(() => window.priorgraph.editor.canvas.setDirty(true, true));
-    const at = (await (
-      await page.waitForFunction((i) => window.priorgraph.editor.widgetScreenPos(i, 'choose image to upload'), id)
-    ).jsonValue())!;
-    const chooser = page.waitForEvent('filechooser');
-    await page.mouse.click(box.x + at[0], box.y + at[1]);
-    await (await chooser).setFiles({ name: 'second.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    // the node's upload button: a file chooser, then the new file selected. The button's place is read
+    // right after a synchronous redraw (a busy machine may not have drawn the new node yet); the click
+    // is repeated only if no chooser opened (it lands on the button's current place each time)
+    const buttonAt = () =>
+      page.evaluate((i) => {
+        const e = window.priorgraph.editor;
+        e.canvas.draw(true, true);
+        return e.widgetScreenPos(i, 'choose image to upload');
+      }, id);
+    let chooser: import('playwright-core').FileChooser | undefined;
+    for (let attempt = 0; attempt < 3 && !chooser; attempt++) {
+      const at = (await buttonAt())!;
+      expect(at).toBeDefined();
+      const waiting = page.waitForEvent('filechooser', { timeout: 5000 }).catch(() => undefined);
+      await page.mouse.click(box.x + at[0], box.y + at[1]);
+      chooser = await waiting;
+    }
+    expect(chooser).toBeDefined();
+    await chooser!.setFiles({ name: 'second.png', mimeType: 'image/png', buffer: Buffer.from(png) });
     await page.waitForFunction(() => window.priorgraph.events.some((e) => e.startsWith('uploaded second')));
     expect((await doc()).nodes[id].inputs.image).toBe('second.png');
     // a file uploaded by someone else through the API shows up without a reload
