@@ -143,7 +143,8 @@ ensureInstalled();
 
 switch (job) {
   case 'start': {
-    ensureUiBuilt();
+    // `npm start -- --help` only prints the usage of `serve`: no build first
+    if (!rest.includes('--help') && !rest.includes('-h')) ensureUiBuilt();
     process.exit(sh(process.execPath, ['--import', 'tsx', 'packages/server/src/cli.ts', 'serve', ...rest]));
     break;
   }

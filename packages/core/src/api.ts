@@ -52,6 +52,8 @@ export interface ComboInput extends InputBase {
   kind: 'combo';
   options: readonly string[] | ((host: HostInfo) => readonly string[] | Promise<readonly string[]>);
   default?: string;
+  /** The options are files in the input folder that the editor may upload to (ComfyUI's `image_upload`). */
+  upload?: 'image';
 }
 /** A seed: an integer in [0, 2^64 − 1] (ComfyUI's range; see inputs.ts): in a document a number, or a
  *  decimal string above 2^53 − 1; `execute` receives a number, or a bigint above 2^53 − 1. The editor

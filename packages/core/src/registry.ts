@@ -356,7 +356,8 @@ async function inputInfo(spec: InputSpec, host: HostInfo, log?: Logger): Promise
     case 'combo': {
       const { options, error } = await comboOptions(spec, host);
       if (error) log?.warn(error);
-      return [options, definedOnly({ default: spec.default ?? options[0], tooltip })];
+      const upload = spec.upload === 'image' ? { image_upload: true } : {};
+      return [options, definedOnly({ default: spec.default ?? options[0], tooltip, ...upload })];
     }
   }
 }

@@ -58,6 +58,11 @@ function latentShapeAndInit(
         `input "latent_image": latents are ${lh}×${lw}, the model ${ref.path} takes ${ref.sig.height}×${ref.sig.width}`,
       );
     }
+    if (lb > 1 && a.batchSize > 1 && a.batchSize !== lb) {
+      throw new Error(
+        `input "batch_size": ${a.batchSize} asked, but latent_image already holds a batch of ${lb}: set batch_size to 1 (the latent's batch is used) or to ${lb}`,
+      );
+    }
     const B = lb === 1 ? Math.max(1, a.batchSize) : lb;
     shape = [B, lc, lh, lw];
     if (a.denoise < 1) {

@@ -8,7 +8,7 @@
  * Workflows may be priorgraph documents or ComfyUI API-format prompts. Every failure prints a clear
  * message and exits non-zero. Run as `node --import tsx packages/server/src/cli.ts ...` or `priorgraph`.
  */
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,7 @@ import {
   validateWorkflow,
 } from '@priorgraph/core';
 import { consoleLogger, createServer, REPO_ROOT } from './server.js';
+import { editorUrls } from './urls.js';
 import { applyOverrides, normalizeWorkflow } from './workflow.js';
 
 export class CliError extends Error {
@@ -45,7 +46,8 @@ const USAGE = `usage:
   priorgraph run      <workflow.json> [--set node.input=value ...] [--out DIR] [--models DIR ...] [--data-dir DIR]
   priorgraph validate <workflow.json> [--models DIR ...]
   priorgraph nodes    [--json]
-Defaults: models root <repo>/models, data dir <repo>/.priorgraph. The token may also come from PRIORGRAPH_TOKEN.`;
+Defaults: models root <repo>/models, data dir <repo>/.priorgraph, port 8188 (or PORT; --port 0 picks a free one).
+The token may also come from PRIORGRAPH_TOKEN. Every command takes --help.`;
 
 interface Builtin {
   plugin: PluginDefinition;
@@ -62,12 +64,21 @@ async function loadBuiltin(): Promise<Builtin> {
   }
 }
 
+/** Why a path could not be read, in words (with the errno code for searching). */
+function fsReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file (ENOENT)';
+  if (code === 'EISDIR') return 'it is a directory, not a file (EISDIR)';
+  if (code === 'EACCES') return 'permission denied (EACCES)';
+  return code ?? (e as Error).message;
+}
+
 function readWorkflow(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new CliError(`cannot read workflow ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CliError(`cannot read workflow ${file} (${resolve(file)}): ${fsReason(e)}`);
   }
   try {
     return JSON.parse(text);
@@ -76,7 +87,21 @@ function readWorkflow(file: string): unknown {
   }
 }
 
+/** Model roots named on the command line must exist (the default one may not, yet). */
+function checkModelDirs(dirs: string[] | undefined): void {
+  for (const d of dirs ?? []) {
+    let ok = false;
+    try {
+      ok = statSync(d).isDirectory();
+    } catch {
+      // missing
+    }
+    if (!ok) throw new CliError(`--models ${d}: no such directory (${resolve(d)})`);
+  }
+}
+
 function hostFor(values: { models?: string[]; 'data-dir'?: string; out?: string }): HostInfo {
+  checkModelDirs(values.models);
   const dataDir = resolve(values['data-dir'] ?? join(REPO_ROOT, '.priorgraph'));
   return {
     modelRoots: (values.models?.length ? values.models : [join(REPO_ROOT, 'models')]).map((m) => resolve(m)),
@@ -330,6 +355,7 @@ async function cmdServe(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new CliError(`--port must be 0..65535, got ${values.port}`, 2);
   const host = values.host ?? process.env.HOST ?? '127.0.0.1';
+  checkModelDirs(values.models);
   let defaultWorkflow: Record<string, unknown> | undefined;
   const open = values.open ?? defaultExampleWorkflow() ?? undefined;
   if (open) {
@@ -375,8 +401,12 @@ async function cmdServe(args: string[]): Promise<number> {
         : `cannot listen: ${(e as Error).message}`,
     );
   }
-  process.stderr.write(`priorgraph listening on ${url}\n`);
-  process.stdout.write(`${url}\n`);
+  const token = values.token ?? process.env.PRIORGRAPH_TOKEN;
+  const urls = editorUrls(url, token);
+  process.stderr.write(
+    `priorgraph listening on ${url}\nopen the editor at ${urls[0]}${urls.length > 1 ? `\n  or ${urls.slice(1).join('\n  or ')}` : ''}\n`,
+  );
+  process.stdout.write(`${urls[0]}\n`);
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {
       process.stderr.write(`\n${sig}: shutting down...\n`);
@@ -458,8 +488,26 @@ async function cmdWorker(args: string[]): Promise<number> {
   return 0;
 }
 
+/** The usage lines of one command (its line and the indented lines that continue it). */
+export function commandUsage(cmd: string): string | undefined {
+  const lines = USAGE.split('\n');
+  const at = lines.findIndex((l) => l.startsWith(`  priorgraph ${cmd} `) || l === `  priorgraph ${cmd}`);
+  if (at < 0) return undefined;
+  let end = at + 1;
+  while (end < lines.length && /^ {4,}\S/.test(lines[end])) end++;
+  const notes = lines.filter((l) => l.startsWith('Defaults:'));
+  return ['usage:', ...lines.slice(at, end), ...notes].join('\n');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // `priorgraph <command> --help` (also `npm start -- --help`, which runs `serve --help`)
+  const dashDash = rest.indexOf('--');
+  const flags = dashDash < 0 ? rest : rest.slice(0, dashDash);
+  if (cmd && (flags.includes('--help') || flags.includes('-h'))) {
+    process.stdout.write(`${commandUsage(cmd) ?? USAGE}\n`);
+    return 0;
+  }
   try {
     switch (cmd) {
       case 'serve':

@@ -53,7 +53,7 @@ describe('priorgraph CLI', () => {
   it('run: failures are clear and non-zero', () => {
     const missing = cli(['run', join(dir, 'nope.json')]);
     expect(missing.code).toBe(1);
-    expect(missing.err).toMatch(/cannot read workflow .*nope\.json: ENOENT/);
+    expect(missing.err).toMatch(/cannot read workflow .*nope\.json.*: no such file \(ENOENT\)/);
     const badJson = join(dir, 'bad.json');
     writeFileSync(badJson, '{"a":');
     expect(cli(['run', badJson]).err).toMatch(/bad\.json is not valid JSON/);

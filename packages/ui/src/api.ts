@@ -43,13 +43,47 @@ export type WsEvent =
     }
   | { type: 'execution_interrupted'; data: { prompt_id: string; node_id?: string } };
 
+/** ComfyUI's queue item: [number, prompt_id, prompt, extra_data, outputs_to_execute]. */
+export type QueueItem = [number, string, Record<string, unknown>, Record<string, unknown>?, string[]?];
+
+export interface HistoryEntry {
+  prompt?: QueueItem;
+  outputs?: Record<string, { images?: ImageRef[] }>;
+  status?: { status_str?: string; completed?: boolean };
+  priorgraph?: {
+    status?: string;
+    error?: { message: string; nodeId?: string; nodeType?: string } | null;
+    created_at?: number;
+    started_at?: number | null;
+    finished_at?: number | null;
+  };
+}
+
 export interface PreviewFrame {
   blob: Blob;
   nodeId?: string;
   promptId?: string;
 }
 
+/** The server refused the access token (missing or wrong): the page shows how to get in. */
+export class AuthError extends Error {
+  constructor(readonly hadToken: boolean) {
+    super(hadToken ? 'the access token is wrong' : 'this server needs an access token');
+  }
+}
+
+/** A random client id. crypto.randomUUID exists only in secure contexts (https, localhost); a page
+ *  opened over plain HTTP by address has crypto.getRandomValues only. */
+export function newClientId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 async function json<T>(res: Response, what: string): Promise<T> {
+  if (res.status === 401) throw new AuthError(token !== undefined);
   if (!res.ok) {
     const text = await res.text().catch(() => '');
     throw new Error(`${what}: HTTP ${res.status} ${text.slice(0, 300)}`);
@@ -69,6 +103,14 @@ function readToken(): string | undefined {
   return sessionStorage.getItem('priorgraph.token') ?? undefined;
 }
 const token = readToken();
+
+/** Keep a token typed into the page and reload with it. */
+export function useToken(t: string): void {
+  sessionStorage.setItem('priorgraph.token', t);
+  const u = new URL(location.href);
+  u.searchParams.delete('token');
+  location.replace(u.href);
+}
 
 function withToken(url: string): string {
   return token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url;
@@ -121,7 +163,7 @@ export class Api {
   onConnection: (connected: boolean) => void = () => {};
 
   constructor(clientId?: string) {
-    this.clientId = clientId ?? crypto.randomUUID();
+    this.clientId = clientId ?? newClientId();
   }
 
   objectInfo(): Promise<Record<string, unknown>> {
@@ -138,7 +180,8 @@ export class Api {
     const r = await request('prompt', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: doc, client_id: this.clientId }),
+      // the document goes along as ComfyUI's frontend sends its workflow: the history loads it back
+      body: JSON.stringify({ prompt: doc, client_id: this.clientId, extra_data: { extra_pnginfo: { workflow: doc } } }),
     });
     const body = (await r.json().catch(() => ({}))) as {
       prompt_id?: string;
@@ -151,14 +194,51 @@ export class Api {
     return { ok: false, error, nodeErrors: body.node_errors ?? {} };
   }
 
-  async interrupt(): Promise<void> {
-    await request('interrupt', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  /** Interrupt the running prompt (only that one when `promptId` is given). */
+  async interrupt(promptId?: string): Promise<void> {
+    await this.post('interrupt', promptId ? { prompt_id: promptId } : {});
   }
 
-  async history(
-    maxItems = 30,
-  ): Promise<Record<string, { outputs?: Record<string, { images?: ImageRef[] }>; status?: { status_str?: string } }>> {
+  async history(maxItems = 30): Promise<Record<string, HistoryEntry>> {
     return json(await request(`history?max_items=${maxItems}`), 'GET /history');
+  }
+
+  async queueState(): Promise<{ queue_running: QueueItem[]; queue_pending: QueueItem[] }> {
+    return json(await request('queue'), 'GET /queue');
+  }
+
+  private async post(path: string, body: unknown): Promise<void> {
+    await json(
+      await request(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
+      `POST /${path}`,
+    );
+  }
+
+  /** Upload a file into the server's input folder; its name there (maybe made unique) comes back. */
+  async uploadImage(file: File): Promise<string> {
+    const form = new FormData();
+    form.append('image', file, file.name);
+    const r = await json<{ name: string; subfolder?: string }>(
+      await request('upload/image', { method: 'POST', body: form }),
+      'POST /upload/image',
+    );
+    return r.subfolder ? `${r.subfolder}/${r.name}` : r.name;
+  }
+
+  deleteQueued(ids: string[]): Promise<void> {
+    return this.post('queue', { delete: ids });
+  }
+
+  clearQueue(): Promise<void> {
+    return this.post('queue', { clear: true });
+  }
+
+  clearHistory(): Promise<void> {
+    return this.post('history', { clear: true });
   }
 
   connect(): void {

@@ -1,14 +1,27 @@
 /** The editor application: toolbar, side panel, running, workflows, undo. Talks to the canvas only
  *  through GraphEditor (src/graph/adapter.ts). */
-import { Api, type ImageRef, type NodeError, type PreviewFrame, viewUrl, type WsEvent } from './api.ts';
+import {
+  Api,
+  AuthError,
+  type ImageRef,
+  type NodeError,
+  type PreviewFrame,
+  useToken,
+  viewUrl,
+  type WsEvent,
+} from './api.ts';
 import { comfyPromptToDocument, isComfyPrompt } from './comfy.ts';
 import { documentToGraph, graphToDocument, type SerialisedGraph } from './document.ts';
 import { GraphEditor } from './graph/adapter.ts';
+import { JobsPanel } from './jobs.ts';
 import { type NodeDefs, parseObjectInfo } from './nodedefs.ts';
 import { workflowFromPng } from './png.ts';
 import { isWorkflowDocument, type WorkflowDocument } from './types.ts';
 
 const STORAGE_KEY = 'priorgraph.workflow';
+const PANEL_KEY = 'priorgraph.panel';
+/** Below this window width the side panel starts closed, so the example fits the canvas readably. */
+const PANEL_OPEN_MIN_WIDTH = 1600;
 const UNDO_LIMIT = 100;
 
 function $<T extends HTMLElement = HTMLElement>(id: string): T {
@@ -17,11 +30,17 @@ function $<T extends HTMLElement = HTMLElement>(id: string): T {
   return el as T;
 }
 
-/** The graph without the viewport: what undo compares. */
+/** The graph without the viewport and what litegraph recomputes by itself (each node's execution
+ *  order, the revision counter): what undo compares. Two graphs a person cannot tell apart have the
+ *  same key, so a restored state is never taken for a new edit. */
 function contentKey(g: SerialisedGraph): string {
-  const { extra, ...rest } = g;
+  const { extra, revision: _r, ...rest } = g as SerialisedGraph & { revision?: unknown };
   const { ds: _ds, ...extraRest } = extra ?? {};
-  return JSON.stringify({ ...rest, extra: extraRest });
+  const nodes = (rest.nodes ?? []).map((n) => {
+    const { order: _o, ...keep } = n as typeof n & { order?: unknown };
+    return keep;
+  });
+  return JSON.stringify({ ...rest, nodes, extra: extraRest });
 }
 
 export class App {
@@ -38,16 +57,25 @@ export class App {
   private queueRemaining = 0;
   private connected = false;
   private previewUrls = new Map<string, string>();
-  private historyKeys = new Set<string>();
+  jobs!: JobsPanel;
   private meta?: Record<string, unknown>;
   /** Console-free log of what happened, for people and the end-to-end test. */
   readonly events: string[] = [];
 
   async start(): Promise<void> {
     const canvasEl = $<HTMLCanvasElement>('graph-canvas');
-    this.editor = new GraphEditor(canvasEl, { onChange: () => this.scheduleCheckpoint() });
+    this.editor = new GraphEditor(canvasEl, {
+      onChange: () => this.scheduleCheckpoint(),
+      onUpload: (id, input) => this.chooseUpload(id, input),
+    });
     new ResizeObserver(() => this.editor.resize()).observe($('canvas-wrap'));
     this.bindUi();
+    this.jobs = new JobsPanel(this.api, {
+      loadWorkflow: (wf, label) => this.loadWorkflowFrom(wf, label),
+      openImage: (img) => this.openLightbox(img),
+      toast: (t, e) => this.toast(t, e),
+    });
+    this.togglePanel(this.panelWanted(), { remember: false });
     this.api.onEvent = (e) => this.onWsEvent(e);
     this.api.onPreview = (f) => this.onPreview(f);
     this.api.onConnection = (c) => {
@@ -60,8 +88,35 @@ export class App {
     const saved = this.readStored();
     if (saved) this.loadDocument(saved, { fit: !saved.ui?.viewport, resetUndo: true });
     else await this.openDefault();
-    this.loadHistory().catch(() => {});
+    await Promise.all([this.jobs.refreshHistory(), this.jobs.refreshQueue()]).catch(() => {});
     document.body.dataset.ready = 'true';
+  }
+
+  /** A full screen that says why the editor cannot work, instead of an empty canvas: the access
+   *  token is missing or wrong (with a field to type it), or the server cannot be reached. */
+  showStartFailure(err: Error): void {
+    this.api.close();
+    const auth = err instanceof AuthError;
+    $('blocker-title').textContent = auth
+      ? err.hadToken
+        ? 'Wrong access token'
+        : 'This server needs an access token'
+      : 'The editor could not start';
+    $('blocker-text').textContent = auth
+      ? `${err.hadToken ? 'The server refused the token this page was opened with. ' : ''}` +
+        'Open the address the server printed when it started (it ends in ?token=…), or type the token ' +
+        '(the --token value or PRIORGRAPH_TOKEN) here.'
+      : `${err.message}. Check that the server is running and reload the page.`;
+    const form = $<HTMLFormElement>('token-form');
+    form.hidden = !auth;
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const t = $<HTMLInputElement>('token-input').value.trim();
+      if (t) useToken(t);
+    };
+    $('blocker').hidden = false;
+    document.body.dataset.failed = auth ? 'auth' : 'error';
+    if (auth) $<HTMLInputElement>('token-input').focus();
   }
 
   // ------------------------------------------------------------------ documents
@@ -96,6 +151,26 @@ export class App {
     else this.editor.clear();
   }
 
+  /** The Example button: asks before it replaces a graph, and can be undone (Ctrl+Z). */
+  async openExample(): Promise<void> {
+    if (!this.confirmReplace('Replace the current graph with the example?')) return;
+    const doc = await this.api.defaultWorkflow();
+    if (!doc) {
+      this.toast('The server has no example workflow', true);
+      return;
+    }
+    clearTimeout(this.checkpointTimer);
+    this.checkpoint();
+    this.loadDocument(doc, { fit: true });
+    this.log('opened the example');
+  }
+
+  /** Ask before replacing a graph that has nodes (the replacement itself can be undone). */
+  private confirmReplace(question: string): boolean {
+    if (this.editor.nodeIds().length === 0) return true;
+    return window.confirm(`${question} (Ctrl+Z brings this one back.)`);
+  }
+
   private readStored(): WorkflowDocument | undefined {
     try {
       const raw = localStorage.getItem(STORAGE_KEY);
@@ -107,12 +182,71 @@ export class App {
     }
   }
 
-  /** Open a file: a priorgraph document, a ComfyUI API prompt, or a PNG that carries either. */
-  async openFile(file: File): Promise<void> {
+  // ------------------------------------------------------------------ uploads and lists
+
+  /** Read the node definitions again: combos list the files and models there are now. */
+  async refreshDefs(): Promise<void> {
+    this.defs = parseObjectInfo(await this.api.objectInfo());
+    this.editor.registerTypes(this.defs);
+    this.editor.refreshComboOptions();
+    this.log('definitions refreshed');
+  }
+
+  /** The upload button of a file input: pick a file, upload it, select it. */
+  private chooseUpload(id: string, input: string): void {
+    const picker = document.createElement('input');
+    picker.type = 'file';
+    picker.accept = 'image/png,image/*';
+    picker.addEventListener('change', () => {
+      const f = picker.files?.[0];
+      if (f) void this.uploadInto(id, input, f);
+    });
+    picker.click();
+  }
+
+  async uploadInto(id: string, input: string, file: File): Promise<void> {
+    try {
+      const name = await this.api.uploadImage(file);
+      await this.refreshDefs();
+      this.editor.setWidgetValue(id, input, name);
+      this.checkpoint();
+      this.toast(`Uploaded ${name}`);
+      this.log(`uploaded ${name}`);
+    } catch (err) {
+      this.toast(`Could not upload ${file.name}: ${(err as Error).message}`, true);
+    }
+  }
+
+  /** A plain image dropped on the canvas: upload it and add a node that loads it, where it fell. */
+  private async addImageNode(file: File, at?: [number, number]): Promise<void> {
+    const target = [...this.defs.values()].flatMap((d) =>
+      d.inputs.filter((i) => i.upload === 'image').map((i) => ({ type: d.type, input: i.name })),
+    )[0];
+    if (!target) throw new Error('it carries no workflow, and no node here loads images');
+    const id = this.editor.addNode(target.type, at);
+    if (!id) throw new Error(`could not add a ${target.type} node`);
+    await this.uploadInto(id, target.input, file);
+  }
+
+  /** Open a file: a priorgraph document, a ComfyUI API prompt, or a PNG that carries either; a PNG
+   *  without a workflow becomes a Load Image node (`at`: where it was dropped, canvas coordinates). */
+  async openFile(file: File, at?: [number, number]): Promise<void> {
     try {
       let doc: WorkflowDocument;
-      if (file.type === 'image/png' || file.name.toLowerCase().endsWith('.png')) {
-        const r = workflowFromPng(new Uint8Array(await file.arrayBuffer()), this.defs);
+      const isImage = file.type.startsWith('image/') || /\.(png|jpe?g|webp)$/i.test(file.name);
+      if (isImage && !(file.type === 'image/png' || file.name.toLowerCase().endsWith('.png'))) {
+        await this.addImageNode(file, at);
+        return;
+      }
+      if (isImage) {
+        let r: ReturnType<typeof workflowFromPng>;
+        try {
+          r = workflowFromPng(new Uint8Array(await file.arrayBuffer()), this.defs);
+        } catch (e) {
+          if (!/carries no/.test((e as Error).message)) throw e;
+          await this.addImageNode(file, at);
+          return;
+        }
         for (const w of r.warnings) this.toast(w, true);
         doc = r.doc;
       } else {
@@ -138,9 +272,17 @@ export class App {
     }
   }
 
+  /** Save (download) under a name the person gives; the name is kept in the workflow. */
   saveFile(): void {
     const doc = this.currentDocument();
-    const name = typeof doc.meta?.name === 'string' && doc.meta.name ? doc.meta.name : 'workflow';
+    const current = typeof doc.meta?.name === 'string' && doc.meta.name ? doc.meta.name : 'workflow';
+    const asked = window.prompt('Save the workflow as', current);
+    if (asked === null) return;
+    const name = asked.trim().replace(/\.priorgraph\.json$|\.json$/i, '') || current;
+    this.meta = { ...this.meta, name };
+    doc.meta = { ...doc.meta, name };
+    this.editor.setMeta(doc.meta);
+    this.checkpoint();
     const blob = new Blob([`${JSON.stringify(doc, null, 2)}\n`], { type: 'application/json' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
@@ -190,8 +332,9 @@ export class App {
     this.restoring = true;
     this.editor.load(g);
     this.restoring = false;
-    this.lastKey = key;
-    this.persist(this.editor.serialise());
+    const now = this.editor.serialise();
+    this.lastKey = contentKey(now);
+    this.persist(now);
     this.updateUndoButtons();
   }
 
@@ -205,6 +348,8 @@ export class App {
   }
 
   redo(): void {
+    clearTimeout(this.checkpointTimer);
+    this.checkpoint(); // an edit not yet recorded ends the redo chain, as any edit does
     const next = this.redoStack.pop();
     if (!next) return;
     this.undoStack.push(this.lastKey);
@@ -274,6 +419,7 @@ export class App {
       ul.append(li);
     }
     $('errors-panel').hidden = items.length === 0;
+    if (items.length) this.togglePanel(true, { remember: false });
   }
 
   private hideErrors(): void {
@@ -285,8 +431,16 @@ export class App {
     switch (e.type) {
       case 'status':
         this.queueRemaining = e.data.status?.exec_info?.queue_remaining ?? this.queueRemaining;
+        // the queue changed (maybe by another client, whose run messages this page does not get)
+        this.jobs.refreshSoon();
+        this.jobs.historySoon();
+        break;
+      case 'execution_cached':
+        this.editor.setCached((e.data.nodes ?? []).map(String));
+        if (e.data.nodes?.length) this.log(`cached ${e.data.nodes.join(',')}`);
         break;
       case 'execution_start':
+        this.jobs.refreshSoon();
         this.runningPrompt = e.data.prompt_id;
         this.editor.clearErrors();
         this.log(`started ${e.data.prompt_id}`);
@@ -311,16 +465,19 @@ export class App {
         const id = String(e.data.node);
         if (images.length) {
           this.editor.setImages(id, images.map(viewUrl));
-          for (const img of images) this.addHistoryImage(img);
           this.log(`images ${id} ${images.length}`);
         }
         break;
       }
       case 'execution_success':
+        this.jobs.historySoon();
+        this.jobs.refreshSoon();
         this.editor.setRunning(null);
         this.log(`success ${e.data.prompt_id}`);
         break;
       case 'execution_error': {
+        this.jobs.historySoon();
+        this.jobs.refreshSoon();
         const id = String(e.data.node_id);
         this.editor.setRunning(null);
         this.editor.setNodeError(id, e.data.exception_message);
@@ -330,6 +487,8 @@ export class App {
         break;
       }
       case 'execution_interrupted':
+        this.jobs.historySoon();
+        this.jobs.refreshSoon();
         this.editor.setRunning(null);
         this.toast('Interrupted');
         this.log('interrupted');
@@ -354,35 +513,30 @@ export class App {
     el.classList.toggle('offline', !this.connected);
     el.classList.toggle('running', this.connected && !!this.runningPrompt);
     if (!this.connected) el.textContent = 'server offline — reconnecting…';
-    else if (this.runningNode)
-      el.textContent = `running ${this.editor.nodeTitle(this.runningNode)} · queue ${this.queueRemaining}`;
-    else el.textContent = this.queueRemaining ? `queue ${this.queueRemaining}` : 'idle';
+    else if (this.runningPrompt && (this.runningNode || this.editor.activeIds().length)) {
+      // every node running now: independent branches (two samplers) run at the same time
+      const ids = [...new Set([...this.editor.activeIds(), ...(this.runningNode ? [this.runningNode] : [])])];
+      el.textContent = `running ${ids.map((id) => this.editor.nodeTitle(id)).join(', ')} · queue ${this.queueRemaining}`;
+    } else el.textContent = this.queueRemaining ? `queue ${this.queueRemaining}` : 'idle';
   }
 
   // ------------------------------------------------------------------ history
 
-  private async loadHistory(): Promise<void> {
-    const h = await this.api.history(30);
-    for (const item of Object.values(h).reverse()) {
-      for (const out of Object.values(item.outputs ?? {}))
-        for (const img of out.images ?? []) this.addHistoryImage(img);
+  /** Open a workflow from the history (a priorgraph document or a ComfyUI API prompt); undoable. */
+  loadWorkflowFrom(wf: WorkflowDocument | Record<string, unknown>, label: string): void {
+    let doc: WorkflowDocument;
+    if (isWorkflowDocument(wf)) doc = wf;
+    else if (isComfyPrompt(wf)) doc = comfyPromptToDocument(wf, this.defs).doc;
+    else {
+      this.toast(`${label}: not a workflow this editor can open`, true);
+      return;
     }
-  }
-
-  private addHistoryImage(img: ImageRef): void {
-    if ((img.type ?? 'output') !== 'output') return;
-    const key = `${img.subfolder ?? ''}/${img.filename}`;
-    if (this.historyKeys.has(key)) return;
-    this.historyKeys.add(key);
-    const el = document.createElement('img');
-    el.src = viewUrl(img);
-    el.alt = img.filename;
-    el.title = img.filename;
-    el.addEventListener('click', () => this.openLightbox(img));
-    const panel = $('history');
-    panel.prepend(el);
-    while (panel.children.length > 60) panel.lastElementChild?.remove();
-    $('history-empty').hidden = true;
+    if (!this.confirmReplace(`Replace the current graph with the workflow of ${label}?`)) return;
+    clearTimeout(this.checkpointTimer);
+    this.checkpoint();
+    this.loadDocument(doc, { fit: true });
+    this.toast(`Loaded the workflow of ${label}`);
+    this.log(`loaded ${label}`);
   }
 
   private openLightbox(img: ImageRef): void {
@@ -422,15 +576,17 @@ export class App {
       this.editor.openSearch(new MouseEvent('dblclick', { clientX: r.left + r.width / 2 - 150, clientY: r.top + 120 }));
     });
     on('btn-new', () => {
+      if (!this.confirmReplace('Start an empty graph?')) return;
       this.meta = undefined;
       this.editor.clear();
       this.hideErrors();
       this.checkpoint();
     });
-    on('btn-default', () => void this.openDefault());
+    on('btn-default', () => void this.openExample());
     on('btn-open', () => $('file-input').click());
     on('btn-save', () => this.saveFile());
     on('btn-help', () => this.toggleHelp(true));
+    on('btn-panel', () => this.togglePanel());
     on('help-close', () => this.toggleHelp(false));
     on('lightbox-close', () => ($('lightbox').hidden = true));
     $('lightbox').addEventListener('click', (e) => {
@@ -464,10 +620,88 @@ export class App {
       if (!f) return;
       e.preventDefault();
       e.stopPropagation();
-      void this.openFile(f);
+      void this.openFile(f, this.editor.canvasPoint(e.clientX, e.clientY));
     });
 
     window.addEventListener('keydown', (e) => this.onKey(e));
+    this.bindTooltips();
+    // double-click a title: rename the node in place (before litegraph opens its search)
+    $('graph-canvas').addEventListener(
+      'dblclick',
+      (e) => {
+        const id = this.editor.titleAt(e.clientX, e.clientY);
+        if (!id) return;
+        e.stopImmediatePropagation();
+        e.preventDefault();
+        this.renameInPlace(id, e.clientX, e.clientY);
+      },
+      true,
+    );
+    // files and models added on the server while the page was in the background
+    window.addEventListener('focus', () => void this.refreshDefs().catch(() => {}));
+  }
+
+  /** The side panel (errors, queue, history): as the person left it, else open only on wide windows. */
+  private panelWanted(): boolean {
+    const saved = localStorage.getItem(PANEL_KEY);
+    return saved === null ? window.innerWidth >= PANEL_OPEN_MIN_WIDTH : saved === 'open';
+  }
+
+  togglePanel(show = $('side').hidden, opts: { remember?: boolean } = {}): void {
+    $('side').hidden = !show;
+    $('btn-panel').setAttribute('aria-pressed', String(show));
+    if (opts.remember ?? true) localStorage.setItem(PANEL_KEY, show ? 'open' : 'closed');
+    this.editor.resize();
+  }
+
+  /** Help text from the node definitions, shown when the pointer rests on an input or a title. */
+  private bindTooltips(): void {
+    const canvas = $('graph-canvas');
+    const tip = $('tooltip');
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hide = () => {
+      clearTimeout(timer);
+      tip.hidden = true;
+    };
+    canvas.addEventListener('pointermove', (e) => {
+      hide();
+      if (e.buttons) return;
+      timer = setTimeout(() => {
+        const text = this.editor.describeAt(e.clientX, e.clientY);
+        if (!text) return;
+        tip.textContent = text;
+        tip.style.left = `${Math.min(e.clientX + 14, window.innerWidth - 340)}px`;
+        tip.style.top = `${e.clientY + 18}px`;
+        tip.hidden = false;
+      }, 450);
+    });
+    canvas.addEventListener('pointerdown', hide);
+    canvas.addEventListener('pointerleave', hide);
+  }
+
+  private renameInPlace(id: string, clientX: number, clientY: number): void {
+    const input = document.createElement('input');
+    input.className = 'title-editor';
+    input.value = this.editor.nodeTitle(id);
+    input.style.left = `${clientX - 60}px`;
+    input.style.top = `${clientY - 14}px`;
+    let done = false;
+    const finish = (commit: boolean) => {
+      if (done) return;
+      done = true;
+      if (commit) this.editor.setTitle(id, input.value.trim());
+      input.remove();
+      this.log(`renamed ${id}`);
+    };
+    input.addEventListener('keydown', (e) => {
+      e.stopPropagation();
+      if (e.key === 'Enter') finish(true);
+      else if (e.key === 'Escape') finish(false);
+    });
+    input.addEventListener('blur', () => finish(true));
+    document.body.append(input);
+    input.focus();
+    input.select();
   }
 
   private toggleHelp(show: boolean): void {
@@ -496,6 +730,9 @@ export class App {
     } else if (mod && ((key === 'z' && e.shiftKey) || key === 'y')) {
       e.preventDefault();
       this.redo();
+    } else if (mod && (key === 'b' || key === 'm')) {
+      e.preventDefault();
+      if (this.editor.toggleMode(key === 'b' ? 4 : 2)) this.log(key === 'b' ? 'bypass toggled' : 'mute toggled');
     } else if (mod && key === 's') {
       e.preventDefault();
       this.saveFile();
@@ -504,6 +741,10 @@ export class App {
       $('file-input').click();
     } else if (!mod && e.key === '.') {
       this.editor.fitToView();
+    } else if (!mod && !e.altKey && key === 'r') {
+      void this.refreshDefs(); // ComfyUI's R: re-read the node definitions and their lists
+    } else if (!mod && !e.altKey && key === 'q') {
+      this.togglePanel();
     } else if (!mod && e.key === '?') {
       this.toggleHelp($('help').hidden);
     } else if (mod && (key === 'c' || key === 'v') && t.localName !== 'canvas') {

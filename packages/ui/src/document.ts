@@ -162,6 +162,7 @@ export function documentToGraph(doc: WorkflowDocument, defs: NodeDefs): Conversi
   }
 
   let linkId = 0;
+  const linkByTarget = new Map<string, number>();
   for (const [id, dn] of entries) {
     const target = byId.get(id)!;
     for (const [name, v] of Object.entries(dn.inputs ?? {})) {
@@ -183,6 +184,7 @@ export function documentToGraph(doc: WorkflowDocument, defs: NodeDefs): Conversi
       const lid = ++linkId;
       const type = src.outputs[outSlot].type;
       links.push([lid, src.id, outSlot, target.id, slot, type]);
+      linkByTarget.set(`${id}/${name}`, lid);
       target.inputs[slot].link = lid;
       const out = src.outputs[outSlot];
       out.links = [...(out.links ?? []), lid];
@@ -192,6 +194,19 @@ export function documentToGraph(doc: WorkflowDocument, defs: NodeDefs): Conversi
   const extra: Record<string, unknown> = {};
   if (doc.ui?.viewport) extra.ds = { offset: [...doc.ui.viewport.offset], scale: doc.ui.viewport.scale };
   if (doc.meta) extra.priorgraph_meta = structuredClone(doc.meta);
+  // reroutes: litegraph keeps them in extra, tied to link ids (renumbered here, so mapped by target)
+  if (doc.ui?.reroutes?.length) {
+    extra.reroutes = doc.ui.reroutes.map((r) => ({
+      id: r.id,
+      pos: [...r.pos],
+      ...(r.parentId !== undefined ? { parentId: r.parentId } : {}),
+      linkIds: r.links.flatMap((k) => linkByTarget.get(k) ?? []),
+    }));
+    extra.linkExtensions = Object.entries(doc.ui.linkReroutes ?? {}).flatMap(([k, parentId]) => {
+      const id = linkByTarget.get(k);
+      return id === undefined ? [] : [{ id, parentId }];
+    });
+  }
   return {
     value: {
       last_node_id: lastNodeId,
@@ -292,9 +307,36 @@ export function graphToDocument(graph: SerialisedGraph, defs: NodeDefs): Convers
     ...(g.color ? { color: g.color } : {}),
   }));
   const ds = graph.extra?.ds as { offset?: [number, number]; scale?: number } | undefined;
-  if (groups.length || ds?.offset) {
+  // reroutes, with their links named by target (link ids do not survive a document)
+  const targetOf = (lid: number): string | undefined => {
+    const l = linksById.get(lid);
+    const input = l ? nodesById.get(String(l[3]))?.inputs?.[l[4]] : undefined;
+    return input ? `${l![3]}/${input.widget?.name ?? input.name}` : undefined;
+  };
+  const rawReroutes = (graph.extra?.reroutes ?? []) as Array<{
+    id: number;
+    pos: [number, number];
+    parentId?: number;
+    linkIds?: number[];
+  }>;
+  const reroutes = rawReroutes.map((r) => ({
+    id: r.id,
+    pos: [round(r.pos[0]), round(r.pos[1])] as [number, number],
+    ...(r.parentId !== undefined ? { parentId: r.parentId } : {}),
+    links: (r.linkIds ?? []).flatMap((lid) => targetOf(lid) ?? []),
+  }));
+  const linkReroutes: Record<string, number> = {};
+  for (const x of (graph.extra?.linkExtensions ?? []) as Array<{ id: number; parentId: number }>) {
+    const k = targetOf(x.id);
+    if (k) linkReroutes[k] = x.parentId;
+  }
+  if (groups.length || ds?.offset || reroutes.length) {
     doc.ui = {};
     if (groups.length) doc.ui.groups = groups;
+    if (reroutes.length) {
+      doc.ui.reroutes = reroutes;
+      doc.ui.linkReroutes = linkReroutes;
+    }
     if (ds?.offset) doc.ui.viewport = { offset: [round(ds.offset[0]), round(ds.offset[1])], scale: ds.scale ?? 1 };
   }
   const meta = graph.extra?.priorgraph_meta as Record<string, unknown> | undefined;

@@ -4,6 +4,4 @@ import { App } from './app.ts';
 
 const app = new App();
 (window as unknown as { priorgraph: App }).priorgraph = app;
-app.start().catch((err: Error) => {
-  app.toast(`The editor could not start: ${err.message}`, true);
-});
+app.start().catch((err: Error) => app.showStartFailure(err));

@@ -16,6 +16,8 @@ export interface InputDef {
   multiline?: boolean;
   options?: string[];
   tooltip?: string;
+  /** A combo of files in the server's input folder that the editor can upload to. */
+  upload?: 'image';
 }
 
 export interface OutputDef {
@@ -84,7 +86,17 @@ function parseInput(name: string, spec: Spec, optional: boolean, declaredKind: s
   const tooltip = typeof opts.tooltip === 'string' ? opts.tooltip : undefined;
   if (Array.isArray(head)) {
     const options = head.map(String);
-    return { name, kind: 'combo', type: 'COMBO', optional, options, default: opts.default ?? options[0], tooltip };
+    const upload = opts.image_upload === true ? ({ upload: 'image' } as const) : {};
+    return {
+      name,
+      kind: 'combo',
+      type: 'COMBO',
+      optional,
+      options,
+      default: opts.default ?? options[0],
+      tooltip,
+      ...upload,
+    };
   }
   const type = String(head);
   let kind = normaliseKind(declaredKind) ?? (WIDGET_TYPES[type] as InputKind | undefined) ?? 'socket';
@@ -212,6 +224,14 @@ export function socketsMatch(outputType: string, inputType: string): boolean {
   return outputType.split(',').some((t) => ins.has(t.trim()));
 }
 
+/** What ComfyUI users type for a node that has another name here (bare type → their words). */
+const SEARCH_ALIASES: Record<string, string[]> = {
+  DiffusersLoader: ['load checkpoint', 'checkpointloadersimple', 'checkpoint loader'],
+  UNetLoader: ['load diffusion model', 'unetloader'],
+  Sampler: ['ksampler', 'samplercustom'],
+  CLIPTextEncode: ['prompt'],
+};
+
 /** Node types matching a search (optionally only those with an input / output a dragged link fits): every word of the query must occur in the display name, type name
  *  or category (case-insensitive); best matches first (name starts with the query, then name contains it). */
 export function searchNodeTypes(
@@ -228,10 +248,17 @@ export function searchNodeTypes(
     if (inputType && !d.inputs.some((i) => i.kind === 'socket' && socketsMatch(inputType, i.type))) continue;
     if (outputType && !d.outputs.some((o) => socketsMatch(o.type, outputType))) continue;
     const name = d.displayName.toLowerCase();
-    const hay = `${name} ${d.type.toLowerCase()} ${d.category.toLowerCase()}`;
+    // the bare type name: every qualified name starts with its plugin's, which would match everything
+    const aliases = (SEARCH_ALIASES[d.bareType] ?? []).join(' ');
+    const hay = `${name} ${d.bareType.toLowerCase()} ${d.category.toLowerCase()} ${aliases}`;
     if (!words.every((w) => hay.includes(w))) continue;
     const compact = name.replace(/\s+/g, '');
-    const score = name.startsWith(q) ? 0 : name.includes(q) || compact.includes(q.replace(/\s+/g, '')) ? 1 : 2;
+    const score =
+      name.startsWith(q) || aliases.split(' ').includes(q) || (SEARCH_ALIASES[d.bareType] ?? []).includes(q)
+        ? 0
+        : name.includes(q) || compact.includes(q.replace(/\s+/g, ''))
+          ? 1
+          : 2;
     scored.push([score, name, d.type]);
   }
   scored.sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]));

@@ -34,11 +34,25 @@ export interface DocGroup {
   color?: string;
 }
 
+/** A reroute dot; the links through it are named by their target, `<node id>/<input name>`. */
+export interface DocReroute {
+  id: number;
+  pos: [number, number];
+  parentId?: number;
+  links: string[];
+}
+
 export interface WorkflowDocument {
   format: 'priorgraph';
   version: number;
   nodes: Record<string, DocNode>;
-  ui?: { groups?: DocGroup[]; viewport?: { offset: [number, number]; scale: number } };
+  ui?: {
+    groups?: DocGroup[];
+    viewport?: { offset: [number, number]; scale: number };
+    reroutes?: DocReroute[];
+    /** the last reroute each rerouted link passes through, by the link's target */
+    linkReroutes?: Record<string, number>;
+  };
   meta?: Record<string, unknown>;
 }
 

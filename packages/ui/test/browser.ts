@@ -23,8 +23,9 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** A fresh browser profile at 1280×800. Throws a clear error when Chromium is missing. */
-export async function launchBrowser(): Promise<Browser> {
+/** A fresh browser profile at 1280×800 (`args`: extra Chromium switches). Throws a clear error when
+ *  Chromium is missing. */
+export async function launchBrowser(opts: { args?: string[] } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM}: install Debian's chromium package (apt-get install -y chromium), set PRIORGRAPH_CHROMIUM, or skip the browser tests with PRIORGRAPH_SKIP_BROWSER=1`,
@@ -34,7 +35,7 @@ export async function launchBrowser(): Promise<Browser> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...(opts.args ?? [])],
     viewport: { width: 1280, height: 800 },
     // PRIORGRAPH_E2E_DPR=2 runs the same steps on a HiDPI screen
     deviceScaleFactor: Number(process.env.PRIORGRAPH_E2E_DPR ?? 1),

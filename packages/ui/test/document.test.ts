@@ -60,6 +60,19 @@ describe('parseObjectInfo (real /object_info from core Registry)', () => {
 });
 
 describe('node search', () => {
+  it('never matches the plugin prefix every type name shares; finds ComfyUI names by alias', () => {
+    expect(searchNodeTypes(defs, 'pgtest')).toEqual([]);
+    const prior = parseObjectInfo({
+      'priorgraph.DiffusersLoader': { display_name: 'Load Diffusers Model (ONNX)', category: 'loaders', output: [] },
+      'priorgraph.PriorSwapCFGGuider': { display_name: 'Prior-swap CFG', category: 'guiders', output: [] },
+      'priorgraph.Sampler': { display_name: 'Sampler (KSampler-like)', category: 'sampling', output: [] },
+      'priorgraph.VAEDecode': { display_name: 'VAE Decode', category: 'latent', output: [] },
+    });
+    expect(searchNodeTypes(prior, 'prior')).toEqual(['priorgraph.PriorSwapCFGGuider']);
+    expect(searchNodeTypes(prior, 'load checkpoint')).toEqual(['priorgraph.DiffusersLoader']);
+    expect(searchNodeTypes(prior, 'ksampler')[0]).toBe('priorgraph.Sampler');
+  });
+
   it('matches names, types and categories case-insensitively, best first', () => {
     expect(searchNodeTypes(defs, 'Load Check')).toEqual(['pgtest.CheckpointLoader']);
     expect(searchNodeTypes(defs, 'latent')[0]).toBe('pgtest.EmptyLatentImage');
@@ -104,6 +117,25 @@ describe('document <-> litegraph graph', () => {
     const back = graphToDocument(g, defs).value;
     // litegraph keeps the viewport outside the graph JSON; the editor adds it back (adapter.serialise)
     expect(back).toEqual({ ...doc, ui: { groups: doc.ui!.groups } });
+  });
+
+  it('keeps reroutes through a document and a real litegraph LGraph (links renumbered)', () => {
+    const doc = txt2img();
+    // two reroutes in a chain on the decoder's samples link, one more on its vae link
+    doc.ui = {
+      ...doc.ui,
+      reroutes: [
+        { id: 1, pos: [400, 300], links: ['5/samples'] },
+        { id: 2, pos: [450, 320], parentId: 1, links: ['5/samples'] },
+        { id: 3, pos: [300, 500], links: ['5/vae'] },
+      ],
+      linkReroutes: { '5/samples': 2, '5/vae': 3 },
+    };
+    const g = throughLitegraph(documentToGraph(doc, defs).value);
+    expect((g.extra.reroutes as unknown[]).length).toBe(3);
+    const back = graphToDocument(g, defs).value;
+    expect(back.ui?.reroutes).toEqual(doc.ui.reroutes);
+    expect(back.ui?.linkReroutes).toEqual(doc.ui.linkReroutes);
   });
 
   it('reads what litegraph wrote after editing: new nodes, a drag-connected link, widget edits', () => {

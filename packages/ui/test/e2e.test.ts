@@ -271,6 +271,7 @@ if (SKIP_BROWSER) {
         // both output nodes (the default one and the one we added) show their images
         const withImages = events.filter((e) => e.startsWith('images')).map((e) => e.split(' ')[1]);
         expect(withImages).toContain(addedId);
+        if (await page.locator('#side').isHidden()) await page.locator('#btn-panel').click();
         await page.waitForFunction(() => {
           const imgs = [...document.querySelectorAll<HTMLImageElement>('#history img')];
           return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
@@ -308,6 +309,7 @@ if (SKIP_BROWSER) {
 
     it('restores the workflow of a dropped PNG made by priorgraph', async () => {
       const png = Buffer.from(await (await fetch(outputUrl)).arrayBuffer());
+      page.once('dialog', (d) => void d.accept()); // "Start an empty graph?"
       await page.locator('#btn-new').click();
       expect(await nodeIds()).toEqual([]);
       await page.evaluate(

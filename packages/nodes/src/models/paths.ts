@@ -3,8 +3,8 @@
  * each root in turn; an absolute path, a `..` traversal or a symlink that lands outside every root is
  * refused. Errors name the node input.
  */
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { closeSync, existsSync, openSync, readdirSync, readSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { HostInfo } from '@priorgraph/core';
 
 export function isInside(child: string, root: string): boolean {
@@ -74,4 +74,71 @@ export function scanModels(host: HostInfo): { folders: string[]; files: string[]
     walk(root, 0);
   }
   return { folders: [...folders].sort(), files: [...files].sort() };
+}
+
+/** What a loader needs: a whole pipeline folder, a denoiser (folder or .onnx file), a CLIP (tokenizer
+ *  and text encoder), a VAE. */
+export type ModelRole = 'pipeline' | 'denoiser' | 'clip' | 'vae';
+
+const DENOISER_DIRS = ['unet', 'transformer'];
+/** diffusers component folders that hold something other than a denoiser */
+const OTHER_COMPONENT_DIRS = ['text_encoder', 'text_encoder_2', 'vae_encoder', 'vae_decoder', 'safety_checker'];
+/** the input names a denoiser network takes its timestep by (see signature.ts) */
+const TIMESTEP_NAMES = ['timestep', 'timesteps'];
+const PROBE_BYTES = 64 * 1024 * 1024;
+const probeCache = new Map<string, boolean>();
+
+/** Does a standalone .onnx file take a timestep input? Its graph's input names are stored as plain
+ *  strings in the protobuf; read at most the first 64 MiB (graph inputs follow the weights only in
+ *  files too large to list quickly, which then stay listed). */
+function takesTimestep(file: string): boolean {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(file);
+  } catch {
+    return false;
+  }
+  const key = `${file}:${st.size}:${st.mtimeMs}`;
+  const known = probeCache.get(key);
+  if (known !== undefined) return known;
+  let found = st.size > PROBE_BYTES;
+  if (!found) {
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(st.size);
+      readSync(fd, buf, 0, st.size, 0);
+      found = TIMESTEP_NAMES.some((n) => buf.includes(n));
+    } finally {
+      closeSync(fd);
+    }
+  }
+  probeCache.set(key, found);
+  return found;
+}
+
+function hasDir(dir: string, names: string[]): boolean {
+  return names.some((n) => existsSync(join(dir, n)));
+}
+
+/** The models under the roots that can fill `role`, read from their layout (the component folders a
+ *  diffusers folder has) and, for a lone .onnx file, its signature (a timestep input makes it a
+ *  denoiser). */
+export function modelsFor(host: HostInfo, role: ModelRole): string[] {
+  const { folders, files } = scanModels(host);
+  const abs = (p: string) => host.modelRoots.map((r) => resolve(r, p)).find((c) => existsSync(c)) ?? p;
+  const folderOk = (f: string) => {
+    const d = abs(f);
+    if (role === 'clip') return hasDir(d, ['tokenizer']) && hasDir(d, ['text_encoder']);
+    if (role === 'vae') return hasDir(d, ['vae_decoder']);
+    return hasDir(d, DENOISER_DIRS);
+  };
+  const out = folders.filter(folderOk);
+  if (role === 'denoiser') {
+    for (const f of files) {
+      const parent = basename(dirname(abs(f)));
+      if (DENOISER_DIRS.includes(parent)) out.push(f);
+      else if (!OTHER_COMPONENT_DIRS.includes(parent) && takesTimestep(abs(f))) out.push(f);
+    }
+  }
+  return out;
 }

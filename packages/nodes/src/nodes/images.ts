@@ -43,7 +43,7 @@ export const LoadImage = defineNode({
   category: 'image',
   displayName: 'Load Image',
   description: 'Loads a PNG from the input folder.',
-  inputs: { image: { kind: 'combo', options: listInputImages } },
+  inputs: { image: { kind: 'combo', options: listInputImages, upload: 'image' } },
   outputs: [{ name: 'IMAGE', type: 'IMAGE' }],
   validate: confineValidator('image', 'image', (h) => [h.inputDir]),
   execute({ image }, ctx) {

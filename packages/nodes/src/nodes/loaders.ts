@@ -2,14 +2,11 @@
  *  the model roots (combo lists what is found there) and confined to them. */
 import { defineNode, type HostInfo } from '@priorgraph/core';
 import { loadClip, loadDenoiserModel, loadFolder, loadVae } from '../models/load.ts';
-import { confinePath, scanModels } from '../models/paths.ts';
+import { confinePath, type ModelRole, modelsFor } from '../models/paths.ts';
 import { confineValidator, forInput, handleValue, runtime } from './common.ts';
 
-const folders = (h: HostInfo) => scanModels(h).folders;
-const foldersAndFiles = (h: HostInfo) => {
-  const s = scanModels(h);
-  return [...s.folders, ...s.files];
-};
+/** Each loader lists only the models that fit it (see modelsFor). */
+const models = (role: ModelRole) => (h: HostInfo) => modelsFor(h, role);
 
 export const DiffusersLoader = defineNode({
   type: 'DiffusersLoader',
@@ -19,7 +16,7 @@ export const DiffusersLoader = defineNode({
   description:
     'Loads a folder in the diffusers ONNX layout (model_index.json, unet/ or transformer/, text_encoder/, tokenizer/, vae_encoder/, vae_decoder/, scheduler/). The scheduler config travels with MODEL.',
   inputs: {
-    model_path: { kind: 'combo', options: folders, description: 'folder under a model root' },
+    model_path: { kind: 'combo', options: models('pipeline'), description: 'folder under a model root' },
   },
   outputs: [
     { name: 'MODEL', type: 'MODEL' },
@@ -43,7 +40,7 @@ export const UNetLoader = defineNode({
   displayName: 'Load UNet / Transformer',
   description:
     'Loads a denoiser network: a diffusers folder (its unet/ or transformer/) or a single .onnx file (external weights next to it load by path).',
-  inputs: { unet_path: { kind: 'combo', options: foldersAndFiles } },
+  inputs: { unet_path: { kind: 'combo', options: models('denoiser') } },
   outputs: [{ name: 'MODEL', type: 'MODEL' }],
   validate: confineValidator('unet_path'),
   async execute({ unet_path }, ctx) {
@@ -60,7 +57,7 @@ export const CLIPLoader = defineNode({
   category: 'loaders',
   displayName: 'Load CLIP',
   description: 'Loads tokenizer/ (vocab.json + merges.txt) and text_encoder/model.onnx of a diffusers folder.',
-  inputs: { clip_path: { kind: 'combo', options: folders } },
+  inputs: { clip_path: { kind: 'combo', options: models('clip') } },
   outputs: [{ name: 'CLIP', type: 'CLIP' }],
   validate: confineValidator('clip_path'),
   async execute({ clip_path }, ctx) {
@@ -77,7 +74,7 @@ export const VAELoader = defineNode({
   category: 'loaders',
   displayName: 'Load VAE',
   description: 'Loads vae_encoder/ and vae_decoder/ of a diffusers folder (scaling_factor from their config.json).',
-  inputs: { vae_path: { kind: 'combo', options: folders } },
+  inputs: { vae_path: { kind: 'combo', options: models('vae') } },
   outputs: [{ name: 'VAE', type: 'VAE' }],
   validate: confineValidator('vae_path'),
   async execute({ vae_path }, ctx) {

@@ -100,10 +100,19 @@ export const EmptyLatentImage = defineNode({
     width: { kind: 'int', default: 64, min: 8, max: 8192, step: 8 },
     height: { kind: 'int', default: 64, min: 8, max: 8192, step: 8 },
     batch_size: { kind: 'int', default: 1, min: 1, max: 64 },
-    channels: { kind: 'int', default: 4, min: 1, max: 64 },
+    // optional: ComfyUI's EmptyLatentImage has no channels input, and its prompts must validate
+    channels: {
+      kind: 'int',
+      default: 4,
+      min: 1,
+      max: 64,
+      optional: true,
+      description: 'latent channels (4 for SD-style VAEs)',
+    },
   },
   outputs: [{ name: 'LATENT', type: 'LATENT' }],
-  execute({ width, height, batch_size, channels }) {
+  execute({ width, height, batch_size, channels: ch }) {
+    const channels = ch ?? 4;
     const h = Math.max(1, Math.floor(height / 8));
     const w = Math.max(1, Math.floor(width / 8));
     const l: LatentValue = {

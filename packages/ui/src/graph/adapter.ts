@@ -23,10 +23,14 @@ export interface NodeRunState {
 export interface EditorHooks {
   /** Something in the graph may have changed (debounced by the caller). */
   onChange(): void;
+  /** The upload button of a node's file input was pressed. */
+  onUpload?(id: string, input: string): void;
 }
 
 const SEED_MAX = 2 ** 53 - 1;
 const IMAGE_AREA = 240;
+/** The vertical gap kept between a node and the one below it when a node grows. */
+const NODE_GAP = 12;
 /** Below this zoom node text gets too small to read; litegraph stops drawing it a little lower. */
 const MIN_FIT_SCALE = 0.6;
 
@@ -87,6 +91,7 @@ function wrapText(ctx: CanvasRenderingContext2D, text: string, width: number): s
 
 export interface NodeTypeHooks {
   onChange(): void;
+  upload?(node: AnyNode, input: string): void;
   drawForeground?(node: AnyNode, ctx: CanvasRenderingContext2D): void;
   drawBackground?(node: AnyNode, ctx: CanvasRenderingContext2D): void;
 }
@@ -102,7 +107,7 @@ export function registerNodeTypes(defs: NodeDefs, hooks: NodeTypeHooks = { onCha
         self.serialize_widgets = true;
         if (hooks.drawForeground) self.onDrawForeground = (ctx) => hooks.drawForeground?.(self, ctx);
         if (hooks.drawBackground) self.onDrawBackground = (ctx) => hooks.drawBackground?.(self, ctx);
-        buildNode(self, def, () => hooks.onChange());
+        buildNode(self, def, hooks);
       }
     };
     (cls as unknown as { title: string }).title = def.displayName;
@@ -119,11 +124,19 @@ export function registerNodeTypes(defs: NodeDefs, hooks: NodeTypeHooks = { onCha
   }
 }
 
-function buildNode(node: AnyNode, def: NodeDef, changed: () => void): void {
+function buildNode(node: AnyNode, def: NodeDef, hooks: NodeTypeHooks): void {
+  const changed = () => hooks.onChange();
   for (const input of def.inputs) {
     if (input.kind === 'socket') {
       node.addInput(input.name, input.type, input.optional ? { label: `${input.name}?` } : {});
     } else addWidget(node, input, changed);
+  }
+  // upload buttons after every input widget: documents map widget values by position, and a trailing
+  // button is never read back
+  for (const input of def.inputs.filter((i) => i.upload)) {
+    node.addWidget('button', `choose ${input.name} to upload`, null, () => hooks.upload?.(node, input.name), {
+      serialize: false,
+    });
   }
   for (const o of def.outputs) node.addOutput(o.name, o.type);
   const size = node.computeSize();
@@ -227,6 +240,21 @@ export class GraphEditor {
       filter = { inputType: o?.type_filter_in || undefined, outputType: o?.type_filter_out || undefined };
       return show(e, o);
     };
+    // litegraph's "Convert to Subgraph" makes a node that priorgraph documents cannot save, validate
+    // or run (the node is lost): it is not offered
+    const menus = this.canvas as unknown as Record<string, (...a: unknown[]) => unknown[] | null>;
+    for (const m of ['getCanvasMenuOptions', 'getNodeMenuOptions']) {
+      const orig = menus[m].bind(this.canvas);
+      menus[m] = (...a) =>
+        (orig(...a) ?? []).filter(
+          (o) =>
+            !(
+              o &&
+              typeof (o as { content?: unknown }).content === 'string' &&
+              /subgraph/i.test((o as { content: string }).content)
+            ),
+        );
+    }
     const changed = () => this.hooks.onChange();
     this.graph.onNodeAdded = changed;
     this.graph.onNodeRemoved = (node: { id: number | string }) => {
@@ -234,7 +262,9 @@ export class GraphEditor {
       changed();
     };
     this.graph.onConnectionChange = changed;
-    el.addEventListener('pointerup', changed);
+    (this.graph as unknown as { onAfterChange: () => void }).onAfterChange = changed;
+    // litegraph stops the canvas's own pointerup after a drag: listen before it, on the window
+    window.addEventListener('pointerup', changed, true);
     el.addEventListener('keyup', changed);
     this.resize();
   }
@@ -244,6 +274,7 @@ export class GraphEditor {
     this.defs = defs;
     registerNodeTypes(defs, {
       onChange: () => this.hooks.onChange(),
+      upload: (n, input) => this.hooks.onUpload?.(String(n.id), input),
       drawForeground: (n, ctx) => this.drawForeground(n, ctx),
       drawBackground: (n, ctx) => this.drawBackground(n, ctx),
     });
@@ -311,9 +342,27 @@ export class GraphEditor {
   }
 
   private drawForeground(node: AnyNode, ctx: CanvasRenderingContext2D): void {
+    const mode = (node as AnyNode & { mode?: number }).mode;
+    if (mode === 2 || mode === 4) {
+      // ComfyUI's look: bypassed nodes purple, muted ones greyed out
+      const [w, h] = node.flags.collapsed ? [node.width, 0] : node.size;
+      const th = LiteGraph.NODE_TITLE_HEIGHT;
+      ctx.save();
+      ctx.fillStyle = mode === 4 ? 'rgba(160, 64, 220, 0.35)' : 'rgba(20, 20, 20, 0.55)';
+      ctx.fillRect(0, -th, w, h + th);
+      ctx.restore();
+    }
     const s = this.stateOf(node);
     if (!s) return;
     const titleH = LiteGraph.NODE_TITLE_HEIGHT;
+    if (s.cached && !s.running) {
+      const w = node.flags.collapsed ? node.width : node.size[0];
+      ctx.save();
+      ctx.font = '11px sans-serif';
+      ctx.fillStyle = 'rgba(148, 163, 184, 0.9)';
+      ctx.fillText('cached', w - 48, -titleH / 2 + 4);
+      ctx.restore();
+    }
     const [w, h] = node.flags.collapsed ? [node.width, 0] : node.size;
     ctx.save();
     if (s.running) {
@@ -373,12 +422,43 @@ export class GraphEditor {
       const def = this.defs.get(node.type ?? '');
       if (!def) continue;
       // A saved size never hides widgets (a document may come from an editor without the seed control),
-      // and output nodes keep room for their images.
+      // and output nodes keep room for their images; what grows pushes the nodes below it down.
       const [minW, minH] = node.computeSize();
+      const oldBottom = node.pos[1] + node.size[1];
       node.size[0] = Math.max(node.size[0], minW);
       node.size[1] = Math.max(node.size[1], minH + (def.outputNode ? IMAGE_AREA : 0));
+      this.pushDown(node, oldBottom);
     }
     this.canvas.setDirty(true, true);
+  }
+
+  private overlapsX(a: AnyNode, b: AnyNode): boolean {
+    return b.pos[0] < a.pos[0] + a.size[0] && b.pos[0] + b.size[0] > a.pos[0];
+  }
+
+  /** Move the nodes that sat below `node` (under `oldBottom`) down so that it does not cover them. */
+  private pushDown(node: AnyNode, oldBottom: number): void {
+    const bottom = node.pos[1] + node.size[1];
+    if (bottom <= oldBottom) return;
+    const th = LiteGraph.NODE_TITLE_HEIGHT;
+    for (const o of this.nodes) {
+      const top = o.pos[1] - th;
+      if (o === node || !this.overlapsX(node, o) || top < oldBottom - 1 || top >= bottom + NODE_GAP) continue;
+      const hisBottom = o.pos[1] + o.size[1];
+      o.pos[1] += bottom + NODE_GAP - top;
+      this.pushDown(o, hisBottom);
+    }
+  }
+
+  /** Free canvas below a node, down to the next node under it. */
+  private freeBelow(node: AnyNode): number {
+    const bottom = node.pos[1] + node.size[1];
+    let free = Number.POSITIVE_INFINITY;
+    for (const o of this.nodes) {
+      const top = o.pos[1] - LiteGraph.NODE_TITLE_HEIGHT;
+      if (o !== node && this.overlapsX(node, o) && top >= bottom - 1) free = Math.min(free, top - bottom);
+    }
+    return free;
   }
 
   serialise(): SerialisedGraph {
@@ -444,6 +524,108 @@ export class GraphEditor {
     return [(p[0] + ds.offset[0]) * ds.scale, (p[1] + ds.offset[1]) * ds.scale];
   }
 
+  /** Screen (CSS pixel, relative to the canvas element) centre of a widget, once it has been drawn. */
+  widgetScreenPos(id: string, name: string): [number, number] | undefined {
+    const node = this.node(id);
+    const w = node?.widgets?.find((x) => x.name === name) as (Widget & { last_y?: number }) | undefined;
+    if (!node || !w) return undefined;
+    const y = w.last_y ?? w.y;
+    if (!y) return undefined; // not drawn yet
+    const ds = this.canvas.ds;
+    return [
+      (node.pos[0] + node.size[0] / 2 + ds.offset[0]) * ds.scale,
+      (node.pos[1] + y + LiteGraph.NODE_WIDGET_HEIGHT / 2 + ds.offset[1]) * ds.scale,
+    ];
+  }
+
+  /** The help text for what is under a point of the page: an input's (widget or slot) from its
+   *  definition, or the node's description over its title. */
+  describeAt(clientX: number, clientY: number): string | undefined {
+    const [x, y] = this.canvasPoint(clientX, clientY);
+    const node = (this.graph as unknown as { getNodeOnPos(x: number, y: number): AnyNode | null }).getNodeOnPos(x, y);
+    const def = node ? this.defs.get(node.type ?? '') : undefined;
+    if (!node || !def) return undefined;
+    const ly = y - node.pos[1];
+    const help = (name: string) => {
+      const input = def.inputs.find((i) => i.name === name);
+      return input?.tooltip ? `${name}: ${input.tooltip}` : undefined;
+    };
+    if (ly < 0) return def.description || undefined;
+    const slot = node.inputs.findIndex((_, i) => {
+      const p = node.getInputPos(i);
+      return Math.abs(x - p[0]) < 12 && Math.abs(y - p[1]) < 10;
+    });
+    if (slot >= 0) return help(node.inputs[slot].name);
+    if (node.flags.collapsed) return undefined;
+    for (const w of node.widgets ?? []) {
+      const wy = (w as Widget & { last_y?: number }).last_y ?? w.y;
+      if (ly >= wy && ly < wy + LiteGraph.NODE_WIDGET_HEIGHT) return help(w.name);
+    }
+    return undefined;
+  }
+
+  /** The workflow's meta (name, ...), kept with the graph as a loaded document's is. */
+  setMeta(meta: Record<string, unknown>): void {
+    const g = this.graph as unknown as { extra: Record<string, unknown> };
+    g.extra = { ...(g.extra ?? {}), priorgraph_meta: structuredClone(meta) };
+  }
+
+  /** Selected nodes' ids. */
+  selectedIds(): string[] {
+    const sel = (this.canvas as unknown as { selected_nodes?: Record<string, AnyNode> }).selected_nodes ?? {};
+    return Object.values(sel).map((n) => String(n.id));
+  }
+
+  /** ComfyUI's bypass (Ctrl+B, litegraph mode 4) and mute (Ctrl+M, mode 2): toggle on the selection
+   *  (all on unless all already are). */
+  toggleMode(mode: 2 | 4): boolean {
+    const nodes = this.nodes.filter((n) => this.selectedIds().includes(String(n.id))) as Array<
+      AnyNode & { mode: number }
+    >;
+    if (!nodes.length) return false;
+    const on = !nodes.every((n) => n.mode === mode);
+    for (const n of nodes) n.mode = on ? mode : 0;
+    this.hooks.onChange();
+    this.redraw();
+    return true;
+  }
+
+  nodeMode(id: string): number {
+    return (this.node(id) as (AnyNode & { mode?: number }) | undefined)?.mode ?? 0;
+  }
+
+  /** The node whose title bar is at a point of the page. */
+  titleAt(clientX: number, clientY: number): string | undefined {
+    const [x, y] = this.canvasPoint(clientX, clientY);
+    const th = LiteGraph.NODE_TITLE_HEIGHT;
+    const node = this.nodes
+      .slice()
+      .reverse()
+      .find(
+        (n) =>
+          x >= n.pos[0] &&
+          x <= n.pos[0] + (n.flags.collapsed ? n.width : n.size[0]) &&
+          y >= n.pos[1] - th &&
+          y < n.pos[1],
+      );
+    return node ? String(node.id) : undefined;
+  }
+
+  /** Rename a node (an empty title gives back its type's name). */
+  setTitle(id: string, title: string): void {
+    const node = this.node(id);
+    if (!node) return;
+    node.title = title || (this.defs.get(node.type ?? '')?.displayName ?? node.title);
+    this.hooks.onChange();
+    this.redraw();
+  }
+
+  /** Options a combo widget offers now. */
+  comboOptions(id: string, name: string): string[] {
+    const w = this.node(id)?.widgets?.find((x) => x.name === name);
+    return [...((w?.options.values as string[] | undefined) ?? [])];
+  }
+
   /** Screen box of a node including its title: [x, y, w, h]. */
   nodeScreenBox(id: string): [number, number, number, number] | undefined {
     const node = this.node(id);
@@ -470,6 +652,27 @@ export class GraphEditor {
     w.value = value;
     this.canvas.setDirty(true, false);
     return true;
+  }
+
+  /** Give every combo on the canvas the options of the current definitions (files and models that
+   *  appeared or went away on the server); a value no longer offered is kept, as a saved one is. */
+  refreshComboOptions(): void {
+    for (const node of this.nodes) {
+      const def = this.defs.get(node.type ?? '');
+      for (const input of def?.inputs ?? []) {
+        if (input.kind !== 'combo') continue;
+        const w = node.widgets?.find((x) => x.name === input.name);
+        if (w) w.options.values = input.options ?? [];
+      }
+    }
+    this.redraw();
+  }
+
+  /** Canvas coordinates of a point on the page. */
+  canvasPoint(clientX: number, clientY: number): [number, number] {
+    const r = this.el.getBoundingClientRect();
+    const ds = this.canvas.ds;
+    return [(clientX - r.left) / ds.scale - ds.offset[0], (clientY - r.top) / ds.scale - ds.offset[1]];
   }
 
   widgetValue(id: string, name: string): unknown {
@@ -504,6 +707,18 @@ export class GraphEditor {
       this.state.set(id, s);
     }
     return s;
+  }
+
+  /** Nodes running now (several when independent branches run at the same time). */
+  activeIds(): string[] {
+    return [...this.state].filter(([, s]) => this.active(s)).map(([id]) => id);
+  }
+
+  /** Nodes the server took from its cache for this run. */
+  setCached(ids: string[]): void {
+    for (const s of this.state.values()) s.cached = false;
+    for (const id of ids) this.ensure(id).cached = true;
+    this.redraw();
   }
 
   runState(id: string): NodeRunState | undefined {
@@ -586,8 +801,12 @@ export class GraphEditor {
     const node = this.node(id);
     s.preview = this.loadImage(url);
     if (node && s.heightBeforePreview === undefined && node.size[1] < node.computeSize()[1] + 100) {
-      s.heightBeforePreview = node.size[1];
-      node.size[1] = node.computeSize()[1] + 160;
+      // room for the step preview, but never over the node below
+      const grow = Math.min(node.computeSize()[1] + 160 - node.size[1], this.freeBelow(node) - NODE_GAP);
+      if (grow > 0) {
+        s.heightBeforePreview = node.size[1];
+        node.size[1] += grow;
+      }
     }
   }
 
