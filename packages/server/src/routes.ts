@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { cpus, freemem, platform, release, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
-import { validateWorkflow } from '@priorgraph/core';
+import { checkImageSize, ImageHeaderError, readImageHeader, validateWorkflow } from '@priorgraph/core';
 import express, { type Express } from 'express';
 import multer from 'multer';
 import { openApiDocument } from './openapi.js';
@@ -17,9 +17,12 @@ import {
   ClearDeleteBody,
   HistoryQuery,
   InterruptBody,
+  MAX_JSON_DEPTH,
   PromptBody,
   parseWith,
   RunQuery,
+  redactArgv,
+  tooDeep,
   UploadFields,
   ViewQuery,
 } from './schemas.js';
@@ -119,6 +122,14 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     strict: false,
   });
   app.use(jsonParser);
+  // Absurdly deep JSON is refused here, naming where, before anything walks it recursively.
+  app.use((req, res, next) => {
+    const at = tooDeep(req.body, 'body');
+    if (at === null) return next();
+    res
+      .status(400)
+      .json(apiError('invalid_request', `${at}: nested more than ${MAX_JSON_DEPTH} levels deep`, { field: at }));
+  });
 
   /** Validate + enqueue: the shared path of POST /prompt and POST /api/workflows/run. */
   async function queuePrompt(input: {
@@ -393,6 +404,13 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
         .json(apiError('invalid_request', 'image: a multipart file field "image" is required', { field: 'image' }));
       return;
     }
+    try {
+      checkImageSize(readImageHeader(file.buffer), ctx.options.maxImagePixels);
+    } catch (e) {
+      if (!(e instanceof ImageHeaderError)) throw e;
+      res.status(400).json(apiError('invalid_image', `image: ${e.message}`, { field: 'image' }));
+      return;
+    }
     const overwrite = ['true', '1', 'on'].includes(f.value.overwrite ?? '');
     const base = dirOf(f.value.type);
     let name = safeFileName(file.originalname || 'upload.png');
@@ -407,6 +425,21 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
         return;
       }
       throw e;
+    }
+    if (overwrite && f.value.type === 'output' && existsSync(full)) {
+      const holder = await store.referencing({ filename: name, subfolder: f.value.subfolder, type: 'output' });
+      if (holder) {
+        res
+          .status(409)
+          .json(
+            apiError(
+              'output_in_history',
+              `image: output ${name} is referenced by the history of prompt ${holder}; upload it under another name or delete that history entry first`,
+              { field: 'image', prompt_id: holder },
+            ),
+          );
+        return;
+      }
     }
     if (!overwrite) {
       const dot = name.lastIndexOf('.');
@@ -454,7 +487,7 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
         python_version: `none (Node.js ${process.version})`,
         pytorch_version: 'none (onnxruntime-node)',
         embedded_python: false,
-        argv: process.argv,
+        argv: redactArgv(process.argv),
         kernel: release(),
         cpu: cpus()[0]?.model ?? 'unknown',
         cpu_count: cpus().length,

@@ -23,7 +23,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { installRoutes } from './routes.js';
 import { JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
-import { type JobStore, SqliteJobStore } from './store.js';
+import { type JobStore, SqliteJobStore, storageFailure } from './store.js';
 import { WsHub } from './ws.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -51,6 +51,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Upload limit in bytes (default 32 MiB). */
   maxUploadBytes?: number;
+  /** Largest image (width × height) an upload may declare (default 64 megapixels). */
+  maxImagePixels?: number;
   /** Executor cache bound in bytes (default 1 GiB). */
   cacheBytes?: number;
   /** Free-form host config given to plugins (e.g. executionProviders). */
@@ -284,6 +286,10 @@ export function createServer(options: ServerOptions): PriorgraphServer {
       res.status(400).json(apiError('invalid_json', `request body is not valid JSON: ${e.message}`, { field: 'body' }));
     } else if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) {
       res.status(400).json(apiError('invalid_upload', `upload rejected: ${e.message}`, { field: e.field }));
+    } else if (storageFailure(err)) {
+      const f = storageFailure(err)!;
+      log.error(`${req.method} ${req.path}: ${f.message}`);
+      res.status(f.status).json(apiError(f.type, f.message));
     } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
       res.status(e.status).json(apiError(e.type ?? 'bad_request', e.message ?? 'bad request'));
     } else {

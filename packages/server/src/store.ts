@@ -118,6 +118,54 @@ function acquireLock(dataDir: string): string {
   throw new Error(`could not take the lock ${file}`);
 }
 
+/** A file as outputs name it (`{filename, subfolder, type}`). */
+export interface FileRef {
+  filename: string;
+  subfolder: string;
+  type: 'output' | 'input' | 'temp';
+}
+
+/** True when some array in the UI outputs lists `file` (`images`, `gifs`, ... all share the shape). */
+export function outputsReference(results: Record<string, Record<string, unknown>>, file: FileRef): boolean {
+  for (const ui of Object.values(results ?? {})) {
+    for (const list of Object.values(ui ?? {})) {
+      if (!Array.isArray(list)) continue;
+      for (const item of list) {
+        if (typeof item !== 'object' || item === null) continue;
+        const f = item as Partial<FileRef>;
+        if (
+          f.filename === file.filename &&
+          (f.subfolder ?? '') === file.subfolder &&
+          (f.type ?? 'output') === file.type
+        )
+          return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** A storage failure the client should see as such (not as a 500): 507 when the database or disk is
+ *  full, 503 when it is busy, read-only, damaged or failing. Null for any other error. */
+export function storageFailure(e: unknown): { status: 507 | 503; type: string; message: string } | null {
+  const code = String((e as { code?: unknown })?.code ?? '');
+  const msg = e instanceof Error ? e.message : String(e);
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') {
+    return {
+      status: 507,
+      type: 'storage_full',
+      message: `the job store is full (disk or database size limit), nothing was recorded: ${msg}`,
+    };
+  }
+  if (
+    /^SQLITE_(BUSY|LOCKED|IOERR|CORRUPT|NOTADB|READONLY|CANTOPEN|PROTOCOL)/.test(code) ||
+    ['EROFS', 'EIO'].includes(code)
+  ) {
+    return { status: 503, type: 'storage_unavailable', message: `the job store is unavailable (${code}): ${msg}` };
+  }
+  return null;
+}
+
 export class DuplicateJobError extends Error {
   constructor(readonly id: string) {
     super(`a job with prompt_id ${id} already exists`);
@@ -145,6 +193,8 @@ export interface JobStore {
   /** Delete every job with one of the statuses; returns how many went. */
   clear(statuses: readonly JobStatus[]): Promise<number>;
   count(statuses: readonly JobStatus[]): Promise<number>;
+  /** The id of a finished job whose outputs list this file, or null. */
+  referencing(file: FileRef): Promise<string | null>;
   /** After a crash: jobs left `running` become `interrupted`. Returns their ids. */
   recover(): Promise<string[]>;
   close(): Promise<void>;
@@ -355,6 +405,16 @@ export class SqliteJobStore implements JobStore {
       .prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status IN (${placeholders(statuses.length)})`)
       .get(...statuses) as { n: number };
     return r.n;
+  }
+
+  async referencing(file: FileRef): Promise<string | null> {
+    const rows = this.db
+      .prepare(
+        "SELECT id, results FROM jobs WHERE status IN ('success','error','interrupted') AND instr(results, ?) > 0",
+      )
+      .all(`"filename":${JSON.stringify(file.filename)}`) as Array<{ id: string; results: string }>;
+    for (const r of rows) if (outputsReference(JSON.parse(r.results), file)) return r.id;
+    return null;
   }
 
   async recover(): Promise<string[]> {
