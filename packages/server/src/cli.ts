@@ -21,7 +21,7 @@ import {
   type ValidationResult,
   validateWorkflow,
 } from '@priorgraph/core';
-import { consoleLogger, createServer, REPO_ROOT } from './server.js';
+import { consoleLogger, createServer, parseBytes, REPO_ROOT } from './server.js';
 import { applyOverrides, normalizeWorkflow } from './workflow.js';
 
 export class CliError extends Error {
@@ -36,6 +36,7 @@ export class CliError extends Error {
 const USAGE = `usage:
   priorgraph serve    [--host 127.0.0.1] [--port 8188] [--data-dir DIR] [--models DIR ...] [--output-dir DIR]
                       [--input-dir DIR] [--token SECRET] [--plugins-dir DIR] [--open workflow.json]
+                      [--memory-budget SIZE (per job, e.g. 6GiB; or PRIORGRAPH_MEMORY_BUDGET)]
   priorgraph run      <workflow.json> [--set node.input=value ...] [--out DIR] [--models DIR ...] [--data-dir DIR]
   priorgraph validate <workflow.json> [--models DIR ...]
   priorgraph nodes    [--json]
@@ -300,8 +301,17 @@ async function cmdServe(args: string[]): Promise<number> {
       token: { type: 'string' },
       'plugins-dir': { type: 'string' },
       open: { type: 'string' },
+      'memory-budget': { type: 'string' },
     },
   });
+  let memoryBudgetBytes: number | undefined;
+  if (values['memory-budget'] !== undefined) {
+    try {
+      memoryBudgetBytes = parseBytes(values['memory-budget']);
+    } catch (e) {
+      throw new CliError(`--memory-budget: ${(e as Error).message}`, 2);
+    }
+  }
   const port = values.port === undefined ? Number(process.env.PORT ?? 8188) : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new CliError(`--port must be 0..65535, got ${values.port}`, 2);
@@ -330,6 +340,7 @@ async function cmdServe(args: string[]): Promise<number> {
       pluginsDir: values['plugins-dir'],
       defaultWorkflow,
       runtimeStats: builtin.runtimeStats,
+      memoryBudgetBytes,
     });
   } catch (e) {
     throw new CliError((e as Error).message);

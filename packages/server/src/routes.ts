@@ -149,7 +149,10 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
         body: apiError(norm.type, norm.message, { field: 'prompt' }),
       };
     }
-    const v = await validateWorkflow(norm.doc, registry, host, { outputs: input.targets });
+    const v = await validateWorkflow(norm.doc, registry, host, {
+      outputs: input.targets,
+      memoryBudgetBytes: ctx.options.memoryBudgetBytes,
+    });
     if (!v.ok) {
       return {
         ok: false,

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
+import { totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -53,6 +54,9 @@ export interface ServerOptions {
   maxUploadBytes?: number;
   /** Largest image (width × height) an upload may declare (default 64 megapixels). */
   maxImagePixels?: number;
+  /** Per-job memory budget in bytes: validation refuses a node whose inferred tensors exceed it,
+   *  naming it. Default: PRIORGRAPH_MEMORY_BUDGET (e.g. "6GiB") or min(8 GiB, half the RAM). */
+  memoryBudgetBytes?: number;
   /** Executor cache bound in bytes (default 1 GiB). */
   cacheBytes?: number;
   /** Free-form host config given to plugins (e.g. executionProviders). */
@@ -79,8 +83,31 @@ export interface PriorgraphServer {
   readonly app: express.Express;
 }
 
+/** "8GiB", "512M", "1e9", "4096 MiB" → bytes (binary units; k/m/g/t with or without "iB"/"B"). */
+export function parseBytes(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (!m) throw new Error(`not a size: ${JSON.stringify(text)} (expected e.g. 8GiB, 512M or a byte count)`);
+  const mult = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[
+    m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'
+  ];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+export function defaultMemoryBudget(env: NodeJS.ProcessEnv = process.env): number {
+  const e = env.PRIORGRAPH_MEMORY_BUDGET;
+  if (e !== undefined && e !== '') {
+    try {
+      return parseBytes(e);
+    } catch (err) {
+      throw new Error(`PRIORGRAPH_MEMORY_BUDGET: ${(err as Error).message}`);
+    }
+  }
+  return Math.min(8 * 2 ** 30, Math.floor(totalmem() / 2));
+}
+
 export interface ServerContext {
-  options: Required<Pick<ServerOptions, 'host' | 'port' | 'maxBodyBytes' | 'maxUploadBytes'>> & ServerOptions;
+  options: Required<Pick<ServerOptions, 'host' | 'port' | 'maxBodyBytes' | 'maxUploadBytes' | 'memoryBudgetBytes'>> &
+    ServerOptions;
   host: HostInfo;
   registry: Registry;
   executor: Executor;
@@ -177,6 +204,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     port: options.port ?? 8188,
     maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
     maxUploadBytes: options.maxUploadBytes ?? 32 * 1024 * 1024,
+    memoryBudgetBytes: options.memoryBudgetBytes ?? defaultMemoryBudget(),
   };
   if (!isLoopback(opts.host) && !opts.token) {
     throw new Error(
@@ -192,7 +220,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     outputDir: resolve(opts.outputDir ?? join(dataDir, 'output')),
     inputDir: resolve(opts.inputDir ?? join(dataDir, 'input')),
     tempDir: resolve(opts.tempDir ?? join(dataDir, 'temp')),
-    config: opts.config ?? {},
+    config: { ...(opts.maxImagePixels ? { maxImagePixels: opts.maxImagePixels } : {}), ...(opts.config ?? {}) },
   };
   for (const d of [dataDir, host.outputDir, host.inputDir, host.tempDir]) mkdirSync(d, { recursive: true });
   const store = opts.store ?? new SqliteJobStore(dataDir);

@@ -40,3 +40,11 @@ export function createScheduler(name: SchedulerName, config: Partial<SchedulerCo
   }
   return factories[name](Object.freeze(resolveConfig(name, config)));
 }
+
+/** The most inference steps `setTimesteps(n, strength)` accepts for this scheduler and config:
+ *  num_train_timesteps, and for LCM also ⌊original_inference_steps × strength⌋. */
+export function maxInferenceSteps(name: SchedulerName, config: Partial<SchedulerConfig> = {}, strength = 1): number {
+  const cfg = resolveConfig(name, config);
+  if (name === 'lcm') return Math.min(cfg.num_train_timesteps, Math.trunc(cfg.original_inference_steps * strength));
+  return cfg.num_train_timesteps;
+}
