@@ -222,11 +222,27 @@ export class JobRunner extends EventEmitter {
     await this.onQueueChange();
   }
 
-  private async safely(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (e) {
-      this.log.error('could not record a finished job', e);
+  /** Records a finished job: the write is retried, then the job is settled as failed with the
+   *  reason (see JobStore.settle), so that it never stays `running`. */
+  private async safely(fn: () => Promise<void>, id = this.current?.id): Promise<void> {
+    let last: unknown;
+    for (const delay of RECORD_RETRY_MS) {
+      try {
+        await fn();
+        return;
+      } catch (e) {
+        last = e;
+        this.log.error(`could not record the finished job ${id}${delay >= 0 ? `; retrying in ${delay} ms` : ''}`, e);
+      }
+      if (delay >= 0) await new Promise((r) => setTimeout(r, delay));
     }
+    if (id === undefined) return;
+    await this.store.settle(id, {
+      type: 'record_failed',
+      message: `the job ended but its result could not be recorded: ${last instanceof Error ? last.message : String(last)}`,
+    });
   }
 }
+
+/** Pauses between attempts to record a finished job (-1: the last attempt). */
+const RECORD_RETRY_MS = [100, 400, 1600, -1];

@@ -54,6 +54,11 @@ export interface ServerOptions {
   maxUploadBytes?: number;
   /** Largest image (width × height) an upload may declare (default 64 megapixels). */
   maxImagePixels?: number;
+  /** Start even when the job database is missing next to existing outputs, or damaged (damaged
+   *  files are moved aside; the loss is logged). Default: PRIORGRAPH_ALLOW_HISTORY_LOSS=1. */
+  allowHistoryLoss?: boolean;
+  /** How long a plugin's import or setup may take (default 30 s; PRIORGRAPH_PLUGIN_TIMEOUT_MS). */
+  pluginSettleTimeoutMs?: number;
   /** Per-job memory budget in bytes: validation refuses a node whose inferred tensors exceed it,
    *  naming it. Default: PRIORGRAPH_MEMORY_BUDGET (e.g. "6GiB") or min(8 GiB, half the RAM). */
   memoryBudgetBytes?: number;
@@ -124,12 +129,49 @@ export interface ServerContext {
   startedAt: number;
 }
 
+/** One line to stderr; never throws (a full disk or a closed pipe drops the line). */
+function toStderr(line: string): void {
+  try {
+    process.stderr.write(line);
+  } catch {
+    /* nowhere left to report it */
+  }
+}
+let stderrGuarded = false;
+/** An asynchronous stderr failure (a pipe's EPIPE, a file's ENOSPC) must not end the process. */
+function guardStderr(): void {
+  if (stderrGuarded) return;
+  stderrGuarded = true;
+  process.stderr.on('error', () => {});
+}
+
 export const consoleLogger: Logger = {
   debug() {},
-  info: (m, d) => process.stderr.write(`[priorgraph] ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
-  warn: (m, d) => process.stderr.write(`[priorgraph] warning: ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
-  error: (m, d) => process.stderr.write(`[priorgraph] error: ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
+  info: (m, d) => toStderr(`[priorgraph] ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
+  warn: (m, d) => toStderr(`[priorgraph] warning: ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
+  error: (m, d) => toStderr(`[priorgraph] error: ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
 };
+
+/** Logging never kills the server: a logger that throws is replaced by stderr (said once there). */
+export function guardedLogger(inner: Logger): Logger {
+  let sink = inner;
+  const call = (level: keyof Logger, m: string, d?: unknown) => {
+    try {
+      sink[level](m, d);
+    } catch (e) {
+      if (sink === consoleLogger) return;
+      sink = consoleLogger;
+      consoleLogger.error(`the log sink failed (${(e as Error)?.message ?? String(e)}); logging to stderr from now on`);
+      consoleLogger[level](m, d);
+    }
+  };
+  return {
+    debug: (m, d) => call('debug', m, d),
+    info: (m, d) => call('info', m, d),
+    warn: (m, d) => call('warn', m, d),
+    error: (m, d) => call('error', m, d),
+  };
+}
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 function fmt(d: unknown): string {
@@ -213,7 +255,8 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     );
   }
   if (opts.token !== undefined && opts.token.length < 8) throw new Error('the token must be at least 8 characters');
-  const log = opts.log ?? consoleLogger;
+  guardStderr();
+  const log = guardedLogger(opts.log ?? consoleLogger);
   const dataDir = resolve(opts.dataDir);
   const host: HostInfo = {
     modelRoots: opts.modelRoots.map((r) => resolve(r)),
@@ -223,7 +266,14 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     config: { ...(opts.maxImagePixels ? { maxImagePixels: opts.maxImagePixels } : {}), ...(opts.config ?? {}) },
   };
   for (const d of [dataDir, host.outputDir, host.inputDir, host.tempDir]) mkdirSync(d, { recursive: true });
-  const store = opts.store ?? new SqliteJobStore(dataDir);
+  const store =
+    opts.store ??
+    new SqliteJobStore(dataDir, {
+      outputDir: host.outputDir,
+      allowHistoryLoss:
+        opts.allowHistoryLoss ?? ['1', 'true', 'yes'].includes(process.env.PRIORGRAPH_ALLOW_HISTORY_LOSS ?? ''),
+      log,
+    });
   const registry = new Registry();
   const executor = new Executor(registry, { host, cacheBytes: opts.cacheBytes, log });
 
@@ -339,6 +389,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
       pluginsDir: opts.pluginsDir,
       host,
       log,
+      settleTimeoutMs: opts.pluginSettleTimeoutMs ?? (Number(process.env.PRIORGRAPH_PLUGIN_TIMEOUT_MS) || undefined),
     });
     ctx.plugins.loaded.push(...r.loaded);
     ctx.plugins.failed.push(...r.failed);
