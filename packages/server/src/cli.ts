@@ -37,6 +37,7 @@ const USAGE = `usage:
   priorgraph serve    [--host 127.0.0.1] [--port 8188] [--data-dir DIR] [--models DIR ...] [--output-dir DIR]
                       [--input-dir DIR] [--token SECRET] [--plugins-dir DIR] [--open workflow.json]
                       [--memory-budget SIZE (per job, e.g. 6GiB; or PRIORGRAPH_MEMORY_BUDGET)]
+                      [--allow-history-loss (start on a damaged or missing job database; or PRIORGRAPH_ALLOW_HISTORY_LOSS=1)]
   priorgraph run      <workflow.json> [--set node.input=value ...] [--out DIR] [--models DIR ...] [--data-dir DIR]
   priorgraph validate <workflow.json> [--models DIR ...]
   priorgraph nodes    [--json]
@@ -302,6 +303,7 @@ async function cmdServe(args: string[]): Promise<number> {
       'plugins-dir': { type: 'string' },
       open: { type: 'string' },
       'memory-budget': { type: 'string' },
+      'allow-history-loss': { type: 'boolean' },
     },
   });
   let memoryBudgetBytes: number | undefined;
@@ -341,6 +343,7 @@ async function cmdServe(args: string[]): Promise<number> {
       defaultWorkflow,
       runtimeStats: builtin.runtimeStats,
       memoryBudgetBytes,
+      allowHistoryLoss: values['allow-history-loss'] || undefined,
     });
   } catch (e) {
     throw new CliError((e as Error).message);
