@@ -231,10 +231,17 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     res.json({ exec_info: { queue_remaining: ctx.queueRemaining } });
   });
 
+  // Pollers read /queue far more often than it changes: the answer is serialized once per change.
+  let queueCache: { version: number; body: string } | null = null;
   app.get(both('/queue'), async (_req, res) => {
-    const running = await store.list(['running']);
-    const pending = await store.list(['pending']);
-    res.json({ queue_running: running.map(queueItem), queue_pending: pending.map(queueItem) });
+    const version = store.changes;
+    if (queueCache?.version !== version) {
+      const running = await store.list(['running']);
+      const pending = await store.list(['pending']);
+      const body = JSON.stringify({ queue_running: running.map(queueItem), queue_pending: pending.map(queueItem) });
+      queueCache = { version, body };
+    }
+    res.type('json').send(queueCache.body);
   });
 
   app.post(both('/queue'), async (req, res) => {

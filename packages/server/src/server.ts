@@ -279,13 +279,21 @@ export function createServer(options: ServerOptions): PriorgraphServer {
 
   const ctx = {} as ServerContext;
   const hub = new WsHub({ queueRemaining: () => ctx.queueRemaining, maxUploadBytes: opts.maxUploadBytes });
+  // Queue changes come in bursts (20 clients posting at once): the count is kept exact, the status
+  // broadcast to every socket goes out once per turn of the event loop with the latest count.
+  let statusScheduled = false;
   const refreshQueue = async () => {
     try {
       ctx.queueRemaining = await store.count(['pending', 'running']);
     } catch (e) {
       log.error('could not count the queue', e);
     }
-    hub.broadcastStatus();
+    if (statusScheduled) return;
+    statusScheduled = true;
+    setImmediate(() => {
+      statusScheduled = false;
+      hub.broadcastStatus();
+    });
   };
   const runner = new JobRunner(store, executor, hub, log, refreshQueue);
   Object.assign(ctx, {

@@ -284,6 +284,8 @@ export class DuplicateJobError extends Error {
 }
 
 export interface JobStore {
+  /** Bumped by every write that changes a job (keys cached answers such as GET /queue). */
+  readonly changes: number;
   /** Add a pending job; returns its queue number. Throws DuplicateJobError when the id exists. */
   enqueue(job: NewJob): Promise<number>;
   /** The pending job that should run next (lowest number), or null. Does not claim it. */
@@ -401,6 +403,7 @@ export class SqliteJobStore implements JobStore {
   /** Jobs whose final state could not be written (see settle). */
   private readonly unrecorded = new Map<string, { error: JobError; finishedAt: number }>();
   private backupDone: Promise<void> = Promise.resolve();
+  changes = 0;
 
   constructor(dataDir: string, options: SqliteStoreOptions = {}) {
     mkdirSync(dataDir, { recursive: true });
@@ -496,33 +499,73 @@ export class SqliteJobStore implements JobStore {
     }
   }
 
+  /**
+   * Group commit: the enqueues that arrive in one turn of the event loop (a burst of POST /prompt)
+   * are written in one transaction, one fsync for all of them. Each promise settles after that
+   * commit, so an answered POST is still durable.
+   */
   async enqueue(job: NewJob): Promise<number> {
-    const tx = this.db.transaction((): number => {
-      if (this.db.prepare('SELECT 1 FROM jobs WHERE id = ?').get(job.id)) throw new DuplicateJobError(job.id);
-      let number = job.number;
-      if (number === undefined) {
-        const row = this.db.prepare('SELECT MAX(ABS(number)) AS m FROM jobs').get() as { m: number | null };
-        const next = Math.floor(row.m ?? 0) + 1;
-        number = job.front ? -next : next;
-      }
-      this.db
-        .prepare(
-          `INSERT INTO jobs(id, number, status, prompt, document, extra_data, outputs, client_id, created_at)
-           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          job.id,
-          number,
-          JSON.stringify(job.prompt),
-          JSON.stringify(job.document),
-          JSON.stringify(job.extraData),
-          JSON.stringify(job.outputs),
-          job.clientId ?? null,
-          Date.now(),
-        );
-      return number;
+    return new Promise<number>((resolve, reject) => {
+      this.inserts.push({ job, resolve, reject });
+      if (this.inserts.length === 1) setImmediate(() => this.flushInserts());
     });
-    return tx();
+  }
+
+  private maxNumber: number | null = null;
+  private inserts: Array<{ job: NewJob; resolve: (n: number) => void; reject: (e: unknown) => void }> = [];
+
+  private flushInserts(): void {
+    const batch = this.inserts.splice(0);
+    if (batch.length === 0) return;
+    const outcome: Array<{ n?: number; e?: unknown }> = [];
+    try {
+      this.db.transaction(() => {
+        for (const { job } of batch) {
+          try {
+            outcome.push({ n: this.insertOne(job) });
+          } catch (e) {
+            if (!(e instanceof DuplicateJobError)) throw e; // a store error fails the whole batch
+            outcome.push({ e });
+          }
+        }
+      })();
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+      return;
+    }
+    this.changes++;
+    batch.forEach((b, i) => (outcome[i].e ? b.reject(outcome[i].e) : b.resolve(outcome[i].n!)));
+  }
+
+  private insertOne(job: NewJob): number {
+    if (this.db.prepare('SELECT 1 FROM jobs WHERE id = ?').get(job.id)) throw new DuplicateJobError(job.id);
+    if (this.maxNumber === null) {
+      // Once (a scan); then kept up to date here, the only writer of numbers.
+      const row = this.db.prepare('SELECT MAX(ABS(number)) AS m FROM jobs').get() as { m: number | null };
+      this.maxNumber = row.m ?? 0;
+    }
+    let number = job.number;
+    if (number === undefined) {
+      const next = Math.floor(this.maxNumber) + 1;
+      number = job.front ? -next : next;
+    }
+    this.maxNumber = Math.max(this.maxNumber, Math.abs(number));
+    this.db
+      .prepare(
+        `INSERT INTO jobs(id, number, status, prompt, document, extra_data, outputs, client_id, created_at)
+         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        job.id,
+        number,
+        JSON.stringify(job.prompt),
+        JSON.stringify(job.document),
+        JSON.stringify(job.extraData),
+        JSON.stringify(job.outputs),
+        job.clientId ?? null,
+        Date.now(),
+      );
+    return number;
   }
 
   async next(): Promise<JobRecord | null> {
@@ -536,10 +579,12 @@ export class SqliteJobStore implements JobStore {
     const info = this.db
       .prepare("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = 'pending'")
       .run(Date.now(), id);
+    this.changes++;
     return info.changes === 1;
   }
 
   private finish(id: string, status: JobStatus, f: JobFinish): void {
+    this.changes++;
     this.db
       .prepare(
         "UPDATE jobs SET status = ?, finished_at = ?, results = ?, messages = ?, error = ? WHERE id = ? AND status IN ('running', 'pending')",
@@ -597,11 +642,13 @@ export class SqliteJobStore implements JobStore {
       for (const id of ids) n += stmt.run(id, ...statuses).changes;
       return n;
     });
+    this.changes++;
     return tx();
   }
 
   async clear(statuses: readonly JobStatus[]): Promise<number> {
     if (statuses.length === 0) return 0;
+    this.changes++;
     return this.db.prepare(`DELETE FROM jobs WHERE status IN (${placeholders(statuses.length)})`).run(...statuses)
       .changes;
   }
@@ -615,6 +662,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async settle(id: string, error: JobError): Promise<void> {
+    this.changes++;
     try {
       this.db
         .prepare(
@@ -665,10 +713,12 @@ export class SqliteJobStore implements JobStore {
       }
       return rows.map((r) => r.id);
     });
+    this.changes++;
     return tx();
   }
 
   async close(): Promise<void> {
+    this.flushInserts();
     await this.backupDone;
     if (this.db.open) {
       await this.backup(); // the latest verified state (it passed quick_check at start)
