@@ -5,7 +5,8 @@
  * in the same run, with their ratio. Goals on this machine: GET /queue p99 ≤ 50 ms, POST /prompt
  * p99 ≤ 200 ms. Jobs are short (the test plugin's Slow node, 2 steps × 5 ms) so the queue drains
  * while the burst goes on, as in real use.
- * Run: node --import tsx bench/burst.bench.ts [--jobs 200] [--clients 20] [--listeners 100]
+ * Run: node --import tsx bench/burst.bench.ts [--jobs 200] [--clients 20] [--listeners 100] [--profile DIR]
+ * (--profile writes the server's CPU profile to DIR).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     jobs: { type: 'string', default: '200' },
     clients: { type: 'string', default: '20' },
     listeners: { type: 'string', default: '100' },
+    profile: { type: 'string' },
   },
 });
 const JOBS = Number(values.jobs);
@@ -50,7 +52,8 @@ async function main(): Promise<void> {
   );
   const dataDir = mkdtempSync(join(tmpdir(), 'pg-burst-'));
   const script = join(repo, 'packages/server/test/fixtures/serve-test-plugin.ts');
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, dataDir], {
+  const prof = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...prof, '--import', 'tsx', script, dataDir], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {

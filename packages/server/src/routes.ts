@@ -17,6 +17,7 @@ import {
   ClearDeleteBody,
   HistoryQuery,
   InterruptBody,
+  JobsQuery,
   MAX_JSON_DEPTH,
   PromptBody,
   parseWith,
@@ -26,7 +27,7 @@ import {
   UploadFields,
   ViewQuery,
 } from './schemas.js';
-import { newPromptId, SERVER_VERSION, type ServerContext } from './server.js';
+import { DEFAULT_HISTORY_PAGE, newPromptId, SERVER_VERSION, type ServerContext } from './server.js';
 import { DuplicateJobError, FINISHED_STATUSES, type JobRecord } from './store.js';
 import { isPriorgraphDocument, normalizeWorkflow } from './workflow.js';
 
@@ -275,7 +276,14 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     }
     // Newest first from the store; `offset` counts from the newest. Keys come out oldest first,
     // like ComfyUI's dict.
-    const page = await store.page({ offset: q.value.offset ?? 0, limit: q.value.max_items ?? 10_000 });
+    // Paginated by default: without max_items, the newest DEFAULT_HISTORY_PAGE; the total and the
+    // next offset travel in headers so that ComfyUI's body shape stays as it is.
+    const offset = q.value.offset ?? 0;
+    const limit = q.value.max_items ?? DEFAULT_HISTORY_PAGE;
+    const page = await store.page({ offset, limit });
+    const total = await store.count(FINISHED_STATUSES);
+    res.set('X-Priorgraph-History-Total', String(total));
+    if (offset + page.length < total) res.set('X-Priorgraph-History-Next-Offset', String(offset + page.length));
     const out: Record<string, unknown> = {};
     for (const j of page.reverse()) out[j.id] = historyEntry(j);
     res.json(out);
@@ -324,6 +332,36 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     if (p.value.clear) await store.clear(FINISHED_STATUSES);
     if (p.value.delete) await store.delete(p.value.delete, FINISHED_STATUSES);
     res.json({});
+  });
+
+  // Native listing, newest first: ?status=success,error&offset=&limit= (limit ≤ 1000, default 50).
+  app.get('/api/jobs', async (req, res) => {
+    const q = parseWith(JobsQuery, 'query', req.query);
+    if (!q.ok) {
+      res.status(400).json(q.error);
+      return;
+    }
+    const offset = q.value.offset ?? 0;
+    const limit = q.value.limit ?? 50;
+    const statuses = q.value.status ?? [...FINISHED_STATUSES];
+    const finishedOnly = statuses.every((st) => FINISHED_STATUSES.includes(st));
+    let jobs: JobRecord[];
+    let total: number;
+    if (finishedOnly && statuses.length === FINISHED_STATUSES.length) {
+      jobs = await store.page({ offset, limit });
+      total = await store.count(FINISHED_STATUSES);
+    } else {
+      const all = (await store.list(statuses)).reverse();
+      jobs = all.slice(offset, offset + limit);
+      total = all.length;
+    }
+    res.json({
+      jobs: jobs.map((j) => jobView(j, null)),
+      total,
+      offset,
+      limit,
+      next_offset: offset + jobs.length < total ? offset + jobs.length : null,
+    });
   });
 
   app.get('/api/jobs/:id', async (req, res) => {

@@ -41,6 +41,16 @@ export const HistoryQuery = z.looseObject({
   offset: intString('offset', 0, Number.MAX_SAFE_INTEGER).optional(),
 });
 
+export const JobsQuery = z.looseObject({
+  offset: intString('offset', 0, Number.MAX_SAFE_INTEGER).optional(),
+  limit: intString('limit', 1, 1000).optional(),
+  status: z
+    .string()
+    .transform((v) => v.split(',').filter((x) => x !== ''))
+    .pipe(z.array(z.enum(['pending', 'running', 'success', 'error', 'interrupted'])).min(1))
+    .optional(),
+});
+
 export const ViewQuery = z.looseObject({
   filename: z.string().min(1).max(1024),
   subfolder: z.string().max(1024).optional().default(''),

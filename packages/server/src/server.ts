@@ -24,10 +24,14 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { installRoutes } from './routes.js';
 import { JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
-import { type JobStore, SqliteJobStore, storageFailure } from './store.js';
+import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
 import { WsHub } from './ws.js';
 
 export const SERVER_VERSION = '0.1.0';
+/** Finished jobs kept in history by default. */
+export const DEFAULT_HISTORY_MAX = 10_000;
+/** GET /history without max_items answers this many of the newest (ComfyUI answered everything). */
+export const DEFAULT_HISTORY_PAGE = 200;
 
 export interface ServerOptions {
   /** Default 127.0.0.1. Any non-loopback address requires `token`. */
@@ -59,6 +63,9 @@ export interface ServerOptions {
   allowHistoryLoss?: boolean;
   /** How long a plugin's import or setup may take (default 30 s; PRIORGRAPH_PLUGIN_TIMEOUT_MS). */
   pluginSettleTimeoutMs?: number;
+  /** Retention: finished jobs kept in history, the oldest deleted beyond it (default 10000;
+   *  PRIORGRAPH_HISTORY_MAX). Their output files stay. */
+  historyMaxItems?: number;
   /** Per-job memory budget in bytes: validation refuses a node whose inferred tensors exceed it,
    *  naming it. Default: PRIORGRAPH_MEMORY_BUDGET (e.g. "6GiB") or min(8 GiB, half the RAM). */
   memoryBudgetBytes?: number;
@@ -296,6 +303,15 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     });
   };
   const runner = new JobRunner(store, executor, hub, log, refreshQueue);
+  const keep = opts.historyMaxItems ?? (Number(process.env.PRIORGRAPH_HISTORY_MAX) || DEFAULT_HISTORY_MAX);
+  const prune = async () => {
+    try {
+      if ((await store.count(FINISHED_STATUSES)) > keep) await store.prune(keep);
+    } catch (e) {
+      log.warn('could not prune the history', e);
+    }
+  };
+  runner.on('finished', () => void prune());
   Object.assign(ctx, {
     options: opts,
     host,
@@ -402,6 +418,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     ctx.plugins.loaded.push(...r.loaded);
     ctx.plugins.failed.push(...r.failed);
     for (const f of r.failed) log.error(`plugin ${f.name} (${f.source}) failed to load: ${f.reason}`);
+    await prune();
     const recovered = await store.recover();
     if (recovered.length > 0) {
       log.warn(`marked ${recovered.length} job(s) interrupted that were running when the server stopped`, recovered);

@@ -309,6 +309,8 @@ export interface JobStore {
    *  nothing else (no outputs), and if even that cannot be written, hold that state in memory (a
    *  restart marks it interrupted). Never throws: a job never stays `running`. */
   settle(id: string, error: JobError): Promise<void>;
+  /** Keep the newest `keep` finished jobs, delete the older ones; returns how many went. */
+  prune(keep: number): Promise<number>;
   /** The id of a finished job whose outputs list this file, or null. */
   referencing(file: FileRef): Promise<string | null>;
   /** After a crash: jobs left `running` become `interrupted`. Returns their ids. */
@@ -576,9 +578,18 @@ export class SqliteJobStore implements JobStore {
   }
 
   async markRunning(id: string): Promise<boolean> {
-    const info = this.db
-      .prepare("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = 'pending'")
-      .run(Date.now(), id);
+    // Without its own fsync (WAL, synchronous=NORMAL for this one write): a crash of the process
+    // loses nothing (the WAL is in the OS), a power loss at worst re-runs a job that had just started
+    // (the next durable write, e.g. its result, syncs this one too).
+    this.db.pragma('synchronous = NORMAL');
+    let info: Database.RunResult;
+    try {
+      info = this.db
+        .prepare("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = 'pending'")
+        .run(Date.now(), id);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
     this.changes++;
     return info.changes === 1;
   }
@@ -681,6 +692,17 @@ export class SqliteJobStore implements JobStore {
   private overlay(r: JobRecord): JobRecord {
     const u = this.unrecorded.get(r.id);
     return u && r.status === 'running' ? { ...r, status: 'error', error: u.error, finishedAt: u.finishedAt } : r;
+  }
+
+  async prune(keep: number): Promise<number> {
+    const n = this.db
+      .prepare(
+        `DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE status IN ('success','error','interrupted')
+         ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`,
+      )
+      .run(Math.max(0, Math.floor(keep))).changes;
+    if (n > 0) this.changes++;
+    return n;
   }
 
   async referencing(file: FileRef): Promise<string | null> {

@@ -166,3 +166,63 @@ describe('a full database', () => {
     }
   });
 });
+
+describe('history: paginated by default, with retention (item 5)', () => {
+  async function finished(st: Started, n: number, from = 0): Promise<void> {
+    for (let i = from; i < from + n; i++) {
+      const id = `old-${i}`;
+      await st.server.store.enqueue({ id, prompt: {}, document: {}, extraData: {}, outputs: [] });
+      await st.server.store.markRunning(id);
+      await st.server.store.complete(id, { results: {}, messages: [] });
+    }
+  }
+
+  it('GET /history answers the newest 200 unless max_items says otherwise; /api/jobs pages', async () => {
+    const st = await startServer();
+    try {
+      await finished(st, 250);
+      const h = await get(st.url, '/history');
+      expect(Object.keys(h.json)).toHaveLength(200);
+      expect(h.headers.get('x-priorgraph-history-total')).toBe('250');
+      expect(h.headers.get('x-priorgraph-history-next-offset')).toBe('200');
+      expect(Object.keys(h.json).at(-1)).toBe('old-249'); // newest last, as ComfyUI's dict
+      const all = await get(st.url, '/history?max_items=1000');
+      expect(Object.keys(all.json)).toHaveLength(250);
+      expect(all.headers.get('x-priorgraph-history-next-offset')).toBeNull();
+      const five = await get(st.url, '/history?max_items=5&offset=10');
+      expect(Object.keys(five.json)).toEqual(['old-235', 'old-236', 'old-237', 'old-238', 'old-239']);
+      const j = await get(st.url, '/api/jobs?offset=240&limit=20');
+      expect(j.json.total).toBe(250);
+      expect(j.json.jobs.map((x: { id: string }) => x.id)).toEqual(
+        Array.from({ length: 10 }, (_, i) => `old-${9 - i}`),
+      );
+      expect(j.json.next_offset).toBeNull();
+      const bad = await get(st.url, '/api/jobs?limit=5000');
+      expect(bad.status).toBe(400);
+      expect(bad.json.error.extra_info.field).toBe('query.limit');
+    } finally {
+      await st.close();
+    }
+  });
+
+  it('historyMaxItems keeps the newest finished jobs only', async () => {
+    const st = await startServer({ historyMaxItems: 100 });
+    try {
+      await finished(st, 150);
+      const ws = await WsRecorder.open(st.url, 'ret');
+      const r = await post(st.url, '/prompt', { prompt: slowPrompt(1, 1), client_id: 'ret' });
+      const id = r.json.prompt_id as string;
+      await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id);
+      ws.close();
+      for (let i = 0; i < 500 && (await st.server.store.count(['success'])) > 100; i++) {
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      expect(await st.server.store.count(['success', 'error', 'interrupted'])).toBe(100);
+      expect(await st.server.store.get(id)).not.toBeNull();
+      expect(await st.server.store.get('old-0')).toBeNull();
+      expect(await st.server.store.get('old-149')).not.toBeNull();
+    } finally {
+      await st.close();
+    }
+  });
+});
