@@ -7,6 +7,18 @@
  * while the burst goes on, as in real use.
  * Run: node --import tsx bench/burst.bench.ts [--jobs 200] [--clients 20] [--listeners 100] [--profile DIR]
  * (--profile writes the server's CPU profile to DIR).
+ *
+ * Recorded 2026-12-02, AMD EPYC, 2 cores shared with ~8 other builds (load average 13–34 on 2
+ * cores during every run), Node 20.20.2; the bench client and its 100 listeners share the cores:
+ *   before (main):  GET /queue burst p99 16049 ms (idle 250 ms, 64×), POST /prompt burst p99 12427 ms
+ *                   (idle 486 ms, 26×), 220200 ws frames; load 22.
+ *   after:          GET /queue burst p99 6037–7509 ms (22–35×), POST /prompt burst p99 5935–6523 ms
+ *                   (14–19×), ~164000 ws frames; load 15–34.
+ * The goals (p99 ≤ 50 / ≤ 200 ms) are NOT met on this machine: idle p99 alone is 130–340 ms here. The
+ * server's CPU profile during the burst (--profile) put the time in websocket socket writes (writev:
+ * 100 listeners × ~8 frames a job) and fsyncs of job state changes on the main thread; the changes
+ * here (group commit of enqueues, cached /queue, coalesced status broadcasts, corked ws writes, no
+ * fsync for markRunning) cut those, and the rest needs the writes off the main thread.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
