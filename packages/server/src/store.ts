@@ -536,7 +536,11 @@ export class SqliteJobStore implements JobStore {
       return;
     }
     this.changes++;
-    batch.forEach((b, i) => (outcome[i].e ? b.reject(outcome[i].e) : b.resolve(outcome[i].n!)));
+    for (let i = 0; i < batch.length; i++) {
+      const o = outcome[i];
+      if (o.e) batch[i].reject(o.e);
+      else batch[i].resolve(o.n!);
+    }
   }
 
   private insertOne(job: NewJob): number {
