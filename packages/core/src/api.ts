@@ -169,7 +169,28 @@ export interface NodeDefinition<
   ) =>
     | Array<{ input?: keyof I & string; message: string }>
     | Promise<Array<{ input?: keyof I & string; message: string }>>;
+  /** Static facts before anything runs (see `NodeFacts`): from the widget values (defaults filled
+   *  in) and the facts of linked outputs (`linked[input]`, undefined when the source told nothing).
+   *  Must be cheap (no model loads) and may throw; a throw counts as "nothing known". */
+  infer?: (
+    inputs: Partial<Record<keyof I & string, unknown>>,
+    linked: Partial<Record<keyof I & string, unknown>>,
+    host: HostInfo,
+  ) => NodeFacts | undefined;
   execute(inputs: InputValues<I>, ctx: NodeContext): OutputValues<O> | Promise<OutputValues<O>>;
+}
+
+/**
+ * What a node can tell about a run before it happens, from the graph alone: the facts of its outputs
+ * (e.g. a latent's `{ shape }`, a scheduler's step limit) that downstream nodes receive as `linked`,
+ * the bytes of tensors it will hold while it runs (its inputs and outputs; validation refuses a node
+ * over the per-job memory budget, naming it), and problems that the graph makes certain (each
+ * becomes a validation error on that input).
+ */
+export interface NodeFacts {
+  outputs?: Record<string, unknown>;
+  bytes?: number;
+  problems?: Array<{ input?: string; message: string }>;
 }
 
 /** Identity function that checks and types a node definition. */

@@ -2,6 +2,7 @@ export * from './api.js';
 export * from './cache.js';
 export * from './comfy.js';
 export * from './executor.js';
+export * from './image-header.js';
 export * from './inputs.js';
 export * from './plugins.js';
 export * from './registry.js';

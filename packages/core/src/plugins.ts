@@ -22,6 +22,29 @@ export interface LoadPluginsOptions {
    *  a plugin whose setup throws is reported as failed and not registered. */
   host?: HostInfo;
   log?: Logger;
+  /** How long a plugin's import and its setup may take before it is reported as failed (default
+   *  30 s). A module whose top-level await never settles would otherwise leave the host waiting
+   *  forever, or exiting silently once nothing else keeps the event loop alive. */
+  settleTimeoutMs?: number;
+}
+
+export const DEFAULT_PLUGIN_SETTLE_MS = 30_000;
+
+/** `p`, or a rejection naming `what` once `ms` pass (the timer keeps the process alive meanwhile). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `${what} did not settle within ${(ms / 1000).toFixed(1)} s (a top-level await or setup that never finishes?)`,
+          ),
+        ),
+      ms,
+    );
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 export interface LoadedPlugin {
@@ -101,7 +124,11 @@ async function install(
 ): Promise<LoadedPlugin> {
   if (options.host && typeof plugin.setup === 'function') {
     try {
-      await plugin.setup(options.host, options.log ?? silent);
+      await within(
+        Promise.resolve().then(() => plugin.setup!(options.host!, options.log ?? silent)),
+        options.settleTimeoutMs ?? DEFAULT_PLUGIN_SETTLE_MS,
+        'setup',
+      );
     } catch (e) {
       throw new Error(`setup failed: ${message(e)}`);
     }
@@ -158,7 +185,11 @@ export async function loadPlugins(registry: Registry, options: LoadPluginsOption
       name = found.name;
       let mod: Record<string, unknown>;
       try {
-        mod = (await import(pathToFileURL(found.entry).href)) as Record<string, unknown>;
+        mod = (await within(
+          import(pathToFileURL(found.entry).href),
+          options.settleTimeoutMs ?? DEFAULT_PLUGIN_SETTLE_MS,
+          'the import',
+        )) as Record<string, unknown>;
       } catch (e) {
         throw new Error(`import of ${found.entry} failed: ${message(e)}`);
       }

@@ -3,7 +3,7 @@
  * once in ComfyUI's shapes (`error` + `node_errors[id] = {errors, dependent_outputs, class_type}`).
  * Never throws, whatever it is given.
  */
-import { type HostInfo, type InputSpec, type OutputSpec, socketsCompatible } from './api.js';
+import { type HostInfo, type InputSpec, type NodeFacts, type OutputSpec, socketsCompatible } from './api.js';
 import { WIDGET_KINDS, widgetTypeName } from './inputs.js';
 import { comboOptions, type RegisteredNodeType, type Registry } from './registry.js';
 import { isLink, safeParseDocument, type WorkflowDocument } from './schema.js';
@@ -21,7 +21,8 @@ export type ValidationErrorType =
   | 'missing_node_type'
   | 'ambiguous_node_type'
   | 'node_version_unsupported'
-  | 'exception_during_validation';
+  | 'exception_during_validation'
+  | 'memory_budget_exceeded';
 
 export interface NodeValidationError {
   type: ValidationErrorType;
@@ -55,6 +56,48 @@ export interface ValidationResult {
 export interface ValidateOptions {
   /** Node ids to execute (default: every non-muted output node). */
   outputs?: string[];
+  /** Per-job memory budget in bytes: a node whose inferred tensors (`NodeFacts.bytes`) exceed it is
+   *  refused. Default: no limit. */
+  memoryBudgetBytes?: number;
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/** Ids in an order where every link source comes before its consumers (cycle members left out). */
+function topoOrder(ids: string[], sourcesOf: Map<string, string[]>, skip: Set<string>): string[] {
+  const inScope = new Set(ids.filter((id) => !skip.has(id)));
+  const out: string[] = [];
+  const state = new Map<string, 1 | 2>();
+  for (const root of inScope) {
+    if (state.has(root)) continue;
+    const work: Array<{ id: string; i: number }> = [{ id: root, i: 0 }];
+    state.set(root, 1);
+    while (work.length > 0) {
+      const f = work[work.length - 1];
+      const srcs = sourcesOf.get(f.id) ?? [];
+      if (f.i < srcs.length) {
+        const s = srcs[f.i++];
+        if (inScope.has(s) && !state.has(s)) {
+          state.set(s, 1);
+          work.push({ id: s, i: 0 });
+        }
+      } else {
+        work.pop();
+        state.set(f.id, 2);
+        out.push(f.id);
+      }
+    }
+  }
+  return out;
 }
 
 function describe(v: unknown): string {
@@ -347,6 +390,8 @@ async function validateParsed(
   }
 
   // Per-node checks.
+  const literalsOf = new Map<string, Record<string, unknown>>();
+  const inputsOf = new Map<string, Record<string, unknown>>();
   for (const id of checked) {
     const node = doc.nodes[id];
     const t = resolved.get(id);
@@ -454,6 +499,15 @@ async function validateParsed(
         }
       }
     }
+    if (!nodeHasError) {
+      const withDefaults: Record<string, unknown> = {};
+      for (const [name, spec] of Object.entries(specs)) {
+        if (name in literals) withDefaults[name] = literals[name];
+        else if (spec.kind !== 'socket' && spec.default !== undefined) withDefaults[name] = spec.default;
+      }
+      literalsOf.set(id, withDefaults);
+      inputsOf.set(id, inputs);
+    }
     if (!nodeHasError && node.mode !== 'bypass' && typeof t.def.validate === 'function') {
       try {
         const problems = await t.def.validate(literals, host);
@@ -475,6 +529,45 @@ async function validateParsed(
           extra_info: {},
         });
       }
+    }
+  }
+
+  // Facts from the graph (NodeFacts): shapes flow downstream; problems and the memory budget are
+  // checked per node. Only nodes whose own inputs passed are asked; unknown facts stay unknown.
+  const facts = new Map<string, Record<string, unknown>>();
+  for (const id of topoOrder(checked, sourcesOf, inCycle)) {
+    const t = resolved.get(id);
+    const lit = literalsOf.get(id);
+    const node = doc.nodes[id];
+    if (!t || !lit || node.mode === 'bypass' || typeof t.def.infer !== 'function') continue;
+    const linked: Record<string, unknown> = {};
+    for (const [name, v] of Object.entries(inputsOf.get(id) ?? {})) {
+      if (isLink(v)) linked[name] = facts.get(v.node)?.[v.output];
+    }
+    let f: NodeFacts | undefined;
+    try {
+      f = t.def.infer(lit, linked, host) ?? undefined;
+    } catch {
+      f = undefined;
+    }
+    if (!f) continue;
+    if (f.outputs) facts.set(id, f.outputs);
+    for (const p of f.problems ?? []) {
+      add(id, {
+        type: 'custom_validation_failed',
+        message: 'Custom validation failed',
+        details: `${p.input ? `${p.input}: ` : ''}${p.message}`,
+        extra_info: p.input ? { input_name: p.input } : {},
+      });
+    }
+    const budget = options.memoryBudgetBytes;
+    if (budget !== undefined && typeof f.bytes === 'number' && f.bytes > budget) {
+      add(id, {
+        type: 'memory_budget_exceeded',
+        message: 'Memory budget exceeded',
+        details: `node ${id} (${node.type}) would hold about ${formatBytes(f.bytes)} of tensors, over the per-job memory budget of ${formatBytes(budget)}; use a smaller size or batch, or raise the budget (--memory-budget / PRIORGRAPH_MEMORY_BUDGET)`,
+        extra_info: { estimated_bytes: f.bytes, budget_bytes: budget },
+      });
     }
   }
 

@@ -22,7 +22,7 @@ import {
   type ValidationResult,
   validateWorkflow,
 } from '@priorgraph/core';
-import { consoleLogger, createServer, REPO_ROOT } from './server.js';
+import { consoleLogger, createServer, parseBytes, REPO_ROOT } from './server.js';
 import { editorUrls } from './urls.js';
 import { applyOverrides, normalizeWorkflow } from './workflow.js';
 
@@ -40,6 +40,8 @@ const USAGE = `usage:
                       [--input-dir DIR] [--token SECRET] [--plugins-dir DIR] [--open workflow.json]
                       [--node-timeout SECONDS (default 3600; 0 = none)] [--interrupt-grace SECONDS (default 10)]
                       [--worker-max-heap MiB] [--queue redis://HOST:6379/0 (or PRIORGRAPH_QUEUE)]
+                      [--memory-budget SIZE (per job, e.g. 6GiB; or PRIORGRAPH_MEMORY_BUDGET)]
+                      [--allow-history-loss (start on a damaged or missing job database; or PRIORGRAPH_ALLOW_HISTORY_LOSS=1)]
   priorgraph worker   --queue redis://HOST:6379/0 [--models DIR ...] [--plugins-dir DIR] [--plugin MODULE ...]
                       [--concurrency 1] [--name NAME] [--data-dir DIR] [--node-timeout SECONDS]
                       [--interrupt-grace SECONDS] [--stall-timeout SECONDS (default 30)]
@@ -335,6 +337,8 @@ async function cmdServe(args: string[]): Promise<number> {
       'interrupt-grace': { type: 'string' },
       'worker-max-heap': { type: 'string' },
       queue: { type: 'string' },
+      'memory-budget': { type: 'string' },
+      'allow-history-loss': { type: 'boolean' },
     },
   });
   const seconds = (name: string, v: string | undefined): number | undefined => {
@@ -351,6 +355,14 @@ async function cmdServe(args: string[]): Promise<number> {
   const heap = values['worker-max-heap'];
   if (heap !== undefined && !/^[1-9]\d*$/.test(heap))
     throw new CliError(`--worker-max-heap must be MiB, got ${heap}`, 2);
+  let memoryBudgetBytes: number | undefined;
+  if (values['memory-budget'] !== undefined) {
+    try {
+      memoryBudgetBytes = parseBytes(values['memory-budget']);
+    } catch (e) {
+      throw new CliError(`--memory-budget: ${(e as Error).message}`, 2);
+    }
+  }
   const port = values.port === undefined ? Number(process.env.PORT ?? 8188) : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new CliError(`--port must be 0..65535, got ${values.port}`, 2);
@@ -385,6 +397,8 @@ async function cmdServe(args: string[]): Promise<number> {
       queue,
       defaultWorkflow,
       runtimeStats: builtin.runtimeStats,
+      memoryBudgetBytes,
+      allowHistoryLoss: values['allow-history-loss'] || undefined,
     });
   } catch (e) {
     throw new CliError((e as Error).message);

@@ -73,9 +73,10 @@ export const ROUTES: RouteDoc[] = [
     method: 'get',
     path: '/history',
     comfy: true,
-    summary: 'Finished jobs, keyed by prompt id (max_items newest ones, skipping `offset` newest)',
+    summary:
+      'Finished jobs, keyed by prompt id (max_items newest ones, skipping `offset` newest; 200 when max_items is omitted). Headers X-Priorgraph-History-Total and X-Priorgraph-History-Next-Offset page through the rest',
     query: [
-      { name: 'max_items', description: 'how many' },
+      { name: 'max_items', description: 'how many (default 200)' },
       { name: 'offset', description: 'skip this many of the newest' },
     ],
   },
@@ -138,6 +139,16 @@ export const ROUTES: RouteDoc[] = [
       { name: 'client_id', description: 'websocket clientId that owns it' },
     ],
     responses: { '200': '{prompt_id, status, outputs, error} (wait)', '202': '{prompt_id, number, status}' },
+  },
+  {
+    method: 'get',
+    path: '/api/jobs',
+    summary: 'Jobs, newest first: {jobs, total, offset, limit, next_offset}',
+    query: [
+      { name: 'status', description: 'comma-separated statuses (default: the finished ones)' },
+      { name: 'offset', description: 'skip this many' },
+      { name: 'limit', description: 'how many, 1–1000 (default 50)' },
+    ],
   },
   {
     method: 'get',

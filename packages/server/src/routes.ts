@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { cpus, freemem, platform, release, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
-import { validateWorkflow } from '@priorgraph/core';
+import { checkImageSize, ImageHeaderError, readImageHeader, validateWorkflow } from '@priorgraph/core';
 import express, { type Express } from 'express';
 import multer from 'multer';
 import { openApiDocument } from './openapi.js';
@@ -17,13 +17,17 @@ import {
   ClearDeleteBody,
   HistoryQuery,
   InterruptBody,
+  JobsQuery,
+  MAX_JSON_DEPTH,
   PromptBody,
   parseWith,
   RunQuery,
+  redactArgv,
+  tooDeep,
   UploadFields,
   ViewQuery,
 } from './schemas.js';
-import { newPromptId, SERVER_VERSION, type ServerContext } from './server.js';
+import { DEFAULT_HISTORY_PAGE, newPromptId, SERVER_VERSION, type ServerContext } from './server.js';
 import { DuplicateJobError, FINISHED_STATUSES, type JobRecord } from './store.js';
 import { isPriorgraphDocument, normalizeWorkflow } from './workflow.js';
 
@@ -119,6 +123,14 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     strict: false,
   });
   app.use(jsonParser);
+  // Absurdly deep JSON is refused here, naming where, before anything walks it recursively.
+  app.use((req, res, next) => {
+    const at = tooDeep(req.body, 'body');
+    if (at === null) return next();
+    res
+      .status(400)
+      .json(apiError('invalid_request', `${at}: nested more than ${MAX_JSON_DEPTH} levels deep`, { field: at }));
+  });
 
   /** Validate + enqueue: the shared path of POST /prompt and POST /api/workflows/run. */
   async function queuePrompt(input: {
@@ -138,7 +150,10 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
         body: apiError(norm.type, norm.message, { field: 'prompt' }),
       };
     }
-    const v = await validateWorkflow(norm.doc, registry, host, { outputs: input.targets });
+    const v = await validateWorkflow(norm.doc, registry, host, {
+      outputs: input.targets,
+      memoryBudgetBytes: ctx.options.memoryBudgetBytes,
+    });
     if (!v.ok) {
       return {
         ok: false,
@@ -217,10 +232,17 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     res.json({ exec_info: { queue_remaining: ctx.queueRemaining } });
   });
 
+  // Pollers read /queue far more often than it changes: the answer is serialized once per change.
+  let queueCache: { version: number; body: string } | null = null;
   app.get(both('/queue'), async (_req, res) => {
-    const running = await store.list(['running']);
-    const pending = await store.list(['pending']);
-    res.json({ queue_running: running.map(queueItem), queue_pending: pending.map(queueItem) });
+    const version = store.changes;
+    if (queueCache?.version !== version) {
+      const running = await store.list(['running']);
+      const pending = await store.list(['pending']);
+      const body = JSON.stringify({ queue_running: running.map(queueItem), queue_pending: pending.map(queueItem) });
+      queueCache = { version, body };
+    }
+    res.type('json').send(queueCache.body);
   });
 
   app.post(both('/queue'), async (req, res) => {
@@ -254,7 +276,14 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     }
     // Newest first from the store; `offset` counts from the newest. Keys come out oldest first,
     // like ComfyUI's dict.
-    const page = await store.page({ offset: q.value.offset ?? 0, limit: q.value.max_items ?? 10_000 });
+    // Paginated by default: without max_items, the newest DEFAULT_HISTORY_PAGE; the total and the
+    // next offset travel in headers so that ComfyUI's body shape stays as it is.
+    const offset = q.value.offset ?? 0;
+    const limit = q.value.max_items ?? DEFAULT_HISTORY_PAGE;
+    const page = await store.page({ offset, limit });
+    const total = await store.count(FINISHED_STATUSES);
+    res.set('X-Priorgraph-History-Total', String(total));
+    if (offset + page.length < total) res.set('X-Priorgraph-History-Next-Offset', String(offset + page.length));
     const out: Record<string, unknown> = {};
     for (const j of page.reverse()) out[j.id] = historyEntry(j);
     res.json(out);
@@ -303,6 +332,36 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     if (p.value.clear) await store.clear(FINISHED_STATUSES);
     if (p.value.delete) await store.delete(p.value.delete, FINISHED_STATUSES);
     res.json({});
+  });
+
+  // Native listing, newest first: ?status=success,error&offset=&limit= (limit ≤ 1000, default 50).
+  app.get('/api/jobs', async (req, res) => {
+    const q = parseWith(JobsQuery, 'query', req.query);
+    if (!q.ok) {
+      res.status(400).json(q.error);
+      return;
+    }
+    const offset = q.value.offset ?? 0;
+    const limit = q.value.limit ?? 50;
+    const statuses = q.value.status ?? [...FINISHED_STATUSES];
+    const finishedOnly = statuses.every((st) => FINISHED_STATUSES.includes(st));
+    let jobs: JobRecord[];
+    let total: number;
+    if (finishedOnly && statuses.length === FINISHED_STATUSES.length) {
+      jobs = await store.page({ offset, limit });
+      total = await store.count(FINISHED_STATUSES);
+    } else {
+      const all = (await store.list(statuses)).reverse();
+      jobs = all.slice(offset, offset + limit);
+      total = all.length;
+    }
+    res.json({
+      jobs: jobs.map((j) => jobView(j, null)),
+      total,
+      offset,
+      limit,
+      next_offset: offset + jobs.length < total ? offset + jobs.length : null,
+    });
   });
 
   app.get('/api/jobs/:id', async (req, res) => {
@@ -393,6 +452,13 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
         .json(apiError('invalid_request', 'image: a multipart file field "image" is required', { field: 'image' }));
       return;
     }
+    try {
+      checkImageSize(readImageHeader(file.buffer), ctx.options.maxImagePixels);
+    } catch (e) {
+      if (!(e instanceof ImageHeaderError)) throw e;
+      res.status(400).json(apiError('invalid_image', `image: ${e.message}`, { field: 'image' }));
+      return;
+    }
     const overwrite = ['true', '1', 'on'].includes(f.value.overwrite ?? '');
     const base = dirOf(f.value.type);
     let name = safeFileName(file.originalname || 'upload.png');
@@ -407,6 +473,21 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
         return;
       }
       throw e;
+    }
+    if (overwrite && f.value.type === 'output' && existsSync(full)) {
+      const holder = await store.referencing({ filename: name, subfolder: f.value.subfolder, type: 'output' });
+      if (holder) {
+        res
+          .status(409)
+          .json(
+            apiError(
+              'output_in_history',
+              `image: output ${name} is referenced by the history of prompt ${holder}; upload it under another name or delete that history entry first`,
+              { field: 'image', prompt_id: holder },
+            ),
+          );
+        return;
+      }
     }
     if (!overwrite) {
       const dot = name.lastIndexOf('.');
@@ -454,7 +535,7 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
         python_version: `none (Node.js ${process.version})`,
         pytorch_version: 'none (onnxruntime-node)',
         embedded_python: false,
-        argv: process.argv,
+        argv: redactArgv(process.argv),
         kernel: release(),
         cpu: cpus()[0]?.model ?? 'unknown',
         cpu_count: cpus().length,

@@ -231,7 +231,7 @@ export class JobRunner extends EventEmitter {
     if (result.status === 'success') {
       terminalMsg = ['execution_success', { prompt_id: id, timestamp: ts }];
       messages.push(terminalMsg);
-      await this.safely(() => this.store.complete(id, { results: allOutputs, messages }));
+      await this.safely(() => this.store.complete(id, { results: allOutputs, messages }), id);
       finished = { id, status: 'success', outputs: allOutputs, error: null };
     } else if (result.status === 'interrupted') {
       const ev = t?.type === 'interrupted' ? t : null;
@@ -249,7 +249,7 @@ export class JobRunner extends EventEmitter {
       const error: JobError = this.stopped
         ? { type: 'server_shutdown', message: 'the server shut down while this job was running' }
         : { type: 'interrupted', message: 'interrupted by request' };
-      await this.safely(() => this.store.interrupt(id, { results: allOutputs, messages, error }));
+      await this.safely(() => this.store.interrupt(id, { results: allOutputs, messages, error }), id);
       finished = { id, status: 'interrupted', outputs: allOutputs, error };
     } else {
       const ev = t?.type === 'error' ? t : null;
@@ -280,7 +280,7 @@ export class JobRunner extends EventEmitter {
         nodeType: re?.nodeType ?? undefined,
         ...(re?.validation ? { details: re.validation } : {}),
       };
-      await this.safely(() => this.store.fail(id, { results: allOutputs, messages, error }));
+      await this.safely(() => this.store.fail(id, { results: allOutputs, messages, error }), id);
       finished = { id, status: 'error', outputs: allOutputs, error };
     }
     this.current.delete(id);
@@ -292,11 +292,26 @@ export class JobRunner extends EventEmitter {
     await this.onQueueChange();
   }
 
-  private async safely(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (e) {
-      this.log.error('could not record a finished job', e);
+  /** Records a finished job: the write is retried, then the job is settled as failed with the
+   *  reason (see JobStore.settle), so that it never stays `running`. */
+  private async safely(fn: () => Promise<void>, id: string): Promise<void> {
+    let last: unknown;
+    for (const delay of RECORD_RETRY_MS) {
+      try {
+        await fn();
+        return;
+      } catch (e) {
+        last = e;
+        this.log.error(`could not record the finished job ${id}${delay >= 0 ? `; retrying in ${delay} ms` : ''}`, e);
+      }
+      if (delay >= 0) await new Promise((r) => setTimeout(r, delay));
     }
+    await this.store.settle(id, {
+      type: 'record_failed',
+      message: `the job ended but its result could not be recorded: ${last instanceof Error ? last.message : String(last)}`,
+    });
   }
 }
+
+/** Pauses between attempts to record a finished job (-1: the last attempt). */
+const RECORD_RETRY_MS = [100, 400, 1600, -1];

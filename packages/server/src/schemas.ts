@@ -41,6 +41,16 @@ export const HistoryQuery = z.looseObject({
   offset: intString('offset', 0, Number.MAX_SAFE_INTEGER).optional(),
 });
 
+export const JobsQuery = z.looseObject({
+  offset: intString('offset', 0, Number.MAX_SAFE_INTEGER).optional(),
+  limit: intString('limit', 1, 1000).optional(),
+  status: z
+    .string()
+    .transform((v) => v.split(',').filter((x) => x !== ''))
+    .pipe(z.array(z.enum(['pending', 'running', 'success', 'error', 'interrupted'])).min(1))
+    .optional(),
+});
+
 export const ViewQuery = z.looseObject({
   filename: z.string().min(1).max(1024),
   subfolder: z.string().max(1024).optional().default(''),
@@ -110,4 +120,44 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: ApiError };
 export function parseWith<S extends z.ZodType>(schema: S, where: string, value: unknown): Parsed<z.infer<S>> {
   const r = schema.safeParse(value);
   return r.success ? { ok: true, value: r.data } : { ok: false, error: zodError(where, r.error) };
+}
+
+/** Deepest nesting accepted in a JSON body: far beyond any real workflow, far below what would
+ *  overflow the stack of a recursive walk (JSON.stringify, zod, the store). */
+export const MAX_JSON_DEPTH = 256;
+
+/** The path (as `where.a.0.b`, cut to its first 8 segments) of the first value nested deeper than
+ *  `max`, or null. Iterative: a 100k-deep value cannot overflow it. */
+export function tooDeep(value: unknown, where: string, max: number = MAX_JSON_DEPTH): string | null {
+  const stack: Array<{ v: unknown; depth: number; path: string[] }> = [{ v: value, depth: 0, path: [] }];
+  while (stack.length > 0) {
+    const { v, depth, path } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= max) return [where, ...path.slice(0, 7)].join('.') + (path.length > 7 ? '…' : '');
+    const short = path.length < 8;
+    for (const [k, child] of Object.entries(v)) {
+      if (typeof child === 'object' && child !== null) {
+        stack.push({ v: child, depth: depth + 1, path: short ? [...path, k] : path });
+      }
+    }
+  }
+  return null;
+}
+
+const SECRET_FLAG = /^--?[\w-]*(token|secret|password|passwd|api[-_]?key)[\w-]*$/i;
+
+/** argv for /system_stats with the value of every secret-looking flag (`--token x`, `--token=x`)
+ *  replaced by `<redacted>`. */
+export function redactArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const eq = a.indexOf('=');
+    if (eq > 0 && SECRET_FLAG.test(a.slice(0, eq))) out.push(`${a.slice(0, eq)}=<redacted>`);
+    else if (SECRET_FLAG.test(a) && i + 1 < argv.length) {
+      out.push(a, '<redacted>');
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
+import { totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -23,12 +24,16 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { installRoutes } from './routes.js';
 import { inlineEngine, type JobEngine, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
-import { type JobStore, SqliteJobStore } from './store.js';
+import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
 import { BullmqEngine } from './worker/bullmq.js';
 import { ProcessEngine } from './worker/supervisor.js';
 import { WsHub } from './ws.js';
 
 export const SERVER_VERSION = '0.1.0';
+/** Finished jobs kept in history by default. */
+export const DEFAULT_HISTORY_MAX = 10_000;
+/** GET /history without max_items answers this many of the newest (ComfyUI answered everything). */
+export const DEFAULT_HISTORY_PAGE = 200;
 
 export interface ServerOptions {
   /** Default 127.0.0.1. Any non-loopback address requires `token`. */
@@ -58,6 +63,19 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Upload limit in bytes (default 32 MiB). */
   maxUploadBytes?: number;
+  /** Largest image (width × height) an upload may declare (default 64 megapixels). */
+  maxImagePixels?: number;
+  /** Start even when the job database is missing next to existing outputs, or damaged (damaged
+   *  files are moved aside; the loss is logged). Default: PRIORGRAPH_ALLOW_HISTORY_LOSS=1. */
+  allowHistoryLoss?: boolean;
+  /** How long a plugin's import or setup may take (default 30 s; PRIORGRAPH_PLUGIN_TIMEOUT_MS). */
+  pluginSettleTimeoutMs?: number;
+  /** Retention: finished jobs kept in history, the oldest deleted beyond it (default 10000;
+   *  PRIORGRAPH_HISTORY_MAX). Their output files stay. */
+  historyMaxItems?: number;
+  /** Per-job memory budget in bytes: validation refuses a node whose inferred tensors exceed it,
+   *  naming it. Default: PRIORGRAPH_MEMORY_BUDGET (e.g. "6GiB") or min(8 GiB, half the RAM). */
+  memoryBudgetBytes?: number;
   /** Executor cache bound in bytes (default 1 GiB). */
   cacheBytes?: number;
   /** Free-form host config given to plugins (e.g. executionProviders). */
@@ -94,8 +112,31 @@ export interface PriorgraphServer {
   readonly app: express.Express;
 }
 
+/** "8GiB", "512M", "1e9", "4096 MiB" → bytes (binary units; k/m/g/t with or without "iB"/"B"). */
+export function parseBytes(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (!m) throw new Error(`not a size: ${JSON.stringify(text)} (expected e.g. 8GiB, 512M or a byte count)`);
+  const mult = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[
+    m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'
+  ];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+export function defaultMemoryBudget(env: NodeJS.ProcessEnv = process.env): number {
+  const e = env.PRIORGRAPH_MEMORY_BUDGET;
+  if (e !== undefined && e !== '') {
+    try {
+      return parseBytes(e);
+    } catch (err) {
+      throw new Error(`PRIORGRAPH_MEMORY_BUDGET: ${(err as Error).message}`);
+    }
+  }
+  return Math.min(8 * 2 ** 30, Math.floor(totalmem() / 2));
+}
+
 export interface ServerContext {
-  options: Required<Pick<ServerOptions, 'host' | 'port' | 'maxBodyBytes' | 'maxUploadBytes'>> & ServerOptions;
+  options: Required<Pick<ServerOptions, 'host' | 'port' | 'maxBodyBytes' | 'maxUploadBytes' | 'memoryBudgetBytes'>> &
+    ServerOptions;
   host: HostInfo;
   registry: Registry;
   /** What runs the jobs (the worker process, or core's Executor in this thread). */
@@ -113,12 +154,49 @@ export interface ServerContext {
   startedAt: number;
 }
 
+/** One line to stderr; never throws (a full disk or a closed pipe drops the line). */
+function toStderr(line: string): void {
+  try {
+    process.stderr.write(line);
+  } catch {
+    /* nowhere left to report it */
+  }
+}
+let stderrGuarded = false;
+/** An asynchronous stderr failure (a pipe's EPIPE, a file's ENOSPC) must not end the process. */
+function guardStderr(): void {
+  if (stderrGuarded) return;
+  stderrGuarded = true;
+  process.stderr.on('error', () => {});
+}
+
 export const consoleLogger: Logger = {
   debug() {},
-  info: (m, d) => process.stderr.write(`[priorgraph] ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
-  warn: (m, d) => process.stderr.write(`[priorgraph] warning: ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
-  error: (m, d) => process.stderr.write(`[priorgraph] error: ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
+  info: (m, d) => toStderr(`[priorgraph] ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
+  warn: (m, d) => toStderr(`[priorgraph] warning: ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
+  error: (m, d) => toStderr(`[priorgraph] error: ${m}${d !== undefined ? ` ${fmt(d)}` : ''}\n`),
 };
+
+/** Logging never kills the server: a logger that throws is replaced by stderr (said once there). */
+export function guardedLogger(inner: Logger): Logger {
+  let sink = inner;
+  const call = (level: keyof Logger, m: string, d?: unknown) => {
+    try {
+      sink[level](m, d);
+    } catch (e) {
+      if (sink === consoleLogger) return;
+      sink = consoleLogger;
+      consoleLogger.error(`the log sink failed (${(e as Error)?.message ?? String(e)}); logging to stderr from now on`);
+      consoleLogger[level](m, d);
+    }
+  };
+  return {
+    debug: (m, d) => call('debug', m, d),
+    info: (m, d) => call('info', m, d),
+    warn: (m, d) => call('warn', m, d),
+    error: (m, d) => call('error', m, d),
+  };
+}
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 function fmt(d: unknown): string {
@@ -193,6 +271,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     port: options.port ?? 8188,
     maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
     maxUploadBytes: options.maxUploadBytes ?? 32 * 1024 * 1024,
+    memoryBudgetBytes: options.memoryBudgetBytes ?? defaultMemoryBudget(),
   };
   if (!isLoopback(opts.host) && !opts.token) {
     throw new Error(
@@ -201,17 +280,25 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     );
   }
   if (opts.token !== undefined && opts.token.length < 8) throw new Error('the token must be at least 8 characters');
-  const log = opts.log ?? consoleLogger;
+  guardStderr();
+  const log = guardedLogger(opts.log ?? consoleLogger);
   const dataDir = resolve(opts.dataDir);
   const host: HostInfo = {
     modelRoots: opts.modelRoots.map((r) => resolve(r)),
     outputDir: resolve(opts.outputDir ?? join(dataDir, 'output')),
     inputDir: resolve(opts.inputDir ?? join(dataDir, 'input')),
     tempDir: resolve(opts.tempDir ?? join(dataDir, 'temp')),
-    config: opts.config ?? {},
+    config: { ...(opts.maxImagePixels ? { maxImagePixels: opts.maxImagePixels } : {}), ...(opts.config ?? {}) },
   };
   for (const d of [dataDir, host.outputDir, host.inputDir, host.tempDir]) mkdirSync(d, { recursive: true });
-  const store = opts.store ?? new SqliteJobStore(dataDir);
+  const store =
+    opts.store ??
+    new SqliteJobStore(dataDir, {
+      outputDir: host.outputDir,
+      allowHistoryLoss:
+        opts.allowHistoryLoss ?? ['1', 'true', 'yes'].includes(process.env.PRIORGRAPH_ALLOW_HISTORY_LOSS ?? ''),
+      log,
+    });
   const registry = new Registry();
   const modules = opts.plugins.map((p) => ('plugin' in p && 'module' in p ? p.module : undefined));
   // Node code runs in a worker process when the worker can import every plugin; the server then
@@ -244,16 +331,33 @@ export function createServer(options: ServerOptions): PriorgraphServer {
 
   const ctx = {} as ServerContext;
   const hub = new WsHub({ queueRemaining: () => ctx.queueRemaining, maxUploadBytes: opts.maxUploadBytes });
+  // Queue changes come in bursts (20 clients posting at once): the count is kept exact, the status
+  // broadcast to every socket goes out once per turn of the event loop with the latest count.
+  let statusScheduled = false;
   const refreshQueue = async () => {
     try {
       ctx.queueRemaining = await store.count(['pending', 'running']);
     } catch (e) {
       log.error('could not count the queue', e);
     }
-    hub.broadcastStatus();
+    if (statusScheduled) return;
+    statusScheduled = true;
+    setImmediate(() => {
+      statusScheduled = false;
+      hub.broadcastStatus();
+    });
   };
   const runner = new JobRunner(store, executor, hub, log, refreshQueue);
   executor.onCapacity = () => runner.kick();
+  const keep = opts.historyMaxItems ?? (Number(process.env.PRIORGRAPH_HISTORY_MAX) || DEFAULT_HISTORY_MAX);
+  const prune = async () => {
+    try {
+      if ((await store.count(FINISHED_STATUSES)) > keep) await store.prune(keep);
+    } catch (e) {
+      log.warn('could not prune the history', e);
+    }
+  };
+  runner.on('finished', () => void prune());
   Object.assign(ctx, {
     options: opts,
     host,
@@ -334,6 +438,10 @@ export function createServer(options: ServerOptions): PriorgraphServer {
       res.status(400).json(apiError('invalid_json', `request body is not valid JSON: ${e.message}`, { field: 'body' }));
     } else if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) {
       res.status(400).json(apiError('invalid_upload', `upload rejected: ${e.message}`, { field: e.field }));
+    } else if (storageFailure(err)) {
+      const f = storageFailure(err)!;
+      log.error(`${req.method} ${req.path}: ${f.message}`);
+      res.status(f.status).json(apiError(f.type, f.message));
     } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
       res.status(e.status).json(apiError(e.type ?? 'bad_request', e.message ?? 'bad request'));
     } else {
@@ -355,10 +463,12 @@ export function createServer(options: ServerOptions): PriorgraphServer {
       pluginsDir: opts.pluginsDir,
       ...(inProcess ? { host } : {}),
       log,
+      settleTimeoutMs: opts.pluginSettleTimeoutMs ?? (Number(process.env.PRIORGRAPH_PLUGIN_TIMEOUT_MS) || undefined),
     });
     ctx.plugins.loaded.push(...r.loaded);
     ctx.plugins.failed.push(...r.failed);
     for (const f of r.failed) log.error(`plugin ${f.name} (${f.source}) failed to load: ${f.reason}`);
+    await prune();
     const recovered = await store.recover();
     if (recovered.length > 0) {
       log.warn(`marked ${recovered.length} job(s) interrupted that were running when the server stopped`, recovered);

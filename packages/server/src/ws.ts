@@ -125,6 +125,26 @@ export class WsHub {
     this.owners.delete(promptId);
   }
 
+  /** Sockets corked this turn of the event loop: frames sent in one turn leave in one write. */
+  private readonly corked = new Set<WebSocket>();
+
+  private cork(ws: WebSocket): void {
+    if (this.corked.has(ws)) return;
+    const sock = (ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })._socket;
+    if (!sock) return;
+    sock.cork();
+    if (this.corked.size === 0) setImmediate(() => this.uncorkAll());
+    this.corked.add(ws);
+  }
+
+  private uncorkAll(): void {
+    for (const ws of this.corked) {
+      const sock = (ws as unknown as { _socket?: { uncork(): void; destroyed?: boolean } })._socket;
+      if (sock && !sock.destroyed) sock.uncork();
+    }
+    this.corked.clear();
+  }
+
   private wants(state: ClientState, promptId: string): boolean {
     if (state.all || state.subs.has(promptId)) return true;
     if (this.owners.get(promptId) === state.sid) return true;
@@ -149,6 +169,7 @@ export class WsHub {
         this.clients.delete(ws);
         continue;
       }
+      this.cork(ws);
       ws.send(text, { binary: false });
     }
   }
@@ -156,7 +177,11 @@ export class WsHub {
   /** To everyone (queue status). */
   broadcast(type: string, data: Record<string, unknown>): void {
     const text = Buffer.from(JSON.stringify({ type, data }));
-    for (const ws of this.clients.keys()) if (ws.readyState === WebSocket.OPEN) ws.send(text, { binary: false });
+    for (const ws of this.clients.keys()) {
+      if (ws.readyState !== WebSocket.OPEN) continue;
+      this.cork(ws);
+      ws.send(text, { binary: false });
+    }
   }
 
   broadcastStatus(): void {
@@ -189,6 +214,7 @@ export class WsHub {
           head.writeUInt32BE(meta.length, 4);
           withMeta = Buffer.concat([head, meta, data]);
         }
+        this.cork(ws);
         ws.send(withMeta);
       } else {
         if (!legacy) {
@@ -197,12 +223,14 @@ export class WsHub {
           head.writeUInt32BE(image.format === 'png' ? 2 : 1, 4);
           legacy = Buffer.concat([head, data]);
         }
+        this.cork(ws);
         ws.send(legacy);
       }
     }
   }
 
   close(): void {
+    this.uncorkAll();
     for (const ws of this.clients.keys()) ws.terminate();
     this.clients.clear();
     this.wss.close();

@@ -437,9 +437,14 @@ describe('websocket subscriptions', () => {
 
 describe('uploads and /view confinement', () => {
   it('uploads into input (renaming unless overwrite), views it back, refuses traversal', async () => {
+    // Uploads must be images: the PNG signature and a 1×1 IHDR header (the header is what is checked).
+    const png = Buffer.from(
+      '89504e470d0a1a0a0000000d49484452000000010000000108020000009077 53de'.replace(/\s/g, ''),
+      'hex',
+    );
     const form = () => {
       const f = new FormData();
-      f.append('image', new Blob([Buffer.from('hello')]), 'pic.png');
+      f.append('image', new Blob([png]), 'pic.png');
       return f;
     };
     const a = await (await fetch(`${s.url}/upload/image`, { method: 'POST', body: form() })).json();
@@ -452,7 +457,7 @@ describe('uploads and /view confinement', () => {
     const c = await (await fetch(`${s.url}/api/upload/image`, { method: 'POST', body: f3 })).json();
     expect(c).toEqual({ name: 'pic.png', subfolder: 'sub/dir', type: 'input' });
     const v = await fetch(`${s.url}/view?filename=pic.png&subfolder=sub/dir&type=input`);
-    expect(await v.text()).toBe('hello');
+    expect(Buffer.from(await v.arrayBuffer())).toEqual(png);
     for (const q of [
       'filename=../../etc/passwd',
       'filename=passwd&subfolder=../..',

@@ -1,13 +1,52 @@
 /** Images: load (from the input dir), save PNG with the workflow embedded (ComfyUI-style tEXt chunks
  *  "prompt" and "workflow"), preview (temp dir), and a labelled side-by-side compare/grid. */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import { defineNode, type HostInfo, type NodeContext, type Registry, toComfyPrompt } from '@priorgraph/core';
+import {
+  checkImageSize,
+  defineNode,
+  type HostInfo,
+  type NodeContext,
+  type Registry,
+  readImageHeader,
+  toComfyPrompt,
+} from '@priorgraph/core';
+import { maxImagePixels, shapeOf, tensorBytes } from '../facts.ts';
 import { decodePng, drawText, encodePng, imageItemToRgb, latin1Json, textWidth } from '../image-utils.ts';
 import { confinePath, isInside } from '../models/paths.ts';
 import type { ImageValue } from '../types.ts';
 import { confineValidator, forInput } from './common.ts';
+
+/** The first 64 KiB of a file (enough for any image header). */
+function readHead(file: string): Uint8Array {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Saving holds the image and an 8-bit copy of one batch item. */
+function saveInfer(_inputs: unknown, linked: { images?: unknown }) {
+  const s = shapeOf(linked.images);
+  return s ? { bytes: tensorBytes(s) + s[1] * s[2] * s[3] } : undefined;
+}
 
 let exportRegistry: Registry | null = null;
 /** The registry used to write the ComfyUI API "prompt" chunk (set by the plugin entry). */
@@ -46,12 +85,33 @@ export const LoadImage = defineNode({
   inputs: { image: { kind: 'combo', options: listInputImages, upload: 'image' } },
   outputs: [{ name: 'IMAGE', type: 'IMAGE' }],
   validate: confineValidator('image', 'image', (h) => [h.inputDir]),
+  infer({ image }, _linked, host) {
+    const file = confinePath(String(image), [host.inputDir], 'image', 'image');
+    const h = readImageHeader(readHead(file));
+    const problems: Array<{ input: string; message: string }> = [];
+    try {
+      checkImageSize(h, maxImagePixels(host));
+    } catch (e) {
+      problems.push({ input: 'image', message: `${image}: ${(e as Error).message}` });
+      return { problems };
+    }
+    const shape: [number, number, number, number] = [1, h.height, h.width, 3];
+    // the 8-bit RGBA decode and the float image
+    return { outputs: { IMAGE: { shape } }, bytes: h.width * h.height * 4 + tensorBytes(shape), problems };
+  },
   execute({ image }, ctx) {
     return forInput('image', () => {
       const file = confinePath(image, [ctx.host.inputDir], 'image', 'image');
       let png: ReturnType<typeof decodePng>;
+      const bytes = readFileSync(file);
       try {
-        png = decodePng(readFileSync(file));
+        // The declared size is checked before the decoder allocates anything.
+        checkImageSize(readImageHeader(bytes), maxImagePixels(ctx.host));
+      } catch (e) {
+        throw new Error(`${file}: ${(e as Error).message}`);
+      }
+      try {
+        png = decodePng(bytes);
       } catch (e) {
         throw new Error(`${file}: not a readable PNG (${(e as Error).message})`);
       }
@@ -92,17 +152,30 @@ export function saveImages(
   const out: Array<{ filename: string; subfolder: string }> = [];
   for (let i = 0; i < b; i++) {
     const png = encodePng(imageItemToRgb(img, i), w, h, 3, text);
-    for (;;) {
-      counter++;
-      const filename = `${base}_${String(counter).padStart(5, '0')}_.png`;
-      try {
-        writeFileSync(join(dir, filename), png, { flag: 'wx' });
-        out.push({ filename, subfolder: sub });
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
-          throw new Error(`${join(dir, filename)}: ${(e as Error).message}`);
+    // Written whole under a hidden temporary name, then linked to its final name (which fails rather
+    // than overwrite): a full disk leaves no 0-byte or truncated PNG behind.
+    const tmp = join(dir, `.${base}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      writeFileSync(tmp, png, { flag: 'wx' });
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw new Error(`${tmp}: ${(e as Error).message}`);
+    }
+    try {
+      for (;;) {
+        counter++;
+        const filename = `${base}_${String(counter).padStart(5, '0')}_.png`;
+        try {
+          linkSync(tmp, join(dir, filename));
+          out.push({ filename, subfolder: sub });
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+            throw new Error(`${join(dir, filename)}: ${(e as Error).message}`);
+        }
       }
+    } finally {
+      rmSync(tmp, { force: true });
     }
   }
   return out;
@@ -132,6 +205,7 @@ export const SaveImage = defineNode({
   outputs: [],
   outputNode: true,
   notIdempotent: true,
+  infer: saveInfer,
   execute({ images, filename_prefix }, ctx) {
     const img = asImage(images, 'images');
     const files = forInput('filename_prefix', () =>
@@ -154,6 +228,7 @@ export const PreviewImage = defineNode({
   outputs: [],
   outputNode: true,
   notIdempotent: true,
+  infer: saveInfer,
   execute({ images }, ctx) {
     const img = asImage(images, 'images');
     const prefix = `preview_${randomBytes(4).toString('hex')}`;

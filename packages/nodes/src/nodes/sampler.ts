@@ -1,9 +1,10 @@
 /** Scheduler and Sampler nodes. */
 import { defineNode } from '@priorgraph/core';
-import { encodePng } from '../image-utils.ts';
+import { schedulerFactsOf, shapeOf, type TensorFacts, tensorBytes } from '../facts.ts';
 import { runSampling } from '../sampling.ts';
 import {
   KEY_RULES,
+  maxInferenceSteps,
   parseSchedulerConfigJson,
   readSchedulerConfig,
   resolveConfig,
@@ -62,6 +63,20 @@ export const Scheduler = defineNode({
       return [{ input: 'config_json', message: (e as Error).message }];
     }
   },
+  infer({ scheduler, config_json }, linked) {
+    // A connected model's own config may still change the limit; that is checked when it runs.
+    if (linked.model !== undefined) return undefined;
+    const name = scheduler as SchedulerName;
+    const overrides = readSchedulerConfig(JSON.parse(String(config_json ?? '{}') || '{}'));
+    return {
+      outputs: {
+        SCHEDULER: {
+          maxSteps: (strength: number) => maxInferenceSteps(name, overrides, strength),
+          describe: `scheduler ${name}`,
+        },
+      },
+    };
+  },
   async execute({ scheduler, use_karras_sigmas, eta, config_json, model }) {
     await forInput('use_karras_sigmas', () => {
       const karras = karrasRefusal(scheduler as SchedulerName, use_karras_sigmas);
@@ -96,6 +111,26 @@ export const Sampler = defineNode({
     latent_image: { kind: 'socket', type: 'LATENT', optional: true },
   },
   outputs: [{ name: 'LATENT', type: 'LATENT' }],
+  infer({ steps, denoise, batch_size }, linked) {
+    const problems: Array<{ input: string; message: string }> = [];
+    const sch = schedulerFactsOf(linked.scheduler);
+    const strength = typeof denoise === 'number' ? denoise : 1;
+    if (sch && typeof steps === 'number') {
+      const max = sch.maxSteps(strength);
+      if (steps > max) {
+        problems.push({
+          input: 'steps',
+          message: `${steps} steps is more than ${sch.describe} allows (at most ${max}${strength < 1 ? ` at denoise ${strength}` : ''})`,
+        });
+      }
+    }
+    const lat = shapeOf(linked.latent_image);
+    if (!lat) return { problems };
+    const [lb, lc, lh, lw] = lat;
+    const shape: TensorFacts['shape'] = [lb === 1 ? Math.max(1, Number(batch_size) || 1) : lb, lc, lh, lw];
+    // x, noise, the result, and a doubled (two-branch guidance) model input and output.
+    return { outputs: { LATENT: { shape } }, bytes: tensorBytes(lat) + 7 * tensorBytes(shape), problems };
+  },
   async execute({ guider, scheduler, seed, steps, denoise, batch_size, preview_every, latent_image }, ctx) {
     const g = guider as GuiderValue;
     if (g?.kind !== 'GUIDER') throw new Error('input "guider": not a GUIDER');

@@ -1,5 +1,6 @@
 /** VAE encode (image → latents × scaling_factor), decode (÷ scaling_factor), empty latents. */
 import { defineNode } from '@priorgraph/core';
+import { shapeOf, tensorBytes, VAE_FACTOR } from '../facts.ts';
 import type { RuntimePool } from '../runtime/pool.ts';
 import type { ImageValue, LatentValue, VaeValue } from '../types.ts';
 import { checkFinite, forInput, runtime } from './common.ts';
@@ -69,6 +70,14 @@ export const VAEDecode = defineNode({
   displayName: 'VAE Decode',
   inputs: { samples: { kind: 'socket', type: 'LATENT' }, vae: { kind: 'socket', type: 'VAE' } },
   outputs: [{ name: 'IMAGE', type: 'IMAGE' }],
+  infer(_inputs, linked) {
+    const lat = shapeOf(linked.samples);
+    if (!lat) return undefined;
+    const [b, , h, w] = lat;
+    const shape: [number, number, number, number] = [b, h * VAE_FACTOR, w * VAE_FACTOR, 3];
+    // the latent, its unscaled copy, the decoder's output and the image
+    return { outputs: { IMAGE: { shape } }, bytes: 2 * tensorBytes(lat) + 2 * tensorBytes(shape) };
+  },
   async execute({ samples, vae }, ctx) {
     const v = asVae(vae, 'vae');
     return { IMAGE: await forInput('samples', () => vaeDecode(v, samples as LatentValue, runtime(ctx))) };
@@ -83,6 +92,11 @@ export const VAEEncode = defineNode({
   description: 'Image → latents, multiplied by the VAE config scaling_factor.',
   inputs: { pixels: { kind: 'socket', type: 'IMAGE' }, vae: { kind: 'socket', type: 'VAE' } },
   outputs: [{ name: 'LATENT', type: 'LATENT' }],
+  infer(_inputs, linked) {
+    const img = shapeOf(linked.pixels);
+    // the image and its channel-first copy (the latent is 1/64 of that per channel)
+    return img ? { bytes: 2 * tensorBytes(img) } : undefined;
+  },
   async execute({ pixels, vae }, ctx) {
     const v = asVae(vae, 'vae');
     return { LATENT: await forInput('pixels', () => vaeEncode(v, pixels as ImageValue, runtime(ctx))) };
@@ -111,6 +125,15 @@ export const EmptyLatentImage = defineNode({
     },
   },
   outputs: [{ name: 'LATENT', type: 'LATENT' }],
+  infer({ width, height, batch_size, channels }) {
+    const shape: [number, number, number, number] = [
+      Number(batch_size),
+      Number(channels ?? 4),
+      Math.max(1, Math.floor(Number(height) / VAE_FACTOR)),
+      Math.max(1, Math.floor(Number(width) / VAE_FACTOR)),
+    ];
+    return { outputs: { LATENT: { shape } }, bytes: tensorBytes(shape) };
+  },
   execute({ width, height, batch_size, channels: ch }) {
     const channels = ch ?? 4;
     const h = Math.max(1, Math.floor(height / 8));
