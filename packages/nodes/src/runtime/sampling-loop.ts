@@ -4,13 +4,7 @@
  * call per model, the calls to different models issued concurrently), convert to the scheduler's
  * prediction_type, step.
  */
-import {
-  epsilonToPrediction,
-  type PredictionType,
-  predictionToX0,
-  type Vec,
-  x0ToEpsilon,
-} from '../guidance/index.ts';
+import { epsilonToPrediction, type PredictionType, predictionToX0, type Vec, x0ToEpsilon } from '../guidance/index.ts';
 import { guidanceMethod } from '../guiders/index.ts';
 import { createRng } from '../rng.ts';
 import { closestVarianceTimestep, createScheduler } from '../schedulers/index.ts';
