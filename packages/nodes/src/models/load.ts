@@ -6,10 +6,11 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { PredictionType } from '../guidance/index.ts';
-import type { RuntimePool } from '../runtime/pool.ts';
+import type { ModelHandle, RuntimePool } from '../runtime/pool.ts';
 import { readSchedulerConfig, type SchedulerConfig } from '../schedulers/index.ts';
 import type { ClipValue, ModelValue, VaeValue } from '../types.ts';
-import { denoiserSignature } from './signature.ts';
+import { convInputChannels } from './onnx-graph.ts';
+import { type ChannelEvidence, denoiserSignature } from './signature.ts';
 import { loadClipTokenizer } from './tokenizer.ts';
 
 function readJson(file: string): unknown {
@@ -67,12 +68,27 @@ function schedulerConfigNear(file: string): Partial<SchedulerConfig> {
   return {};
 }
 
+/** The component's own config.json (diffusers' save_pretrained / optimum write one next to model.onnx). */
+function componentConfig(file: string): Record<string, unknown> | null {
+  const f = join(dirname(file), 'config.json');
+  return existsSync(f) ? (readJson(f) as Record<string, unknown>) : null;
+}
+
+/** Channel counts the session leaves dynamic: config.json (in_channels / out_channels), else the graph. */
+function channelEvidence(file: string): ChannelEvidence {
+  const intOf = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null);
+  return {
+    inChannels: (sampleName) => intOf(componentConfig(file)?.in_channels) ?? convInputChannels(file, sampleName),
+    outChannels: () => intOf(componentConfig(file)?.out_channels),
+  };
+}
+
 /** Load a UNet/transformer: a folder (diffusers layout) or a single .onnx file. */
 export async function loadDenoiserModel(pool: RuntimePool, path: string): Promise<ModelValue> {
   const file = statSync(path).isDirectory() ? denoiserFile(path) : path;
   const folder = statSync(path).isDirectory() ? path : owningFolder(file);
   const handle = await pool.load(file);
-  const sig = denoiserSignature(handle.info, file);
+  const sig = denoiserSignature(handle.info, file, channelEvidence(file));
   const schedulerConfig = schedulerConfigNear(file);
   const latentSpace = folder ? readModelIndex(folder).latentSpace : null;
   return {
@@ -110,15 +126,27 @@ export async function loadClip(pool: RuntimePool, path: string): Promise<ClipVal
   return { kind: 'CLIP', path: handle.path, tokenizer, handle, idsType: ids.type };
 }
 
-function readScalingFactor(dir: string): number {
+/** scaling_factor and latent_channels from the VAE parts' config.json (diffusers' defaults otherwise). */
+function readVaeConfig(dir: string): { scalingFactor: number; latentChannels: number | null } {
   for (const part of ['vae_decoder', 'vae_encoder', 'vae']) {
     const f = join(dir, part, 'config.json');
     if (existsSync(f)) {
-      const c = readJson(f) as { scaling_factor?: unknown };
-      if (typeof c.scaling_factor === 'number') return c.scaling_factor;
+      const c = readJson(f) as { scaling_factor?: unknown; latent_channels?: unknown };
+      if (typeof c.scaling_factor === 'number' || typeof c.latent_channels === 'number') {
+        return {
+          scalingFactor: typeof c.scaling_factor === 'number' ? c.scaling_factor : 0.18215,
+          latentChannels: typeof c.latent_channels === 'number' ? c.latent_channels : null,
+        };
+      }
     }
   }
-  return 0.18215;
+  return { scalingFactor: 0.18215, latentChannels: null };
+}
+
+/** The decoder's fixed input channel count, when it has one. */
+function decoderChannels(decoder: ModelHandle | null): number | null {
+  const c = decoder?.info.inputs[0]?.shape[1];
+  return typeof c === 'number' && c > 0 ? c : null;
 }
 
 /** VAE: a folder with vae_encoder/ and/or vae_decoder/ (scaling_factor from their config.json). */
@@ -133,6 +161,7 @@ export async function loadVae(pool: RuntimePool, dir: string): Promise<VaeValue>
       encoder: isEnc ? handle : null,
       decoder: isEnc ? null : handle,
       scalingFactor: 0.18215,
+      latentChannels: isEnc ? null : decoderChannels(handle),
     };
   }
   const enc = join(dir, 'vae_encoder', 'model.onnx');
@@ -143,7 +172,15 @@ export async function loadVae(pool: RuntimePool, dir: string): Promise<VaeValue>
     existsSync(enc) ? pool.load(enc) : null,
     existsSync(dec) ? pool.load(dec) : null,
   ]);
-  return { kind: 'VAE', name: basename(dir), encoder, decoder, scalingFactor: readScalingFactor(dir) };
+  const cfg = readVaeConfig(dir);
+  return {
+    kind: 'VAE',
+    name: basename(dir),
+    encoder,
+    decoder,
+    scalingFactor: cfg.scalingFactor,
+    latentChannels: cfg.latentChannels ?? decoderChannels(decoder),
+  };
 }
 
 /** A whole diffusers folder → its parts (those present). */

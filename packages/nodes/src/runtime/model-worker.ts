@@ -20,6 +20,7 @@ import {
   awaitResponse,
   ctrlOf,
   detachChannel,
+  fitToDeclaredShape,
   type HostTensor,
   type IoMeta,
   type ModelInfo,
@@ -72,10 +73,11 @@ async function load(
   return { info: { inputs, outputs: ioMeta(session.outputMetadata), provider }, warnings };
 }
 
-/** Host tensor → ort.Tensor in the dtype the session declares for that input. */
-function toOrt(t: HostTensor): ort.Tensor {
-  const meta = inputMeta.get(t.name);
-  if (!meta) throw new Error(`model has no input named "${t.name}" (inputs: ${[...inputMeta.keys()].join(', ')})`);
+/** Host tensor → ort.Tensor in the dtype (and, for batch-wide scalars, the shape) the session declares. */
+function toOrt(host: HostTensor): ort.Tensor {
+  const meta = inputMeta.get(host.name);
+  if (!meta) throw new Error(`model has no input named "${host.name}" (inputs: ${[...inputMeta.keys()].join(', ')})`);
+  const t = fitToDeclaredShape(host, meta.shape);
   const want = meta.type;
   const d = t.data;
   const num = (i: number): number => Number(d[i]);
