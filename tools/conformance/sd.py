@@ -228,13 +228,15 @@ def ort_pipeline_latents(onnx_dir: Path, scheduler_config: dict) -> np.ndarray:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default="/tmp/pg-conformance-sd", help="scratch folder (deleted first)")
+    ap.add_argument("--build", default="/tmp/pg-conformance-sd", help="scratch folder (emptied first)")
+    ap.add_argument("--resume", action="store_true", help="keep the exports a previous run finished")
     ap.add_argument("--only-models", action="store_true", help="build the PyTorch folders only")
     a = ap.parse_args()
     build = Path(a.build)
-    if build.exists():
+    if build.exists() and not a.resume:
         shutil.rmtree(build)
-    build.mkdir(parents=True)
+    shutil.rmtree(build / "inputs", ignore_errors=True)
+    build.mkdir(parents=True, exist_ok=True)
     pack = Pack("sd")
 
     # ---- PyTorch pipelines (save_pretrained), the way a checkpoint is published
@@ -260,11 +262,11 @@ def main():
     exports = {
         "sd1-optimum": optimum_export(pt["sd1"], ex / "sd1-optimum"),
         "sd1-optimum-fp16": optimum_export(pt["sd1"], ex / "sd1-optimum-fp16", dtype="fp16"),
-        "sd1-convert": convert_script_export(pt["sd1"], ex / "sd1-convert"),
         "sd2-optimum": optimum_export(pt["sd2"], ex / "sd2-optimum"),
         "sd2-ft-optimum": optimum_export(pt["sd2-ft"], ex / "sd2-ft-optimum"),
         "sd2-ztsnr-optimum": optimum_export(pt["sd2-ztsnr"], ex / "sd2-ztsnr-optimum"),
         "ip2p-optimum": optimum_export(pt["ip2p"], ex / "ip2p-optimum", task="image-to-image"),
+        "sd1-convert": convert_script_export(pt["sd1"], ex / "sd1-convert"),
     }
     save_external(exports["sd2-ft-optimum"] / "unet")
     for name, d in exports.items():
