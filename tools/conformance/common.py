@@ -179,6 +179,34 @@ def optimum_export(pipeline_dir: Path, out: Path, dtype: str = "fp32", task: str
     return out
 
 
+def optimum_export_pipeline(pipeline_class: str, pipeline_dir: Path, out: Path, task: str) -> Path:
+    """optimum's Python exporter on a loaded pipeline (optimum.exporters.onnx.onnx_export_from_model),
+    for pipelines `optimum-cli` cannot load by task: it loads through diffusers' AutoPipeline classes,
+    which have no InstructPix2Pix entry ("AutoPipeline can't find a pipeline linked to
+    StableDiffusionInstructPix2PixPipeline")."""
+    code = (
+        "import sys, diffusers\n"
+        "from optimum.exporters.onnx import onnx_export_from_model\n"
+        f"p = getattr(diffusers, {pipeline_class!r}).from_pretrained(sys.argv[1])\n"
+        "onnx_export_from_model(p, sys.argv[2], task=sys.argv[3])\n"
+    )
+    lock = out.parent / f".{out.name}.lock"
+    while lock.exists() and not _done(out).exists():  # another process is making it
+        time.sleep(5)
+    if _done(out).exists():
+        return out
+    if out.exists():
+        shutil.rmtree(out)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.touch()
+    try:
+        run_quiet([sys.executable, "-c", code, str(pipeline_dir), str(out), task])
+    finally:
+        lock.unlink()
+    _done(out).touch()
+    return out
+
+
 # diffusers' convert script calls torch.onnx.export without `dynamo=`; torch >= 2.9 changed that
 # default to the torch.export-based exporter, which refuses the script's dynamic channel axis
 # ("tracing inferred a static shape of 4 for dimension inputs['sample'].shape[1]"). The script is run

@@ -23,6 +23,7 @@ from common import (
     clip_tokenizer,
     convert_script_export,
     optimum_export,
+    optimum_export_pipeline,
     perturb,
     priorgraph_noise,
     tiny_clip_text_encoder,
@@ -265,7 +266,9 @@ def main():
         "sd2-optimum": optimum_export(pt["sd2"], ex / "sd2-optimum"),
         "sd2-ft-optimum": optimum_export(pt["sd2-ft"], ex / "sd2-ft-optimum"),
         "sd2-ztsnr-optimum": optimum_export(pt["sd2-ztsnr"], ex / "sd2-ztsnr-optimum"),
-        "ip2p-optimum": optimum_export(pt["ip2p"], ex / "ip2p-optimum", task="image-to-image"),
+        "ip2p-optimum": optimum_export_pipeline(
+            "StableDiffusionInstructPix2PixPipeline", pt["ip2p"], ex / "ip2p-optimum", task="image-to-image"
+        ),
         "sd1-convert": convert_script_export(pt["sd1"], ex / "sd1-convert"),
     }
     save_external(exports["sd2-ft-optimum"] / "unet")
