@@ -151,6 +151,8 @@ def run_pipeline(pipe, dtype, scheduler_name: str, **kw):
         return cb
 
     noise = torch.from_numpy(priorgraph_noise(SEED, LATENT)).to(dtype)
+    # transformers' CLIP builds its causal mask with torch's default dtype: float64 runs need it float64
+    torch.set_default_dtype(dtype)
     with torch.no_grad():
         out = pipe(
             num_inference_steps=STEPS,
@@ -159,6 +161,7 @@ def run_pipeline(pipe, dtype, scheduler_name: str, **kw):
             callback_on_step_end=grab,
             **kw,
         )
+    torch.set_default_dtype(torch.float32)
     return got["latents"].double().numpy(), np.asarray(out.images, dtype=np.float64)
 
 
@@ -181,6 +184,7 @@ def prior_swap_reference(ft, base, text_encoder, tokenizer, config: dict, cfg: f
         ids = tokenizer(text, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
         return te(ids)[0]
 
+    torch.set_default_dtype(torch.float64)
     c, u = embed(PROMPT), embed("")
     ft, base = ft.double(), base.double()
     x = torch.from_numpy(priorgraph_noise(SEED, LATENT)).double() * sched.init_noise_sigma
@@ -190,6 +194,7 @@ def prior_swap_reference(ft, base, text_encoder, tokenizer, config: dict, cfg: f
             pc = ft(xin, t, encoder_hidden_states=c).sample
             pu = base(xin, t, encoder_hidden_states=u).sample
             x = sched.step(pu + cfg * (pc - pu), t, x).prev_sample
+    torch.set_default_dtype(torch.float32)
     return x.numpy()
 
 
@@ -222,7 +227,8 @@ def ort_pipeline_latents(onnx_dir: Path, scheduler_config: dict) -> np.ndarray:
     def cb(i, t, latents):
         got["latents"] = np.array(latents, dtype=np.float64)
 
-    pipe(PROMPT, num_inference_steps=STEPS, guidance_scale=CFG, latents=priorgraph_noise(SEED, LATENT),
+    pipe(PROMPT, height=8 * LATENT[2], width=8 * LATENT[3], num_inference_steps=STEPS, guidance_scale=CFG,
+         latents=priorgraph_noise(SEED, LATENT),
          output_type="np", callback=cb, callback_steps=1)
     return got["latents"]
 
