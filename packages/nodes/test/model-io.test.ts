@@ -26,6 +26,8 @@ describe('fitToDeclaredShape', () => {
       dims: [],
     });
     expect(fitToDeclaredShape(ts([5, 5]), [1]).dims).toEqual([1]);
+    // a batch of one is still reshaped to the declared rank 0 (onnxruntime would take [1] and broadcast wrongly)
+    expect(fitToDeclaredShape(ts([7]), []).dims).toEqual([]);
   });
   it('leaves per-item inputs alone', () => {
     const t = ts([1, 2]);

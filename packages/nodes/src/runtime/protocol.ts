@@ -162,7 +162,7 @@ export function detachChannel(sab: SharedArrayBuffer): void {
  */
 export function fitToDeclaredShape(t: HostTensor, declared: ReadonlyArray<number | string>): HostTensor {
   const scalar = declared.length === 0 || (declared.length === 1 && declared[0] === 1);
-  if (!scalar || t.dims.length !== 1 || t.dims[0] === 1) return t;
+  if (!scalar || t.dims.length !== 1 || (declared.length === 1 && t.dims[0] === 1)) return t;
   const d = t.data;
   for (let i = 1; i < d.length; i++) {
     if (d[i] !== d[0]) {
