@@ -118,10 +118,14 @@ describe('Stable Diffusion exports against diffusers (float64 pipelines, same in
 
   it("SD 1.x, diffusers' convert_stable_diffusion_checkpoint_to_onnx.py export (dynamic channels, external weights.pb)", async () => {
     const c = refCase('sd1-ddim-cfg');
-    const e = errors(await run(textToImage('sd1-convert', c, 'sd1-conv'), 'sd1-conv'), c);
-    console.log('sd1-convert', e);
+    const got = await run(textToImage('sd1-convert', c, 'sd1-conv'), 'sd1-conv');
+    const e = errors(got, c);
+    // and diffusers' own OnnxStableDiffusionPipeline on the same export, from the same noise
+    const onnxPipeline = relErr(got.latent.samples, c.tensor('onnx_pipeline_latents').data);
+    console.log('sd1-convert', e, { onnxPipeline });
     expect(e.latents).toBeLessThan(FP32);
     expect(e.image).toBeLessThan(FP32);
+    expect(onnxPipeline).toBeLessThan(FP32);
   });
 
   it('SD 1.x, optimum-cli --dtype fp16 export', async () => {
@@ -213,5 +217,10 @@ describe('Stable Diffusion exports against diffusers (float64 pipelines, same in
   });
 });
 
-// fp16: see the comment at its test; measured, then bounded.
-const FP16 = 1e-2;
+/**
+ * fp16 export (weights, activations and the UNet's output in float16; priorgraph's latents stay float32):
+ * each UNet evaluation is off by about the float16 unit roundoff u = 2^-11 ≈ 4.9e-4 relative, and the
+ * sampler carries that to the end. Measured on this export: 6.1e-4 on the latents (1.25u), 2.9e-4 on
+ * the image. Bound: 4u.
+ */
+const FP16 = 4 * 2 ** -11;
