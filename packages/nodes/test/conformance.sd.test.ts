@@ -107,7 +107,10 @@ function errors(got: Awaited<ReturnType<typeof run>>, c: RefCase) {
 // fp32 exports: relative error ≤ 1e-4 on the final latents (issue 10); the image inherits it.
 const FP32 = 1e-4;
 
-describe('Stable Diffusion exports against diffusers (float64 pipelines, same initial noise)', () => {
+// Each case runs 10 steps of real exports (~15–50 s on 2 loaded cores): a generous per-test limit.
+describe('Stable Diffusion exports against diffusers (float64 pipelines, same initial noise)', {
+  timeout: 300_000,
+}, () => {
   it('SD 1.x (ε), optimum-cli export: DDIM from SD 1.5 scheduler config, CFG 7.5', async () => {
     const c = refCase('sd1-ddim-cfg');
     const e = errors(await run(textToImage('sd1-optimum', c, 'sd1-opt'), 'sd1-opt'), c);
