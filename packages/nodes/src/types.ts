@@ -42,6 +42,8 @@ export interface VaeValue {
   encoder: ModelHandle | null;
   decoder: ModelHandle | null;
   scalingFactor: number;
+  /** latent channels C (config.json latent_channels, or the decoder's fixed input channels); null = unknown */
+  latentChannels: number | null;
 }
 
 /** CONDITIONING: text-encoder hidden states ([1, seq, dim]) and/or a class label. */

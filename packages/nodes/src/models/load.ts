@@ -6,31 +6,18 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { PredictionType } from '../guidance/index.ts';
-import type { RuntimePool } from '../runtime/pool.ts';
+import type { ModelHandle, RuntimePool } from '../runtime/pool.ts';
 import { parseSchedulerConfigJson, readSchedulerConfig, type SchedulerConfig } from '../schedulers/index.ts';
 import type { ClipValue, ModelValue, VaeValue } from '../types.ts';
-import { denoiserSignature } from './signature.ts';
+import { convInputChannels } from './onnx-graph.ts';
+import { type ChannelEvidence, denoiserSignature } from './signature.ts';
 import { loadClipTokenizer } from './tokenizer.ts';
 import { loadJsonTokenizer } from './tokenizer-json.ts';
 
-/** JSON as Python's json module writes it: also the bare Infinity, -Infinity and NaN it emits for
- *  non-finite floats (diffusers' DPM-Solver configs carry "lambda_min_clipped": -Infinity). */
-export function parsePythonJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    const marked = text.replace(/("(?:[^"\\]|\\.)*")|(-?Infinity|NaN)/g, (m, str) => str ?? `"\\u0000${m}"`);
-    try {
-      return JSON.parse(marked, (_k, v) => (typeof v === 'string' && v[0] === '\u0000' ? Number(v.slice(1)) : v));
-    } catch {
-      throw e;
-    }
-  }
-}
-
 function readJson(file: string): unknown {
   try {
-    return parsePythonJson(readFileSync(file, 'utf8'));
+    // Python's json module writes bare Infinity/NaN (diffusers' DPM-Solver configs: lambda_min_clipped)
+    return parseSchedulerConfigJson(readFileSync(file, 'utf8'));
   } catch (e) {
     throw new Error(`${file}: cannot read JSON (${(e as Error).message})`);
   }
@@ -84,12 +71,27 @@ function schedulerConfigNear(file: string): Partial<SchedulerConfig> {
   return {};
 }
 
+/** The component's own config.json (diffusers' save_pretrained / optimum write one next to model.onnx). */
+function componentConfig(file: string): Record<string, unknown> | null {
+  const f = join(dirname(file), 'config.json');
+  return existsSync(f) ? (readJson(f) as Record<string, unknown>) : null;
+}
+
+/** Channel counts the session leaves dynamic: config.json (in_channels / out_channels), else the graph. */
+function channelEvidence(file: string): ChannelEvidence {
+  const intOf = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null);
+  return {
+    inChannels: (sampleName) => intOf(componentConfig(file)?.in_channels) ?? convInputChannels(file, sampleName),
+    outChannels: () => intOf(componentConfig(file)?.out_channels),
+  };
+}
+
 /** Load a UNet/transformer: a folder (diffusers layout) or a single .onnx file. */
 export async function loadDenoiserModel(pool: RuntimePool, path: string): Promise<ModelValue> {
   const file = statSync(path).isDirectory() ? denoiserFile(path) : path;
   const folder = statSync(path).isDirectory() ? path : owningFolder(file);
   const handle = await pool.load(file);
-  const sig = denoiserSignature(handle.info, file);
+  const sig = denoiserSignature(handle.info, file, channelEvidence(file));
   const schedulerConfig = schedulerConfigNear(file);
   const latentSpace = folder ? readModelIndex(folder).latentSpace : null;
   return {
@@ -138,15 +140,27 @@ async function loadTextEncoderPart(pool: RuntimePool, file: string, tokDir: stri
   return { path: handle.path, tokenizer, handle, idsType: ids.type };
 }
 
-function readScalingFactor(dir: string): number {
+/** scaling_factor and latent_channels from the VAE parts' config.json (diffusers' defaults otherwise). */
+function readVaeConfig(dir: string): { scalingFactor: number; latentChannels: number | null } {
   for (const part of ['vae_decoder', 'vae_encoder', 'vae']) {
     const f = join(dir, part, 'config.json');
     if (existsSync(f)) {
-      const c = readJson(f) as { scaling_factor?: unknown };
-      if (typeof c.scaling_factor === 'number') return c.scaling_factor;
+      const c = readJson(f) as { scaling_factor?: unknown; latent_channels?: unknown };
+      if (typeof c.scaling_factor === 'number' || typeof c.latent_channels === 'number') {
+        return {
+          scalingFactor: typeof c.scaling_factor === 'number' ? c.scaling_factor : 0.18215,
+          latentChannels: typeof c.latent_channels === 'number' ? c.latent_channels : null,
+        };
+      }
     }
   }
-  return 0.18215;
+  return { scalingFactor: 0.18215, latentChannels: null };
+}
+
+/** The decoder's fixed input channel count, when it has one. */
+function decoderChannels(decoder: ModelHandle | null): number | null {
+  const c = decoder?.info.inputs[0]?.shape[1];
+  return typeof c === 'number' && c > 0 ? c : null;
 }
 
 /** VAE: a folder with vae_encoder/ and/or vae_decoder/ (scaling_factor from their config.json). */
@@ -161,6 +175,7 @@ export async function loadVae(pool: RuntimePool, dir: string): Promise<VaeValue>
       encoder: isEnc ? handle : null,
       decoder: isEnc ? null : handle,
       scalingFactor: 0.18215,
+      latentChannels: isEnc ? null : decoderChannels(handle),
     };
   }
   const enc = join(dir, 'vae_encoder', 'model.onnx');
@@ -171,7 +186,15 @@ export async function loadVae(pool: RuntimePool, dir: string): Promise<VaeValue>
     existsSync(enc) ? pool.load(enc) : null,
     existsSync(dec) ? pool.load(dec) : null,
   ]);
-  return { kind: 'VAE', name: basename(dir), encoder, decoder, scalingFactor: readScalingFactor(dir) };
+  const cfg = readVaeConfig(dir);
+  return {
+    kind: 'VAE',
+    name: basename(dir),
+    encoder,
+    decoder,
+    scalingFactor: cfg.scalingFactor,
+    latentChannels: cfg.latentChannels ?? decoderChannels(decoder),
+  };
 }
 
 /** A whole diffusers folder → its parts (those present). */

@@ -37,7 +37,14 @@ const EXTRA = ['text_embeds', 'time_ids', 'encoder_attention_mask'];
 const num = (d: number | string | undefined): number | null => (typeof d === 'number' && d > 0 ? d : null);
 const find = (list: IoMeta[], names: string[]) => list.find((i) => names.includes(i.name));
 
-export function denoiserSignature(info: ModelInfo, file: string): DenoiserSignature {
+/** Where the session metadata leaves the channel counts open (dynamic axes, as diffusers' convert
+ *  script exports): what other evidence says (the model's config.json, its graph). */
+export interface ChannelEvidence {
+  inChannels?: (sampleName: string) => number | null;
+  outChannels?: () => number | null;
+}
+
+export function denoiserSignature(info: ModelInfo, file: string, evidence: ChannelEvidence = {}): DenoiserSignature {
   const sample = find(info.inputs, SAMPLE);
   const ts = find(info.inputs, TIMESTEP);
   if (!sample || !ts) {
@@ -47,8 +54,12 @@ export function denoiserSignature(info: ModelInfo, file: string): DenoiserSignat
   }
   if (sample.shape.length !== 4)
     throw new Error(`${file}: input "${sample.name}" has rank ${sample.shape.length}, expected 4 ([b,c,h,w])`);
-  const inC = num(sample.shape[1]);
-  if (inC === null) throw new Error(`${file}: input "${sample.name}" has no fixed channel count`);
+  const inC = num(sample.shape[1]) ?? evidence.inChannels?.(sample.name) ?? null;
+  if (inC === null) {
+    throw new Error(
+      `${file}: input "${sample.name}" has no fixed channel count, and neither a config.json next to the model (in_channels) nor its graph says it`,
+    );
+  }
   const known = new Set([sample.name, ts.name]);
   const ehs = find(info.inputs, EHS);
   const cls = find(info.inputs, CLASS);
@@ -59,7 +70,7 @@ export function denoiserSignature(info: ModelInfo, file: string): DenoiserSignat
   const unknown = info.inputs.filter((i) => !known.has(i.name));
   if (unknown.length) throw new Error(`${file}: unsupported denoiser inputs ${unknown.map((i) => i.name).join(', ')}`);
   const out = info.outputs[0];
-  const outC = out ? num(out.shape[1]) : null;
+  const outC = (out ? num(out.shape[1]) : null) ?? evidence.outChannels?.() ?? null;
   const latentC = inC === 8 && (outC === 4 || outC === null) ? 4 : inC;
   return {
     sampleName: sample.name,

@@ -59,8 +59,24 @@ export async function vaeEncode(vae: VaeValue, img: ImageValue, pool?: RuntimePo
     }
   }
   const [out] = await encoder.run([{ name: meta.name, data: x, dims: [b, 3, h, w] }]);
-  const samples = Float32Array.from(out.data as Float32Array, (v) => v * vae.scalingFactor);
-  return { samples, shape: out.dims as [number, number, number, number], scalingFactor: vae.scalingFactor };
+  const [ob, oc, oh, ow] = out.dims;
+  const src = out.data as Float32Array;
+  checkFinite(`${vae.encoder.path}: encoded latents`, src);
+  // An encoder that returns the latent distribution (mean ‖ log-variance, 2C channels: optimum's
+  // "latent_parameters") gives its mode, the mean, as diffusers does (retrieve_latents 'argmax').
+  const C = vae.latentChannels ?? (out.name === 'latent_parameters' ? oc / 2 : oc);
+  if (out.dims.length !== 4 || ob !== b || (oc !== C && oc !== 2 * C)) {
+    throw new Error(
+      `${vae.encoder.path}: encoder output has shape [${out.dims}], expected [${b},${C} or ${2 * C},h,w] for ${C}-channel latents`,
+    );
+  }
+  const samples = new Float32Array(b * C * oh * ow);
+  const per = C * oh * ow;
+  for (let n = 0; n < b; n++) {
+    const from = n * oc * oh * ow;
+    for (let i = 0; i < per; i++) samples[n * per + i] = src[from + i] * vae.scalingFactor;
+  }
+  return { samples, shape: [b, C, oh, ow], scalingFactor: vae.scalingFactor };
 }
 
 export const VAEDecode = defineNode({

@@ -20,6 +20,7 @@ import {
   awaitResponse,
   ctrlOf,
   detachChannel,
+  fitToDeclaredShape,
   type HostTensor,
   type IoMeta,
   type ModelInfo,
@@ -72,21 +73,13 @@ async function load(
   return { info: { inputs, outputs: ioMeta(session.outputMetadata), provider }, warnings };
 }
 
-/** Host tensor → ort.Tensor in the dtype the session declares for that input. */
-function toOrt(t: HostTensor): ort.Tensor {
-  const meta = inputMeta.get(t.name);
-  if (!meta) throw new Error(`model has no input named "${t.name}" (inputs: ${[...inputMeta.keys()].join(', ')})`);
+/** Host tensor → ort.Tensor in the dtype (and, for batch-wide scalars, the shape) the session declares. */
+function toOrt(host: HostTensor): ort.Tensor {
+  const meta = inputMeta.get(host.name);
+  if (!meta) throw new Error(`model has no input named "${host.name}" (inputs: ${[...inputMeta.keys()].join(', ')})`);
+  const t = fitToDeclaredShape(host, meta.shape);
   const want = meta.type;
-  let d = t.data;
-  if (meta.shape.length === 0 && t.dims.length === 1) {
-    // a scalar input (optimum exports the UNet timestep as one for the whole batch)
-    for (let i = 1; i < d.length; i++) {
-      if (d[i] !== d[0])
-        throw new Error(`input "${t.name}" is a scalar in this model, the batch has ${d.length} different values`);
-    }
-    d = d.slice(0, 1) as typeof d;
-    t = { ...t, dims: [] };
-  }
+  const d = t.data;
   const num = (i: number): number => Number(d[i]);
   if (want === 'float32')
     return new ort.Tensor('float32', d instanceof Float32Array ? d : Float32Array.from(d, Number), t.dims);

@@ -154,3 +154,22 @@ export function detachChannel(sab: SharedArrayBuffer): void {
   Atomics.store(ctrl, 0, ST_DETACH);
   Atomics.notify(ctrl, 0);
 }
+
+/**
+ * A per-item vector fed to an input the model declares as ONE value for the whole batch (rank 0, as
+ * optimum exports a UNet's timestep, or a fixed [1]): all items must carry the same value, which is
+ * passed once in the declared shape. Any other tensor passes unchanged.
+ */
+export function fitToDeclaredShape(t: HostTensor, declared: ReadonlyArray<number | string>): HostTensor {
+  const scalar = declared.length === 0 || (declared.length === 1 && declared[0] === 1);
+  if (!scalar || t.dims.length !== 1 || (declared.length === 1 && t.dims[0] === 1)) return t;
+  const d = t.data;
+  for (let i = 1; i < d.length; i++) {
+    if (d[i] !== d[0]) {
+      throw new Error(
+        `input "${t.name}" takes one value for the whole batch (shape [${declared.join(',')}]), got ${d.length} different values`,
+      );
+    }
+  }
+  return { name: t.name, data: d.slice(0, 1) as HostTensor['data'], dims: [...declared] as number[] };
+}

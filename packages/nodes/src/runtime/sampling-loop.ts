@@ -151,6 +151,17 @@ function toReferenceEpsilon(pred: Float32Array, x: Float32Array, d: DenoiserSpec
   return x0ToEpsilon(x0, x, refAB);
 }
 
+/**
+ * ᾱ of σ for the ε bridge between the models' parameterizations and the scheduler's, floored at
+ * 1e-16. At ᾱ = 0 (the first step of a zero-terminal-SNR schedule) ε = x carries nothing of x̂0, and a
+ * v-prediction scheduler's v = −x̂0 cannot be recovered from it (0/0). With the floor, √ᾱ = 1e-8: the
+ * v recovered differs from −x̂0 by 1e-8·x, and the cancellation in (x − √(1−ᾱ)·ε)/√ᾱ costs float64
+ * ~1e-16/1e-8 = 1e-8 relative — both far below float32 resolution of the latents.
+ */
+export function bridgeAlphaBar(sigma: number): number {
+  return Math.max(1 / (1 + sigma * sigma), 1e-16);
+}
+
 /** ε̃ of the guider at (x, t), through its method's entry in the table: only the branches the method
  *  asks for at σ are computed (none of the unconditional ones where the scale in force is 1). */
 export async function guide(
@@ -162,7 +173,7 @@ export async function guide(
   call: CallModels,
 ): Promise<Vec> {
   const m = guidanceMethod(g.method);
-  const alphaBar = 1 / (1 + sigma * sigma);
+  const alphaBar = bridgeAlphaBar(sigma);
   const idx = m.branches ? m.branches(g.params, sigma) : g.denoisers.map((_, i) => i);
   const eps = await evalBranches(
     idx.map((i) => ({ d: g.denoisers[i] })),
@@ -201,7 +212,7 @@ export async function runLoop(plan: SamplePlan, call: CallModels, hooks: LoopHoo
     const sigma = sched.sigmaAt(t);
     const xin = sched.scaleModelInput(latents, t);
     const eps = await guide(plan.guider, xin, t, sigma, plan.shape, call);
-    const pred = epsilonToPrediction(eps, xin, 1 / (1 + sigma * sigma), predType);
+    const pred = epsilonToPrediction(eps, xin, bridgeAlphaBar(sigma), predType);
     // a scheduler may keep the model output (multistep history): never hand it a view over a channel
     const out =
       pred instanceof Float32Array && !(pred.buffer instanceof SharedArrayBuffer) ? pred : Float32Array.from(pred);
