@@ -31,7 +31,19 @@ import numpy as np
 import torch
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CLIP_BPE = os.path.join(ROOT, "..", "shared", "data", "clip", "bpe_simple_vocab_16e6.txt.gz")
+
+
+def _clip_bpe():
+    """../shared/data/clip next to the checkout (or next to a folder above it, for worktrees)."""
+    d = ROOT
+    while True:
+        f = os.path.join(os.path.dirname(d), "shared", "data", "clip", "bpe_simple_vocab_16e6.txt.gz")
+        if os.path.exists(f) or os.path.dirname(d) == d:
+            return f
+        d = os.path.dirname(d)
+
+
+CLIP_BPE = _clip_bpe()
 OPSET = 17
 
 # stable-diffusion-v1-5: unet/config.json, vae/config.json, text_encoder/config.json (published values)
