@@ -15,10 +15,10 @@
  * PRIORGRAPH_TOOLS_PYTHON (default python3; it needs torch, diffusers, transformers, onnx, onnxruntime).
  * `npm run bench` without names skips this benchmark; `npm run bench realscale` runs it.
  *
- *   node --import tsx bench/realscale.bench.ts [steps=3]
+ *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, homedir, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { machine, median, ort, ROOT } from '../packages/nodes/bench/common.ts';
@@ -225,28 +225,41 @@ async function main() {
     }
   }
   const half = Math.max(1, Math.floor(CORES / 2));
-  const self = (mode: string, t: number) =>
+  const self = (mode: string, t: number) => () =>
     runChild(
       process.execPath,
       ['--import', 'tsx', 'bench/realscale.bench.ts', '--child', mode, String(t), String(steps)],
       `${mode}, ${t} threads`,
     );
-  const py = (mode: string) =>
+  const py = (mode: string) => () =>
     runChild(
       PY,
       [join(ROOT, 'tools/bench/realscale_reference.py'), '--mode', mode, '--dir', DIR, '--steps', String(steps)],
       `${mode} (Python)`,
     );
-  const res: Record<string, Result & { load: string }> = {};
   // interleaved so that the ratios that matter come from neighbouring runs
-  res.cfg = self('cfg', CORES);
-  res.ps = self('priorswap', CORES);
-  res.onnx = py('diffusers-onnx');
-  res.torch = py('torch');
-  res.psHalf = self('priorswap', half);
-  res.seq = self('seq', CORES);
-  res.cfgHalf = self('cfg', half);
-  res.fp16 = self('cfg-fp16', CORES);
+  const configs: Record<string, () => Result & { load: string }> = {
+    cfg: self('cfg', CORES),
+    ps: self('priorswap', CORES),
+    onnx: py('diffusers-onnx'),
+    torch: py('torch'),
+    psHalf: self('priorswap', half),
+    seq: self('seq', CORES),
+    cfgHalf: self('cfg', half),
+    fp16: self('cfg-fp16', CORES),
+  };
+  // results are kept in DIR/results.json, so a run can be done in parts: `... 3 cfg ps` then `... 3 onnx`
+  const store = join(DIR, 'results.json');
+  const res: Record<string, Result & { load: string; at?: string }> = existsSync(store)
+    ? JSON.parse(readFileSync(store, 'utf8'))
+    : {};
+  const wanted = process.argv.slice(3).filter((n) => n in configs);
+  for (const name of wanted.length ? wanted : Object.keys(configs)) {
+    res[name] = { ...configs[name](), at: new Date().toISOString() };
+    writeFileSync(store, JSON.stringify(res, null, 1));
+  }
+  const missing = { mode: 'not measured', threads: 0, stepS: Number.NaN, load: 'n/a', error: 'not measured' };
+  for (const name of Object.keys(configs)) res[name] ??= missing;
 
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
   const memRow = (r: Result) =>

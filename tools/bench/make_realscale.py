@@ -203,7 +203,8 @@ def make_unet(out, name):
     unet = build_unet(SEEDS[name])
     n = sum(p.numel() for p in unet.parameters())
     log(f"{n / 1e6:.1f} M parameters; exporting to {path} (fp32, external data)")
-    args = (torch.randn(2, 4, 64, 64), torch.tensor([999.0, 999.0]), torch.randn(2, 77, 768))
+    # traced on a small input (batch, height and width are dynamic axes): the trace runs the model once
+    args = (torch.randn(1, 4, 16, 16), torch.tensor([999.0]), torch.randn(1, 77, 768))
     dyn = {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
            "encoder_hidden_states": {0: "batch", 1: "sequence"}, "out_sample": {0: "batch", 2: "height", 3: "width"}}
     export(UNetWrap(unet), args, path, ["sample", "timestep", "encoder_hidden_states"], ["out_sample"], dyn, True)
@@ -271,7 +272,7 @@ def make_vae_decoder(out):
         return
     log("exporting the SD 1.5 VAE decoder")
     vae = build_vae()
-    export(DecoderWrap(vae), (torch.randn(1, 4, 64, 64),), path, ["latent_sample"], ["sample"],
+    export(DecoderWrap(vae), (torch.randn(1, 4, 16, 16),), path, ["latent_sample"], ["sample"],
            {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}},
            False)
     with open(os.path.join(os.path.dirname(path), "config.json"), "w") as f:
