@@ -213,8 +213,11 @@ function runChild(cmd: string, args: string[], label: string): Result & { load: 
 
 async function main() {
   const steps = Number(process.argv[2] ?? 3);
-  const need = [join(A, 'unet/model.onnx'), join(B, 'unet/model.onnx'), join(A16, 'unet/model.onnx')];
-  if (!need.every(existsSync) || !existsSync(join(A, 'vae_decoder/model.onnx'))) {
+  const names = process.argv.slice(3);
+  const need = [join(A, 'unet/model.onnx'), join(A, 'vae_decoder/model.onnx'), join(A, 'text_encoder/model.onnx')];
+  if (!names.length || names.some((n) => n.startsWith('ps') || n === 'seq')) need.push(join(B, 'unet/model.onnx'));
+  if (!names.length || names.includes('fp16')) need.push(join(A16, 'unet/model.onnx'));
+  if (!need.every(existsSync)) {
     process.stderr.write(`[realscale] making the full-size models in ${DIR} (tools/bench/make_realscale.py)...\n`);
     const r = spawnSync('nice', ['-n', '10', PY, join(ROOT, 'tools/bench/make_realscale.py'), '--out', DIR], {
       stdio: 'inherit',
@@ -253,7 +256,7 @@ async function main() {
   const res: Record<string, Result & { load: string; at?: string }> = existsSync(store)
     ? JSON.parse(readFileSync(store, 'utf8'))
     : {};
-  const wanted = process.argv.slice(3).filter((n) => n in configs);
+  const wanted = names.filter((n) => n in configs);
   for (const name of wanted.length ? wanted : Object.keys(configs)) {
     res[name] = { ...configs[name](), at: new Date().toISOString() };
     writeFileSync(store, JSON.stringify(res, null, 1));
