@@ -15,7 +15,7 @@
  * PRIORGRAPH_TOOLS_PYTHON (default python3; it needs torch, diffusers, transformers, onnx, onnxruntime).
  * `npm run bench` without names skips this benchmark; `npm run bench realscale` runs it.
  *
- *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16]
+ *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16 | report]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -210,7 +210,8 @@ async function main() {
   const need = [join(A, 'unet/model.onnx'), join(A, 'vae_decoder/model.onnx'), join(A, 'text_encoder/model.onnx')];
   if (!names.length || names.some((n) => n.startsWith('ps') || n === 'seq')) need.push(join(B, 'unet/model.onnx'));
   if (!names.length || names.includes('fp16')) need.push(join(A16, 'unet/model.onnx'));
-  if (!need.every(existsSync)) {
+  const reportOnly = names.includes('report'); // print the table of the stored results
+  if (!reportOnly && !need.every(existsSync)) {
     process.stderr.write(`[realscale] making the full-size models in ${DIR} (tools/bench/make_realscale.py)...\n`);
     const r = spawnSync('nice', ['-n', '10', PY, join(ROOT, 'tools/bench/make_realscale.py'), '--out', DIR], {
       stdio: 'inherit',
@@ -250,7 +251,7 @@ async function main() {
     ? JSON.parse(readFileSync(store, 'utf8'))
     : {};
   const wanted = names.filter((n) => n in configs);
-  for (const name of wanted.length ? wanted : Object.keys(configs)) {
+  for (const name of reportOnly ? [] : wanted.length ? wanted : Object.keys(configs)) {
     res[name] = { ...configs[name](), at: new Date().toISOString() };
     writeFileSync(store, JSON.stringify(res, null, 1));
   }
