@@ -6,18 +6,18 @@ below), random weights from fixed seeds, exported the way diffusers' ONNX pipeli
 
     <out>/sd15-a/       unet (fp32, external data unet/model.onnx_data), text_encoder, vae_decoder,
                         tokenizer (CLIP's BPE vocabulary from ../shared/data/clip), scheduler (DDIM)
-    <out>/sd15-b/unet/  a second UNet, the "base" of prior swap: the same graph file, every float weight
-                        tensor of the external data redrawn from a normal with that tensor's mean and
-                        standard deviation (numpy seed 2) — a second random-weight SD 1.5 UNet without
-                        a second 15-minute export
+    <out>/sd15-b/unet/  the "base" of prior swap: hard links to sd15-a's UNet files (a second model file,
+                        loaded as a second session; --redraw-b: a copy with redrawn weights instead)
     <out>/sd15-a-fp16/unet/  the first UNet in float16 (onnxruntime.transformers.float16)
 
 Nothing is committed: the parts are ~10 GB. Default <out>: ~/.cache/priorgraph/realscale.
 
     nice -n 10 /work/.venvs/tools/bin/python tools/bench/make_realscale.py [--out DIR] [--only PART]
 
-Each part is skipped when its file exists (delete it to rebuild). On the 2-core machine, under load,
-the fp32 UNet export takes 10–20 minutes and ~12 GB of RAM at its peak; the rest a few minutes.
+Each part is skipped when its file exists (delete it to rebuild). diffusers may also come from a source
+checkout on PYTHONPATH (e.g. PYTHONPATH=/work/.snapshots/diffusers/src). On the 2-core machine under
+heavy load (load average 20–30, nice 10) the fp32 UNet took ~45 minutes (6 to build the model, ~30
+to trace and export, the rest to gather the weights into one file) at ~7 GB RSS; the rest minutes.
 """
 import argparse
 import gzip
@@ -214,18 +214,28 @@ def make_unet(out, name):
     return path
 
 
-def make_unet_b(out, src):
+def make_unet_b(out, src, redraw):
+    """The prior-swap base. By default hard links to the first UNet's files under another path: a second
+    model file that the runtime loads as a second session (speed and memory do not depend on the weight
+    values; prior swap's numerics are tested on small models). With --redraw-b, a copy whose float
+    weights are redrawn (numpy seed 2) from each tensor's mean and standard deviation."""
     path = os.path.join(out, "sd15-b", "unet", "model.onnx")
     if os.path.exists(path):
         log(f"{path} exists")
+        return
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    src_data = os.path.join(os.path.dirname(src), "model.onnx_data")
+    shutil.copy(os.path.join(os.path.dirname(src), "config.json"), os.path.join(folder, "config.json"))
+    if not redraw:
+        os.link(src_data, os.path.join(folder, "model.onnx_data"))
+        os.link(src, path)
+        log(f"{path}: hard links to {src}")
         return
     import onnx
 
     log(f"redrawing the float weights of {src} (seed 2) into {path}")
     m = onnx.load(src, load_external_data=False)
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    src_data = os.path.join(os.path.dirname(src), "model.onnx_data")
     tmp = os.path.join(folder, "model.onnx_data.tmp")
     shutil.copy(src_data, tmp)
     rng = np.random.default_rng(2)
@@ -237,12 +247,12 @@ def make_unet_b(out, src):
         off, n = int(kv.get("offset", 0)), int(kv["length"])
         w = data[off : off + n].view(np.float32)
         mean, std = float(w.mean()), float(w.std())
-        w[:] = rng.normal(mean, std, size=w.shape).astype(np.float32) if std > 0 else w
+        if std > 0:
+            w[:] = rng.normal(mean, std, size=w.shape).astype(np.float32)
     data.flush()
     del data
     os.replace(tmp, os.path.join(folder, "model.onnx_data"))
     shutil.copy(src, path)
-    shutil.copy(os.path.join(os.path.dirname(src), "config.json"), os.path.join(folder, "config.json"))
     log(f"{path} done")
 
 
@@ -346,6 +356,7 @@ def main():
     ap.add_argument("--out", default=os.path.expanduser("~/.cache/priorgraph/realscale"))
     ap.add_argument("--only", choices=["unet-a", "unet-b", "fp16", "vae", "text", "files"], action="append")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--redraw-b", action="store_true", help="sd15-b with redrawn weights instead of hard links")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     only = set(a.only or ["files", "text", "vae", "unet-a", "unet-b", "fp16"])
@@ -359,7 +370,7 @@ def main():
     if "unet-a" in only:
         make_unet(a.out, "sd15-a")
     if "unet-b" in only:
-        make_unet_b(a.out, os.path.join(a.out, "sd15-a", "unet", "model.onnx"))
+        make_unet_b(a.out, os.path.join(a.out, "sd15-a", "unet", "model.onnx"), a.redraw_b)
     if "fp16" in only:
         make_fp16(a.out, os.path.join(a.out, "sd15-a", "unet", "model.onnx"))
     log("all done")
