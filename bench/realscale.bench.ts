@@ -59,7 +59,7 @@ const rss = (field: 'VmHWM' | 'VmRSS') => {
   const m = readFileSync('/proc/self/status', 'utf8').match(new RegExp(`${field}:\\s+(\\d+) kB`));
   return m ? Number(m[1]) * 1024 : 0;
 };
-const gb = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GB`;
+const gb = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`;
 const uptime = () =>
   loadavg()
     .map((l) => l.toFixed(1))
@@ -270,9 +270,9 @@ async function main() {
   out.push(`\nMachine: ${machine()}, ${gb(totalmem())} RAM, shared with other jobs. Each row is a fresh process.\n`);
   out.push('| configuration | threads per session | s/step (median) | load s | load average at start | note |');
   out.push('|---|---|---|---|---|---|');
-  const row = (name: string, r: Result & { load: string }) =>
+  const row = (name: string, r: Result & { load: string; at?: string }) =>
     out.push(
-      `| ${name} | ${r.threads || 'n/a'} | ${f(r.stepS)} | ${f(r.loadS, 0)} | ${r.load} | ${r.error ?? r.note ?? ''} |`,
+      `| ${name} | ${r.threads || 'n/a'} | ${f(r.stepS)} | ${f(r.loadS, 0)} | ${r.load}${r.at ? ` (${r.at.slice(11, 16)} UTC)` : ''} | ${r.error ?? r.note ?? ''} |`,
     );
   row('priorgraph CFG (one UNet, batch-2 calls)', res.cfg);
   row('priorgraph prior swap (two UNets concurrent)', res.ps);
