@@ -2,7 +2,8 @@
  * Prior-swap CFG ÷ standard CFG wall time, same models, steps and latent size (goal ≤ 1.00).
  * Standard CFG: one model, cond+uncond in ONE batch-2 call on a session with all intra-op threads.
  * Prior swap: fine-tuned (cond) and base (uncond) models called concurrently (the loop in the fine-tuned model's worker, the base through a shared channel),
- * each session in its own worker with threads ÷ 2. For reference, the paper's way (the two models one
+ * each session in its own worker with all intra-op threads (one session per model file, see
+ * runtime/pool.ts; bench/realscale.bench.ts measures the thread alternatives). For reference, the paper's way (the two models one
  * after the other, all threads each) is timed with bare in-process calls.
  *
  *   node --import tsx bench/priorswap.bench.ts [steps=30] [rounds=5]
@@ -110,7 +111,7 @@ await stopRuntime();
 console.log(`\n### Prior-swap CFG vs standard CFG (DDIM, batch 1, median of ${rounds} rounds, interleaved)\n`);
 console.log(`Machine: ${machine()}\n`);
 console.log(
-  `| models | steps | standard CFG (1 model, batch-2 call, ${threads} threads) | prior swap (2 models concurrent, ${Math.max(1, Math.floor(threads / 2))} thread each) | prior swap ÷ CFG (goal ≤ 1.00) | CFG on a 1-thread session | prior swap ÷ 1-thread CFG | sequential two-model calls ÷ batch-2 call (bare, the paper's way) |`,
+  `| models | steps | standard CFG (1 model, batch-2 call, ${threads} threads) | prior swap (2 models concurrent, ${threads} threads each) | prior swap ÷ CFG (goal ≤ 1.00) | CFG on a 1-thread session | prior swap ÷ 1-thread CFG | sequential two-model calls ÷ batch-2 call (bare, the paper's way) |`,
 );
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);

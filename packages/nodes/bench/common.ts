@@ -178,3 +178,6 @@ parentPort.on('message', (m) => {
   await w.terminate();
   return { postMessageUs: median(pm), atomicsUs: median(at) };
 }
+
+/** onnxruntime-node for the benchmarks under bench/ (it resolves from this package). */
+export { ort };

@@ -1,7 +1,7 @@
 /**
  * Main-thread side of a sampling run: checks that the guider's models fit together and fit the
- * latents, loads their sessions with a thread split (one model: all intra-op threads; k models run
- * concurrently: threads / k each), and turns GUIDER/DENOISER values into the sampling plan.
+ * latents, pins the loaders' own sessions in the pool for the run (one session per model file; see
+ * runtime/pool.ts), and turns GUIDER/DENOISER values into the sampling plan.
  */
 import type { PredictionType } from './guidance/index.ts';
 import { checkGuider } from './guiders/common.ts';
@@ -38,6 +38,8 @@ export interface RunSamplingArgs {
   latent: LatentValue | null;
   previewEvery: number;
   hooks?: SampleHooks;
+  /** the job running it (its models are not evicted to reload one of them) */
+  owner?: string;
 }
 
 /** The run's latent shape [B, C, H, W] from the latent input (or the model's fixed size), and the
@@ -101,15 +103,9 @@ export async function runSampling(
     }
   }
 
-  // sessions: one per distinct model; thread split when several run concurrently
+  // one session per distinct model: the loaders' own (pinned for the run below)
   const distinct = [...new Set(g.denoisers.map((d) => d.model.path))];
-  const threads =
-    distinct.length > 1 ? Math.max(1, Math.floor(a.pool.defaultThreads / distinct.length)) : a.pool.defaultThreads;
-  const handles: ModelHandle[] = [];
-  for (const p of distinct) {
-    const m = g.denoisers.find((d) => d.model.path === p)!.model;
-    handles.push(m.handle.threads === threads ? await a.pool.live(m.handle) : await a.pool.load(p, { threads }));
-  }
+  const handles: ModelHandle[] = distinct.map((p) => g.denoisers.find((d) => d.model.path === p)!.model.handle);
 
   const spec = (d: DenoiserValue): DenoiserSpec => {
     const m = d.model;
@@ -181,19 +177,25 @@ export async function runSampling(
     };
   };
   const gs: GuiderSpec = { ...g, denoisers: g.denoisers.map(spec) };
-  const r = await sample(
-    {
-      guider: gs,
-      scheduler: { name: a.scheduler.name, config },
-      steps: a.steps,
-      strength: init ? a.denoise : 1,
-      seed: a.seed,
-      shape,
-      init,
-      previewEvery: a.previewEvery,
-    },
-    handles,
-    a.hooks,
-  );
+  const lease = await a.pool.acquire(handles, { owner: a.owner });
+  let r: SampleResult;
+  try {
+    r = await sample(
+      {
+        guider: gs,
+        scheduler: { name: a.scheduler.name, config },
+        steps: a.steps,
+        strength: init ? a.denoise : 1,
+        seed: a.seed,
+        shape,
+        init,
+        previewEvery: a.previewEvery,
+      },
+      lease.handles,
+      a.hooks,
+    );
+  } finally {
+    lease.release();
+  }
   return { ...r, shape };
 }

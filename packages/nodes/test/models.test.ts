@@ -91,7 +91,7 @@ describe('denoiser signatures from session metadata', () => {
       /text_encoder.*not a denoiser/,
     );
   });
-  it('shares a session per (path, threads) and evicts least recently used over the memory budget', async () => {
+  it('shares a session per file and evicts least recently used over the memory budget', async () => {
     const small = new RuntimePool({ defaultThreads: 1, memoryBudgetMB: 0.03 }); // ~30 kB: one tiny UNet
     try {
       const a = await small.load(fixture('tiny-t2i/unet/model.onnx'));

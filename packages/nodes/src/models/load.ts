@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { PredictionType } from '../guidance/index.ts';
-import type { ModelHandle, RuntimePool } from '../runtime/pool.ts';
+import type { LoadOptions, ModelHandle, RuntimePool } from '../runtime/pool.ts';
 import { parseSchedulerConfigJson, readSchedulerConfig, type SchedulerConfig } from '../schedulers/index.ts';
 import type { ClipValue, ModelValue, VaeValue } from '../types.ts';
 import { convInputChannels } from './onnx-graph.ts';
@@ -87,10 +87,10 @@ function channelEvidence(file: string): ChannelEvidence {
 }
 
 /** Load a UNet/transformer: a folder (diffusers layout) or a single .onnx file. */
-export async function loadDenoiserModel(pool: RuntimePool, path: string): Promise<ModelValue> {
+export async function loadDenoiserModel(pool: RuntimePool, path: string, opts: LoadOptions = {}): Promise<ModelValue> {
   const file = statSync(path).isDirectory() ? denoiserFile(path) : path;
   const folder = statSync(path).isDirectory() ? path : owningFolder(file);
-  const handle = await pool.load(file);
+  const handle = await pool.load(file, opts);
   const sig = denoiserSignature(handle.info, file, channelEvidence(file));
   const schedulerConfig = schedulerConfigNear(file);
   const latentSpace = folder ? readModelIndex(folder).latentSpace : null;
@@ -109,7 +109,7 @@ export async function loadDenoiserModel(pool: RuntimePool, path: string): Promis
 /** CLIP: a folder with tokenizer/ and text_encoder/ (or a text_encoder .onnx file inside such a folder);
  *  SDXL-style folders also give text_encoder_2/ + tokenizer_2/ (CLIPValue.second). The tokenizer is
  *  CLIP's BPE (vocab.json + merges.txt) or a fast tokenizer's tokenizer.json (T5). */
-export async function loadClip(pool: RuntimePool, path: string): Promise<ClipValue> {
+export async function loadClip(pool: RuntimePool, path: string, opts: LoadOptions = {}): Promise<ClipValue> {
   let dir = path;
   let file = join(path, 'text_encoder', 'model.onnx');
   if (!statSync(path).isDirectory()) {
@@ -117,15 +117,15 @@ export async function loadClip(pool: RuntimePool, path: string): Promise<ClipVal
     dir = dirname(dirname(path));
   }
   if (!existsSync(file)) throw new Error(`${dir}: no text_encoder/model.onnx`);
-  const first = await loadTextEncoderPart(pool, file, join(dir, 'tokenizer'));
+  const first = await loadTextEncoderPart(pool, file, join(dir, 'tokenizer'), opts);
   const file2 = join(dir, 'text_encoder_2', 'model.onnx');
   if (file !== join(dir, 'text_encoder', 'model.onnx') || !existsSync(file2)) return { kind: 'CLIP', ...first };
-  const second = await loadTextEncoderPart(pool, file2, join(dir, 'tokenizer_2'));
+  const second = await loadTextEncoderPart(pool, file2, join(dir, 'tokenizer_2'), opts);
   return { kind: 'CLIP', ...first, second };
 }
 
-async function loadTextEncoderPart(pool: RuntimePool, file: string, tokDir: string) {
-  const handle = await pool.load(file);
+async function loadTextEncoderPart(pool: RuntimePool, file: string, tokDir: string, opts: LoadOptions) {
+  const handle = await pool.load(file, opts);
   const ids = handle.info.inputs.find((i) => i.name === 'input_ids') ?? handle.info.inputs[0];
   if (!ids || !/int/.test(ids.type))
     throw new Error(`${file}: not a text encoder (expected an integer input_ids input)`);
@@ -164,10 +164,10 @@ function decoderChannels(decoder: ModelHandle | null): number | null {
 }
 
 /** VAE: a folder with vae_encoder/ and/or vae_decoder/ (scaling_factor from their config.json). */
-export async function loadVae(pool: RuntimePool, dir: string): Promise<VaeValue> {
+export async function loadVae(pool: RuntimePool, dir: string, opts: LoadOptions = {}): Promise<VaeValue> {
   if (!statSync(dir).isDirectory()) {
     // a single decoder (or encoder) file
-    const handle = await pool.load(dir);
+    const handle = await pool.load(dir, opts);
     const isEnc = handle.info.inputs.some((i) => i.name === 'sample');
     return {
       kind: 'VAE',
@@ -183,8 +183,8 @@ export async function loadVae(pool: RuntimePool, dir: string): Promise<VaeValue>
   if (!existsSync(enc) && !existsSync(dec))
     throw new Error(`${dir}: no vae_encoder/model.onnx or vae_decoder/model.onnx`);
   const [encoder, decoder] = await Promise.all([
-    existsSync(enc) ? pool.load(enc) : null,
-    existsSync(dec) ? pool.load(dec) : null,
+    existsSync(enc) ? pool.load(enc, opts) : null,
+    existsSync(dec) ? pool.load(dec, opts) : null,
   ]);
   const cfg = readVaeConfig(dir);
   return {
@@ -198,13 +198,13 @@ export async function loadVae(pool: RuntimePool, dir: string): Promise<VaeValue>
 }
 
 /** A whole diffusers folder → its parts (those present). */
-export async function loadFolder(pool: RuntimePool, dir: string) {
+export async function loadFolder(pool: RuntimePool, dir: string, opts: LoadOptions = {}) {
   readModelIndex(dir);
-  const model = await loadDenoiserModel(pool, dir);
-  const clip = existsSync(join(dir, 'text_encoder', 'model.onnx')) ? await loadClip(pool, dir) : null;
+  const model = await loadDenoiserModel(pool, dir, opts);
+  const clip = existsSync(join(dir, 'text_encoder', 'model.onnx')) ? await loadClip(pool, dir, opts) : null;
   const vae =
     existsSync(join(dir, 'vae_decoder', 'model.onnx')) || existsSync(join(dir, 'vae_encoder', 'model.onnx'))
-      ? await loadVae(pool, dir)
+      ? await loadVae(pool, dir, opts)
       : null;
   return { model, clip, vae };
 }

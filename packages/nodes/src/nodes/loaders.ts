@@ -27,7 +27,7 @@ export const DiffusersLoader = defineNode({
   async execute({ model_path }, ctx) {
     return forInput('model_path', async () => {
       const dir = confinePath(model_path, ctx.host.modelRoots, 'model_path');
-      const { model, clip, vae } = await loadFolder(runtime(ctx), dir);
+      const { model, clip, vae } = await loadFolder(runtime(ctx), dir, { owner: ctx.promptId });
       return { MODEL: handleValue(model), CLIP: clip ? handleValue(clip) : null, VAE: vae ? handleValue(vae) : null };
     });
   },
@@ -46,7 +46,7 @@ export const UNetLoader = defineNode({
   async execute({ unet_path }, ctx) {
     return forInput('unet_path', async () => {
       const p = confinePath(unet_path, ctx.host.modelRoots, 'unet_path');
-      return { MODEL: handleValue(await loadDenoiserModel(runtime(ctx), p)) };
+      return { MODEL: handleValue(await loadDenoiserModel(runtime(ctx), p, { owner: ctx.promptId })) };
     });
   },
 });
@@ -63,7 +63,7 @@ export const CLIPLoader = defineNode({
   async execute({ clip_path }, ctx) {
     return forInput('clip_path', async () => {
       const p = confinePath(clip_path, ctx.host.modelRoots, 'clip_path');
-      return { CLIP: handleValue(await loadClip(runtime(ctx), p)) };
+      return { CLIP: handleValue(await loadClip(runtime(ctx), p, { owner: ctx.promptId })) };
     });
   },
 });
@@ -80,7 +80,7 @@ export const VAELoader = defineNode({
   async execute({ vae_path }, ctx) {
     return forInput('vae_path', async () => {
       const p = confinePath(vae_path, ctx.host.modelRoots, 'vae_path');
-      return { VAE: handleValue(await loadVae(runtime(ctx), p)) };
+      return { VAE: handleValue(await loadVae(runtime(ctx), p, { owner: ctx.promptId })) };
     });
   },
 });

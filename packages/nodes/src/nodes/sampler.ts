@@ -148,6 +148,7 @@ export const Sampler = defineNode({
       batchSize: batch_size,
       latent: lat,
       previewEvery: preview_every,
+      owner: ctx.promptId,
       hooks: {
         signal: ctx.signal,
         onProgress: (v, max) => ctx.progress(v, max),

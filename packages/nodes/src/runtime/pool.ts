@@ -3,10 +3,16 @@
  *
  * - Every InferenceSession lives in its own worker thread (model-worker.ts); run() never blocks the
  *   main event loop, and two models run in parallel.
- * - A model is loaded once per (resolved path, execution providers, intra-op threads) and shared by
- *   every node and job that uses it.
- * - Loaded models are evicted least-recently-used when the sum of their sizes (estimated by file size,
- *   external weights included) exceeds the memory budget; a model in use by a sampling run is pinned.
+ * - A model is loaded ONCE per (resolved path, execution providers) and shared by every node and job
+ *   that uses it: the loader's handle is the one the sampler runs. Two loads of the same file at the
+ *   same time share one load. Every session has the pool's intra-op thread count (the thread policy is
+ *   a pool setting, not part of a model's identity; see README "Benchmarks" for why).
+ * - Loaded models are evicted least-recently-used when the sum of their sizes (file size, external
+ *   weights included, plus loads in flight) would exceed the memory budget. Never evicted: a model
+ *   pinned by a call or a sampling run (`acquire` … `release`), and a model loaded or acquired by the
+ *   job (owner) that is loading now — a graph's two loaders must not evict each other before its
+ *   sampler runs. A load that cannot fit after eviction proceeds with a warning naming the models in
+ *   use; it never waits.
  * - A provider that fails to load falls back to cpu with a warning through the logger.
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
@@ -27,12 +33,19 @@ export interface PoolOptions {
 }
 
 export interface LoadOptions {
-  threads?: number;
+  /** the job (e.g. the prompt id) that loads it: models of the loading job are not evicted for it */
+  owner?: string;
 }
+
+const MB = 1024 * 1024;
+/** A byte count as whole MB, for messages (no 32-bit shifts: budgets are often ≥ 2 GB). */
+export const mb = (bytes: number) => `${Math.round(bytes / MB)} MB`;
 
 export class ModelHandle {
   lastUsed = Date.now();
   pins = 0;
+  /** the job that last loaded or acquired it */
+  owner: string | undefined;
   private nextId = 1;
   private pending = new Map<number, { resolve: (o: HostTensor[]) => void; reject: (e: Error) => void }>();
   private detachWaiters: Array<() => void> = [];
@@ -121,27 +134,78 @@ export function modelBytes(path: string): number {
   return n;
 }
 
+/** Models pinned for a run; `release()` unpins them (idempotent). */
+export interface Lease {
+  readonly handles: ModelHandle[];
+  release(): void;
+}
+
 export class RuntimePool {
   readonly providers: string[];
   readonly budgetBytes: number;
+  /** intra-op threads of every session */
   readonly defaultThreads: number;
   readonly allowSpinning: boolean;
-  private models = new Map<string, Promise<ModelHandle>>();
+  /** loads in flight: a second load of the same file waits for the first */
+  private loading = new Map<string, Promise<ModelHandle>>();
   private loaded = new Map<string, ModelHandle>();
+  /** bytes of loads in flight (counted against the budget before their worker exists) */
+  private loadingBytes = 0;
+  /** sessions created so far (a model loaded twice counts twice) */
+  loads = 0;
   private log?: Logger;
   disposed = false;
 
   constructor(opts: PoolOptions = {}) {
     this.providers = opts.executionProviders?.length ? opts.executionProviders : ['cpu'];
-    this.budgetBytes = (opts.memoryBudgetMB ?? 4096) * 1024 * 1024;
-    this.defaultThreads = Math.max(1, opts.defaultThreads ?? availableParallelism());
+    this.budgetBytes = (opts.memoryBudgetMB ?? 4096) * MB;
+    this.defaultThreads = Math.max(1, Math.min(opts.defaultThreads ?? availableParallelism(), availableParallelism()));
     this.allowSpinning = opts.allowSpinning ?? false;
     this.log = opts.log;
   }
 
   /** The handle itself while its worker lives, else the model loaded again (after an eviction). */
-  live(h: ModelHandle): Promise<ModelHandle> {
-    return h.dead || !this.loaded.has(h.key) ? this.load(h.path, { threads: h.threads }) : Promise.resolve(h);
+  live(h: ModelHandle, opts: LoadOptions = {}): Promise<ModelHandle> {
+    if (!h.dead && this.loaded.get(h.key) === h) {
+      h.lastUsed = Date.now();
+      if (opts.owner !== undefined) h.owner = opts.owner;
+      return Promise.resolve(h);
+    }
+    return this.load(h.path, opts);
+  }
+
+  /**
+   * Pin models for a run: the live ones first (so reloading an evicted one cannot evict another of the
+   * same run), then each evicted one loaded again and pinned. Release when the run ends.
+   */
+  async acquire(handles: ModelHandle[], opts: LoadOptions = {}): Promise<Lease> {
+    const out: Array<ModelHandle | null> = handles.map((h) => (!h.dead && this.loaded.get(h.key) === h ? h : null));
+    const pinned: ModelHandle[] = [];
+    const pin = (h: ModelHandle) => {
+      h.pins++;
+      h.lastUsed = Date.now();
+      if (opts.owner !== undefined) h.owner = opts.owner;
+      pinned.push(h);
+    };
+    for (const h of out) if (h) pin(h);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const h of pinned) h.pins--;
+    };
+    try {
+      for (let i = 0; i < handles.length; i++) {
+        if (out[i]) continue;
+        const h = await this.load(handles[i].path, opts);
+        pin(h);
+        out[i] = h;
+      }
+    } catch (e) {
+      release();
+      throw e;
+    }
+    return { handles: out as ModelHandle[], release };
   }
 
   /** Load (or share) a model. Errors name the file. */
@@ -149,62 +213,103 @@ export class RuntimePool {
     if (this.disposed) return Promise.reject(new Error('the model runtime has been shut down'));
     if (!existsSync(path)) return Promise.reject(new Error(`model file not found: ${path}`));
     const real = realpathSync(path);
-    const threads = Math.max(1, Math.min(opts.threads ?? this.defaultThreads, availableParallelism()));
-    const key = `${real}|${this.providers.join(',')}|${threads}`;
-    let p = this.models.get(key);
-    if (!p) {
-      p = this.spawn(key, real, threads);
-      this.models.set(key, p);
-      p.catch(() => this.models.delete(key));
-    }
-    return p.then((h) => {
+    const key = `${real}|${this.providers.join(',')}`;
+    const touch = (h: ModelHandle) => {
       h.lastUsed = Date.now();
+      if (opts.owner !== undefined) h.owner = opts.owner;
       return h;
-    });
+    };
+    const h = this.loaded.get(key);
+    if (h && !h.dead) return Promise.resolve(touch(h));
+    let p = this.loading.get(key);
+    if (!p) {
+      p = this.spawn(key, real, opts.owner).finally(() => this.loading.delete(key));
+      this.loading.set(key, p);
+    }
+    return p.then(touch);
   }
 
-  private async spawn(key: string, path: string, threads: number): Promise<ModelHandle> {
+  private async spawn(key: string, path: string, owner: string | undefined): Promise<ModelHandle> {
     const size = modelBytes(path);
-    this.evict(size);
-    const worker = spawnWorker(new URL('./model-worker.ts', import.meta.url));
-    const r = await new Promise<{ ok: boolean; info?: ModelInfo; warnings?: string[]; error?: string }>((resolve) => {
-      worker.once('message', resolve);
-      worker.once('error', (e) => resolve({ ok: false, error: e.message }));
-      worker.postMessage({ op: 'load', path, threads, providers: this.providers, spinning: this.allowSpinning });
-    });
+    this.evict(size, path, owner);
+    this.loadingBytes += size;
+    this.loads++;
+    let worker: Worker;
+    let r: { ok: boolean; info?: ModelInfo; warnings?: string[]; error?: string };
+    try {
+      worker = spawnWorker(new URL('./model-worker.ts', import.meta.url));
+      r = await new Promise((resolve) => {
+        worker.once('message', resolve);
+        worker.once('error', (e) => resolve({ ok: false, error: e.message }));
+        worker.once('exit', (code) =>
+          resolve({ ok: false, error: `model worker exited (code ${code}) while loading` }),
+        );
+        worker.postMessage({
+          op: 'load',
+          path,
+          threads: this.defaultThreads,
+          providers: this.providers,
+          spinning: this.allowSpinning,
+        });
+      });
+    } finally {
+      this.loadingBytes -= size;
+    }
     if (!r.ok) {
       await worker.terminate();
       throw new Error(`cannot load model ${path}: ${r.error}`);
     }
     for (const w of r.warnings ?? []) this.log?.warn(w);
     worker.unref();
-    const h = new ModelHandle(key, path, threads, r.info!, size, worker);
+    const h = new ModelHandle(key, path, this.defaultThreads, r.info!, size, worker);
+    h.owner = owner;
+    if (this.disposed) {
+      await worker.terminate();
+      throw new Error('the model runtime has been shut down');
+    }
     this.loaded.set(key, h);
     worker.on('exit', () => {
-      this.loaded.delete(key);
-      this.models.delete(key);
+      // a newer load of the same file may already be registered under the key: leave that one alone
+      if (this.loaded.get(key) === h) this.loaded.delete(key);
     });
     return h;
   }
 
-  /** Evict least-recently-used unpinned models until `incoming` more bytes fit the budget. */
-  private evict(incoming: number): void {
-    let used = [...this.loaded.values()].reduce((s, h) => s + h.sizeBytes, 0);
-    const lru = [...this.loaded.values()].filter((h) => h.pins === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+  /**
+   * Evict least-recently-used models until `incoming` more bytes fit the budget. Pinned models and
+   * models of the loading job are kept; if the load still does not fit it proceeds with a warning.
+   */
+  private evict(incoming: number, path: string, owner: string | undefined): void {
+    const all = [...this.loaded.values()];
+    let used = all.reduce((s, h) => s + h.sizeBytes, 0) + this.loadingBytes;
+    if (used + incoming <= this.budgetBytes) return;
+    const kept = (h: ModelHandle) => h.pins > 0 || (owner !== undefined && h.owner === owner);
+    const lru = all.filter((h) => !kept(h)).sort((a, b) => a.lastUsed - b.lastUsed);
     while (used + incoming > this.budgetBytes && lru.length) {
       const h = lru.shift()!;
       used -= h.sizeBytes;
       this.loaded.delete(h.key);
-      this.models.delete(h.key);
-      this.log?.info(`model runtime: evicting ${h.path} (memory budget ${this.budgetBytes >> 20} MB)`);
+      this.log?.info(
+        `model runtime: evicting ${h.path} (${mb(h.sizeBytes)}) to load ${path} (${mb(incoming)}; memory budget ${mb(this.budgetBytes)})`,
+      );
       void h.worker.terminate();
+    }
+    if (used + incoming > this.budgetBytes) {
+      const inUse = all.filter(kept).map((h) => `${h.path} (${mb(h.sizeBytes)}${h.pins > 0 ? ', running' : ''})`);
+      this.log?.warn(
+        `model runtime: loading ${path} (${mb(incoming)}) exceeds the memory budget of ${mb(this.budgetBytes)}: ` +
+          `${mb(used)} ${inUse.length ? `are in use by this run or a running job: ${inUse.join(', ')}` : 'are loading'}. ` +
+          'Loading anyway; raise modelMemoryBudgetMB in the host config to silence this.',
+      );
     }
   }
 
   stats() {
     return {
       providers: this.providers,
-      memoryBudgetMB: this.budgetBytes / 1024 / 1024,
+      memoryBudgetMB: this.budgetBytes / MB,
+      threads: this.defaultThreads,
+      loads: this.loads,
       loaded: [...this.loaded.values()].map((h) => ({
         path: h.path,
         threads: h.threads,
@@ -220,7 +325,6 @@ export class RuntimePool {
     this.disposed = true;
     const hs = [...this.loaded.values()];
     this.loaded.clear();
-    this.models.clear();
     await Promise.all(hs.map((h) => h.worker.terminate()));
   }
 }

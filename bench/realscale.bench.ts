@@ -1,0 +1,314 @@
+/**
+ * Real scale: full-size Stable Diffusion 1.5 parts (random weights, published configs) at 512×512
+ * (64×64×4 latents), a few DDIM steps, every configuration in its own fresh process, one after the
+ * other in one run (side by side), so that each has a clean peak RSS and the ratios share the
+ * machine's load of the moment:
+ *
+ *   - sampling wall ÷ Σ session.run inside it (CFG, one UNet, batch-2 calls)        goal ≤ 1.02
+ *   - prior swap (two UNets) ÷ CFG (one UNet, batch 2) wall                          goal ≤ 1.00
+ *   - peak RSS ÷ Σ model file sizes (text encoder + UNets), CFG and prior swap, 4 GB budget  goal ≤ 1.3 + baseline
+ *   - priorgraph ÷ diffusers' OnnxStableDiffusionPipeline (Python onnxruntime) and ÷ PyTorch eager, s/step
+ *   - intra-op thread policy: threads per session when one or two models run at once
+ *
+ * The models are made by tools/bench/make_realscale.py (not committed; ~10 GB) into
+ * PRIORGRAPH_REALSCALE_DIR (default ~/.cache/priorgraph/realscale) the first time, with the Python of
+ * PRIORGRAPH_TOOLS_PYTHON (default python3; it needs torch, diffusers, transformers, onnx, onnxruntime).
+ * `npm run bench` without names skips this benchmark; `npm run bench realscale` runs it.
+ *
+ *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16 | report]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, homedir, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { machine, median, ort, ROOT } from '../packages/nodes/bench/common.ts';
+import { cfgGuider } from '../packages/nodes/src/guiders/cfg.ts';
+import { noGuidanceOptions } from '../packages/nodes/src/guiders/common.ts';
+import { loadClip, loadDenoiserModel } from '../packages/nodes/src/models/load.ts';
+import { encodeTexts } from '../packages/nodes/src/nodes/conditioning.ts';
+import { createRng } from '../packages/nodes/src/rng.ts';
+import { sessionOptions } from '../packages/nodes/src/runtime/options.ts';
+import { modelBytes, RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
+import { runSampling } from '../packages/nodes/src/sampling.ts';
+import type { DenoiserValue, GuiderValue, LatentValue, ModelValue } from '../packages/nodes/src/types.ts';
+
+const DIR = process.env.PRIORGRAPH_REALSCALE_DIR ?? join(homedir(), '.cache', 'priorgraph', 'realscale');
+const PY = process.env.PRIORGRAPH_TOOLS_PYTHON ?? 'python3';
+const PROMPT = 'a photograph of an astronaut riding a horse';
+const GUIDANCE = 7.5;
+const CORES = availableParallelism();
+const A = join(DIR, 'sd15-a');
+const B = join(DIR, 'sd15-b');
+const A16 = join(DIR, 'sd15-a-fp16');
+
+/** What one measurement process reports (one JSON line on stdout). */
+interface Result {
+  mode: string;
+  threads: number;
+  /** s per denoising step (median over steps) */
+  stepS: number;
+  wallMs?: number;
+  runMs?: number;
+  loadS?: number;
+  peakRssBytes?: number;
+  baselineRssBytes?: number;
+  modelBytes?: number;
+  error?: string;
+  note?: string;
+}
+
+const rss = (field: 'VmHWM' | 'VmRSS') => {
+  const m = readFileSync('/proc/self/status', 'utf8').match(new RegExp(`${field}:\\s+(\\d+) kB`));
+  return m ? Number(m[1]) * 1024 : 0;
+};
+const gb = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`;
+const uptime = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(', ');
+
+// --- one configuration, in a child process ------------------------------------------------------------
+async function child(mode: string, threads: number, steps: number): Promise<Result> {
+  // the runtime's own baseline: onnxruntime and one model worker on a tiny model
+  {
+    const p = new RuntimePool({ defaultThreads: threads });
+    await p.load(join(ROOT, 'packages/nodes/test/fixtures/models/single/bench_unet.onnx'));
+    await p.dispose();
+  }
+  const baselineRssBytes = rss('VmRSS');
+  if (mode === 'seq') return sequentialCalls(threads, steps, baselineRssBytes);
+
+  const warnings: string[] = [];
+  const log = {
+    debug() {},
+    info: (m: string) => process.stderr.write(`${m}\n`),
+    warn: (m: string) => {
+      warnings.push(m);
+      process.stderr.write(`warning: ${m}\n`);
+    },
+    error() {},
+  };
+  // the default model memory budget (4096 MB): two 3.4 GB UNets exceed it
+  const pool = new RuntimePool({ defaultThreads: threads, log });
+  const t0 = performance.now();
+  // text encoder and UNet(s); the VAE decode (a fixed cost after the loop) is left out to save time
+  const clip = await loadClip(pool, A, { owner: 'bench' });
+  const model = await loadDenoiserModel(pool, mode === 'cfg-fp16' ? A16 : A, { owner: 'bench' });
+  const base = mode === 'priorswap' ? await loadDenoiserModel(pool, B, { owner: 'bench' }) : null;
+  const loadS = (performance.now() - t0) / 1000;
+  const files = [...new Set(pool.stats().loaded.map((l) => l.path))];
+  const total = files.reduce((s, f) => s + modelBytes(f), 0);
+
+  const [cond, empty] = await encodeTexts(clip, [PROMPT, ''], pool);
+  const D = (m: ModelValue, c: typeof cond): DenoiserValue => ({ kind: 'DENOISER', model: m, cond: c, concat: null });
+  const guider: GuiderValue = cfgGuider(mode, D(model, cond), D(base ?? model, empty), {
+    cfg: GUIDANCE,
+    ...noGuidanceOptions,
+  });
+  const latent: LatentValue = { samples: new Float32Array(4 * 64 * 64), shape: [1, 4, 64, 64] };
+  const stamps: number[] = [];
+  const w0 = performance.now();
+  const r = await runSampling({
+    pool,
+    guider,
+    scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
+    steps,
+    seed: 1,
+    denoise: 1,
+    batchSize: 1,
+    latent,
+    previewEvery: 0,
+    owner: 'bench',
+    hooks: { onProgress: () => stamps.push(performance.now()) },
+  });
+  const wallMs = performance.now() - w0;
+  const per = stamps.map((t, i) => t - (i ? stamps[i - 1] : w0));
+  const peakRssBytes = rss('VmHWM');
+  await pool.dispose();
+  return {
+    mode,
+    threads,
+    stepS: median(per) / 1000,
+    wallMs,
+    runMs: r.runMs,
+    loadS,
+    peakRssBytes,
+    baselineRssBytes,
+    modelBytes: total,
+    note: warnings.length ? `${warnings.length} budget warning(s)` : undefined,
+  };
+}
+
+/** The two UNets called one after the other (all threads each), bare sessions in one thread: the
+ *  alternative to calling them concurrently. */
+async function sequentialCalls(threads: number, steps: number, baselineRssBytes: number): Promise<Result> {
+  const opts = sessionOptions(['cpu'], threads);
+  const fa = join(A, 'unet', 'model.onnx');
+  const fb = join(B, 'unet', 'model.onnx');
+  const t0 = performance.now();
+  const a = await ort.InferenceSession.create(fa, opts);
+  const b = await ort.InferenceSession.create(fb, opts);
+  const loadS = (performance.now() - t0) / 1000;
+  const feeds = (seed: number) => ({
+    sample: new ort.Tensor('float32', createRng(seed).randn(4 * 64 * 64), [1, 4, 64, 64]),
+    timestep: new ort.Tensor('float32', Float32Array.from([500]), [1]),
+    encoder_hidden_states: new ort.Tensor('float32', createRng(seed + 1).randn(77 * 768), [1, 77, 768]),
+  });
+  const per: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const s0 = performance.now();
+    await a.run(feeds(1));
+    await b.run(feeds(3));
+    per.push(performance.now() - s0);
+  }
+  const peakRssBytes = rss('VmHWM');
+  await a.release();
+  await b.release();
+  return {
+    mode: 'seq',
+    threads,
+    stepS: median(per) / 1000,
+    loadS,
+    peakRssBytes,
+    baselineRssBytes,
+    modelBytes: modelBytes(fa) + modelBytes(fb),
+  };
+}
+
+// --- the driver -------------------------------------------------------------------------------------------
+function runChild(cmd: string, args: string[], label: string): Result & { load: string } {
+  const load = uptime();
+  process.stderr.write(`[realscale] ${label} (load average ${load})...\n`);
+  const r = spawnSync('nice', ['-n', '0', cmd, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const line = (r.stdout ?? '')
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
+  if (r.status !== 0 || !line) {
+    return { mode: label, threads: 0, stepS: Number.NaN, load, error: `exit ${r.status ?? r.signal}` };
+  }
+  return { ...(JSON.parse(line) as Result), load };
+}
+
+async function main() {
+  const steps = Number(process.argv[2] ?? 3);
+  const names = process.argv.slice(3);
+  const need = [join(A, 'unet/model.onnx'), join(A, 'vae_decoder/model.onnx'), join(A, 'text_encoder/model.onnx')];
+  if (!names.length || names.some((n) => n.startsWith('ps') || n === 'seq')) need.push(join(B, 'unet/model.onnx'));
+  if (!names.length || names.includes('fp16')) need.push(join(A16, 'unet/model.onnx'));
+  const reportOnly = names.includes('report'); // print the table of the stored results
+  if (!reportOnly && !need.every(existsSync)) {
+    process.stderr.write(`[realscale] making the full-size models in ${DIR} (tools/bench/make_realscale.py)...\n`);
+    const r = spawnSync('nice', ['-n', '10', PY, join(ROOT, 'tools/bench/make_realscale.py'), '--out', DIR], {
+      stdio: 'inherit',
+    });
+    if (r.status !== 0) {
+      console.error(`[realscale] could not make the models (exit ${r.status}); set PRIORGRAPH_TOOLS_PYTHON`);
+      process.exit(1);
+    }
+  }
+  const half = Math.max(1, Math.floor(CORES / 2));
+  const self = (mode: string, t: number) => () =>
+    runChild(
+      process.execPath,
+      ['--import', 'tsx', 'bench/realscale.bench.ts', '--child', mode, String(t), String(steps)],
+      `${mode}, ${t} threads`,
+    );
+  const py = (mode: string) => () =>
+    runChild(
+      PY,
+      [join(ROOT, 'tools/bench/realscale_reference.py'), '--mode', mode, '--dir', DIR, '--steps', String(steps)],
+      `${mode} (Python)`,
+    );
+  // interleaved so that the ratios that matter come from neighbouring runs
+  const configs: Record<string, () => Result & { load: string }> = {
+    cfg: self('cfg', CORES),
+    ps: self('priorswap', CORES),
+    onnx: py('diffusers-onnx'),
+    torch: py('torch'),
+    psHalf: self('priorswap', half),
+    seq: self('seq', CORES),
+    cfgHalf: self('cfg', half),
+    fp16: self('cfg-fp16', CORES),
+  };
+  // results are kept in DIR/results.json, so a run can be done in parts: `... 3 cfg ps` then `... 3 onnx`
+  const store = join(DIR, 'results.json');
+  const res: Record<string, Result & { load: string; at?: string }> = existsSync(store)
+    ? JSON.parse(readFileSync(store, 'utf8'))
+    : {};
+  const wanted = names.filter((n) => n in configs);
+  for (const name of reportOnly ? [] : wanted.length ? wanted : Object.keys(configs)) {
+    res[name] = { ...configs[name](), at: new Date().toISOString() };
+    writeFileSync(store, JSON.stringify(res, null, 1));
+  }
+  const missing = { mode: 'not measured', threads: 0, stepS: Number.NaN, load: 'n/a', error: 'not measured' };
+  for (const name of Object.keys(configs)) res[name] ??= missing;
+
+  const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
+  const memRow = (r: Result) =>
+    r.peakRssBytes && r.modelBytes
+      ? `${gb(r.peakRssBytes)} for ${gb(r.modelBytes)} of models: **${f(r.peakRssBytes / r.modelBytes)}** (baseline ${gb(r.baselineRssBytes ?? 0)}; without it ${f((r.peakRssBytes - (r.baselineRssBytes ?? 0)) / r.modelBytes)})`
+      : (r.error ?? 'n/a');
+  const out: string[] = [];
+  out.push(
+    `\n### Real scale: SD 1.5 UNet (859 M params, random weights), 512×512, DDIM ${steps} steps, CFG w=${GUIDANCE}`,
+  );
+  out.push(`\nMachine: ${machine()}, ${gb(totalmem())} RAM, shared with other jobs. Each row is a fresh process.\n`);
+  out.push('| configuration | threads per session | s/step (median) | load s | load average at start | note |');
+  out.push('|---|---|---|---|---|---|');
+  const row = (name: string, r: Result & { load: string; at?: string }) =>
+    out.push(
+      `| ${name} | ${r.threads || 'n/a'} | ${f(r.stepS)} | ${f(r.loadS, 0)} | ${r.load}${r.at ? ` (${r.at.slice(11, 16)} UTC)` : ''} | ${r.error ?? r.note ?? ''} |`,
+    );
+  row('priorgraph CFG (one UNet, batch-2 calls)', res.cfg);
+  row('priorgraph prior swap (two UNets concurrent)', res.ps);
+  row('diffusers OnnxStableDiffusionPipeline (Python onnxruntime, its default session options)', res.onnx);
+  row('PyTorch eager (diffusers UNet2DConditionModel, batch 2)', res.torch);
+  row('priorgraph prior swap, half the threads each', res.psHalf);
+  row('two UNets one after the other (bare sessions), all threads each', res.seq);
+  row('priorgraph CFG, half the threads', res.cfgHalf);
+  row('priorgraph CFG, fp16 UNet', res.fp16);
+  out.push('\n| ratio | value | goal |');
+  out.push('|---|---|---|');
+  out.push(
+    `| CFG sampling wall ÷ Σ session.run | **${f((res.cfg.wallMs ?? Number.NaN) / (res.cfg.runMs ?? Number.NaN), 3)}** | ≤ 1.02 |`,
+  );
+  out.push(
+    `| prior swap ÷ CFG, sampling wall | **${f((res.ps.wallMs ?? Number.NaN) / (res.cfg.wallMs ?? Number.NaN), 3)}** (s/step ${f(res.ps.stepS / res.cfg.stepS, 3)}) | ≤ 1.00 |`,
+  );
+  out.push(`| peak RSS ÷ Σ model files, CFG | ${memRow(res.cfg)} | ≤ 1.3 + baseline |`);
+  out.push(`| peak RSS ÷ Σ model files, prior swap | ${memRow(res.ps)} | ≤ 1.3 + baseline |`);
+  out.push(`| priorgraph CFG ÷ diffusers ONNX pipeline, s/step | **${f(res.cfg.stepS / res.onnx.stepS, 3)}** | < 1 |`);
+  out.push(`| priorgraph CFG ÷ PyTorch eager, s/step | **${f(res.cfg.stepS / res.torch.stepS, 3)}** | < 1 |`);
+  out.push(
+    `| thread policy, two models at once: concurrent ${half} thread(s) each ÷ concurrent ${CORES} each | ${f(res.psHalf.stepS / res.ps.stepS, 3)} | > 1 keeps the policy |`,
+  );
+  out.push(
+    `| thread policy, two models at once: one after the other, ${CORES} each ÷ concurrent ${CORES} each | ${f(res.seq.stepS / res.ps.stepS, 3)} | > 1 keeps the policy |`,
+  );
+  out.push(
+    `| thread policy, one model: ${half} thread(s) ÷ ${CORES} | ${f(res.cfgHalf.stepS / res.cfg.stepS, 3)} | > 1 keeps the policy |`,
+  );
+  out.push(`| fp16 UNet ÷ fp32 UNet, CFG s/step | ${f(res.fp16.stepS / res.cfg.stepS, 3)} | |`);
+  out.push(`\n(load average at the end: ${uptime()})`);
+  console.log(out.join('\n'));
+}
+
+if (process.argv[2] === '--child') {
+  const [mode, t, steps] = process.argv.slice(3);
+  try {
+    console.log(JSON.stringify(await child(mode, Number(t), Number(steps))));
+  } catch (e) {
+    console.error((e as Error).stack);
+    process.exit(1);
+  }
+  process.exit(0);
+} else {
+  await main();
+}
