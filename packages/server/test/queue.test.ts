@@ -103,6 +103,7 @@ async function untilWorkers(n: number): Promise<Array<{ name: string; current_jo
 beforeAll(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'pg-queue-'));
+  mkdirSync(join(dir, 'no-models')); // an empty model root: the test plugin needs no models
   mkdirSync(join(dir, 'redis'));
   const port = await freePort();
   await start(

@@ -3,7 +3,7 @@
  * token in `?token=` when one is set (the editor reads it from there).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { editorUrls } from '../src/urls.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pg-urls-'));
+mkdirSync(join(dir, 'models'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('editor URLs', () => {

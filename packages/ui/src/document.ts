@@ -97,6 +97,27 @@ export function widgetValues(def: NodeDef, inputs: Record<string, InputValue>, c
   });
 }
 
+/** litegraph's `extra`: viewport, document meta, and reroutes tied to the (renumbered) link ids. */
+function graphExtra(doc: WorkflowDocument, linkByTarget: Map<string, number>): Record<string, unknown> {
+  const extra: Record<string, unknown> = {};
+  if (doc.ui?.viewport) extra.ds = { offset: [...doc.ui.viewport.offset], scale: doc.ui.viewport.scale };
+  if (doc.meta) extra.priorgraph_meta = structuredClone(doc.meta);
+  // reroutes: litegraph keeps them in extra, tied to link ids (renumbered, so mapped by target)
+  if (doc.ui?.reroutes?.length) {
+    extra.reroutes = doc.ui.reroutes.map((r) => ({
+      id: r.id,
+      pos: [...r.pos],
+      ...(r.parentId !== undefined ? { parentId: r.parentId } : {}),
+      linkIds: r.links.flatMap((k) => linkByTarget.get(k) ?? []),
+    }));
+    extra.linkExtensions = Object.entries(doc.ui.linkReroutes ?? {}).flatMap(([k, parentId]) => {
+      const id = linkByTarget.get(k);
+      return id === undefined ? [] : [{ id, parentId }];
+    });
+  }
+  return extra;
+}
+
 export function documentToGraph(doc: WorkflowDocument, defs: NodeDefs): ConversionResult<SerialisedGraph> {
   const warnings: string[] = [];
   const nodes: SerialisedNode[] = [];
@@ -191,22 +212,7 @@ export function documentToGraph(doc: WorkflowDocument, defs: NodeDefs): Conversi
     }
   }
 
-  const extra: Record<string, unknown> = {};
-  if (doc.ui?.viewport) extra.ds = { offset: [...doc.ui.viewport.offset], scale: doc.ui.viewport.scale };
-  if (doc.meta) extra.priorgraph_meta = structuredClone(doc.meta);
-  // reroutes: litegraph keeps them in extra, tied to link ids (renumbered here, so mapped by target)
-  if (doc.ui?.reroutes?.length) {
-    extra.reroutes = doc.ui.reroutes.map((r) => ({
-      id: r.id,
-      pos: [...r.pos],
-      ...(r.parentId !== undefined ? { parentId: r.parentId } : {}),
-      linkIds: r.links.flatMap((k) => linkByTarget.get(k) ?? []),
-    }));
-    extra.linkExtensions = Object.entries(doc.ui.linkReroutes ?? {}).flatMap(([k, parentId]) => {
-      const id = linkByTarget.get(k);
-      return id === undefined ? [] : [{ id, parentId }];
-    });
-  }
+  const extra = graphExtra(doc, linkByTarget);
   return {
     value: {
       last_node_id: lastNodeId,
