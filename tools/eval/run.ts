@@ -780,10 +780,10 @@ function num(v: unknown, digits = 2) {
   return `${c.mean.toFixed(digits)} ± ${((c.hi - c.lo) / 2).toFixed(digits)}`;
 }
 
-/** KID in units of 10⁻³, with the half-width of its interval */
+/** KID with the half-width of its interval */
 function kidNum(v: unknown) {
   const c = v as { mean: number; lo: number; hi: number };
-  return `${(c.mean * 1e3).toFixed(2)} ± ${(((c.hi - c.lo) / 2) * 1e3).toFixed(2)}`;
+  return `${c.mean.toFixed(2)} ± ${((c.hi - c.lo) / 2).toFixed(2)}`;
 }
 
 export function markdown(r: Record<string, unknown>, scales: number[]): string {
@@ -792,7 +792,7 @@ export function markdown(r: Record<string, unknown>, scales: number[]): string {
   const lines = [
     `Machine: ${r.machine}. Settings: ${JSON.stringify(r.settings)}.`,
     '',
-    '| method | w | prompt accuracy [95% CI] | FD to the prompt’s real images (mean over prompts ± 95% CI) | KID ×10³ (mean over prompts ± 95% CI) | border brightness (ft data ≈ 0.83, base ≈ 0.21) |',
+    '| method | w | prompt accuracy [95% CI] | FD to the prompt’s real images (mean over prompts ± 95% CI) | KID (mean over prompts ± 95% CI) | border brightness (ft data ≈ 0.83, base ≈ 0.21) |',
     '|---|---|---|---|---|---|',
     `| real images (noise floor) | – | – | ${num(floor.fd_per_prompt)} | ${kidNum(floor.kid_per_prompt)} | – |`,
   ];
@@ -808,12 +808,12 @@ export function markdown(r: Record<string, unknown>, scales: number[]): string {
     '',
     `The noise floor row scores ${floor.real_per_prompt} fresh REAL images per prompt exactly as the generated ones are scored: the FD a perfect generator would get at this sample size. KID is unbiased, so its floor is near 0.`,
     '',
-    '| prior (unconditional samples) | FD to base data | FD to fine-tune data | KID×10³ to base data | KID×10³ to fine-tune data | border brightness |',
+    '| prior (unconditional samples) | FD to base data | FD to fine-tune data | KID to base data | KID to fine-tune data | border brightness |',
     '|---|---|---|---|---|---|',
   );
   for (const [k, v] of Object.entries(r.unconditional as Record<string, Record<string, unknown>>))
     lines.push(
-      `| ${k} | ${(v.fd_to_base_data as number).toFixed(2)} | ${(v.fd_to_finetune_data as number).toFixed(2)} | ${((v.kid_to_base_data as number) * 1e3).toFixed(2)} | ${((v.kid_to_finetune_data as number) * 1e3).toFixed(2)} | ${v.border_brightness ? num(v.border_brightness, 3) : '–'} |`,
+      `| ${k} | ${(v.fd_to_base_data as number).toFixed(2)} | ${(v.fd_to_finetune_data as number).toFixed(2)} | ${(v.kid_to_base_data as number).toFixed(2)} | ${(v.kid_to_finetune_data as number).toFixed(2)} | ${v.border_brightness ? num(v.border_brightness, 3) : '–'} |`,
     );
   lines.push(
     '',
