@@ -421,18 +421,22 @@ async function cmdServe(args: string[]): Promise<number> {
     `priorgraph listening on ${url}\nopen the editor at ${urls[0]}${urls.length > 1 ? `\n  or ${urls.slice(1).join('\n  or ')}` : ''}\n`,
   );
   process.stdout.write(`${urls[0]}\n`);
-  await new Promise<void>((resolveStop) => {
+  await closeOnSignal('shutting down', () => server.close());
+  return 0;
+}
+
+/** Waits for SIGINT or SIGTERM, then closes (reporting, not throwing, an error while closing). */
+function closeOnSignal(what: string, close: () => Promise<unknown>): Promise<void> {
+  return new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {
-      process.stderr.write(`\n${sig}: shutting down...\n`);
-      server
-        .close()
+      process.stderr.write(`\n${sig}: ${what}...\n`);
+      close()
         .catch((e) => process.stderr.write(`error while closing: ${(e as Error).message}\n`))
         .finally(() => resolveStop());
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
-  return 0;
 }
 
 /** `priorgraph worker`: takes jobs from the BullMQ queue and runs them in supervised worker processes. */
@@ -488,17 +492,7 @@ async function cmdWorker(args: string[]): Promise<number> {
     lockDurationMs: seconds('stall-timeout', values['stall-timeout']),
   });
   process.stdout.write(`worker ${name} ready\n`);
-  await new Promise<void>((resolveStop) => {
-    const stop = (sig: string) => {
-      process.stderr.write(`\n${sig}: worker ${name} stopping...\n`);
-      worker
-        .close()
-        .catch((e) => process.stderr.write(`error while closing: ${(e as Error).message}\n`))
-        .finally(() => resolveStop());
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  await closeOnSignal(`worker ${name} stopping`, () => worker.close());
   return 0;
 }
 
