@@ -20,30 +20,22 @@ heavy load (load average 20–30, nice 10) the fp32 UNet took ~45 minutes (6 to 
 to trace and export, the rest to gather the weights into one file) at ~7 GB RSS; the rest minutes.
 """
 import argparse
-import gzip
 import json
 import os
 import shutil
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
+from common import write_clip_tokenizer_files  # noqa: E402  (one copy of CLIP's vocabulary construction)
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def _clip_bpe():
-    """../shared/data/clip next to the checkout (or next to a folder above it, for worktrees)."""
-    d = ROOT
-    while True:
-        f = os.path.join(os.path.dirname(d), "shared", "data", "clip", "bpe_simple_vocab_16e6.txt.gz")
-        if os.path.exists(f) or os.path.dirname(d) == d:
-            return f
-        d = os.path.dirname(d)
-
-
-CLIP_BPE = _clip_bpe()
 OPSET = 17
 
 # stable-diffusion-v1-5: unet/config.json, vae/config.json, text_encoder/config.json (published values)
@@ -304,24 +296,8 @@ def make_text_encoder(out):
 
 
 def write_tokenizer(folder):
-    """vocab.json + merges.txt from CLIP's BPE merges (the layout described in ../shared/data/clip/README.md)."""
-    os.makedirs(folder, exist_ok=True)
-    with gzip.open(CLIP_BPE, "rt", encoding="utf-8") as f:
-        merges = f.read().split("\n")[1 : 49152 - 256 - 2 + 1]
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    syms = [chr(c) for c in cs]
-    vocab = syms + [s + "</w>" for s in syms] + ["".join(m.split()) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
-    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump({t: i for i, t in enumerate(vocab)}, f, ensure_ascii=False)
-    with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+    """CLIP's tokenizer folder: vocab.json + merges.txt (tools/conformance/common.py) and its configs."""
+    write_clip_tokenizer_files(Path(folder))
     with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
         json.dump({"model_max_length": 77, "pad_token": "<|endoftext|>", "bos_token": "<|startoftext|>",
                    "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "do_lower_case": True,

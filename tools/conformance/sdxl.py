@@ -15,16 +15,17 @@ References (packages/nodes/test/fixtures/conformance/sdxl/reference.json):
 
 Run: nice -n 10 /work/.venvs/tools/bin/python tools/conformance/sdxl.py
 """
-import gzip
 import json
 import os
 import re
 import shutil
 import tempfile
+from pathlib import Path
 
 import torch
 
 import tiny_parts as tp
+from common import write_clip_tokenizer_files
 
 SEED = 5
 PROMPT = "a photo of a red circle"
@@ -32,7 +33,6 @@ GUIDANCE = 5.0
 STEPS = 10
 PIXELS = 16
 OUT = os.path.join(tp.OUT_ROOT, "sdxl")
-CLIP_BPE = os.path.join(tp.ROOT, "..", "..", "shared", "data", "clip", "bpe_simple_vocab_16e6.txt.gz")
 SCHEDULER = {  # stabilityai/stable-diffusion-xl-base-1.0 scheduler/scheduler_config.json
     "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": False,
     "interpolation_type": "linear", "num_train_timesteps": 1000, "prediction_type": "epsilon",
@@ -41,31 +41,9 @@ SCHEDULER = {  # stabilityai/stable-diffusion-xl-base-1.0 scheduler/scheduler_co
 }
 
 
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
 def clip_vocab_files(d):
     """vocab.json + merges.txt of CLIP's BPE (as diffusers ships them), from OpenAI's merges file."""
-    path = CLIP_BPE if os.path.exists(CLIP_BPE) else "/work/shared/data/clip/bpe_simple_vocab_16e6.txt.gz"
-    lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")
-    merges = lines[1:49152 - 256 - 2 + 1]
-    chars = bytes_to_unicode()
-    vocab = chars + [c + "</w>" for c in chars] + ["".join(m.split()) for m in merges]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump({t: i for i, t in enumerate(vocab)}, f, ensure_ascii=False)
-    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+    write_clip_tokenizer_files(Path(d))
 
 
 def make_parts(tmp):
