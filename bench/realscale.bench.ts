@@ -15,7 +15,7 @@
  * PRIORGRAPH_TOOLS_PYTHON (default python3; it needs torch, diffusers, transformers, onnx, onnxruntime).
  * `npm run bench` without names skips this benchmark; `npm run bench realscale` runs it.
  *
- *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16 | report]
+ *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16 cfgSpin | report]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -68,7 +68,10 @@ const uptime = () =>
     .join(', ');
 
 // --- one configuration, in a child process ------------------------------------------------------------
-async function child(mode: string, threads: number, steps: number): Promise<Result> {
+async function child(modeArg: string, threads: number, steps: number): Promise<Result> {
+  // "<mode>-spin": the same run with onnxruntime's intra-op spinning on (off by default, runtime/options.ts)
+  const allowSpinning = modeArg.endsWith('-spin');
+  const mode = modeArg.replace(/-spin$/, '');
   // the runtime's own baseline: onnxruntime and one model worker on a tiny model
   {
     const p = new RuntimePool({ defaultThreads: threads });
@@ -89,7 +92,7 @@ async function child(mode: string, threads: number, steps: number): Promise<Resu
     error() {},
   };
   // the default model memory budget (4096 MB): two 3.4 GB UNets exceed it
-  const pool = new RuntimePool({ defaultThreads: threads, log });
+  const pool = new RuntimePool({ defaultThreads: threads, log, allowSpinning });
   const t0 = performance.now();
   // text encoder and UNet(s); the VAE decode (a fixed cost after the loop) is left out to save time
   const clip = await loadClip(pool, A, { owner: 'bench' });
@@ -126,7 +129,7 @@ async function child(mode: string, threads: number, steps: number): Promise<Resu
   const peakRssBytes = rss('VmHWM');
   await pool.dispose();
   return {
-    mode,
+    mode: modeArg,
     threads,
     stepS: median(per) / 1000,
     wallMs,
@@ -236,6 +239,7 @@ async function main() {
     seq: self('seq', CORES),
     cfgHalf: self('cfg', half),
     fp16: self('cfg-fp16', CORES),
+    cfgSpin: self('cfg-spin', CORES),
   };
   // results are kept in DIR/results.json, so a run can be done in parts: `... 3 cfg ps` then `... 3 onnx`
   const store = join(DIR, 'results.json');
@@ -273,6 +277,7 @@ async function main() {
   row('priorgraph prior swap, half the threads each', res.psHalf);
   row('two UNets one after the other (bare sessions), all threads each', res.seq);
   row('priorgraph CFG, half the threads', res.cfgHalf);
+  row('priorgraph CFG, intra-op spinning on', res.cfgSpin);
   row('priorgraph CFG, fp16 UNet', res.fp16);
   out.push('\n| ratio | value | goal |');
   out.push('|---|---|---|');
