@@ -6,6 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { type NodeContext, validateWorkflow } from '@priorgraph/core';
 import { describe, expect, it } from 'vitest';
 import { LoadImage } from '../src/nodes/images.ts';
@@ -15,14 +16,6 @@ const host = makeHost();
 const { registry } = makeExecutor(host);
 const GiB = 2 ** 30;
 
-function crc32(buf: Buffer): number {
-  let c = ~0;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
 function chunk(type: string, data: Buffer): Buffer {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(data.length);

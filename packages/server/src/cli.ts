@@ -341,12 +341,6 @@ async function cmdServe(args: string[]): Promise<number> {
       'allow-history-loss': { type: 'boolean' },
     },
   });
-  const seconds = (name: string, v: string | undefined): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new CliError(`--${name} must be a number of seconds >= 0, got ${v}`, 2);
-    return n * 1000;
-  };
   const nodeTimeoutMs = seconds('node-timeout', values['node-timeout'] ?? process.env.PRIORGRAPH_NODE_TIMEOUT);
   const interruptGraceMs = seconds('interrupt-grace', values['interrupt-grace']);
   const queue = values.queue ?? (process.env.PRIORGRAPH_QUEUE || undefined);
@@ -425,6 +419,14 @@ async function cmdServe(args: string[]): Promise<number> {
   return 0;
 }
 
+/** A `--name SECONDS` option (≥ 0) in milliseconds; undefined when not given. */
+function seconds(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new CliError(`--${name} must be a number of seconds >= 0, got ${v}`, 2);
+  return n * 1000;
+}
+
 /** Waits for SIGINT or SIGTERM, then closes (reporting, not throwing, an error while closing). */
 function closeOnSignal(what: string, close: () => Promise<unknown>): Promise<void> {
   return new Promise<void>((resolveStop) => {
@@ -462,12 +464,6 @@ async function cmdWorker(args: string[]): Promise<number> {
   const concurrency = Number(values.concurrency ?? 1);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     throw new CliError(`--concurrency must be 1..64, got ${values.concurrency}`, 2);
-  const seconds = (name: string, v: string | undefined): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new CliError(`--${name} must be a number of seconds >= 0, got ${v}`, 2);
-    return n * 1000;
-  };
   const name = values.name ?? `${hostname()}-${process.pid}`;
   const dataDir = resolve(values['data-dir'] ?? join(REPO_ROOT, '.priorgraph', 'worker', name));
   const host = hostFor({ models: values.models, 'data-dir': dataDir });

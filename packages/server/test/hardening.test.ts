@@ -5,6 +5,7 @@
  * upload can never replace an output file that history still points to; a full database (real
  * SQLite, its page count capped) answers 507 with the reason instead of 500.
  */
+import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get, post, type Started, slowPrompt, startServer, WsRecorder } from './helpers.js';
 
@@ -43,14 +44,6 @@ function pngBytes(width: number, height: number): Buffer {
   return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IEND', Buffer.alloc(0))]);
 }
 
-function crc32(buf: Buffer): number {
-  let c = ~0;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
 function chunk(type: string, data: Buffer): Buffer {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(data.length);

@@ -1,4 +1,4 @@
-import { deflateSync } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import { LGraph, LiteGraph } from '@comfyorg/litegraph';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -254,15 +254,6 @@ describe('ComfyUI API import', () => {
     expect(documentToGraph(doc, defs).warnings).toEqual([]);
   });
 });
-
-function crc32(buf: Uint8Array): number {
-  let c = ~0;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
