@@ -337,4 +337,38 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
       await new Promise((r) => setTimeout(r, 200));
     }
   }, 240_000);
+
+  it('50 prompts from 5 clients with 3 workers: none lost, none run twice', async () => {
+    await Promise.all([startWorker('wBurst1'), startWorker('wBurst2')]);
+    await untilWorkers(3);
+    const clients = await Promise.all([0, 1, 2, 3, 4].map((c) => WsRecorder.open(url, `burst${c}`)));
+    const posted = await Promise.all(
+      clients.map(async (_, c) => {
+        const ids: Array<{ id: string; v: number }> = [];
+        for (let k = 0; k < 10; k++) {
+          const v = 100 + c * 10 + k;
+          const r = await post(url, '/prompt', { prompt: prompt(v, 2, 20), client_id: `burst${c}` });
+          expect(r.status).toBe(200);
+          ids.push({ id: r.json.prompt_id, v });
+        }
+        return ids;
+      }),
+    );
+    const pids = new Set<number>();
+    for (const [c, ids] of posted.entries())
+      for (const { id, v } of ids) {
+        const ws = clients[c];
+        await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id, 120_000);
+        const job = (await get(url, `/api/jobs/${id}`)).json;
+        expect(job.status, JSON.stringify(job.error)).toBe('success');
+        expect(job.outputs['3'].value).toEqual([v * 2]);
+        pids.add(job.outputs['4'].pid[0]);
+        // ran once: one start and one success reached its client
+        expect(ws.of(id).filter((f) => f.type === 'execution_start')).toHaveLength(1);
+        expect(ws.of(id).filter((f) => f.type === 'execution_success')).toHaveLength(1);
+      }
+    expect(new Set(posted.flat().map((p) => p.id)).size).toBe(50);
+    expect(pids.size).toBeGreaterThan(1); // the work was shared
+    for (const ws of clients) ws.close();
+  }, 300_000);
 });
