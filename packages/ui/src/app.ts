@@ -14,10 +14,10 @@ import { comfyPromptToDocument, isComfyPrompt } from './comfy.ts';
 import { documentToGraph, graphToDocument, type SerialisedGraph } from './document.ts';
 import { GraphEditor } from './graph/adapter.ts';
 import { JobsPanel } from './jobs.ts';
-import { WorkersPanel } from './workers.ts';
 import { type NodeDefs, parseObjectInfo } from './nodedefs.ts';
 import { workflowFromPng } from './png.ts';
 import { isWorkflowDocument, type WorkflowDocument } from './types.ts';
+import { WorkersPanel } from './workers.ts';
 
 const STORAGE_KEY = 'priorgraph.workflow';
 const PANEL_KEY = 'priorgraph.panel';

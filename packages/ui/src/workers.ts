@@ -35,7 +35,8 @@ export class WorkersPanel {
       return; // the connection status already says when the server is away
     }
     const now = Date.now();
-    $('workers-panel').hidden = workers.length === 0;
+    // single-machine mode reports its one local worker process: nothing to watch there
+    $('workers-panel').hidden = workers.length === 0 || (workers.length === 1 && workers[0].name === 'local');
     this.shown = workers.map((w) => w.name);
     $('workers-list').replaceChildren(
       ...workers.map((w) => {
