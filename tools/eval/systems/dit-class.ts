@@ -6,7 +6,8 @@
  *
  * Fixed before any result was seen: DDIM 50 steps (the paper's sampler), γ = 1.5 (the paper's) and the
  * sweep 1 (conditional only; both methods are the same there), 1.5, 3, 5; per run 32 images per class
- * (192, class-balanced), 3 runs with seeds 7100+, 7200+, 7300+ (same seeds for both methods); the
+ * (192, class-balanced), 3 runs with seeds 7100+, 7200+, 7300+ (same seeds for both methods; the
+ * null-class-alone sets 7900 + 10·run + chunk, 3 chunks of 64); the
  * distance is the Fréchet distance of the evaluation classifier's 64-d features against 3,000 real
  * class-balanced fine-tune-domain images (tools/eval/make_dit_class_features.py), reported as the mean
  * over the 3 runs with a 95% t-interval and as the minimum of the 3 (the paper's "min of 3 runs");
@@ -150,6 +151,11 @@ function nullDoc(which: 'ft' | 'base', seed: number, n: number, steps: number, k
   });
 }
 
+/** The Sampler's largest batch: the null-class sets (one per run, as large as a class-balanced set) are
+ *  sampled in chunks of at most this many. */
+const MAX_BATCH = 64;
+const nullChunks = (n: number) => Math.ceil(n / MAX_BATCH);
+
 interface Config {
   runs: number;
   perClass: number;
@@ -191,7 +197,7 @@ const system: EvalSystem = {
   title: 'Class-conditional DiT fine-tune ← base DiT prior (paper Table 3)',
   plannedRuns(quick) {
     const c = config(quick, 50);
-    return c.runs * (COLORS.length * rowsOf(c).length + 2);
+    return c.runs * (COLORS.length * rowsOf(c).length + 2 * nullChunks(COLORS.length * c.perClass));
   },
   async evaluate(ctx: EvalContext) {
     const c = config(ctx.opts.quick, ctx.opts.steps);
@@ -261,18 +267,18 @@ const system: EvalSystem = {
       const fds: number[] = [];
       const border: number[] = [];
       for (let r = 0; r < c.runs; r++) {
-        const key = `dit-class-null-${which}-${r}`;
-        const img = await ctx.run(nullDoc(which, 7900 + 10 * r, n, c.steps, key), key);
-        ctx.tick(`dit-class ${which} null class run ${r + 1}`);
-        const cls = await ctx.classifier.classify(img);
-        fds.push(
-          fdTo(
-            cls.map((x) => x.features),
-            refStats,
-          ),
-        );
-        border.push(...borderBrightness(img));
-        if (r === 0) uncondImgs[which] = img;
+        const feats: number[][] = [];
+        for (let j = 0; j < nullChunks(n); j++) {
+          const key = `dit-class-null-${which}-${r}-${j}`;
+          const size = Math.min(MAX_BATCH, n - j * MAX_BATCH);
+          const img = await ctx.run(nullDoc(which, 7900 + 10 * r + j, size, c.steps, key), key);
+          ctx.tick(`dit-class ${which} null class run ${r + 1}`);
+          const cls = await ctx.classifier.classify(img);
+          feats.push(...cls.map((x) => x.features));
+          border.push(...borderBrightness(img));
+          if (r === 0 && j === 0) uncondImgs[which] = img;
+        }
+        fds.push(fdTo(feats, refStats));
       }
       uncond[which] = { fd_ft: meanCi(fds), border: meanOf(border) };
     }
@@ -299,7 +305,7 @@ const system: EvalSystem = {
         per_class: c.perClass,
         classes: COLORS,
         scales: [1, ...c.scales],
-        seeds: 'class k of run r: 7100 + 100 r + k (both methods); null-class runs: 7900 + 10 r',
+        seeds: 'class k of run r: 7100 + 100 r + k (both methods); null-class chunk j of run r: 7900 + 10 r + j',
         reference: 'tools/eval/dit_class_features.json (3,000 real class-balanced fine-tune-domain images)',
       },
       floor,
