@@ -23,7 +23,6 @@ import {
   doc,
   type EvalContext,
   type EvalSystem,
-  fdTo,
   frechetDistance,
   grid,
   type ImageBatch,
@@ -278,7 +277,7 @@ const system: EvalSystem = {
           border.push(...borderBrightness(img));
           if (r === 0 && j === 0) uncondImgs[which] = img;
         }
-        fds.push(fdTo(feats, refStats));
+        fds.push(fdRef(feats));
       }
       uncond[which] = { fd_ft: meanCi(fds), border: meanOf(border) };
     }
@@ -331,8 +330,6 @@ function markdown(
   c: Config,
 ): string {
   const L: string[] = [];
-  L.push(`## ${system.title}`);
-  L.push('');
   L.push(
     `Fine-tune: models/shapes-dit-class-ft (6 colour classes on the light pastel fine-tune domain, 10% label dropout), ` +
       `fine-tuned from models/shapes-dit-class-base (24 shape×colour classes on the broad base data). DDIM ${c.steps}, ` +
