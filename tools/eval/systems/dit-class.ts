@@ -39,6 +39,8 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 const COLORS = ['red', 'green', 'blue', 'yellow', 'purple', 'orange'];
 const SCALES = [1.5, 3, 5];
 const PAPER_GAMMA = 1.5;
+/** border brightness of real fine-tune-domain images (tools/train/README.md, models/eval/reference_stats.json) */
+const REAL_BORDER = 0.83;
 const METHODS = [
   { id: 'cfg', label: 'CFG (fine-tune null)' },
   { id: 'swap', label: 'prior swap (base null)' },
@@ -387,10 +389,17 @@ function verdict(r: { floor: { fd_sets: number[] }; rows: RowResult[] }, c: Conf
     parts.push(
       `at γ = ${g} prior swap's FD is ${f2(b.fd.mean)} vs CFG's ${f2(a.fd.mean)} (${diff < 0 ? 'lower' : 'higher'} by ${f2(Math.abs(diff))}; ` +
         `${clear ? 'the intervals are apart and the gap exceeds the real-vs-real spread' : 'within the run-to-run intervals or the real-vs-real spread, so not a finding'}` +
-        `; KID ${kidClear ? `${b.kid.mean < a.kid.mean ? 'lower' : 'higher'} for prior swap, intervals apart` : 'intervals overlap'})`,
+        `; KID ${kidClear ? `${b.kid.mean < a.kid.mean ? 'lower' : 'higher'} for prior swap, intervals apart` : 'intervals overlap'}; ` +
+        `colour accuracy ${pct(b.color_acc)} vs ${pct(a.color_acc)}${b.color_acc.hi < a.color_acc.lo ? ', lower for prior swap' : ''}; ` +
+        `border ${b.border.toFixed(2)} vs ${a.border.toFixed(2)}, real ${REAL_BORDER})`,
     );
   }
-  return `What holds (computed from the numbers above; real-vs-real FD spread ${f2(spread)}): ${parts.join('; ')}.`;
+  return (
+    `What holds (computed from the numbers above; real-vs-real FD spread ${f2(spread)}): ${parts.join('; ')}. ` +
+    'Read the FD together with the last two columns: a lower FD bought with a background pushed past the ' +
+    "fine-tune domain's brightness (prior swap extrapolates away from the mostly dark base prior) or with " +
+    'fewer correct colours is not the improvement the paper reports.'
+  );
 }
 
 export default system;
