@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { WorkflowDocument } from '@priorgraph/core';
+import { fromComfyPrompt, type WorkflowDocument } from '@priorgraph/core';
 import { decode } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stopRuntime } from '../src/index.ts';
@@ -38,7 +38,7 @@ function example(steps: number, batch: number): WorkflowDocument {
 
 describe.skipIf(!present)('class-conditional DiT pair (models/shapes-dit-class-*)', () => {
   const host = makeHost({ modelRoots: [MODELS] });
-  const { executor } = makeExecutor(host);
+  const { executor, registry } = makeExecutor(host);
 
   it('both load: hidden_states + float32 timestep + int64 class_labels, learned σ (8 outputs), v-prediction', async () => {
     for (const [folder, classes] of [
@@ -85,6 +85,16 @@ describe.skipIf(!present)('class-conditional DiT pair (models/shapes-dit-class-*
       max = Math.max(max, p);
     }
     expect(max - min).toBeGreaterThan(50);
+  });
+
+  it('its ComfyUI API form converts to the same graph and runs', async () => {
+    const api = JSON.parse(readFileSync(EXAMPLE.replace(/\.json$/, '.api.json'), 'utf8'));
+    const d = fromComfyPrompt(api, registry);
+    expect(Object.keys(d.nodes).sort()).toEqual(Object.keys(example(30, 4).nodes).sort());
+    for (const id of ['sample_cfg', 'sample_swap']) Object.assign(d.nodes[id].inputs, { steps: 3, batch_size: 1 });
+    const { result } = await runDoc(executor, d);
+    expect(result.error?.message ?? '').toBe('');
+    expect(result.status).toBe('success');
   });
 
   const labelled = (classId: number, withModel: boolean) =>
