@@ -299,6 +299,122 @@ function editing() {
   );
 }
 
+/** Class-conditional DiT (the paper's Table 3): the fine-tune's label with CFG from its own null class,
+ *  beside prior swap with the BASE DiT's null class as the unconditional branch. The VAE is shared. */
+function classConditional() {
+  const label = (model: string, null_class: boolean, class_id: number) => ({
+    class_id,
+    null_class,
+    model: link(model, 'MODEL'),
+  });
+  return document(
+    'dit-class-priorswap',
+    'Class-conditional DiT fine-tuned to a new label set (the colour, on the light pastel fine-tune domain): ' +
+      "standard CFG with the fine-tune's own null class beside prior-swap CFG with the base DiT's null class " +
+      '(the base was trained on the broad data with the 24 shape-colour classes), γ = 1.5 as in the paper, same seed.',
+    {
+      ft: {
+        type: 'DiffusersLoader',
+        inputs: { model_path: 'shapes-dit-class-ft' },
+        col: 0,
+        row: 0,
+        title: 'Fine-tuned DiT (colour labels)',
+      },
+      base: {
+        type: 'UNetLoader',
+        inputs: { unet_path: 'shapes-dit-class-base' },
+        col: 0,
+        row: 2,
+        title: 'Base DiT (shape×colour labels)',
+      },
+      vae: { type: 'VAELoader', inputs: { vae_path: 'shapes-t2i' }, col: 0, row: 3, title: 'Shared VAE' },
+      label: { type: 'ClassLabelConditioning', inputs: label('ft', false, 2), col: 1, row: 0, title: 'Class 2 (blue)' },
+      ft_null: {
+        type: 'ClassLabelConditioning',
+        inputs: label('ft', true, 0),
+        col: 1,
+        row: 1,
+        title: 'Fine-tune null',
+      },
+      base_null: { type: 'ClassLabelConditioning', inputs: label('base', true, 0), col: 1, row: 2, title: 'Base null' },
+      cond: {
+        type: 'Denoiser',
+        inputs: { model: link('ft', 'MODEL'), conditioning: link('label', 'CONDITIONING') },
+        col: 2,
+        row: 0,
+        title: 'Fine-tuned, class',
+      },
+      uncond: {
+        type: 'Denoiser',
+        inputs: { model: link('ft', 'MODEL'), conditioning: link('ft_null', 'CONDITIONING') },
+        col: 2,
+        row: 1,
+        title: 'Fine-tuned, null class',
+      },
+      prior_uncond: {
+        type: 'Denoiser',
+        inputs: { model: link('base', 'MODEL'), conditioning: link('base_null', 'CONDITIONING') },
+        col: 2,
+        row: 2,
+        title: 'Base, null class',
+      },
+      cfg: {
+        type: 'CFGGuider',
+        inputs: { positive: link('cond', 'DENOISER'), negative: link('uncond', 'DENOISER'), cfg: 1.5, ...guidance },
+        col: 3,
+        row: 0,
+        title: 'Standard CFG',
+      },
+      swap: {
+        type: 'PriorSwapCFGGuider',
+        inputs: { model: link('cond', 'DENOISER'), prior: link('prior_uncond', 'DENOISER'), cfg: 1.5, ...guidance },
+        col: 3,
+        row: 2,
+        title: 'Prior-swap CFG',
+      },
+      scheduler: {
+        type: 'Scheduler',
+        inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}', model: link('ft', 'MODEL') },
+        col: 3,
+        row: 1,
+      },
+      sample_cfg: { type: 'Sampler', inputs: samplerInputs('cfg', 42), col: 4, row: 0 },
+      sample_swap: { type: 'Sampler', inputs: samplerInputs('swap', 42), col: 4, row: 2 },
+      decode_cfg: {
+        type: 'VAEDecode',
+        inputs: { samples: link('sample_cfg', 'LATENT'), vae: link('vae', 'VAE') },
+        col: 5,
+        row: 0,
+      },
+      decode_swap: {
+        type: 'VAEDecode',
+        inputs: { samples: link('sample_swap', 'LATENT'), vae: link('vae', 'VAE') },
+        col: 5,
+        row: 2,
+      },
+      compare: {
+        type: 'ImageCompare',
+        inputs: {
+          image_a: link('decode_cfg', 'IMAGE'),
+          label_a: 'CFG',
+          image_b: link('decode_swap', 'IMAGE'),
+          label_b: 'PRIOR SWAP',
+          label_c: '',
+          label_d: '',
+        },
+        col: 6,
+        row: 1,
+      },
+      save: {
+        type: 'SaveImage',
+        inputs: { images: link('compare', 'IMAGE'), filename_prefix: 'dit-class-priorswap' },
+        col: 6,
+        row: 2,
+      },
+    },
+  );
+}
+
 const registry = new Registry();
 registry.register(plugin, '@priorgraph/nodes');
 mkdirSync(OUT, { recursive: true });
@@ -325,6 +441,7 @@ const examples: Array<[string, WorkflowDocument]> = [
       'DiT prior (other architecture)',
     ),
   ],
+  ['dit-class-priorswap', classConditional()],
 ];
 for (const [name, doc] of examples) {
   writeFileSync(join(OUT, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);

@@ -342,12 +342,16 @@ class DiT(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x, t):
+    def cond(self, t):
+        """The adaLN conditioning vector [b, d]: the timestep embedding (a subclass adds a class label)."""
+        return self.temb(timestep_embedding(t, 64))
+
+    def forward(self, x, t, *extra):
         b = x.shape[0]
         p, g, c = self.patch, self.size // self.patch, self.in_ch
         h = x.reshape(b, c, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(b, g * g, c * p * p)
         h = self.embed(h) + self.pos[None]
-        temb = self.temb(timestep_embedding(t, 64))
+        temb = self.cond(t, *extra)
         for blk in self.blocks:
             h = blk(h, temb)
         s, sc = self.ada(F.silu(temb))[:, None].chunk(2, dim=2)

@@ -3,6 +3,7 @@
  * predicts x̂0 through the model's own prediction_type and ᾱ (done in the sampling loop).
  */
 import { defineNode } from '@priorgraph/core';
+import { classCountOf } from '../nodes/conditioning.ts';
 import type { ConditioningValue, DenoiserValue, LatentValue } from '../types.ts';
 import { asModel } from './common.ts';
 
@@ -39,6 +40,12 @@ export const Denoiser = defineNode({
     if (m.sig.classLabelsName && cond?.classLabel == null) {
       throw new Error(
         `input "conditioning": the model ${m.path} is class-conditional: connect a Class Label conditioning`,
+      );
+    }
+    const classes = m.sig.classLabelsName ? classCountOf(m) : null;
+    if (classes !== null && cond?.classLabel != null && !(cond.classLabel >= 0 && cond.classLabel <= classes)) {
+      throw new Error(
+        `input "conditioning": class label ${cond.classLabel} is out of range for ${m.path} (classes 0–${classes - 1}, null class ${classes})`,
       );
     }
     const d: DenoiserValue = {
