@@ -25,6 +25,7 @@ after each of its five blocks. ONNX interface:
   "no image" input is simply the zeroed concat latent. Dropout 5% text, 5% image, 5% both.
 """
 import argparse
+import base64
 import copy
 import json
 import os
@@ -70,10 +71,11 @@ def clip_caption(shape, color, motion, to_color=None):
     return f"{art} {color} {shape} moving {motion}"
 
 
-def sample_clip(rng, domain, frames=FRAMES, motion=None):
+def sample_clip(rng, domain, frames=FRAMES, motion=None, shape=None, color=None):
     """One clip: (frames [T,3,32,32] in [0,1], info dict with shape, color, motion, caption, centroid track)."""
     c = CFG["data"]
     s = D.sample_scene(rng, domain)
+    s["shape"], s["color"] = shape or s["shape"], color or s["color"]
     if domain == "base":  # the image base's radius reaches 11 px: too large to travel across 32 px
         s["r"] = rng.uniform(*c["base_radius"])
     motion = motion or MOTIONS[rng.choice(len(MOTIONS), p=MOTION_P)]
@@ -355,6 +357,28 @@ def _extra_fixture(module, path, tag, feeds):
     return err
 
 
+EVAL_INPUTS = os.path.join(members.ROOT, "tools", "eval", "video_inputs.json")
+
+
+def eval_inputs(seed, groups=8, per=4):
+    """Held-out fine-tune-domain clips (seed never used in training) for tools/eval/systems/video.ts: `groups`
+    captions (each direction twice, shape and colour cycling), `per` clips each (other positions, sizes,
+    backgrounds). The first frame is the image condition, the caption the text, the real clip a reference row."""
+    rng = np.random.default_rng(seed * 1000 + 940)
+    enc = lambda x: base64.b64encode(np.round(x * 255).clip(0, 255).astype(np.uint8).tobytes()).decode()
+    clips = []
+    for i in range(groups * per):
+        g = i // per
+        x, info = sample_clip(rng, "ft", FRAMES, motion=["left", "right", "up", "down"][g % 4],
+                              shape=D.SHAPES[(g + g // 4) % 4], color=D.COLORS[g % 6])
+        clips.append({"caption": info["caption"], "shape": info["shape"], "color": info["color"],
+                      "motion": info["motion"], "track": [[round(a, 3), round(b, 3)] for a, b in info["track"]],
+                      "frames": enc(x)})
+    members.write_json(EVAL_INPUTS, {
+        "format": "uint8 [T,3,32,32] per clip (frame-major, CHW), base64; byte/255 gives [0,1]",
+        "frames": FRAMES, "domain": "ft (the i2v fine-tune domain)", "seed": seed * 1000 + 940, "clips": clips})
+
+
 def export_all(ck, seed, info):
     N.Lin.conv = False
     sf = torch.load(os.path.join(ck, "video_base.pt"))["scaling_factor"]
@@ -414,6 +438,75 @@ def export_all(ck, seed, info):
     log(f"video models {size / 1e6:.2f} MB; models/ {total / 1e6:.2f} MB; vae scaling_factor {sf:.5f}")
 
 
+def _direction(frames):
+    """frames [T,3,32,32] in [-1,1] -> (mean centroid step px, direction of last - first or None); the same
+    estimator as tools/eval/systems/video.ts (subject = pixels > 0.25 RGB distance from the border median)."""
+    x = (np.asarray(frames) + 1) / 2
+    ring = np.ones((D.SIZE, D.SIZE), bool)
+    ring[2:-2, 2:-2] = False
+    pts = []
+    for f in x:
+        bg = np.median(f[:, ring], axis=1)
+        m = np.sqrt(((f - bg[:, None, None]) ** 2).sum(0)) > 0.25
+        if not m.any():
+            return 0.0, None
+        yy, xx = np.nonzero(m)
+        pts.append((xx.mean() + 0.5, yy.mean() + 0.5))
+    pts = np.array(pts)
+    step = float(np.linalg.norm(np.diff(pts, axis=0), axis=1).mean())
+    dx, dy = pts[-1] - pts[0]
+    d = ("left" if dx < 0 else "right") if abs(dx) >= abs(dy) else ("up" if dy < 0 else "down")
+    return step, d
+
+
+@torch.no_grad()
+def stage_check(ck, seed, steps=20):
+    """Quick PyTorch DDIM numbers (README): motion direction and dynamics of the T2V base from captions, and of the
+    I2V model on the evaluation clips with two-condition guidance (γ_T 7.5, γ_I 1.5), own ∅ vs the base's ∅."""
+    vae = from_onnx.vae()
+    sf = torch.load(os.path.join(ck, "video_base.pt"))["scaling_factor"]
+    base, i2v = load_base(ck).eval(), VideoUNet(in_ch=8, image_ctx=True)
+    i2v.load_state_dict(torch.load(os.path.join(ck, "video_i2v.pt"))["state"])
+    i2v.eval()
+    acp = DF.alphas_cumprod("scaled_linear")
+    ev = json.load(open(EVAL_INPUTS))
+    caps = [c["caption"] for c in ev["clips"]]
+    emb = text_embeddings(caps + [""])
+    txt, empty = emb[:-1], emb[-1:].expand(len(caps), -1, -1)
+    first = np.stack([np.frombuffer(base64.b64decode(c["frames"]), np.uint8).reshape(FRAMES, 3, 32, 32)[0]
+                      for c in ev["clips"]]).astype(np.float32) / 127.5 - 1
+    img = (members.encode_images(first)[0] / sf)[:, :, None].expand(-1, -1, FRAMES, -1, -1)
+    g = torch.Generator().manual_seed(seed * 100 + 60)
+    x0 = torch.randn(len(caps), 4, FRAMES, 8, 8, generator=g)
+    ddim = lambda fn: DF.ddim_sample(lambda x, t: fn(x, torch.full((len(x),), float(t))), None, acp, steps, x=x0.clone())
+
+    def decode(z):
+        z = z.permute(0, 2, 1, 3, 4).reshape(-1, 4, 8, 8) / sf
+        return vae.decode(z).clamp(-1, 1).reshape(len(caps), FRAMES, 3, 32, 32).numpy()
+
+    def score(vid, name):
+        st = [_direction(v) for v in vid]
+        ok = np.mean([d == c["motion"] for (_, d), c in zip(st, ev["clips"])])
+        dyn = np.mean([s > 0.5 for s, _ in st])
+        psnr = np.mean([10 * np.log10(4 / max(1e-10, ((v[0] - f) ** 2).mean())) for v, f in zip(vid, first)])
+        log(f"check {name}: direction {ok:.3f} dynamic {dyn:.3f} first-frame PSNR {psnr:.1f} dB (n={len(vid)})")
+        return {"direction": float(ok), "dynamic": float(dyn), "first_frame_psnr": float(psnr)}
+
+    res = {"real": score(np.stack([np.frombuffer(base64.b64decode(c["frames"]), np.uint8).reshape(FRAMES, 3, 32, 32)
+                                   .astype(np.float32) / 127.5 - 1 for c in ev["clips"]]), "real clips")}
+    res["base_t2v_cfg7.5"] = score(decode(ddim(lambda x, t: base(x, t, empty) + 7.5 * (base(x, t, txt) - base(x, t, empty)))),
+                                   "T2V base, CFG 7.5 (no image)")
+    zero = torch.zeros_like(img)
+    for name, unc in [("cfg", lambda x, t: i2v(torch.cat([x, zero], 1), t, empty)), ("prior_swap", lambda x, t: base(x, t, empty))]:
+        def eps(x, t, unc=unc):
+            u = unc(x, t)
+            ei = i2v(torch.cat([x, img], 1), t, empty)
+            ef = i2v(torch.cat([x, img], 1), t, txt)
+            return u + 1.5 * (ei - u) + 7.5 * (ef - ei)
+        res[f"i2v_{name}"] = score(decode(ddim(eps)), f"I2V two-condition {name} γ_T 7.5 γ_I 1.5")
+    return res
+
+
 def main():
     global LOG
     ap = argparse.ArgumentParser()
@@ -436,6 +529,14 @@ def main():
         log(f"=== video stage {st} (seed {args.seed})")
         if st == "export":
             export_all(ck, args.seed, info)
+            eval_inputs(args.seed)
+            continue
+        if st == "check":
+            info["check"] = stage_check(ck, args.seed)
+            json.dump(info, open(ipath, "w"), indent=2)
+            continue
+        if st == "evalset":
+            eval_inputs(args.seed)
             continue
         info[st] = {**globals()["stage_" + st](ck, args.seed), "seed": args.seed, "threads": args.threads,
                     "steps": CFG[st]["steps"]}
