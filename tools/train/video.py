@@ -55,7 +55,7 @@ CFG = {
     "data": {"n_base": 2400, "n_ft": 1200, "frames": FRAMES, "motion_p": dict(zip(MOTIONS, MOTION_P)),
              "speed_px_per_frame": [1.2, 2.0], "spin_rad_per_frame": [0.2, 0.35], "base_radius": [5.0, 9.0]},
     "base": {"steps": 1600, "batch": 12, "lr": 1e-3, "ema": 0.99, "p_uncond": 0.10},
-    "i2v": {"steps": 800, "batch": 12, "lr": 1e-3, "ema": 0.99, "p_drop_text": 0.05, "p_drop_image": 0.05,
+    "i2v": {"steps": 500, "batch": 12, "lr": 1e-3, "ema": 0.99, "p_drop_text": 0.05, "p_drop_image": 0.05,
             "p_drop_both": 0.05},
 }
 T2I = os.path.join(members.MODELS, "shapes-t2i")

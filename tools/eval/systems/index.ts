@@ -1,5 +1,6 @@
 /** Every evaluated system, in the order the evaluation runs them. One line per system. */
 import type { EvalSystem } from '../harness.ts';
 import shapes from './shapes.ts';
+import video from './video.ts';
 
-export const SYSTEMS: EvalSystem[] = [shapes];
+export const SYSTEMS: EvalSystem[] = [shapes, video];

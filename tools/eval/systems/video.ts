@@ -14,11 +14,11 @@
  * STEPS steps (the paper: 50; fewer here to fit the 4-minute budget); seeds 9000 + caption index, shared by
  * every method and scale.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowDocument } from '../../../packages/core/src/index.ts';
-import { doc, type EvalContext, type EvalSystem, type ImageBatch, link, meanCi, wilson } from '../harness.ts';
+import { doc, type EvalContext, type EvalSystem, grid, type ImageBatch, link, meanCi, wilson } from '../harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const FRAMES = 8;
@@ -326,14 +326,16 @@ const system: EvalSystem = {
       }
     }
     for (const r of rows) results[r.id] = r.s;
-    await ctx.animatedGrid?.(
-      'video',
-      gridRows,
-      groups.map((g) => g.caption),
+    // frame strips: one row per method, one cell (8 frames) per caption
+    writeFileSync(
+      join(ctx.opts.out, 'grid-video.png'),
+      grid(
+        gridRows.map((r) => ({ label: r.label, images: r.clips })),
+        groups.map((g) => g.caption.toUpperCase()),
+        FRAMES,
+      ),
     );
     const md = [
-      `### ${system.title}`,
-      '',
       `${groups.length} captions × ${per} held-out fine-tune-domain clips (tools/eval/video_inputs.json), ${FRAMES} frames; ` +
         `two-condition guidance at γ_I = ${IMAGE_SCALE}, DDIM ${steps} steps (the paper: DDIM 50, γ_T = 7.5, γ_I = 1.5). ` +
         `95% intervals: t-interval over clips; Wilson for proportions. Dynamic: mean centroid step > ${DYNAMIC_PX} px/frame.`,
