@@ -248,3 +248,19 @@ describe('a video graph saved as WebP, APNG and MP4', () => {
     },
   );
 });
+
+describe('SaveVideo without ffmpeg', () => {
+  it('says at validation that ffmpeg is missing (a child process with an empty PATH)', () => {
+    const code = `import { SaveVideo } from ${JSON.stringify(new URL('../src/nodes/video-out.ts', import.meta.url).pathname)};
+      process.stdout.write(JSON.stringify(await SaveVideo.validate({}, {})));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: mkdtempSync(join(tmpdir(), 'pg-nopath-')) },
+      cwd: new URL('..', import.meta.url).pathname,
+    });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual([
+      { message: expect.stringMatching(/SaveVideo needs ffmpeg on the PATH \(Debian: apt-get install ffmpeg\)/) },
+    ]);
+  });
+});
