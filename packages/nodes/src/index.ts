@@ -17,6 +17,7 @@ import { ImageCompare, LoadImage, PreviewImage, SaveImage, setPromptRegistry } f
 import { CLIPLoader, DiffusersLoader, UNetLoader, VAELoader } from './nodes/loaders.ts';
 import { Sampler, Scheduler } from './nodes/sampler.ts';
 import { EmptyLatentImage, EmptyVideoLatent, VAEDecode, VAEEncode } from './nodes/vae.ts';
+import { animationNodes } from './nodes/video-out.ts';
 import { startRuntime, stopRuntime } from './runtime/index.ts';
 import * as schedulers from './schedulers/index.ts';
 
@@ -41,6 +42,7 @@ export const nodes = [
   SaveImage,
   PreviewImage,
   ImageCompare,
+  ...animationNodes,
 ] as const;
 
 const plugin: PluginDefinition = definePlugin({

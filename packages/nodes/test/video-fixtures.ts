@@ -34,8 +34,17 @@ export const DDIM_CONFIG = {
   timestep_spacing: 'leading',
 };
 
+export interface VideoModelOptions {
+  inC: 4 | 8;
+  frames: number;
+  k: VideoCoefs;
+  /** false: an unconditional model (no encoder_hidden_states; b unused) */
+  ehs?: boolean;
+}
+
 /** The graph of one video denoiser; `frames` fixed (the frame term needs T), h and w symbolic. */
-export function videoDenoiserOnnx(o: { inC: 4 | 8; frames: number; k: VideoCoefs }): Uint8Array {
+export function videoDenoiserOnnx(o: VideoModelOptions): Uint8Array {
+  const ehs = o.ehs ?? true;
   const scalar = (name: string, v: number): OnnxInitializer => ({ name, dims: [], values: [v] });
   const ints = (name: string, values: number[]): OnnxInitializer => ({
     name,
@@ -49,6 +58,7 @@ export function videoDenoiserOnnx(o: { inC: 4 | 8; frames: number; k: VideoCoefs
     scalar('d', o.k.d),
     { name: 'frame', dims: [1, 1, o.frames, 1, 1], values: Array.from({ length: o.frames }, (_, t) => o.k.e * t) },
     ints('to5', [-1, 1, 1, 1, 1]),
+    ...(ehs ? [] : [scalar('zero', 0)]),
   ];
   const nodes: OnnxNode[] = [];
   let x = 'sample';
@@ -60,11 +70,20 @@ export function videoDenoiserOnnx(o: { inC: 4 | 8; frames: number; k: VideoCoefs
     x = 'x';
   }
   nodes.push(
-    { op: 'Mul', inputs: [x, 'a'], outputs: ['ax'] },
-    { op: 'ReduceMean', inputs: ['encoder_hidden_states'], outputs: ['m3'], attrs: { axes: [1, 2], keepdims: 1 } },
-    { op: 'Reshape', inputs: ['m3', 'to5'], outputs: ['m5'] },
-    { op: 'Mul', inputs: ['m5', 'b'], outputs: ['bm'] },
     { op: 'Reshape', inputs: ['timestep', 'to5'], outputs: ['t5'] },
+    { op: 'Mul', inputs: [x, 'a'], outputs: ['ax'] },
+    ...(ehs
+      ? [
+          {
+            op: 'ReduceMean',
+            inputs: ['encoder_hidden_states'],
+            outputs: ['m3'],
+            attrs: { axes: [1, 2], keepdims: 1 },
+          },
+          { op: 'Reshape', inputs: ['m3', 'to5'], outputs: ['m5'] },
+          { op: 'Mul', inputs: ['m5', 'b'], outputs: ['bm'] },
+        ]
+      : [{ op: 'Mul', inputs: ['t5', 'zero'], outputs: ['bm'] }]),
     { op: 'Mul', inputs: ['t5', 'd'], outputs: ['dt'] },
     { op: 'Add', inputs: [o.inC === 8 ? 'ci' : 'ax', o.inC === 8 ? 'ax' : 'bm'], outputs: ['s1'] },
     { op: 'Add', inputs: ['s1', o.inC === 8 ? 'bm' : 'dt'], outputs: ['s2'] },
@@ -77,14 +96,14 @@ export function videoDenoiserOnnx(o: { inC: 4 | 8; frames: number; k: VideoCoefs
     inputs: [
       { name: 'sample', dims: ['batch', o.inC, o.frames, 'h', 'w'] },
       { name: 'timestep', dims: ['batch'] },
-      { name: 'encoder_hidden_states', dims: ['batch', EHS_SEQ, EHS_DIM] },
+      ...(ehs ? [{ name: 'encoder_hidden_states', dims: ['batch', EHS_SEQ, EHS_DIM] }] : []),
     ],
     outputs: [{ name: 'out_sample', dims: ['batch', 4, o.frames, 'h', 'w'] }],
   });
 }
 
 /** Write a diffusers folder <root>/<name> holding one video denoiser. */
-export function writeVideoModel(root: string, name: string, o: { inC: 4 | 8; frames: number; k: VideoCoefs }): string {
+export function writeVideoModel(root: string, name: string, o: VideoModelOptions): string {
   const dir = join(root, name);
   mkdirSync(join(dir, 'unet'), { recursive: true });
   mkdirSync(join(dir, 'scheduler'), { recursive: true });
