@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateWorkflow, type WorkflowDocument } from '@priorgraph/core';
+import WebP from 'node-webpmux';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stopRuntime } from '../src/index.ts';
 import { doc, link, makeExecutor, makeHost, runDoc } from './helpers.ts';
@@ -87,7 +88,13 @@ describe.skipIf(!present)('the video pair (models/shapes-video-*)', () => {
     for (const id of ['save', 'save_swap']) {
       const files = (result.outputs[id] as { images: Array<{ filename: string }> }).images;
       expect(files).toHaveLength(1);
-      expect(existsSync(join(host.outputDir, files[0].filename))).toBe(true);
+      // read back by node-webpmux (not the encoder): 8 frames of 32×32 at 6 fps
+      const webp = new WebP.Image();
+      await webp.load(readFileSync(join(host.outputDir, files[0].filename)));
+      expect(webp.hasAnim).toBe(true);
+      expect([webp.width, webp.height]).toEqual([32, 32]);
+      expect(webp.frames?.length).toBe(8);
+      expect(webp.frames?.map((f: { delay: number }) => f.delay)).toEqual(Array(8).fill(167));
     }
   });
 

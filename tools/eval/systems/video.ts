@@ -18,6 +18,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowDocument } from '../../../packages/core/src/index.ts';
+import { drawText } from '../../../packages/nodes/src/image-utils.ts';
+import { encodeAnimatedWebp } from '../../../packages/nodes/src/nodes/video-out.ts';
 import { doc, type EvalContext, type EvalSystem, grid, type ImageBatch, link, meanCi, wilson } from '../harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -271,6 +273,40 @@ function concat(imgs: ImageBatch[]): ImageBatch {
   return { data, shape: [n, h, w, c] };
 }
 
+/** An animated grid: rows (label, one clip per column), frames in step, each pixel ×2; animated WebP. */
+export async function animatedGrid(rows: Array<{ label: string; clips: ImageBatch[] }>, captions: string[]) {
+  const z = 2;
+  const cell = 32 * z + 8;
+  const labelW = 130;
+  const headH = 40;
+  const W = labelW + captions.length * cell;
+  const H = headH + rows.length * cell;
+  const frames: Uint8Array[] = [];
+  for (let t = 0; t < FRAMES; t++) {
+    const rgb = new Uint8Array(W * H * 3).fill(255);
+    captions.forEach((c, j) => {
+      const words = c.replace(/^an? /, '').split(' ');
+      drawText(rgb, W, H, words.slice(0, 2).join(' ').toUpperCase(), labelW + j * cell, 6, 1, [0, 0, 0]);
+      drawText(rgb, W, H, words.slice(2).join(' ').toUpperCase(), labelW + j * cell, 18, 1, [0, 0, 0]);
+    });
+    rows.forEach((row, i) => {
+      const y0 = headH + i * cell;
+      drawText(rgb, W, H, row.label, 4, y0 + 28, 1, [0, 0, 0]);
+      row.clips.forEach((clip, j) => {
+        const x0 = labelW + j * cell;
+        for (let y = 0; y < 32 * z; y++)
+          for (let x = 0; x < 32 * z; x++)
+            for (let k = 0; k < 3; k++) {
+              const v = clip.data[((t * 32 + ((y / z) | 0)) * 32 + ((x / z) | 0)) * 3 + k];
+              rgb[((y0 + y) * W + x0 + x) * 3 + k] = Math.round(Math.min(1, Math.max(0, v)) * 255);
+            }
+      });
+    });
+    frames.push(rgb);
+  }
+  return encodeAnimatedWebp(frames, W, H, { fps: 4, lossless: true, quality: 80, method: 'default' }, {});
+}
+
 const system: EvalSystem = {
   id: 'video',
   title: 'Image+text → video (DynamiCrafter-like): two-condition guidance, own ∅ vs the T2V base as prior',
@@ -326,6 +362,14 @@ const system: EvalSystem = {
       }
     }
     for (const r of rows) results[r.id] = r.s;
+    // the same as an animation (the encoder of SaveAnimatedWEBP), one 32×32 clip per cell, ×2
+    writeFileSync(
+      join(ctx.opts.out, 'grid-video.webp'),
+      await animatedGrid(
+        gridRows,
+        groups.map((g) => g.caption),
+      ),
+    );
     // frame strips: one row per method, one cell (8 frames) per caption
     writeFileSync(
       join(ctx.opts.out, 'grid-video.png'),
