@@ -447,7 +447,7 @@ function video() {
       },
       frames: {
         type: 'EmptyVideoLatent',
-        inputs: { width: 64, height: 64, frames: 8, batch_size: 1 },
+        inputs: { width: 64, height: 64, frames: 8, batch_size: 1, channels: 4 },
         col: 6,
         row: 4,
       },
