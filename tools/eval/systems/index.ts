@@ -2,5 +2,6 @@
 import type { EvalSystem } from '../harness.ts';
 import ditClass from './dit-class.ts';
 import shapes from './shapes.ts';
+import video from './video.ts';
 
-export const SYSTEMS: EvalSystem[] = [shapes, ditClass];
+export const SYSTEMS: EvalSystem[] = [shapes, ditClass, video];
