@@ -343,6 +343,29 @@ describe('validation refuses what cannot take video', () => {
     );
   });
 
+  it('an image latent of other frames than the video model, into the two-condition guider', async () => {
+    const d = doc({
+      m: { type: 'UNetLoader', inputs: { unet_path: 'video-i2v' } },
+      img: { type: 'EmptyVideoLatent', inputs: { width: 24, height: 16, frames: 5, batch_size: 1 } },
+      clip: { type: 'CLIPLoader', inputs: { clip_path: 'tiny-t2i' } },
+      enc: { type: 'CLIPTextEncode', inputs: { clip: link('clip', 'CLIP'), text: 'moves up' } },
+      guide: {
+        type: 'InstructPix2PixGuider',
+        inputs: {
+          model: link('m', 'MODEL'),
+          text: link('enc', 'CONDITIONING'),
+          empty: link('enc', 'EMPTY'),
+          image: link('img', 'LATENT'),
+          text_scale: 7.5,
+          image_scale: 1.5,
+          guidance_rescale: 0,
+        },
+      },
+    });
+    const errs = (await errorsOf(d, 'guide')).join('\n');
+    expect(errs).toMatch(/image: .*video-i2v.* takes 3 frames, the image latent has 5/);
+  });
+
   it('a video graph that fits validates', async () => {
     const v = await validateWorkflow(graph('video-ft', video, 'video-base'), registry, host);
     expect(v.error).toBeUndefined();
