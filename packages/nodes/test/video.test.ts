@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { validateWorkflow } from '@priorgraph/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { latentPreviewRGBA, latentPreviewStrip } from '../src/guidance/index.ts';
 import { cfgGuider } from '../src/guiders/cfg.ts';
 import { guider as guiderValue, noGuidanceOptions } from '../src/guiders/common.ts';
 import { twoConditionMethod } from '../src/guiders/ip2p.ts';
@@ -230,6 +231,25 @@ describe('video latents through the sampler and the guiders (float64 references)
 });
 
 describe('the frame axis', () => {
+  it('the step preview of a video is its frames side by side, each as a still of that frame', () => {
+    const [C, TT, h, w] = [4, 3, 2, 5];
+    const rnd = mulberry(9);
+    const lat = Float32Array.from({ length: 2 * C * TT * h * w }, () => rnd() * 2 - 1);
+    const strip = latentPreviewStrip(lat, [2, C, TT, h, w]);
+    expect([strip.width, strip.height]).toEqual([TT * w, h]);
+    for (let t = 0; t < TT; t++) {
+      // frame t of item 0 as a still latent [C, h, w]
+      const still = new Float32Array(C * h * w);
+      for (let c = 0; c < C; c++) still.set(lat.subarray((c * TT + t) * h * w, (c * TT + t + 1) * h * w), c * h * w);
+      const want = latentPreviewRGBA(still, C, h, w);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w * 4; x++) expect(strip.rgba[(y * TT * w + t * w) * 4 + x]).toBe(want[y * w * 4 + x]);
+    }
+    expect(latentPreviewStrip(lat.subarray(0, C * h * w), [1, C, h, w]).rgba).toEqual(
+      latentPreviewRGBA(lat.subarray(0, C * h * w), C, h, w),
+    );
+  });
+
   it('fold [B,C,T,h,w] → [B·T,C,h,w] and back is the identity; each frame is a batch item', () => {
     fc.assert(
       fc.property(
