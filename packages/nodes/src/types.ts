@@ -7,6 +7,7 @@ import type { DenoiserSignature } from './models/signature.ts';
 import type { ClipTokenizer } from './models/tokenizer.ts';
 import type { ModelHandle } from './runtime/pool.ts';
 import type { SchedulerConfig, SchedulerName } from './schedulers/index.ts';
+import type { LatentShape } from './video.ts';
 
 /** MODEL: a denoiser network (UNet or transformer) with its schedule. */
 export interface ModelValue {
@@ -67,7 +68,7 @@ export interface ExtraTensor {
 }
 
 /** A still latent [B, C, h, w] or a video latent [B, C, T, h, w] (see video.ts). */
-export type LatentShape = [number, number, number, number] | [number, number, number, number, number];
+export type { LatentShape } from './video.ts';
 
 /** LATENT, ComfyUI-style: scaled latents ×scaling_factor when they came from a VAE encode. */
 export interface LatentValue {

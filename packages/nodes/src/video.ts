@@ -4,7 +4,8 @@
  * `fps`). Everything that walks latents per batch item uses `latentDims` here, so the same code serves
  * both ranks: a batch item is C·T·h·w values (C·h·w for a still), channel-major.
  */
-import type { ImageValue, LatentShape } from './types.ts';
+/** A still latent [B, C, h, w] or a video latent [B, C, T, h, w]. */
+export type LatentShape = [number, number, number, number] | [number, number, number, number, number];
 
 export interface LatentDims {
   batch: number;
@@ -124,7 +125,11 @@ export function framesRefusal(
 }
 
 /** Frame metadata of an IMAGE: T frames per clip (1 for stills) and the frame rate, when it is video. */
-export function clipOf(img: ImageValue): { clips: number; frames: number; fps: number | null } {
+export function clipOf(img: { shape: readonly number[]; frames?: number; fps?: number }): {
+  clips: number;
+  frames: number;
+  fps: number | null;
+} {
   const frames = img.frames ?? 1;
   if (img.shape[0] % frames !== 0)
     throw new Error(`an IMAGE of ${img.shape[0]} items cannot hold clips of ${frames} frames`);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { validateWorkflow } from '@priorgraph/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { latentPreviewRGBA, latentPreviewStrip } from '../src/guidance/index.ts';
 import { cfgGuider } from '../src/guiders/cfg.ts';
 import { guider as guiderValue, noGuidanceOptions } from '../src/guiders/common.ts';
 import { twoConditionMethod } from '../src/guiders/ip2p.ts';
@@ -230,6 +231,25 @@ describe('video latents through the sampler and the guiders (float64 references)
 });
 
 describe('the frame axis', () => {
+  it('the step preview of a video is its frames side by side, each as a still of that frame', () => {
+    const [C, TT, h, w] = [4, 3, 2, 5];
+    const rnd = mulberry(9);
+    const lat = Float32Array.from({ length: 2 * C * TT * h * w }, () => rnd() * 2 - 1);
+    const strip = latentPreviewStrip(lat, [2, C, TT, h, w]);
+    expect([strip.width, strip.height]).toEqual([TT * w, h]);
+    for (let t = 0; t < TT; t++) {
+      // frame t of item 0 as a still latent [C, h, w]
+      const still = new Float32Array(C * h * w);
+      for (let c = 0; c < C; c++) still.set(lat.subarray((c * TT + t) * h * w, (c * TT + t + 1) * h * w), c * h * w);
+      const want = latentPreviewRGBA(still, C, h, w);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w * 4; x++) expect(strip.rgba[(y * TT * w + t * w) * 4 + x]).toBe(want[y * w * 4 + x]);
+    }
+    expect(latentPreviewStrip(lat.subarray(0, C * h * w), [1, C, h, w]).rgba).toEqual(
+      latentPreviewRGBA(lat.subarray(0, C * h * w), C, h, w),
+    );
+  });
+
   it('fold [B,C,T,h,w] → [B·T,C,h,w] and back is the identity; each frame is a batch item', () => {
     fc.assert(
       fc.property(
@@ -341,6 +361,29 @@ describe('validation refuses what cannot take video', () => {
     expect((await errorsOf(graph('video-ft', video, 'tiny-base'), 'guide')).join('\n')).toMatch(
       /prior: .*tiny-base.* cannot be combined with .*video-ft.*: a video model and a still-image model/,
     );
+  });
+
+  it('an image latent of other frames than the video model, into the two-condition guider', async () => {
+    const d = doc({
+      m: { type: 'UNetLoader', inputs: { unet_path: 'video-i2v' } },
+      img: { type: 'EmptyVideoLatent', inputs: { width: 24, height: 16, frames: 5, batch_size: 1 } },
+      clip: { type: 'CLIPLoader', inputs: { clip_path: 'tiny-t2i' } },
+      enc: { type: 'CLIPTextEncode', inputs: { clip: link('clip', 'CLIP'), text: 'moves up' } },
+      guide: {
+        type: 'InstructPix2PixGuider',
+        inputs: {
+          model: link('m', 'MODEL'),
+          text: link('enc', 'CONDITIONING'),
+          empty: link('enc', 'EMPTY'),
+          image: link('img', 'LATENT'),
+          text_scale: 7.5,
+          image_scale: 1.5,
+          guidance_rescale: 0,
+        },
+      },
+    });
+    const errs = (await errorsOf(d, 'guide')).join('\n');
+    expect(errs).toMatch(/image: .*video-i2v.* takes 3 frames, the image latent has 5/);
   });
 
   it('a video graph that fits validates', async () => {

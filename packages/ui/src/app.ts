@@ -14,8 +14,9 @@ import { comfyPromptToDocument, isComfyPrompt } from './comfy.ts';
 import { documentToGraph, graphToDocument, type SerialisedGraph } from './document.ts';
 import { GraphEditor } from './graph/adapter.ts';
 import { JobsPanel } from './jobs.ts';
+import { isVideoFile } from './media.ts';
 import { type NodeDefs, parseObjectInfo } from './nodedefs.ts';
-import { workflowFromPng } from './png.ts';
+import { workflowFromOutput } from './png.ts';
 import { isWorkflowDocument, type WorkflowDocument } from './types.ts';
 import { WorkersPanel } from './workers.ts';
 
@@ -232,22 +233,26 @@ export class App {
     await this.uploadInto(id, target.input, file);
   }
 
-  /** Open a file: a priorgraph document, a ComfyUI API prompt, or a PNG that carries either; a PNG
-   *  without a workflow becomes a Load Image node (`at`: where it was dropped, canvas coordinates). */
+  /** Open a file: a priorgraph document, a ComfyUI API prompt, or a saved output that carries either
+   *  (PNG / APNG, animated WebP, MP4); an image without a workflow becomes a Load Image node (`at`: where it was dropped, canvas coordinates). */
   async openFile(file: File, at?: [number, number]): Promise<void> {
     try {
       let doc: WorkflowDocument;
       const isImage = file.type.startsWith('image/') || /\.(png|jpe?g|webp)$/i.test(file.name);
-      if (isImage && !(file.type === 'image/png' || file.name.toLowerCase().endsWith('.png'))) {
+      const isVideo = file.type.startsWith('video/') || isVideoFile(file.name);
+      // PNG / APNG, animated WebP and MP4 outputs carry their workflow; other images become a Load Image node
+      const carrier = /^(image\/(png|webp)|video\/mp4)$/.test(file.type) || /\.(png|webp|mp4)$/i.test(file.name);
+      if ((isImage || isVideo) && !carrier) {
+        if (isVideo) throw new Error('this video carries no workflow');
         await this.addImageNode(file, at);
         return;
       }
-      if (isImage) {
-        let r: ReturnType<typeof workflowFromPng>;
+      if (isImage || isVideo) {
+        let r: ReturnType<typeof workflowFromOutput>;
         try {
-          r = workflowFromPng(new Uint8Array(await file.arrayBuffer()), this.defs);
+          r = workflowFromOutput(new Uint8Array(await file.arrayBuffer()), this.defs);
         } catch (e) {
-          if (!/carries no/.test((e as Error).message)) throw e;
+          if (!/carries no/.test((e as Error).message) || isVideo) throw e;
           await this.addImageNode(file, at);
           return;
         }
@@ -468,7 +473,13 @@ export class App {
         const images = e.data.output?.images ?? [];
         const id = String(e.data.node);
         if (images.length) {
-          this.editor.setImages(id, images.map(viewUrl));
+          // ComfyUI marks animated outputs (animated WebP / PNG, video) with `animated: [true]`
+          const animated = (e.data.output?.animated as unknown[] | undefined)?.[0] === true;
+          this.editor.setImages(
+            id,
+            images.map((i) => ({ url: viewUrl(i), filename: i.filename })),
+            animated,
+          );
           this.log(`images ${id} ${images.length}`);
         }
         break;
@@ -545,7 +556,16 @@ export class App {
 
   private openLightbox(img: ImageRef): void {
     const url = viewUrl(img);
-    $<HTMLImageElement>('lightbox-img').src = url;
+    const video = isVideoFile(img.filename);
+    const still = $<HTMLImageElement>('lightbox-img');
+    const player = $<HTMLVideoElement>('lightbox-video');
+    still.hidden = video;
+    player.hidden = !video;
+    if (video) player.src = url;
+    else {
+      player.removeAttribute('src');
+      still.src = url;
+    }
     $('lightbox-name').textContent = img.filename;
     const a = $<HTMLAnchorElement>('lightbox-download');
     a.href = url;

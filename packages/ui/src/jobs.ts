@@ -2,6 +2,7 @@
  *  finished run, failed and interrupted ones too, newest first by queue number, each able to load
  *  its workflow back). Both read the server's ComfyUI routes (/queue, /history). */
 import { type Api, type HistoryEntry, type ImageRef, type QueueItem, viewUrl } from './api.ts';
+import { mediaThumb } from './media.ts';
 import type { WorkflowDocument } from './types.ts';
 
 export interface JobsHooks {
@@ -142,7 +143,8 @@ export class JobsPanel {
       .filter((img) => (img.type ?? 'output') !== 'temp');
     const thumbs = el('div', { className: 'thumbs' });
     for (const img of images.slice(0, 8)) {
-      const t = el('img', { src: viewUrl(img), alt: img.filename, title: img.filename });
+      // animated WebP / PNG play by themselves in an <img>; videos in a muted looping <video>
+      const t = mediaThumb(viewUrl(img), img.filename);
       t.addEventListener('click', () => this.hooks.openImage(img));
       thumbs.append(t);
     }

@@ -93,13 +93,24 @@ export async function ensureBuilt(): Promise<void> {
 }
 
 export async function startE2eServer(
-  opts: { plugin?: 'dev' | 'builtin'; workflow?: Record<string, unknown>; token?: string; queue?: string } = {},
+  opts: {
+    plugin?: 'dev' | 'builtin';
+    workflow?: Record<string, unknown>;
+    token?: string;
+    /** with the built-in plugin and a workflow: these model roots instead of the demo models */
+    modelRoots?: string[];
+    /** a Redis URL: the server hands jobs to queue workers */
+    queue?: string;
+  } = {},
 ): Promise<E2eServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pg-ui-e2e-'));
   let setup: { plugin: PluginDefinition; workflow: Record<string, unknown>; modelRoots: string[] };
   if ((opts.plugin ?? process.env.PRIORGRAPH_E2E_PLUGIN) === 'dev') {
     const { devPlugin, devWorkflow } = await import('./fixtures/dev-plugin.ts');
     setup = { plugin: devPlugin, workflow: devWorkflow, modelRoots: [join(dataDir, 'models')] };
+  } else if (opts.modelRoots && opts.workflow) {
+    const mod = (await import('../../nodes/src/index.ts')) as { default: PluginDefinition };
+    setup = { plugin: mod.default, workflow: opts.workflow, modelRoots: opts.modelRoots };
   } else setup = await builtinSetup();
   if (opts.workflow) setup.workflow = opts.workflow;
   const server: PriorgraphServer = createServer({

@@ -282,7 +282,7 @@ if (SKIP_BROWSER) {
           .getAttribute('src')
           .then((s) => new URL(s!, server.url).href);
         const loaded = await page.evaluate(
-          (id) => window.priorgraph.editor.runState(id)?.images.every((i) => i.complete && i.naturalWidth > 0) ?? false,
+          (id) => window.priorgraph.editor.runState(id)?.images.every((i) => i.current() !== null) ?? false,
           addedId,
         );
         expect(loaded).toBe(true);

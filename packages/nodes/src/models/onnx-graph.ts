@@ -3,7 +3,7 @@
  * dynamic axis). A minimal protobuf walk over ModelProto → GraphProto (nodes, initializers): tensor
  * payloads are skipped, never decoded. Field numbers are those of onnx/onnx.proto.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 
 type Field = { no: number; wire: number; start: number; end: number; value: number };
 
@@ -139,29 +139,74 @@ export interface GraphInput {
 
 const inputsCache = new Map<string, { key: string; inputs: GraphInput[] }>();
 
+/** The fields of a protobuf message at [start, end) of an open file, read by their headers only (a
+ *  payload is read when asked for): a multi-gigabyte model costs a few small reads. */
+function* fileFields(
+  fd: number,
+  start: number,
+  end: number,
+): Generator<{ no: number; wire: number; at: number; len: number }> {
+  const head = Buffer.alloc(20);
+  let p = start;
+  while (p < end) {
+    const n = readSync(fd, head, 0, Math.min(head.length, end - p), p);
+    let q = 0;
+    const varint = (): number => {
+      let v = 0;
+      let mul = 1;
+      for (;;) {
+        if (q >= n) throw new Error('truncated protobuf');
+        const byte = head[q++];
+        v += (byte & 0x7f) * mul;
+        if (byte < 0x80) return v;
+        mul *= 128;
+      }
+    };
+    const key = varint();
+    const no = Math.floor(key / 8);
+    const wire = key & 7;
+    let len: number;
+    if (wire === 0) {
+      varint();
+      len = 0;
+    } else if (wire === 2) len = varint();
+    else if (wire === 1) len = 8;
+    else if (wire === 5) len = 4;
+    else throw new Error(`unsupported protobuf wire type ${wire}`);
+    const at = p + q;
+    if (at + len > end) throw new Error('truncated protobuf');
+    yield { no, wire, at, len };
+    p = at + len;
+  }
+}
+
 /**
- * The declared inputs of an ONNX graph (GraphProto.input minus initializers), read without a session:
- * what validation can know of a model before it loads. Cached by file size and mtime.
+ * The declared inputs of an ONNX graph (GraphProto.input; under IR < 4 initializers may be listed too),
+ * read without a session and without reading the weights: what validation can know of a model before it
+ * loads. Cached by file size and mtime.
  */
 export function graphInputs(file: string): GraphInput[] {
   const st = statSync(file);
   const key = `${st.size}:${st.mtimeMs}`;
   const hit = inputsCache.get(file);
   if (hit?.key === key) return hit.inputs;
-  const buf = readFileSync(file);
   const inputs: GraphInput[] = [];
-  const initializers = new Set<string>();
-  for (const m of fields(buf, 0, buf.length)) {
-    if (m.no !== 7 || m.wire !== 2) continue; // ModelProto.graph
-    for (const g of fields(buf, m.start, m.end)) {
-      if (g.no === 5 && g.wire === 2) {
-        for (const f of fields(buf, g.start, g.end)) if (f.no === 8 && f.wire === 2) initializers.add(str(buf, f));
-      } else if (g.no === 11 && g.wire === 2) inputs.push(valueInfo(buf, g));
+  const fd = openSync(file, 'r');
+  try {
+    for (const m of fileFields(fd, 0, st.size)) {
+      if (m.no !== 7 || m.wire !== 2) continue; // ModelProto.graph
+      for (const g of fileFields(fd, m.at, m.at + m.len)) {
+        if (g.no !== 11 || g.wire !== 2) continue; // GraphProto.input: a small ValueInfoProto
+        const buf = Buffer.alloc(g.len);
+        readSync(fd, buf, 0, g.len, g.at);
+        inputs.push(valueInfo(buf, { no: 11, wire: 2, start: 0, end: g.len, value: g.len }));
+      }
     }
+  } finally {
+    closeSync(fd);
   }
-  const out = inputs.filter((i) => !initializers.has(i.name));
-  inputsCache.set(file, { key, inputs: out });
-  return out;
+  inputsCache.set(file, { key, inputs });
+  return inputs;
 }
 
 /** ValueInfoProto (name = 1, type = 2) → TypeProto.tensor_type (1) → shape (2) → dim (1): dim_value = 1. */

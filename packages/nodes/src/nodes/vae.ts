@@ -190,8 +190,9 @@ export const EmptyVideoLatent = defineNode({
   description:
     'Zero video latents [batch, channels, frames, height ÷ 8, width ÷ 8] for a video model; the sampler replaces them with seeded noise.',
   inputs: {
-    width: { kind: 'int', default: 32, min: 8, max: 8192, step: 8 },
-    height: { kind: 'int', default: 32, min: 8, max: 8192, step: 8 },
+    // pixels ÷ 8 as EmptyLatentImage (the default gives the demo family's 8×8 latents)
+    width: { kind: 'int', default: 64, min: 8, max: 8192, step: 8 },
+    height: { kind: 'int', default: 64, min: 8, max: 8192, step: 8 },
     frames: { kind: 'int', default: 8, min: 1, max: 1024 },
     batch_size: { kind: 'int', default: 1, min: 1, max: 64 },
     channels: { kind: 'int', default: 4, min: 1, max: 64, optional: true, description: 'latent channels' },

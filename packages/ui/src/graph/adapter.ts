@@ -5,6 +5,7 @@
  */
 import { LGraph, LGraphCanvas, LGraphNode, LiteGraph } from '@comfyorg/litegraph';
 import type { SerialisedGraph } from '../document.ts';
+import { type CanvasMedia, canvasMedia, sourceSize } from '../media.ts';
 import { type InputDef, type NodeDef, type NodeDefs, searchNodeTypes, typeColour } from '../nodedefs.ts';
 import type { SeedControl } from '../types.ts';
 
@@ -14,7 +15,10 @@ export interface NodeRunState {
   preview?: HTMLImageElement;
   /** The node's height before a step preview made room for itself (restored when the node is done). */
   heightBeforePreview?: number;
-  images: HTMLImageElement[];
+  /** the node's outputs: stills, animated images (<img> animates itself) or videos (<video>) */
+  images: CanvasMedia[];
+  /** the outputs animate: the canvas is redrawn while they show */
+  animated?: boolean;
   error?: string;
   inputErrors: Record<string, string>;
   cached?: boolean;
@@ -258,7 +262,7 @@ export class GraphEditor {
     const changed = () => this.hooks.onChange();
     this.graph.onNodeAdded = changed;
     this.graph.onNodeRemoved = (node: { id: number | string }) => {
-      this.state.delete(String(node.id));
+      this.dropState(String(node.id));
       changed();
     };
     this.graph.onConnectionChange = changed;
@@ -304,16 +308,20 @@ export class GraphEditor {
   private drawBackground(node: AnyNode, ctx: CanvasRenderingContext2D): void {
     const s = this.stateOf(node);
     if (!s || node.flags.collapsed) return;
-    const imgs = s.images.length ? s.images : s.preview ? [s.preview] : [];
-    const img = imgs.find((i) => i.complete && i.naturalWidth > 0);
+    // what each output shows now (an animation's current frame)
+    const imgs = (s.images.length ? s.images.map((m) => m.current()) : s.preview ? [s.preview] : []).filter(
+      (m): m is CanvasImageSource => m !== null && sourceSize(m)[0] > 0,
+    );
+    const img = imgs[0];
     if (!img) return;
     const top = this.imageTop(node);
     const [w, h] = node.size;
     const areaH = h - top - 4;
     if (areaH < 16) return;
-    const scale = Math.min((w - 8) / img.naturalWidth, areaH / img.naturalHeight);
-    const dw = img.naturalWidth * scale;
-    const dh = img.naturalHeight * scale;
+    const [iw, ih] = sourceSize(img);
+    const scale = Math.min((w - 8) / iw, areaH / ih);
+    const dw = iw * scale;
+    const dh = ih * scale;
     if (imgs.length === 1) {
       ctx.drawImage(img, (w - dw) / 2, top + (areaH - dh) / 2, dw, dh);
     } else {
@@ -325,11 +333,11 @@ export class GraphEditor {
       const ch = areaH / rows;
       const gap = 3;
       imgs.forEach((im, i) => {
-        if (!im.complete || !im.naturalWidth) return;
-        const sc = Math.min((cw - gap) / im.naturalWidth, (ch - gap) / im.naturalHeight);
-        const x = 4 + (i % cols) * cw + (cw - im.naturalWidth * sc) / 2;
-        const y = top + Math.floor(i / cols) * ch + (ch - im.naturalHeight * sc) / 2;
-        ctx.drawImage(im, x, y, im.naturalWidth * sc, im.naturalHeight * sc);
+        const [mw, mh] = sourceSize(im);
+        const sc = Math.min((cw - gap) / mw, (ch - gap) / mh);
+        const x = 4 + (i % cols) * cw + (cw - mw * sc) / 2;
+        const y = top + Math.floor(i / cols) * ch + (ch - mh * sc) / 2;
+        ctx.drawImage(im, x, y, mw * sc, mh * sc);
       });
     }
     if (!s.images.length && s.preview) {
@@ -410,7 +418,7 @@ export class GraphEditor {
   // ---------------------------------------------------------------- graph contents
 
   load(g: SerialisedGraph): void {
-    this.state.clear();
+    this.dropState();
     this.graph.configure(structuredClone(g) as never);
     const ds = g.extra?.ds as { offset?: [number, number]; scale?: number } | undefined;
     if (ds?.offset) {
@@ -471,7 +479,7 @@ export class GraphEditor {
   }
 
   clear(): void {
-    this.state.clear();
+    this.dropState();
     this.graph.clear();
     this.canvas.setDirty(true, true);
   }
@@ -820,10 +828,37 @@ export class GraphEditor {
     }
   }
 
-  setImages(id: string, urls: string[]): void {
+  /** A node's outputs (`filename` tells a video from an image); `animated`: redraw while they show. */
+  setImages(id: string, items: Array<{ url: string; filename: string }>, animated = false): void {
     const s = this.ensure(id);
-    s.images = urls.map((u) => this.loadImage(u));
+    for (const m of s.images) m.release();
+    s.images = items.map((m) => canvasMedia(m.url, m.filename, animated, () => this.redraw()));
+    s.animated = s.images.some((m) => m.kind !== 'image');
     this.makeRoomForImages(this.node(id), IMAGE_AREA);
+    this.animateWhileShown();
+  }
+
+  /** Forget a node's run state (all nodes' without `id`), releasing its media elements. */
+  private dropState(id?: string): void {
+    for (const [k, s] of this.state) {
+      if (id !== undefined && k !== id) continue;
+      for (const m of s.images) m.release();
+      this.state.delete(k);
+    }
+  }
+
+  private animationTimer: ReturnType<typeof setInterval> | undefined;
+  /** Redraw at ~12 fps while a node shows animated outputs (the canvas draws their current frame). */
+  private animateWhileShown(): void {
+    if (this.animationTimer) return;
+    this.animationTimer = setInterval(() => {
+      const any = [...this.state.entries()].some(([id, s]) => s.animated && s.images.length && this.node(id));
+      if (any) this.redraw();
+      else {
+        clearInterval(this.animationTimer);
+        this.animationTimer = undefined;
+      }
+    }, 80);
   }
 
   setNodeError(id: string, message: string | undefined, inputErrors: Record<string, string> = {}): void {
