@@ -7,6 +7,7 @@
  * tags), MP4 metadata "comment" = the workflow document. The UI reports them as ComfyUI does:
  * `{images: [...], animated: [true]}`.
  */
+/// <reference path="../upng-js.d.ts" />
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
