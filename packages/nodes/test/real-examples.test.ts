@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Executor, fromComfyPrompt, type HostInfo, readImageHeader, type WorkflowDocument } from '@priorgraph/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stopRuntime } from '../src/index.ts';
-import { conformanceRegistry, materializeAs } from './conformance-fixtures.ts';
+import { conformanceRegistry, materializeAs, probed, relErr } from './conformance-fixtures.ts';
 
 const REAL = fileURLToPath(new URL('../../../examples/workflows/real/', import.meta.url));
 
@@ -35,6 +35,14 @@ const VAE: Record<string, string> = {
   'dit-imagenet-priorswap': 'DiT-XL-2-256',
   'sd15-pixart-prior': 'my-sd15-finetune',
   'sdxl-priorswap': 'stable-diffusion-xl-base-1.0',
+};
+/** The samplers with the model's own unconditional branch, and with the prior's. */
+const SAMPLERS: Record<string, [string, string]> = {
+  'sd15-priorswap-sd21': ['sample_cfg', 'sample_swap'],
+  'ip2p-sd-prior': ['edit', 'edit_swap'],
+  'dit-imagenet-priorswap': ['sample_cfg', 'sample_swap'],
+  'sd15-pixart-prior': ['sample_cfg', 'sample_swap'],
+  'sdxl-priorswap': ['sample_cfg', 'sample_swap'],
 };
 /** The tiny models' size: 64×64 pixels, i.e. 8×8 latents (the DiT export fixes it). */
 const PIXELS = 64;
@@ -106,7 +114,17 @@ describe('examples/workflows/real on the conformance fixtures', { timeout: 300_0
     });
 
     it(`${name}: runs through the Executor to a saved image (${STEPS} steps, ${PIXELS}×${PIXELS})`, async () => {
-      const r = await executor.run(shrunk(load(name, '.json')), { promptId: name });
+      const doc = shrunk(load(name, '.json'));
+      // record the two samplers' latents (own unconditional branch, and the prior's)
+      const [own, swapped] = SAMPLERS[name];
+      for (const id of [own, swapped])
+        doc.nodes[`probe_${id}`] = {
+          type: 'conftest.Probe',
+          version: 1,
+          mode: 'normal',
+          inputs: { key: `${name}/${id}`, latent: { node: id, output: 'LATENT' } },
+        } as WorkflowDocument['nodes'][string];
+      const r = await executor.run(doc, { promptId: name });
       expect(r.error?.message ?? '').toBe('');
       expect(r.status).toBe('success');
       const images = (r.outputs.save as { images?: Array<{ filename: string; subfolder: string }> }).images ?? [];
@@ -120,6 +138,13 @@ describe('examples/workflows/real on the conformance fixtures', { timeout: 300_0
       const side = (PIXELS / 8) * 2 ** (vae.block_out_channels.length - 1);
       expect(header.height).toBeGreaterThan(side);
       expect(header.width).toBeGreaterThanOrEqual(2 * side);
+      const a = probed.get(`${name}/${own}`)?.latent;
+      const b = probed.get(`${name}/${swapped}`)?.latent;
+      expect(a?.shape).toEqual(b?.shape);
+      expect(a!.samples.every(Number.isFinite) && b!.samples.every(Number.isFinite)).toBe(true);
+      // the same graph but for the unconditional branch: any difference is the prior's (same seed and
+      // noise; equal inputs give bit-equal results)
+      expect(relErr(b!.samples, a!.samples)).toBeGreaterThan(0);
     });
   }
 });
