@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Executor, fromComfyPrompt, type HostInfo, readImageHeader, type WorkflowDocument } from '@priorgraph/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stopRuntime } from '../src/index.ts';
-import { conformanceRegistry, materializeAs, probed, relErr } from './conformance-fixtures.ts';
+import { conformanceRegistry, materializeAs, probed, relErr, workflow } from './conformance-fixtures.ts';
 
 const REAL = fileURLToPath(new URL('../../../examples/workflows/real/', import.meta.url));
 
@@ -92,6 +92,54 @@ describe('examples/workflows/real on the conformance fixtures', { timeout: 300_0
   it('every example under examples/workflows/real/ is run here', () => {
     const docs = readdirSync(REAL).filter((f) => f.endsWith('.json') && !f.endsWith('.api.json'));
     expect(docs.map((f) => f.replace(/\.json$/, '')).sort()).toEqual(Object.keys(LAYOUT).sort());
+  });
+
+  it('sd15-pixart-prior the other way round also runs: a PixArt-α fine-tune with SD 1.5 "" as the prior', async () => {
+    materializeAs(H.modelRoots[0], { 'pixart/finetune': 'my-pixart-finetune' });
+    const L = (node: string, output: string) => ({ node, output });
+    const d = workflow({
+      base: { type: 'DiffusersLoader', inputs: { model_path: 'PixArt-XL-2-512x512' } },
+      ft: { type: 'UNetLoader', inputs: { unet_path: 'my-pixart-finetune' } },
+      prompt: { type: 'T5TextEncode', inputs: { clip: L('base', 'CLIP'), text: 'a lighthouse', max_length: 120 } },
+      sd: { type: 'DiffusersLoader', inputs: { model_path: 'my-sd15-finetune' } },
+      sd_empty: { type: 'CLIPTextEncode', inputs: { clip: L('sd', 'CLIP'), text: '' } },
+      cond: { type: 'Denoiser', inputs: { model: L('ft', 'MODEL'), conditioning: L('prompt', 'CONDITIONING') } },
+      prior: { type: 'Denoiser', inputs: { model: L('sd', 'MODEL'), conditioning: L('sd_empty', 'EMPTY') } },
+      swap: {
+        type: 'PriorSwapCFGGuider',
+        inputs: {
+          model: L('cond', 'DENOISER'),
+          prior: L('prior', 'DENOISER'),
+          cfg: 4.5,
+          guidance_rescale: 0,
+          interval_sigma_lo: 0,
+          interval_sigma_hi: 0,
+        },
+      },
+      sched: {
+        type: 'Scheduler',
+        inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}', model: L('ft', 'MODEL') },
+      },
+      latent: { type: 'EmptyLatentImage', inputs: { width: PIXELS, height: PIXELS, batch_size: 1, channels: 4 } },
+      sample: {
+        type: 'Sampler',
+        inputs: {
+          guider: L('swap', 'GUIDER'),
+          scheduler: L('sched', 'SCHEDULER'),
+          seed: 42,
+          steps: STEPS,
+          denoise: 1,
+          batch_size: 1,
+          preview_every: 0,
+          latent_image: L('latent', 'LATENT'),
+        },
+      },
+      probe: { type: 'conftest.Probe', inputs: { key: 'reverse', latent: L('sample', 'LATENT') } },
+    });
+    const r = await executor.run(d, { promptId: 'reverse' });
+    expect(r.error?.message ?? '').toBe('');
+    expect(r.status).toBe('success');
+    expect(probed.get('reverse')?.latent?.samples.every(Number.isFinite)).toBe(true);
   });
 
   for (const name of Object.keys(LAYOUT)) {
