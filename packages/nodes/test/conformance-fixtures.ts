@@ -4,7 +4,7 @@
  * (blobs/ + manifests/<group>.json), and reference tensors from diffusers' own pipelines.
  * `materialize` lays the exports out as the tools wrote them, in a fresh model root.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,12 +45,22 @@ const blob = (name: string) => join(CONFORMANCE, 'blobs', name);
 
 /** Copy the named model folders (or input folders) from the store into `root`. */
 export function materialize(root: string, names: string[]): void {
+  materializeAs(root, Object.fromEntries(names.map((n) => [n, n])));
+}
+
+/** Copy fixtures into `root` under other folder names ({fixture: folder}): a store folder (manifests)
+ *  or a plain fixture folder such as `dit/base` (the DiT, PixArt and SDXL exports). */
+export function materializeAs(root: string, folders: Record<string, string>): void {
   const m = manifests();
-  for (const name of names) {
+  for (const [name, as] of Object.entries(folders)) {
     const files = m.models[name];
+    if (!files && existsSync(join(CONFORMANCE, name, 'model_index.json'))) {
+      cpSync(join(CONFORMANCE, name), join(root, as), { recursive: true });
+      continue;
+    }
     if (!files) throw new Error(`conformance fixture "${name}" not found (have ${Object.keys(m.models).join(', ')})`);
     for (const [rel, b] of Object.entries(files)) {
-      const dst = join(root, name, rel);
+      const dst = join(root, as, rel);
       mkdirSync(dirname(dst), { recursive: true });
       copyFileSync(blob(b), dst);
     }

@@ -14,7 +14,10 @@ import type { WorkflowDocument } from '../src/types.ts';
 import { testHost } from './fixtures/plugin.ts';
 
 const DIR = join(import.meta.dirname, '..', '..', '..', 'examples', 'workflows');
-const docs = existsSync(DIR) ? readdirSync(DIR).filter((f) => f.endsWith('.json') && !f.endsWith('.api.json')) : [];
+const documentsIn = (dir: string) =>
+  existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json') && !f.endsWith('.api.json')) : [];
+// real/: the examples for real model families (their models are not shipped; they open all the same)
+const docs = [...documentsIn(DIR), ...documentsIn(join(DIR, 'real')).map((f) => `real/${f}`)];
 
 async function builtinDefs(): Promise<NodeDefs> {
   const plugin = ((await import('../../nodes/src/index.ts')) as { default: PluginDefinition }).default;
