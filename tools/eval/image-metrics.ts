@@ -16,7 +16,8 @@ export function decodeSamples(b64: string[], h = 32, w = 32): Images {
   b64.forEach((s, i) => {
     const chw = Buffer.from(s, 'base64');
     if (chw.length !== 3 * h * w) throw new Error(`sample ${i}: ${chw.length} bytes, expected ${3 * h * w}`);
-    for (let p = 0; p < h * w; p++) for (let k = 0; k < 3; k++) data[(i * h * w + p) * 3 + k] = chw[k * h * w + p] / 255;
+    for (let p = 0; p < h * w; p++)
+      for (let k = 0; k < 3; k++) data[(i * h * w + p) * 3 + k] = chw[k * h * w + p] / 255;
   });
   return { data, shape: [n, h, w, 3] };
 }

@@ -1,6 +1,6 @@
 /** Image-encoder nodes and the Zero-1-to-3 / image-variation conditionings, on the shipped models
  *  (models/shapes-image-encoder, shapes-novel-views, shapes-image-variation) when present. */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -191,6 +191,30 @@ describe.skipIf(!present)('image conditioning on the shipped models', () => {
     expect(wrong.result.status).toBe('error');
     expect(wrong.result.error?.message).toMatch(/input "model"/);
   });
+});
+
+const EXAMPLES = fileURLToPath(new URL('../../../examples/workflows/', import.meta.url));
+const ivPresent = existsSync(join(MODELS, 'shapes-image-variation', 'image_projection', 'model.onnx'));
+
+describe.skipIf(!present)('the image-conditioned example workflows run (3 steps, batch 1)', () => {
+  const host = makeHost({ modelRoots: [MODELS] });
+  const { executor } = makeExecutor(host);
+  mkdirSync(host.inputDir, { recursive: true });
+  copyFileSync(join(EXAMPLES, 'inputs', 'novel-views-input.png'), join(host.inputDir, 'novel-views-input.png'));
+  const cases = ['novel-views-priorswap', ...(ivPresent ? ['image-variation-priorswap'] : [])];
+  for (const name of cases) {
+    it(name, async () => {
+      const d = JSON.parse(readFileSync(join(EXAMPLES, `${name}.json`), 'utf8')) as {
+        nodes: Record<string, { type: string; inputs: Record<string, unknown> }>;
+      };
+      for (const n of Object.values(d.nodes)) {
+        if (n.type === 'priorgraph.Sampler') Object.assign(n.inputs, { steps: 3, batch_size: 1, preview_every: 0 });
+      }
+      const { result } = await runDoc(executor, d as never, { outputs: ['save'] });
+      expect(result.error?.message ?? '').toBe('');
+      expect(result.status).toBe('success');
+    });
+  }
 });
 
 /** byte CHW base64 → IMAGE [1,32,32,3] in [0,1] */
