@@ -168,6 +168,10 @@ def main():
                        "text_space": "image_embeds align with normalise(shapes-t2i pooler_output - text_center)",
                        "text_center": [round(float(v), 6) for v in center],
                        "held_out": acc}})
+    M.write_json(os.path.join(out, "model_index.json"), {
+        "_class_name": "CLIPVisionModelWithProjection", "_diffusers_version": "0.30.0",
+        "image_encoder": ["transformers", "CLIPVisionModelWithProjection"],
+        "priorgraph": {"role": "image-encoder", "latent_space": None, "input": "pixel_values [b,3,32,32] in [-1,1]"}})
     M.record("image-encoder", {**CFG, "seed": a.seed}, {"seconds": round(train_s, 1), "held_out": acc},
              f"nice -n 10 /work/.venvs/tools/bin/python tools/train/image_encoder.py --seed {a.seed}")
     print("exported", os.path.getsize(os.path.join(out, "image_encoder", "model.onnx")), "bytes", flush=True)

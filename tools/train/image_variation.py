@@ -50,7 +50,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=float, default=1.0, help="multiply both stages' steps (smoke runs)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--n", type=int, default=CFG["n"], help="fewer images for a smoke run")
     a = ap.parse_args()
+    CFG["n"] = a.n
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed * 100 + 61)
     N.Lin.conv = False

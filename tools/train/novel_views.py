@@ -110,9 +110,10 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=CFG["steps"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--n-obj", type=int, default=CFG["n_obj"], help="fewer objects for a smoke run")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    CFG["steps"] = a.steps
+    CFG["steps"], CFG["n_obj"] = a.steps, a.n_obj
     torch.manual_seed(a.seed * 100 + 41)
     N.Lin.conv = False  # torch 2.x links a real BLAS: plain matmuls are fastest
     t0 = time.time()
