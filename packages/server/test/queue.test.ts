@@ -46,25 +46,31 @@ function freePort(): Promise<number> {
 }
 
 /** Spawns and resolves once stdout matches `ready` (rejects if it exits first). */
+/** Everything each child wrote, by child. */
+const output = new Map<ChildProcess, string>();
 function start(cmd: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   procs.push(child);
+  output.set(child, '');
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => {
       out += String(d);
+      output.set(child, output.get(child) + String(d));
       const m = out.match(ready);
       if (m) resolve({ child, match: m });
     });
     child.stderr!.on('data', (d) => {
       err += String(d);
+      output.set(child, output.get(child) + String(d));
     });
     child.once('exit', (code, sig) => reject(new Error(`${args.join(' ')} exited (${code ?? sig}): ${out}${err}`)));
   });
 }
 
-async function startWorker(name: string): Promise<void> {
+/** A worker process; `withTestPlugin: false` makes one that lacks the test plugin's node types. */
+async function startWorker(name: string, withTestPlugin = true): Promise<void> {
   const { child } = await start(
     process.execPath,
     [
@@ -74,8 +80,7 @@ async function startWorker(name: string): Promise<void> {
       'worker',
       '--queue',
       redisUrl,
-      '--plugin',
-      testPluginUrl,
+      ...(withTestPlugin ? ['--plugin', testPluginUrl] : []),
       '--plugins-dir',
       pluginsDir,
       '--name',
@@ -221,6 +226,40 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
     // the dead worker drops off the list once its heartbeat expires
     const left = await untilWorkers(1);
     expect(left[0].name).not.toBe(running!.name);
+    ws.close();
+  }, 240_000);
+
+  it("a worker without a job's node types refuses it and another worker runs it; with no capable worker the job fails saying why", async () => {
+    const [capable] = await untilWorkers(1); // the survivor of the test above
+    await startWorker('wLacking', false);
+    await untilWorkers(2);
+    const ws = await WsRecorder.open(url, 'q4');
+    const ids: string[] = [];
+    for (const v of [11, 12, 13, 14, 15, 16])
+      ids.push((await post(url, '/prompt', { prompt: prompt(v, 2, 50), client_id: 'q4' })).json.prompt_id);
+    for (const id of ids) {
+      await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id, 90_000);
+      const job = (await get(url, `/api/jobs/${id}`)).json;
+      expect(job.status, JSON.stringify(job.error)).toBe('success');
+      // a refused attempt is invisible to the client: one start, no error
+      expect(ws.of(id).filter((f) => f.type === 'execution_start')).toHaveLength(1);
+      expect(ws.of(id).some((f) => f.type === 'execution_error')).toBe(false);
+    }
+    const lacking = workers.get('wLacking')!;
+    expect(output.get(lacking)).toMatch(/refused here, left for another worker: Node type not found: /);
+
+    // the capable worker leaves: the next job has nowhere to go and fails with each worker's reason
+    const leaving = workers.get(capable.name)!;
+    leaving.kill('SIGTERM');
+    await new Promise((r) => leaving.once('exit', r));
+    await untilWorkers(1);
+    const id = (await post(url, '/prompt', { prompt: prompt(17, 2, 50), client_id: 'q4' })).json.prompt_id;
+    await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id, 90_000);
+    const job = (await get(url, `/api/jobs/${id}`)).json;
+    expect(job.status).toBe('error');
+    expect(job.error.message).toMatch(/^no worker can run this job: wLacking: Node type not found: .*(Number|Slow)/);
+    const err = ws.of(id).find((f) => f.type === 'execution_error');
+    expect(err?.data.exception_message).toMatch(/no worker can run this job/);
     ws.close();
   }, 240_000);
 });

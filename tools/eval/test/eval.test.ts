@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stopRuntime } from '../../../packages/nodes/src/index.ts';
-import { evaluate, METHODS } from '../run.ts';
+import { evaluate } from '../run.ts';
+import { SYSTEMS } from '../systems/index.ts';
+import { METHODS } from '../systems/shapes.ts';
 
 const MODELS = fileURLToPath(new URL('../../../models/', import.meta.url));
 
@@ -14,19 +16,14 @@ afterAll(async () => {
 });
 
 describe('evaluation (tools/eval/run.ts)', () => {
-  it('runs every method through the engine and writes the table, plot and grids', async () => {
+  it('runs every system (quick size); the shapes system runs every method through the engine and writes the table, plot and grids', async () => {
     expect(existsSync(join(MODELS, 'eval', 'reference_stats.json'))).toBe(true);
     const out = mkdtempSync(join(tmpdir(), 'pg-eval-'));
-    const r = (await evaluate({
-      out,
-      perPrompt: 4,
-      prompts: 2,
-      steps: 6,
-      uncondSamples: 8,
-      scales: [1, 3],
-      editPairs: 6,
-      quiet: true,
-    })) as unknown as {
+    // every registered system at its quick size: each must make exactly the runs it announced
+    const all = await evaluate({ out, quick: true, steps: 6, quiet: true });
+    expect(Object.keys(all.systems)).toEqual(SYSTEMS.map((s) => s.id));
+    expect(all.runs.done).toBe(all.runs.planned);
+    const r = all.systems.shapes as unknown as {
       t2i: Record<string, { fd_per_prompt: { mean: number }; kid_per_prompt: { mean: number }; samples: number }>;
       noise_floor: { fd_per_prompt: { mean: number }; kid_per_prompt: { mean: number }; real_per_prompt: number };
       unconditional: Record<string, { fd_to_finetune_data: number; kid_to_finetune_data: number }>;
@@ -50,5 +47,13 @@ describe('evaluation (tools/eval/run.ts)', () => {
     const md = readFileSync(join(out, 'results.md'), 'utf8');
     expect(md).toMatch(/\| swap-dit \| 3 \|/);
     expect(md).toMatch(/\| real images \(noise floor\) \|/);
+    expect(md).toMatch(/^## Text-to-image and InstructPix2Pix/m);
   }, 240_000);
+
+  it('refuses an unknown system name, listing the known ones', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'pg-eval-'));
+    await expect(evaluate({ out, quick: true, steps: 6, only: ['nope'], quiet: true })).rejects.toThrow(
+      /--only: no system nope \(known: shapes/,
+    );
+  });
 });

@@ -19,7 +19,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { ExecutionEvent, Logger, RunResult, UiOutput, WorkflowDocument } from '@priorgraph/core';
-import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { confinedPath } from '../paths.js';
 import type { EngineRunOptions, JobEngine, WorkerInfo } from '../runner.js';
@@ -49,7 +49,12 @@ const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_MS;
 interface JobData {
   document: Record<string, unknown>;
   outputs?: string[];
+  /** workers that could not run this job, with why (see capabilityGap) */
+  refused?: Record<string, string>;
 }
+
+/** How long a refused job waits before another worker may take it. */
+const REFUSED_DELAY_MS = 250;
 
 interface CarriedFile {
   type: 'output' | 'temp';
@@ -96,6 +101,48 @@ function decodeEvent(text: string): ExecutionEvent {
     raw.image = { ...raw.image, data: new Uint8Array(Buffer.from(raw.image.data, 'base64')) as never };
   }
   return ExecutionEventSchema.parse(raw) as ExecutionEvent;
+}
+
+/** The heartbeats of every live worker. */
+async function liveWorkers(r: Redis): Promise<Heartbeat[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await r.scan(cursor, 'MATCH', WORKER_KEY('*'), 'COUNT', 100);
+    cursor = next;
+    keys.push(...found);
+  } while (cursor !== '0');
+  const values = keys.length > 0 ? await r.mget(...keys) : [];
+  return values
+    .filter((v): v is string => typeof v === 'string')
+    .map((v) => JSON.parse(v) as Heartbeat)
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Validation errors that say "not on this machine" rather than "not a valid job": a node type this
+ *  worker's plugins lack, a model (combo value) its model roots lack, a node version it does not
+ *  have, a memory budget smaller than another worker's. Such a job is handed to another worker. */
+const CAPABILITY_ERRORS = new Set([
+  'missing_node_type',
+  'value_not_in_list',
+  'node_version_unsupported',
+  'memory_budget_exceeded',
+]);
+
+/** Why this worker cannot run the job (its own validation said so), or null. */
+export function capabilityGap(result: RunResult): string | null {
+  const v = result.status === 'error' ? result.error?.validation : undefined;
+  if (!v) return null;
+  const nodeErrors = Object.entries(v.node_errors);
+  const missing = v.error?.type === 'missing_node_type';
+  if (!missing && nodeErrors.length === 0) return null;
+  const all = nodeErrors.flatMap(([, e]) => e.errors);
+  if (!all.every((e) => CAPABILITY_ERRORS.has(e.type))) return null;
+  const parts = missing && v.error ? [v.error.message] : [];
+  for (const [id, e] of nodeErrors)
+    for (const err of e.errors)
+      parts.push(`node ${id} (${e.class_type}): ${err.message}${err.details ? ` — ${err.details}` : ''}`);
+  return parts.join('; ');
 }
 
 // ------------------------------------------------------------------------------------------ server
@@ -182,19 +229,8 @@ export class BullmqEngine implements JobEngine {
 
   private async refreshWorkers(): Promise<void> {
     try {
-      const keys: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, found] = await this.pub.scan(cursor, 'MATCH', WORKER_KEY('*'), 'COUNT', 100);
-        cursor = next;
-        keys.push(...found);
-      } while (cursor !== '0');
-      const values = keys.length > 0 ? await this.pub.mget(...keys) : [];
       const before = this.capacity();
-      this.live = values
-        .filter((v): v is string => typeof v === 'string')
-        .map((v) => JSON.parse(v) as Heartbeat)
-        .sort((a, b) => a.name.localeCompare(b.name));
+      this.live = await liveWorkers(this.pub);
       if (this.capacity() > before) this.onCapacity?.();
     } catch (e) {
       this.opts.log.warn(`could not read the worker list from Redis: ${(e as Error).message}`);
@@ -378,20 +414,56 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
   const lockDuration = o.lockDurationMs ?? 30_000;
   const worker = new Worker<JobData, JobReturn>(
     QUEUE_NAME,
-    async (job: Job<JobData, JobReturn>) => {
+    async (job: Job<JobData, JobReturn>, token?: string) => {
       const id = job.id!;
       const engine = free.pop();
       if (!engine) throw new Error('no free engine (concurrency exceeded)');
       const controller = new AbortController();
       running.set(id, controller);
       void beat().catch(() => {});
+      // Until the run gets past validation, its events are held: if this worker turns out unable to run
+      // the job, nobody hears of this attempt.
+      const held: ExecutionEvent[] = [];
+      let validated = false;
+      const publish = (e: ExecutionEvent) => pub.publish(EVENTS(id), encodeEvent(e));
       try {
         const result = await engine.run(job.data.document as unknown as WorkflowDocument, {
           promptId: id,
           outputs: job.data.outputs,
           signal: controller.signal,
-          onEvent: (e) => void pub.publish(EVENTS(id), encodeEvent(e)),
+          onEvent: (e) => {
+            if (!validated && (e.type === 'execution_start' || e.type === 'error')) {
+              held.push(e);
+              return;
+            }
+            if (!validated) {
+              validated = true;
+              for (const h of held.splice(0)) void publish(h);
+            }
+            void publish(e);
+          },
         });
+        const gap = validated ? null : capabilityGap(result);
+        if (gap) {
+          const refused = { ...(job.data.refused ?? {}), [o.name]: gap };
+          const live = (await liveWorkers(pub)).map((w) => w.name);
+          if (!live.every((n) => n in refused)) {
+            o.log.info(`job ${id}: refused here, left for another worker: ${gap}`);
+            await job.updateData({ ...job.data, refused });
+            await job.moveToDelayed(Date.now() + REFUSED_DELAY_MS, token);
+            throw new DelayedError();
+          }
+          // every live worker tried: the job fails, saying what each one lacks
+          const message = `no worker can run this job: ${Object.entries(refused)
+            .map(([n, why]) => `${n}: ${why}`)
+            .join(' | ')}`;
+          const error = { ...result.error!, message, errorType: 'no_capable_worker' };
+          await publish({ type: 'execution_start', promptId: id } as ExecutionEvent);
+          const failed = held.find((e) => e.type === 'error');
+          if (failed) await publish({ ...failed, message, errorType: 'no_capable_worker' } as ExecutionEvent);
+          return { result: { ...result, error }, files: [] };
+        }
+        await Promise.all(held.splice(0).map(publish));
         return { result, files: carriedFiles(o.init, result.outputs, o.log) };
       } finally {
         running.delete(id);
