@@ -45,7 +45,7 @@ const PAPER_SCALE = 2;
 /** Table 2 of the paper: FID 8.38 (CFG) → 6.29 (prior swap, PixArt-α prior) */
 const PAPER = { fid_cfg: 8.38, fid_swap: 6.29 };
 const SEED = 7300;
-const runsOf = (s: Settings) => 1 + 2 * s.scales.filter((w) => w !== 1).length;
+const runsOf = (s: Settings) => s.scales.reduce((a, w) => a + (w === 1 ? 1 : 2), 0);
 
 function variationDoc(w: number, method: 'cfg' | 'swap', n: number, steps: number, key: string) {
   const nodes: Record<string, { type: string; inputs: Inputs }> = {
@@ -171,8 +171,6 @@ const system: EvalSystem = {
     const kd = (k: { value: number; lo: number; hi: number }) =>
       `${k.value.toFixed(3)} [${k.lo.toFixed(3)}, ${k.hi.toFixed(3)}]`;
     const lines = [
-      `### ${system.title}`,
-      '',
       `${inputs.shape[0]} held-out fine-tune-domain images, one variation each, DDIM ${s.steps}, seed ${SEED} for every row. ` +
         'Prior swap takes ε(x,∅) from shapes-t2i (the model the variation UNet was fine-tuned from) with its null text. ' +
         `FD/KID: eval-classifier features vs the real fine-tune domain; floor = ${inputs.shape[0]} independent REAL images: ` +

@@ -1,5 +1,7 @@
 /** Every evaluated system, in the order the evaluation runs them. One line per system. */
 import type { EvalSystem } from '../harness.ts';
+import imageVariation from './image-variation.ts';
+import novelViews from './novel-views.ts';
 import shapes from './shapes.ts';
 
-export const SYSTEMS: EvalSystem[] = [shapes];
+export const SYSTEMS: EvalSystem[] = [shapes, novelViews, imageVariation];

@@ -41,7 +41,7 @@ const AZIMUTHS = [60, 120, 180, 240, 300];
 const PAPER = { lpips_cfg: 0.182, lpips_swap: 0.158 };
 
 type Method = 'cfg' | 'swap';
-const runsOf = (s: Settings) => s.targets * (1 + 2 * s.scales.filter((w) => w !== 1).length);
+const runsOf = (s: Settings) => s.targets * s.scales.reduce((a, w) => a + (w === 1 ? 1 : 2), 0);
 
 function novelDoc(azimuth: number, w: number, method: Method, seed: number, n: number, steps: number, key: string) {
   const nodes: Record<string, { type: string; inputs: Inputs }> = {
@@ -197,8 +197,6 @@ const system: EvalSystem = {
     const f = (c: { mean: number; lo: number; hi: number }, d = 3) =>
       `${c.mean.toFixed(d)} [${c.lo.toFixed(d)}, ${c.hi.toFixed(d)}]`;
     const lines = [
-      `### ${system.title}`,
-      '',
       `${n} held-out objects × ${s.targets} target views (azimuth +60° steps, same elevation and radius), DDIM ${s.steps}. ` +
         'Prior swap takes ε(x,∅) from shapes-t2i (the model the novel-view UNet was fine-tuned from) with its null text. ' +
         'LPIPS-like = 1 − cosine of the eval classifier’s features (lower is better); PSNR/SSIM against the true render. ' +
