@@ -396,7 +396,7 @@ function novelViews() {
       input: { type: 'LoadImage', inputs: { image: 'novel-views-input.png' }, col: 0, row: 1, title: 'Input view' },
       encode: {
         type: 'CLIPVisionEncode',
-        inputs: { clip_vision: link('clip_vision', 'CLIP_VISION'), image: link('input', 'IMAGE') },
+        inputs: { clip_vision: link('clip_vision', 'CLIP_VISION'), image: link('input', 'IMAGE'), crop: 'center' },
         col: 1,
         row: 1,
       },
@@ -510,7 +510,7 @@ function imageVariation() {
       },
       encode: {
         type: 'CLIPVisionEncode',
-        inputs: { clip_vision: link('clip_vision', 'CLIP_VISION'), image: link('input', 'IMAGE') },
+        inputs: { clip_vision: link('clip_vision', 'CLIP_VISION'), image: link('input', 'IMAGE'), crop: 'center' },
         col: 6,
         row: 0,
       },

@@ -204,6 +204,14 @@ export const CLIPVisionEncode = defineNode({
   inputs: {
     clip_vision: { kind: 'socket', type: 'CLIP_VISION' },
     image: { kind: 'socket', type: 'IMAGE' },
+    crop: {
+      kind: 'combo',
+      options: ['center', 'none'],
+      default: 'center',
+      optional: true,
+      description:
+        "ComfyUI's input, accepted for its prompts: images must already be the encoder's size (nothing is resized)",
+    },
   },
   outputs: [{ name: 'CLIP_VISION_OUTPUT', type: 'CLIP_VISION_OUTPUT' }],
   async execute({ clip_vision, image }, ctx) {
