@@ -23,6 +23,8 @@ const present =
   existsSync(join(MODELS, 'shapes-novel-views', 'cc_projection', 'model.onnx')) &&
   existsSync(join(MODELS, 'eval', 'novel_views_samples.json'));
 
+const ivPresent = existsSync(join(MODELS, 'shapes-image-variation', 'image_projection', 'model.onnx'));
+
 afterAll(async () => {
   await stopRuntime();
 });
@@ -170,6 +172,12 @@ describe.skipIf(!present)('image conditioning on the shipped models', () => {
       // a second view of another object embeds elsewhere
       const o = await encodeImages(cv, imageOf(samples.samples[1].input), pool);
       expect(o.imageEmbeds.some((v, i) => v !== out.imageEmbeds[i])).toBe(true);
+      if (ivPresent) {
+        const iv = await loadDenoiserModel(pool, join(MODELS, 'shapes-image-variation'));
+        const v = await projectEmbeds(pool, iv, 'image_projection', out, {}, undefined, 'iv');
+        expect(v.positive.ehsDims).toEqual([1, 4, 64]);
+        expect(v.negative.ehs!.every((x) => x === 0)).toBe(true);
+      }
       // the model of another family member has no cc_projection: refused, naming what is missing
       const t2i = await loadDenoiserModel(pool, join(MODELS, 'shapes-t2i'));
       await expect(projectEmbeds(pool, t2i, 'cc_projection', out, {}, undefined, 'x')).rejects.toThrow(
@@ -194,7 +202,6 @@ describe.skipIf(!present)('image conditioning on the shipped models', () => {
 });
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/workflows/', import.meta.url));
-const ivPresent = existsSync(join(MODELS, 'shapes-image-variation', 'image_projection', 'model.onnx'));
 
 describe.skipIf(!present)('the image-conditioned example workflows run (3 steps, batch 1)', () => {
   const host = makeHost({ modelRoots: [MODELS] });

@@ -111,7 +111,7 @@ const system: EvalSystem = {
     const inCls = await ctx.classifier.classify(inputs);
     const realCls = await ctx.classifier.classify(reals);
     const ftRef = ctx.ref.domains.ft;
-    const kidRef = ctx.real.rows('domain', 'ft', 1, 3);
+    const kidRef = ctx.real.rows('domain', 'ft', 1);
     const kidCi = (rows: number[][], seed: number) => ({
       value: ctx.kid(rows, kidRef),
       ...bootstrap(rows, (b) => ctx.kid(b, kidRef), 40, seed),
