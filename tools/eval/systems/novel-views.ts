@@ -99,6 +99,22 @@ interface Scores {
   ssim: number[];
 }
 
+/** The plain sentence on what holds, from the paired differences (written before they were seen). */
+function verdictOf(d: Record<string, Record<string, { mean: number; lo: number; hi: number }>>, w: number): string {
+  const v = d[`γ=${w}`];
+  if (!v) return '';
+  const say = (name: string, c: { mean: number; lo: number; hi: number }, better: 1 | -1) => {
+    const sig = c.lo > 0 || c.hi < 0;
+    const good = c.mean * better > 0;
+    return `${name} ${sig ? (good ? 'better' : 'worse') : 'no clear difference'} (Δ ${c.mean.toFixed(3)} [${c.lo.toFixed(3)}, ${c.hi.toFixed(3)}])`;
+  };
+  return (
+    `**What holds (γ=${w}, the paper's scale):** prior swap vs CFG, paired over objects — ` +
+    `${say('LPIPS-like', v.lpips, -1)}, ${say('PSNR', v.psnr, 1)}, ${say('SSIM', v.ssim, 1)}. ` +
+    `The paper: LPIPS ${PAPER.lpips_cfg} → ${PAPER.lpips_swap} (better).`
+  );
+}
+
 const system: EvalSystem = {
   id: 'novel-views',
   title: 'Zero-1-to-3 style novel views (paper Table 1)',
@@ -221,6 +237,8 @@ const system: EvalSystem = {
       ...Object.entries(
         results.swap_minus_cfg as Record<string, Record<string, { mean: number; lo: number; hi: number }>>,
       ).map(([k, v]) => `| ${k} | ${f(v.lpips)} | ${f(v.psnr, 2)} | ${f(v.ssim)} |`),
+      '',
+      verdictOf(results.swap_minus_cfg as Record<string, Record<string, { mean: number; lo: number; hi: number }>>, wg),
       '',
       'Grid: `grid-novel-views.png` (input, true views, CFG and prior swap at the paper’s γ).',
     ];
