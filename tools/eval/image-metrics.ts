@@ -55,7 +55,7 @@ export function psnr(a: Images, b: Images, i: number): number {
   return mse === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10(1 / mse);
 }
 
-const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
+const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
 
 /** The Gaussian window of SSIM (Wang et al. 2004): 11×11, σ = 1.5, normalised. */
 function gaussianWindow(size = 11, sigma = 1.5): Float64Array {
