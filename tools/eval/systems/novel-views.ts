@@ -8,6 +8,11 @@
  * the eval classifier's 64-d features, models/eval/classifier.onnx), PSNR, SSIM; intervals over
  * objects (each object's mean over its 5 views), and the paired difference prior swap − CFG.
  * Settings fixed before any result was seen: DDIM 50 (the paper's), γ ∈ {1, 3, 5, 7.5} (paper γ = 5).
+ * Second regime (added after the first run, hypothesis stated before running it): prior swap with
+ * shapes-base (unconditional, mostly dark backgrounds) as the prior. Hypothesis: neither prior ever saw a
+ * 3D render, and shapes-base is further from the renders' light backgrounds than shapes-t2i's null-text
+ * branch, so it should be the worse prior; if it is not, "the model it was fine-tuned from" is not the
+ * deciding property here.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,8 +45,8 @@ const AZIMUTHS = [60, 120, 180, 240, 300];
 /** Table 1 of the paper, SD2.1 prior: LPIPS 0.182 (CFG) → 0.158 (prior swap) */
 const PAPER = { lpips_cfg: 0.182, lpips_swap: 0.158 };
 
-type Method = 'cfg' | 'swap';
-const runsOf = (s: Settings) => s.targets * s.scales.reduce((a, w) => a + (w === 1 ? 1 : 2), 0);
+type Method = 'cfg' | 'swap' | 'swap-base';
+const runsOf = (s: Settings) => s.targets * s.scales.reduce((a, w) => a + (w === 1 ? 1 : 3), 0);
 
 function novelDoc(azimuth: number, w: number, method: Method, seed: number, n: number, steps: number, key: string) {
   const nodes: Record<string, { type: string; inputs: Inputs }> = {
@@ -78,6 +83,13 @@ function novelDoc(azimuth: number, w: number, method: Method, seed: number, n: n
     nodes.guider = {
       type: 'CFGGuider',
       inputs: { positive: link('pos', 'DENOISER'), negative: link('neg', 'DENOISER'), cfg: w, ...guidance },
+    };
+  } else if (method === 'swap-base') {
+    nodes.base = { type: 'UNetLoader', inputs: { unet_path: 'shapes-base' } };
+    nodes.prior = { type: 'Denoiser', inputs: { model: link('base', 'MODEL') } };
+    nodes.guider = {
+      type: 'PriorSwapCFGGuider',
+      inputs: { model: link('pos', 'DENOISER'), prior: link('prior', 'DENOISER'), cfg: w, ...guidance },
     };
   } else {
     nodes.empty = { type: 'CLIPTextEncode', inputs: { clip: link('load', 'CLIP'), text: '' } };
@@ -154,7 +166,7 @@ const system: EvalSystem = {
 
     const rows: Record<string, Scores & { views: ImageBatch[] }> = {};
     for (const w of s.scales) {
-      for (const method of (w === 1 ? ['cfg'] : ['cfg', 'swap']) as Method[]) {
+      for (const method of (w === 1 ? ['cfg'] : ['cfg', 'swap', 'swap-base']) as Method[]) {
         const views: ImageBatch[] = [];
         for (let k = 0; k < s.targets; k++) {
           const key = `nv-${method}-${w}-${k}`;
@@ -171,7 +183,7 @@ const system: EvalSystem = {
     const results: Record<string, unknown> = {
       settings: { ...s, azimuths: AZIMUTHS.slice(0, s.targets), seeds: '7100 + target index, shared by methods' },
       lpips_network: 'models/eval/classifier.onnx features (64-d penultimate layer), 1 − cosine',
-      prior: 'shapes-t2i UNet with its null text ""',
+      prior: 'shapes-t2i UNet with its null text ""' + '; second regime: shapes-base (unconditional)',
       paper: PAPER,
       copy_input_baseline: summary(copyInput),
       rows: Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, summary(v)])),
@@ -180,6 +192,18 @@ const system: EvalSystem = {
           .filter((w) => w !== 1)
           .map((w) => {
             const a = rows[`swap γ=${w}`];
+            const b = rows[`cfg γ=${w}`];
+            return [
+              `γ=${w}`,
+              { lpips: diff(a.lpips, b.lpips), psnr: diff(a.psnr, b.psnr), ssim: diff(a.ssim, b.ssim) },
+            ];
+          }),
+      ),
+      swap_base_minus_cfg: Object.fromEntries(
+        s.scales
+          .filter((w) => w !== 1)
+          .map((w) => {
+            const a = rows[`swap-base γ=${w}`];
             const b = rows[`cfg γ=${w}`];
             return [
               `γ=${w}`,
@@ -202,12 +226,13 @@ const system: EvalSystem = {
           pick(targets),
           pick(rows[`cfg γ=${wg}`]?.views ?? rows['cond-only γ=1'].views),
           pick(rows[`swap γ=${wg}`]?.views ?? rows['cond-only γ=1'].views),
+          pick(rows[`swap-base γ=${wg}`]?.views ?? rows['cond-only γ=1'].views),
         ],
       });
     }
     writeFileSync(
       join(ctx.opts.out, 'grid-novel-views.png'),
-      grid(gridRows, ['INPUT', 'TRUE +60..+300', `CFG ${wg}`, `PRIOR SWAP ${wg}`], s.targets),
+      grid(gridRows, ['INPUT', 'TRUE +60..+300', `CFG ${wg}`, `SWAP T2I ${wg}`, `SWAP BASE ${wg}`], s.targets),
     );
 
     const f = (c: { mean: number; lo: number; hi: number }, d = 3) =>
@@ -236,6 +261,14 @@ const system: EvalSystem = {
       '|---|---|---|---|',
       ...Object.entries(
         results.swap_minus_cfg as Record<string, Record<string, { mean: number; lo: number; hi: number }>>,
+      ).map(([k, v]) => `| ${k} | ${f(v.lpips)} | ${f(v.psnr, 2)} | ${f(v.ssim)} |`),
+      '',
+      'Second regime — prior swap with shapes-base as the prior (hypothesis, stated before running it: the worse prior, further from the renders’ light backgrounds):',
+      '',
+      '| shapes-base prior − CFG (paired) | Δ LPIPS-like | Δ PSNR | Δ SSIM |',
+      '|---|---|---|---|',
+      ...Object.entries(
+        results.swap_base_minus_cfg as Record<string, Record<string, { mean: number; lo: number; hi: number }>>,
       ).map(([k, v]) => `| ${k} | ${f(v.lpips)} | ${f(v.psnr, 2)} | ${f(v.ssim)} |`),
       '',
       verdictOf(results.swap_minus_cfg as Record<string, Record<string, { mean: number; lo: number; hi: number }>>, wg),
