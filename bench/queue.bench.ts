@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer as netServer } from 'node:net';
+import { connect, createServer as netServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -40,7 +40,11 @@ function start(cmd: string, args: string[], ready: RegExp): Promise<RegExpMatchA
       const m = out.match(ready);
       if (m) resolve(m);
     });
-    child.once('exit', (code) => reject(new Error(`${cmd} ${args.join(' ')} exited (${code})`)));
+    let err = '';
+    child.stderr!.on('data', (d) => {
+      err += String(d);
+    });
+    child.once('exit', (code) => reject(new Error(`${cmd} ${args.join(' ')} exited (${code}): ${err}`)));
   });
 }
 async function stopAll(): Promise<void> {
@@ -63,8 +67,33 @@ function freePort(): Promise<number> {
   });
 }
 
+/** `INFO commandstats` of a redis-server over a plain socket: calls per command. */
+function commandStats(port: number): Promise<Map<string, number>> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let text = '';
+    sock.on('data', (d) => {
+      text += String(d);
+      const header = text.match(/^\$(\d+)\r\n/);
+      if (header && Buffer.byteLength(text) >= header[0].length + Number(header[1])) {
+        sock.end();
+        const calls = new Map<string, number>();
+        for (const m of text.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) calls.set(m[1], Number(m[2]));
+        resolve(calls);
+      }
+    });
+    sock.on('error', reject);
+    sock.write('INFO commandstats\r\n');
+  });
+}
+const diff = (a: Map<string, number>, b: Map<string, number>) =>
+  new Map([...b].map(([k, v]) => [k, v - (a.get(k) ?? 0)] as const).filter(([, v]) => v > 0));
+const total = (m: Map<string, number>) => [...m.values()].reduce((x, y) => x + y, 0);
+
 interface Run {
   wallMs: number;
+  /** Redis commands during the run (BullMQ runs only), and during as long a stretch idle before it */
+  redis?: { run: Map<string, number>; idle: Map<string, number> };
   firstProgress: number[];
   lastToView: number[];
 }
@@ -145,6 +174,7 @@ const median = (xs: number[]) => {
 
 const rows: Array<{ name: string; r: Run }> = [];
 const dir = mkdtempSync(join(tmpdir(), 'pg-bench-queue-'));
+mkdirSync(join(dir, 'none')); // an empty model root: the test plugin needs no models
 try {
   // (a) the local worker process
   {
@@ -206,7 +236,20 @@ try {
         ),
       ),
     );
-    rows.push({ name: `BullMQ, ${n} worker${n > 1 ? 's' : ''}`, r: await measure(url, n) });
+    while (((await (await fetch(`${url}/api/workers`)).json()) as unknown[]).length < n) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // what the queue costs Redis: commands while idle for a stretch, then during the run
+    const i0 = await commandStats(port);
+    const idleStart = performance.now();
+    await new Promise((r) => setTimeout(r, 3000));
+    const i1 = await commandStats(port);
+    const idleMs = performance.now() - idleStart;
+    const r = await measure(url, n);
+    const r1 = await commandStats(port);
+    const idle = new Map([...diff(i0, i1)].map(([k, v]) => [k, (v * r.wallMs) / idleMs] as const));
+    r.redis = { run: diff(i1, r1), idle };
+    rows.push({ name: `BullMQ, ${n} worker${n > 1 ? 's' : ''}`, r });
     await stopAll();
   }
 } finally {
@@ -223,5 +266,22 @@ console.log('|---|---|---|---|---|');
 for (const { name, r } of rows) {
   console.log(
     `| ${name} | ${r.wallMs.toFixed(0)} | ${(base / r.wallMs).toFixed(2)} | ${median(r.firstProgress).toFixed(1)} | ${median(r.lastToView).toFixed(1)} |`,
+  );
+}
+
+console.log(
+  `\nRedis commands per job (the run's commands minus the idle rate over as long a time — heartbeats, stalled-job checks, blocking polls — divided by ${JOBS} jobs of 6 steps):\n`,
+);
+console.log(
+  '| workers | commands per job | of which PUBLISH (events, previews) | EVALSHA (BullMQ scripts) | idle commands per second |',
+);
+console.log('|---|---|---|---|---|');
+for (const { name, r } of rows) {
+  if (!r.redis) continue;
+  const { run, idle } = r.redis;
+  const perJob = (total(run) - total(idle)) / JOBS;
+  const idlePerSec = (total(idle) / r.wallMs) * 1000;
+  console.log(
+    `| ${name} | ${perJob.toFixed(1)} | ${((run.get('publish') ?? 0) / JOBS).toFixed(1)} | ${((run.get('evalsha') ?? 0) / JOBS).toFixed(1)} | ${idlePerSec.toFixed(1)} |`,
   );
 }

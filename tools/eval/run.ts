@@ -11,8 +11,8 @@
  * A progress bar on stderr counts workflow runs over all systems. Seeds and settings are fixed in each
  * system's file, before any result was seen; nothing is tuned to favour a method.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stopRuntime } from '../../packages/nodes/src/index.ts';
@@ -71,14 +71,13 @@ export async function evaluate(opts: RunOptions) {
   const t0 = performance.now();
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`;
   const systems: Record<string, Record<string, unknown>> = {};
-  const sections: string[] = [];
   try {
     for (const s of chosen) {
       const t = performance.now();
       const r = await s.evaluate(ctx);
       const seconds = (performance.now() - t) / 1000;
-      systems[s.id] = { ...r.results, seconds };
-      sections.push(`## ${s.title}\n\n${r.markdown}\n_${s.id}: ${seconds.toFixed(0)} s._\n`);
+      const load = `load average ${loadavg()[0].toFixed(1)} at its end`;
+      systems[s.id] = { ...r.results, seconds, title: s.title, markdown: r.markdown, machine: `${machine}, ${load}` };
     }
   } finally {
     progress.finish();
@@ -86,11 +85,27 @@ export async function evaluate(opts: RunOptions) {
   }
   // every system says in advance how many runs it makes (the progress bar's total); check it kept its word
   const runs = { planned: progress.total, done: progress.done };
-  const results = { machine, seconds: (performance.now() - t0) / 1000, runs, systems };
-  writeFileSync(join(opts.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  // --only updates those systems' sections and keeps the others' from the previous results.json
+  const file = join(opts.out, 'results.json');
+  const previous =
+    opts.only && existsSync(file)
+      ? ((JSON.parse(readFileSync(file, 'utf8')) as { systems?: Record<string, Record<string, unknown>> }).systems ??
+        {})
+      : {};
+  const all: Record<string, Record<string, unknown>> = {};
+  for (const s of SYSTEMS) {
+    const r = systems[s.id] ?? previous[s.id];
+    if (r) all[s.id] = r;
+  }
+  const sections = Object.entries(all).map(
+    ([id, r]) => `## ${r.title}\n\n${r.markdown}\n_${id}: ${(r.seconds as number).toFixed(0)} s on ${r.machine}._\n`,
+  );
+  const total = Object.values(all).reduce((a, r) => a + (r.seconds as number), 0);
+  const results = { machine, seconds: (performance.now() - t0) / 1000, runs, systems: all };
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(
     join(opts.out, 'results.md'),
-    `Machine: ${machine}. Total ${results.seconds.toFixed(0)} s.\n\n${sections.join('\n')}`,
+    `Machine: ${machine}. All systems: ${total.toFixed(0)} s (each section gives its own time and machine load).\n\n${sections.join('\n')}`,
   );
   return results;
 }

@@ -299,6 +299,299 @@ function editing() {
   );
 }
 
+/** Class-conditional DiT (the paper's Table 3): the fine-tune's label with CFG from its own null class,
+ *  beside prior swap with the BASE DiT's null class as the unconditional branch. The VAE is shared. */
+function classConditional() {
+  const label = (model: string, null_class: boolean, class_id: number) => ({
+    class_id,
+    null_class,
+    model: link(model, 'MODEL'),
+  });
+  return document(
+    'dit-class-priorswap',
+    'Class-conditional DiT fine-tuned to a new label set (the colour, on the light pastel fine-tune domain): ' +
+      "standard CFG with the fine-tune's own null class beside prior-swap CFG with the base DiT's null class " +
+      '(the base was trained on the broad data with the 24 shape-colour classes), γ = 1.5 as in the paper, same seed.',
+    {
+      ft: {
+        type: 'DiffusersLoader',
+        inputs: { model_path: 'shapes-dit-class-ft' },
+        col: 0,
+        row: 0,
+        title: 'Fine-tuned DiT (colour labels)',
+      },
+      base: {
+        type: 'UNetLoader',
+        inputs: { unet_path: 'shapes-dit-class-base' },
+        col: 0,
+        row: 2,
+        title: 'Base DiT (shape×colour labels)',
+      },
+      vae: { type: 'VAELoader', inputs: { vae_path: 'shapes-t2i' }, col: 0, row: 3, title: 'Shared VAE' },
+      label: { type: 'ClassLabelConditioning', inputs: label('ft', false, 2), col: 1, row: 0, title: 'Class 2 (blue)' },
+      ft_null: {
+        type: 'ClassLabelConditioning',
+        inputs: label('ft', true, 0),
+        col: 1,
+        row: 1,
+        title: 'Fine-tune null',
+      },
+      base_null: { type: 'ClassLabelConditioning', inputs: label('base', true, 0), col: 1, row: 2, title: 'Base null' },
+      cond: {
+        type: 'Denoiser',
+        inputs: { model: link('ft', 'MODEL'), conditioning: link('label', 'CONDITIONING') },
+        col: 2,
+        row: 0,
+        title: 'Fine-tuned, class',
+      },
+      uncond: {
+        type: 'Denoiser',
+        inputs: { model: link('ft', 'MODEL'), conditioning: link('ft_null', 'CONDITIONING') },
+        col: 2,
+        row: 1,
+        title: 'Fine-tuned, null class',
+      },
+      prior_uncond: {
+        type: 'Denoiser',
+        inputs: { model: link('base', 'MODEL'), conditioning: link('base_null', 'CONDITIONING') },
+        col: 2,
+        row: 2,
+        title: 'Base, null class',
+      },
+      cfg: {
+        type: 'CFGGuider',
+        inputs: { positive: link('cond', 'DENOISER'), negative: link('uncond', 'DENOISER'), cfg: 1.5, ...guidance },
+        col: 3,
+        row: 0,
+        title: 'Standard CFG',
+      },
+      swap: {
+        type: 'PriorSwapCFGGuider',
+        inputs: { model: link('cond', 'DENOISER'), prior: link('prior_uncond', 'DENOISER'), cfg: 1.5, ...guidance },
+        col: 3,
+        row: 2,
+        title: 'Prior-swap CFG',
+      },
+      scheduler: {
+        type: 'Scheduler',
+        inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}', model: link('ft', 'MODEL') },
+        col: 3,
+        row: 1,
+      },
+      sample_cfg: { type: 'Sampler', inputs: samplerInputs('cfg', 42), col: 4, row: 0 },
+      sample_swap: { type: 'Sampler', inputs: samplerInputs('swap', 42), col: 4, row: 2 },
+      decode_cfg: {
+        type: 'VAEDecode',
+        inputs: { samples: link('sample_cfg', 'LATENT'), vae: link('vae', 'VAE') },
+        col: 5,
+        row: 0,
+      },
+      decode_swap: {
+        type: 'VAEDecode',
+        inputs: { samples: link('sample_swap', 'LATENT'), vae: link('vae', 'VAE') },
+        col: 5,
+        row: 2,
+      },
+      compare: {
+        type: 'ImageCompare',
+        inputs: {
+          image_a: link('decode_cfg', 'IMAGE'),
+          label_a: 'CFG',
+          image_b: link('decode_swap', 'IMAGE'),
+          label_b: 'PRIOR SWAP',
+          label_c: '',
+          label_d: '',
+        },
+        col: 6,
+        row: 1,
+      },
+      save: {
+        type: 'SaveImage',
+        inputs: { images: link('compare', 'IMAGE'), filename_prefix: 'dit-class-priorswap' },
+        col: 6,
+        row: 2,
+      },
+    },
+  );
+}
+
+/** Image+text → video (DynamiCrafter-like) with the two-condition guider, standard beside prior swap (the
+ *  fully unconditional term from the text-to-video base). The first frame is made in the graph by the
+ *  text-to-image model (so the example runs anywhere); a LoadImage in its place conditions on your own image. */
+function video() {
+  const twoCondition = (prior: boolean) => ({
+    model: link('i2v', 'MODEL'),
+    text: link('motion', 'CONDITIONING'),
+    empty: link('motion', 'EMPTY'),
+    image: link('first_latent', 'LATENT'),
+    text_scale: 7.5,
+    image_scale: 1.5,
+    ...(prior ? { prior: link('base_uncond', 'DENOISER') } : {}),
+    guidance_rescale: 0,
+  });
+  const videoSampler = (guider: string) => ({
+    guider: link(guider, 'GUIDER'),
+    scheduler: link('video_scheduler', 'SCHEDULER'),
+    seed: 21,
+    steps: 50,
+    denoise: 1,
+    batch_size: 1,
+    preview_every: 10,
+    latent_image: link('frames', 'LATENT'),
+  });
+  const save = (images: string, prefix: string) => ({
+    images: link(images, 'IMAGE'),
+    filename_prefix: prefix,
+    fps: 6,
+    lossless: true,
+    quality: 80,
+    method: 'default',
+  });
+  return document(
+    'video-i2v-priorswap',
+    'Image + text → video with the DynamiCrafter-like model (8 frames): two-condition guidance (γ_T 7.5, ' +
+      'γ_I 1.5, DDIM 50) with its own unconditional branch, beside prior swap, where only the fully ' +
+      'unconditional term comes from the text-to-video base it was fine-tuned from. Same seed.',
+    {
+      load: {
+        type: 'DiffusersLoader',
+        inputs: { model_path: 'shapes-t2i' },
+        col: 0,
+        row: 0,
+        title: 'Text-to-image (first frame, CLIP, VAE)',
+      },
+      i2v: {
+        type: 'UNetLoader',
+        inputs: { unet_path: 'shapes-video-i2v' },
+        col: 0,
+        row: 2,
+        title: 'Image+text → video',
+      },
+      base: {
+        type: 'UNetLoader',
+        inputs: { unet_path: 'shapes-video-base' },
+        col: 0,
+        row: 3,
+        title: 'Text → video base (prior)',
+      },
+      still_prompt: {
+        type: 'CLIPTextEncode',
+        inputs: { clip: link('load', 'CLIP'), text: 'a red circle on a light background' },
+        col: 1,
+        row: 0,
+      },
+      motion: {
+        type: 'CLIPTextEncode',
+        inputs: { clip: link('load', 'CLIP'), text: 'a red circle moving left' },
+        col: 1,
+        row: 2,
+      },
+      cond: {
+        type: 'Denoiser',
+        inputs: { model: link('load', 'MODEL'), conditioning: link('still_prompt', 'CONDITIONING') },
+        col: 2,
+        row: 0,
+      },
+      uncond: {
+        type: 'Denoiser',
+        inputs: { model: link('load', 'MODEL'), conditioning: link('still_prompt', 'EMPTY') },
+        col: 2,
+        row: 1,
+      },
+      base_uncond: {
+        type: 'Denoiser',
+        inputs: { model: link('base', 'MODEL'), conditioning: link('motion', 'EMPTY') },
+        col: 2,
+        row: 3,
+      },
+      still_guider: {
+        type: 'CFGGuider',
+        inputs: { positive: link('cond', 'DENOISER'), negative: link('uncond', 'DENOISER'), cfg: 4, ...guidance },
+        col: 3,
+        row: 0,
+      },
+      scheduler: {
+        type: 'Scheduler',
+        inputs: {
+          scheduler: 'ddim',
+          use_karras_sigmas: false,
+          eta: 0,
+          config_json: '{}',
+          model: link('load', 'MODEL'),
+        },
+        col: 3,
+        row: 1,
+      },
+      first: {
+        type: 'Sampler',
+        inputs: { ...samplerInputs('still_guider', 7), batch_size: 1 },
+        col: 4,
+        row: 0,
+        title: 'First frame',
+      },
+      first_pixels: {
+        type: 'VAEDecode',
+        inputs: { samples: link('first', 'LATENT'), vae: link('load', 'VAE') },
+        col: 5,
+        row: 0,
+      },
+      first_latent: {
+        type: 'VAEEncode',
+        inputs: { pixels: link('first_pixels', 'IMAGE'), vae: link('load', 'VAE') },
+        col: 6,
+        row: 0,
+      },
+      two_condition: {
+        type: 'InstructPix2PixGuider',
+        inputs: twoCondition(false),
+        col: 7,
+        row: 1,
+        title: 'Two conditions (own ∅)',
+      },
+      two_condition_swap: {
+        type: 'InstructPix2PixGuider',
+        inputs: twoCondition(true),
+        col: 7,
+        row: 3,
+        title: 'Two conditions (T2V base ∅)',
+      },
+      video_scheduler: {
+        type: 'Scheduler',
+        inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}', model: link('i2v', 'MODEL') },
+        col: 6,
+        row: 2,
+      },
+      frames: {
+        type: 'EmptyVideoLatent',
+        inputs: { width: 64, height: 64, frames: 8, batch_size: 1, channels: 4 },
+        col: 6,
+        row: 4,
+      },
+      video: { type: 'Sampler', inputs: videoSampler('two_condition'), col: 8, row: 1 },
+      video_swap: { type: 'Sampler', inputs: videoSampler('two_condition_swap'), col: 8, row: 3 },
+      video_pixels: {
+        type: 'VAEDecode',
+        inputs: { samples: link('video', 'LATENT'), vae: link('load', 'VAE') },
+        col: 9,
+        row: 1,
+      },
+      video_swap_pixels: {
+        type: 'VAEDecode',
+        inputs: { samples: link('video_swap', 'LATENT'), vae: link('load', 'VAE') },
+        col: 9,
+        row: 3,
+      },
+      save: { type: 'SaveAnimatedWEBP', inputs: save('video_pixels', 'video-i2v'), col: 10, row: 1 },
+      save_swap: {
+        type: 'SaveAnimatedWEBP',
+        inputs: save('video_swap_pixels', 'video-i2v-priorswap'),
+        col: 10,
+        row: 3,
+      },
+    },
+  );
+}
+
 /** Guided by CFG (the model's own zero conditioning) beside prior swap (shapes-t2i with its null text):
  *  the tail shared by the image-conditioned examples. `cond` is the conditional Denoiser, `neg` the
  *  model's unconditional one; `col` the first free column. */
@@ -567,6 +860,8 @@ const examples: Array<[string, WorkflowDocument]> = [
       'DiT prior (other architecture)',
     ),
   ],
+  ['dit-class-priorswap', classConditional()],
+  ['video-i2v-priorswap', video()],
 ];
 for (const [name, doc] of examples) {
   writeFileSync(join(OUT, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);

@@ -53,8 +53,11 @@ def all_instructions():
     return [instruction_color(c) for c in COLORS] + [instruction_shape(s) for s in SHAPES]
 
 
-def _mask(shape, cx, cy, r):
+def _mask(shape, cx, cy, r, angle=0.0):
     dx, dy = _XX - cx, _YY - cy
+    if angle:  # rotate the shape by `angle` radians about its centre (video clips)
+        c, s = np.cos(angle), np.sin(angle)
+        dx, dy = c * dx + s * dy, -s * dx + c * dy
     if shape == "circle":
         m = dx * dx + dy * dy <= r * r
     elif shape == "square":
@@ -116,8 +119,9 @@ def render(s):
     yy = (np.arange(SIZE, dtype=np.float32) / (SIZE - 1) - 0.5)[None, :, None]
     bg = np.asarray(s["bg"], np.float32)[:, None, None] + np.asarray(s["grad"], np.float32)[:, None, None] * yy
     bg = np.broadcast_to(bg, (3, SIZE, SIZE))
-    col = np.clip(np.asarray(COLOR_RGB[s["color"]]) + s["jitter"], 0, 1).astype(np.float32)[:, None, None]
-    m = _mask(s["shape"], s["cx"], s["cy"], s["r"])[None]
+    rgb = s["rgb"] if "rgb" in s else COLOR_RGB[s["color"]]  # "rgb": an in-between colour (video clips)
+    col = np.clip(np.asarray(rgb) + s["jitter"], 0, 1).astype(np.float32)[:, None, None]
+    m = _mask(s["shape"], s["cx"], s["cy"], s["r"], s.get("angle", 0.0))[None]
     img = bg * (1 - m) + col * m
     return np.clip(img, 0, 1).astype(np.float32)
 

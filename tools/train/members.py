@@ -24,10 +24,11 @@ CKPT = os.environ.get("PRIORGRAPH_CKPT", "/tmp/priorgraph_ckpt")
 CHECK_DIR = os.path.join(CKPT, "onnx_check")
 
 
-def export(module, args, path, in_names, out_names, tag):
-    """torch.onnx.export (opset 17, dynamic batch) plus a replay fixture for check_onnx.mjs."""
+def export(module, args, path, in_names, out_names, tag, dynamic_axes=None):
+    """torch.onnx.export (opset 17, dynamic batch) plus a replay fixture for check_onnx.mjs.
+    dynamic_axes (torch.onnx's form) replaces the batch-only default, e.g. to add a frame axis."""
     os.makedirs(CHECK_DIR, exist_ok=True)
-    kw = {}
+    kw = {} if dynamic_axes is None else {"dynamic_axes": dynamic_axes}
     if "dynamo" in torch.onnx.export.__code__.co_varnames:
         kw["dynamo"] = False  # the TorchScript exporter, as the first export used
     orig = torch.onnx.export

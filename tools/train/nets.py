@@ -200,16 +200,19 @@ class UNet(nn.Module):
     def _x(self, name, h, ctx):
         return getattr(self, name)(h, ctx) if self.ctx_dim is not None else h
 
-    def forward(self, x, t, ctx=None):
+    def forward(self, x, t, ctx=None, between=None):
+        """between(name, h) -> h, if given, runs after each of the five blocks (d1, d2, m, u2, u1):
+        the video UNet (video.py) puts its temporal layers there."""
+        mix = between or (lambda name, h: h)
         temb = self.temb(timestep_embedding(t, 64))
         h = self.conv_in(x)
-        h1 = self._x("x_d1", self.d1(h, temb), ctx)
+        h1 = mix("d1", self._x("x_d1", self.d1(h, temb), ctx))
         h = self.down(h1)
-        h2 = self._x("x_d2", self.d2a(self.d2(h, temb)), ctx)
-        h = self._x("x_m", self.ma(self.m1(h2, temb)), ctx)
-        h = self._x("x_u2", self.u2a(self.u2(torch.cat([h, h2], 1), temb)), ctx)
+        h2 = mix("d2", self._x("x_d2", self.d2a(self.d2(h, temb)), ctx))
+        h = mix("m", self._x("x_m", self.ma(self.m1(h2, temb)), ctx))
+        h = mix("u2", self._x("x_u2", self.u2a(self.u2(torch.cat([h, h2], 1), temb)), ctx))
         h = self.up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
-        h = self._x("x_u1", self.u1(torch.cat([h, h1], 1), temb), ctx)
+        h = mix("u1", self._x("x_u1", self.u1(torch.cat([h, h1], 1), temb), ctx))
         return self.conv_out(F.silu(self.nout(h)))
 
 
@@ -342,12 +345,16 @@ class DiT(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x, t):
+    def cond(self, t):
+        """The adaLN conditioning vector [b, d]: the timestep embedding (a subclass adds a class label)."""
+        return self.temb(timestep_embedding(t, 64))
+
+    def forward(self, x, t, *extra):
         b = x.shape[0]
         p, g, c = self.patch, self.size // self.patch, self.in_ch
         h = x.reshape(b, c, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(b, g * g, c * p * p)
         h = self.embed(h) + self.pos[None]
-        temb = self.temb(timestep_embedding(t, 64))
+        temb = self.cond(t, *extra)
         for blk in self.blocks:
             h = blk(h, temb)
         s, sc = self.ada(F.silu(temb))[:, None].chunk(2, dim=2)

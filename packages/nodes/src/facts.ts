@@ -1,15 +1,32 @@
 /**
  * Validation-time facts (core's `NodeFacts`) of this plugin's sockets, and the tensor sizes the
  * memory budget counts. LATENT and IMAGE facts are `{ shape }` (the same layout as the values:
- * latents [b, c, h, w], images [b, h, w, 3]); SCHEDULER facts carry the step limit of the chosen
- * scheduler. Float32 throughout: 4 bytes an element. The estimate counts the tensors that pass between
+ * latents [b, c, h, w] or [b, c, t, h, w], images [b, h, w, 3], plus `frames` for video frames);
+ * SCHEDULER facts carry the step limit of the chosen scheduler; MODEL, DENOISER and GUIDER facts
+ * carry what the models' graphs say about the latents they take (`ModelFacts`). Float32 throughout: 4 bytes an element. The estimate counts the tensors that pass between
  * nodes and the copies a node makes of them, not a model's internal activations.
  */
 import { DEFAULT_MAX_IMAGE_PIXELS, type HostInfo } from '@priorgraph/core';
 
 export type Shape4 = [number, number, number, number];
+export type LatentShapeFacts = Shape4 | [number, number, number, number, number];
 export interface TensorFacts {
-  shape: Shape4;
+  shape: LatentShapeFacts;
+  /** IMAGE: frames per clip of a video */
+  frames?: number;
+}
+
+/** What a loader can tell of a denoiser without loading it (its ONNX graph's `sample` input). */
+export interface ModelFacts {
+  /** the model file */
+  path: string;
+  video: boolean;
+  /** T when the model fixes it */
+  frames: number | null;
+}
+/** GUIDER facts: the models of its denoisers, where their loaders told them. */
+export interface GuiderFacts {
+  models: ModelFacts[];
 }
 export interface SchedulerFacts {
   /** Most inference steps this scheduler config allows at denoise strength 1 (null: unknown). */
@@ -25,9 +42,27 @@ export function tensorBytes(shape: readonly number[]): number {
 }
 
 /** `{ shape }` of a linked LATENT or IMAGE, when its source told it. */
-export function shapeOf(linked: unknown): Shape4 | null {
+export function shapeOf(linked: unknown): LatentShapeFacts | null {
   const s = (linked as Partial<TensorFacts> | undefined)?.shape;
-  return Array.isArray(s) && s.length === 4 && s.every((n) => Number.isFinite(n) && n > 0) ? (s as Shape4) : null;
+  const ok = Array.isArray(s) && (s.length === 4 || s.length === 5) && s.every((n) => Number.isFinite(n) && n > 0);
+  return ok ? (s as LatentShapeFacts) : null;
+}
+
+/** Frames per clip of a linked IMAGE (1: stills), when its source told its shape. */
+export function imageFramesOf(linked: unknown): number | null {
+  if (!shapeOf(linked)) return null;
+  const f = (linked as Partial<TensorFacts>).frames;
+  return typeof f === 'number' && f > 0 ? f : 1;
+}
+
+export function modelFactsOf(linked: unknown): ModelFacts | null {
+  const m = linked as Partial<ModelFacts> | undefined;
+  return typeof m?.path === 'string' && typeof m.video === 'boolean' ? (m as ModelFacts) : null;
+}
+
+export function guiderFactsOf(linked: unknown): GuiderFacts | null {
+  const g = linked as Partial<GuiderFacts> | undefined;
+  return Array.isArray(g?.models) ? (g as GuiderFacts) : null;
 }
 
 export function schedulerFactsOf(linked: unknown): SchedulerFacts | null {

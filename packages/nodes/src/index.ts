@@ -17,7 +17,8 @@ import { imageConditioningNodes } from './nodes/image-conditioning.ts';
 import { ImageCompare, LoadImage, PreviewImage, SaveImage, setPromptRegistry } from './nodes/images.ts';
 import { CLIPLoader, DiffusersLoader, UNetLoader, VAELoader } from './nodes/loaders.ts';
 import { Sampler, Scheduler } from './nodes/sampler.ts';
-import { EmptyLatentImage, VAEDecode, VAEEncode } from './nodes/vae.ts';
+import { EmptyLatentImage, EmptyVideoLatent, VAEDecode, VAEEncode } from './nodes/vae.ts';
+import { animationNodes } from './nodes/video-out.ts';
 import { startRuntime, stopRuntime } from './runtime/index.ts';
 import * as schedulers from './schedulers/index.ts';
 
@@ -35,6 +36,7 @@ export const nodes = [
   VAEEncode,
   VAEDecode,
   EmptyLatentImage,
+  EmptyVideoLatent,
   ...guiderNodes,
   Scheduler,
   Sampler,
@@ -42,6 +44,7 @@ export const nodes = [
   SaveImage,
   PreviewImage,
   ImageCompare,
+  ...animationNodes,
 ] as const;
 
 const plugin: PluginDefinition = definePlugin({

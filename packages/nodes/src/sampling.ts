@@ -9,7 +9,8 @@ import { type SampleHooks, type SampleResult, sample } from './runtime/index.ts'
 import type { DenoiserSpec, GuiderSpec } from './runtime/plan.ts';
 import type { ModelHandle, RuntimePool } from './runtime/pool.ts';
 import { createScheduler, type SchedulerConfig, trainingAlphasCumprod } from './schedulers/index.ts';
-import type { DenoiserValue, GuiderValue, LatentValue, ModelValue, SchedulerValue } from './types.ts';
+import type { DenoiserValue, GuiderValue, LatentShape, LatentValue, ModelValue, SchedulerValue } from './types.ts';
+import { broadcastLatent, framesRefusal, latentDims, withBatch } from './video.ts';
 
 /** The model whose schedule is the reference (the fine-tuned / conditional one): the first denoiser's. */
 export function referenceModel(g: GuiderValue): ModelValue {
@@ -42,22 +43,23 @@ export interface RunSamplingArgs {
   owner?: string;
 }
 
-/** The run's latent shape [B, C, H, W] from the latent input (or the model's fixed size), and the
- *  initial latents for img2img (denoise < 1), each batch item taken from the input. */
-function latentShapeAndInit(
-  a: RunSamplingArgs,
-  ref: ModelValue,
-): { shape: [number, number, number, number]; init: Float32Array | null } {
+/** The run's latent shape [B, C, H, W] (or [B, C, T, H, W] for a video model) from the latent input
+ *  (or the model's fixed size), and the initial latents for img2img (denoise < 1), each batch item
+ *  taken from the input. */
+function latentShapeAndInit(a: RunSamplingArgs, ref: ModelValue): { shape: LatentShape; init: Float32Array | null } {
   const C = ref.sig.latentChannels;
-  let shape: [number, number, number, number];
+  let shape: LatentShape;
   let init: Float32Array | null = null;
   if (a.latent) {
-    const [lb, lc, lh, lw] = a.latent.shape;
-    if (lc !== C)
-      throw new Error(`input "latent_image": latents have ${lc} channels, the model ${ref.path} takes ${C}`);
-    if (ref.sig.height && (lh !== ref.sig.height || lw !== ref.sig.width)) {
+    const l = latentDims(a.latent.shape);
+    const lb = l.batch;
+    if (l.channels !== C)
+      throw new Error(`input "latent_image": latents have ${l.channels} channels, the model ${ref.path} takes ${C}`);
+    const refused = framesRefusal(ref.sig, l.frames);
+    if (refused) throw new Error(`input "latent_image": ${refused}`);
+    if (ref.sig.height && (l.height !== ref.sig.height || l.width !== ref.sig.width)) {
       throw new Error(
-        `input "latent_image": latents are ${lh}×${lw}, the model ${ref.path} takes ${ref.sig.height}×${ref.sig.width}`,
+        `input "latent_image": latents are ${l.height}×${l.width}, the model ${ref.path} takes ${ref.sig.height}×${ref.sig.width}`,
       );
     }
     if (lb > 1 && a.batchSize > 1 && a.batchSize !== lb) {
@@ -66,27 +68,23 @@ function latentShapeAndInit(
       );
     }
     const B = lb === 1 ? Math.max(1, a.batchSize) : lb;
-    shape = [B, lc, lh, lw];
-    if (a.denoise < 1) {
-      init = new Float32Array(B * lc * lh * lw);
-      const per = lc * lh * lw;
-      for (let b = 0; b < B; b++)
-        init.set(a.latent.samples.subarray((lb === 1 ? 0 : b) * per, ((lb === 1 ? 0 : b) + 1) * per), b * per);
-    }
+    shape = withBatch(a.latent.shape, B);
+    if (a.denoise < 1)
+      init = broadcastLatent(a.latent.samples, a.latent.shape, { batch: B, channels: C, inner: l.inner });
   } else {
-    if (!ref.sig.height || !ref.sig.width) {
+    const s = ref.sig;
+    if (!s.height || !s.width || (s.video && !s.frames)) {
       throw new Error(
-        `input "latent_image": the model ${ref.path} takes any latent size: connect a latent (e.g. EmptyLatentImage)`,
+        `input "latent_image": the model ${ref.path} takes any latent size${s.video ? ' and number of frames' : ''}: connect a latent (e.g. ${s.video ? 'EmptyVideoLatent' : 'EmptyLatentImage'})`,
       );
     }
-    shape = [Math.max(1, a.batchSize), C, ref.sig.height, ref.sig.width];
+    const B = Math.max(1, a.batchSize);
+    shape = s.video ? [B, C, s.frames!, s.height, s.width] : [B, C, s.height, s.width];
   }
   return { shape, init };
 }
 
-export async function runSampling(
-  a: RunSamplingArgs,
-): Promise<SampleResult & { shape: [number, number, number, number] }> {
+export async function runSampling(a: RunSamplingArgs): Promise<SampleResult & { shape: LatentShape }> {
   const g = a.guider;
   checkGuider(g);
   const ref = referenceModel(g);
@@ -94,13 +92,16 @@ export async function runSampling(
   const refAlphas = createScheduler(a.scheduler.name, config).alphasCumprod;
 
   const { shape, init } = latentShapeAndInit(a, ref);
+  const dims = latentDims(shape);
   for (const d of g.denoisers) {
     const s = d.model.sig;
-    if (s.height && (s.height !== shape[2] || s.width !== shape[3])) {
+    if (s.height && (s.height !== dims.height || s.width !== dims.width)) {
       throw new Error(
-        `model ${d.model.path} takes ${s.height}×${s.width} latents, the run uses ${shape[2]}×${shape[3]}`,
+        `model ${d.model.path} takes ${s.height}×${s.width} latents, the run uses ${dims.height}×${dims.width}`,
       );
     }
+    const refused = framesRefusal(s, dims.frames, `model ${d.model.path}`);
+    if (refused) throw new Error(refused);
   }
 
   // one session per distinct model: the loaders' own (pinned for the run below)
@@ -144,18 +145,16 @@ export async function runSampling(
     }
     let concat: Float32Array | null = null;
     if (s.concatChannels > 0 && d.concat) {
+      // a still image latent conditions every frame of a video model (repeated over T)
       const l = d.concat;
-      if (l.shape[1] !== s.concatChannels || l.shape[2] !== shape[2] || l.shape[3] !== shape[3]) {
-        throw new Error(
-          `model ${m.path} concatenates a [${s.concatChannels},${shape[2]},${shape[3]}] image latent, got [${l.shape.slice(1)}]`,
-        );
-      }
-      const per = s.concatChannels * shape[2] * shape[3];
-      concat = new Float32Array(shape[0] * per);
       const k = l.scalingFactor ? 1 / l.scalingFactor : 1; // IP2P takes the unscaled latent
-      for (let b = 0; b < shape[0]; b++) {
-        const src = l.shape[0] === 1 ? 0 : b;
-        for (let i = 0; i < per; i++) concat[b * per + i] = l.samples[src * per + i] * k;
+      const target = { batch: dims.batch, channels: s.concatChannels, inner: dims.inner };
+      try {
+        concat = broadcastLatent(l.samples, l.shape, target, k);
+      } catch (e) {
+        throw new Error(
+          `model ${m.path} concatenates a [${s.concatChannels},${dims.inner}] image latent (a still [${s.concatChannels},${dims.height},${dims.width}] is repeated over the frames), got [${l.shape.slice(1)}]: ${(e as Error).message}`,
+        );
       }
     }
     return {

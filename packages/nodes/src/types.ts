@@ -66,18 +66,26 @@ export interface ExtraTensor {
   dims: number[];
 }
 
+/** A still latent [B, C, h, w] or a video latent [B, C, T, h, w] (see video.ts). */
+export type LatentShape = [number, number, number, number] | [number, number, number, number, number];
+
 /** LATENT, ComfyUI-style: scaled latents ×scaling_factor when they came from a VAE encode. */
 export interface LatentValue {
   samples: Float32Array;
-  shape: [number, number, number, number];
+  shape: LatentShape;
   /** the VAE scaling factor these latents were multiplied by (IP2P needs the unscaled image latent) */
   scalingFactor?: number;
 }
 
-/** IMAGE, ComfyUI's layout: [b, h, w, c] in [0, 1]. */
+/** IMAGE, ComfyUI's layout: [b, h, w, c] in [0, 1]. Video: the frames of each clip in the batch,
+ *  [B·T, h, w, c], with `frames` = T and the frame rate (video.ts). */
 export interface ImageValue {
   data: Float32Array;
   shape: [number, number, number, number];
+  /** frames per clip (absent: stills) */
+  frames?: number;
+  /** frames per second of the clip, when known */
+  fps?: number;
 }
 
 /** DENOISER: (model, conditioning) → x̂0 for (x_t, t), via the model's own prediction type and ᾱ. */

@@ -77,6 +77,8 @@ const MIME: Record<string, string> = {
   '.jpeg': 'image/jpeg',
   '.webp': 'image/webp',
   '.gif': 'image/gif',
+  '.mp4': 'video/mp4',
+  '.webm': 'video/webm',
   '.json': 'application/json',
   '.txt': 'text/plain; charset=utf-8',
 };

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { cpus, freemem, platform, release, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
-import { checkImageSize, ImageHeaderError, readImageHeader, validateWorkflow } from '@priorgraph/core';
+import { checkImageSize, ImageHeaderError, parseJsonExact, readImageHeader, validateWorkflow } from '@priorgraph/core';
 import express, { type Express } from 'express';
 import multer from 'multer';
 import { openApiDocument } from './openapi.js';
@@ -116,13 +116,28 @@ function listFiles(dir: string, max = 5000): string[] {
 
 export function installRoutes(app: Express, ctx: ServerContext): void {
   const { store, registry, runner, hub, host, log } = ctx;
-  const jsonParser = express.json({
-    limit: ctx.options.maxBodyBytes,
-    // ComfyUI parses the body as JSON whatever the content type; so do we (except multipart).
-    type: (req) => !String(req.headers['content-type'] ?? '').startsWith('multipart/'),
-    strict: false,
+  // ComfyUI parses the body as JSON whatever the content type; so do we (except multipart). The text is
+  // parsed by core's parseJsonExact, so that a seed above 2^53 − 1 (ComfyUI clients send up to 2^64 − 1)
+  // arrives exact instead of rounded by JSON.parse.
+  app.use(
+    express.text({
+      limit: ctx.options.maxBodyBytes,
+      type: (req) => !String(req.headers['content-type'] ?? '').startsWith('multipart/'),
+    }),
+  );
+  app.use((req, _res, next) => {
+    if (typeof req.body !== 'string') return next();
+    if (req.body.trim() === '') {
+      req.body = {};
+      return next();
+    }
+    try {
+      req.body = parseJsonExact(req.body);
+      next();
+    } catch (e) {
+      next(Object.assign(new Error((e as Error).message), { type: 'entity.parse.failed', status: 400 }));
+    }
   });
-  app.use(jsonParser);
   // Absurdly deep JSON is refused here, naming where, before anything walks it recursively.
   app.use((req, res, next) => {
     const at = tooDeep(req.body, 'body');

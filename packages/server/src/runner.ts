@@ -43,6 +43,9 @@ export interface JobEngine {
   onCapacity?: () => void;
   /** Loaded models and the like, for /system_stats (null when unknown). */
   runtimeStats(): unknown;
+  /** Of the jobs a stopped server left running, those this engine still holds (e.g. in Redis, run by a
+   *  worker that outlived the server): running them again re-attaches instead of re-running. */
+  resumable?(ids: readonly string[]): Promise<string[]>;
   close(): Promise<void>;
 }
 

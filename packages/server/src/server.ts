@@ -469,12 +469,15 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     ctx.plugins.failed.push(...r.failed);
     for (const f of r.failed) log.error(`plugin ${f.name} (${f.source}) failed to load: ${f.reason}`);
     await prune();
-    const recovered = await store.recover();
+    await executor.start();
+    const left = (await store.list(['running'])).map((j) => j.id);
+    const resume = new Set(left.length > 0 ? ((await executor.resumable?.(left)) ?? []) : []);
+    const recovered = await store.recover(resume);
+    if (resume.size > 0) log.info(`re-attached ${resume.size} job(s) still held by the queue`, [...resume]);
     if (recovered.length > 0) {
       log.warn(`marked ${recovered.length} job(s) interrupted that were running when the server stopped`, recovered);
     }
     await refreshQueue();
-    await executor.start();
   }
 
   const server: PriorgraphServer = {

@@ -313,8 +313,9 @@ export interface JobStore {
   prune(keep: number): Promise<number>;
   /** The id of a finished job whose outputs list this file, or null. */
   referencing(file: FileRef): Promise<string | null>;
-  /** After a crash: jobs left `running` become `interrupted`. Returns their ids. */
-  recover(): Promise<string[]>;
+  /** After a crash: jobs left `running` become `interrupted`, except those in `resume`, which go back
+   *  to `pending` (the engine still holds them). Returns the ids marked interrupted. */
+  recover(resume?: ReadonlySet<string>): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -719,8 +720,10 @@ export class SqliteJobStore implements JobStore {
     return null;
   }
 
-  async recover(): Promise<string[]> {
+  async recover(resume: ReadonlySet<string> = new Set()): Promise<string[]> {
     const tx = this.db.transaction(() => {
+      const back = this.db.prepare("UPDATE jobs SET status = 'pending' WHERE id = ? AND status = 'running'");
+      for (const id of resume) back.run(id);
       const rows = this.db.prepare("SELECT id FROM jobs WHERE status = 'running'").all() as { id: string }[];
       const now = Date.now();
       const msg: JobMessage = [

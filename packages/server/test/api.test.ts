@@ -286,6 +286,30 @@ describe('validation and conflicts', () => {
     expect(none.json.error.type).toBe('no_prompt');
   });
 
+  it('keeps seeds above 2^53 − 1 exact (ComfyUI clients send up to 2^64 − 1) and refuses 2^64', async () => {
+    const raw = (seed: string) =>
+      fetch(`${s.url}/prompt`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        // a literal in the JSON text, as a client serialising a 64-bit integer writes it
+        body: JSON.stringify({ prompt: slowPrompt(1, 1) }).replace('"seed":3', `"seed":${seed}`),
+      });
+    const max = '18446744073709551615';
+    const ok = await raw(max);
+    expect(ok.status).toBe(200);
+    const id = ((await ok.json()) as { prompt_id: string }).prompt_id;
+    let entry = '';
+    for (let i = 0; i < 100 && !entry.includes(id); i++) {
+      entry = JSON.stringify((await get(s.url, `/history/${id}`)).json);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(entry).toContain(max); // JSON.parse would have made it 18446744073709552000
+    const over = await raw('18446744073709551616');
+    expect(over.status).toBe(400);
+    const body = (await over.json()) as { node_errors: Record<string, { errors: Array<{ type: string }> }> };
+    expect(body.node_errors['2'].errors[0].type).toBe('value_bigger_than_max');
+  });
+
   it('answers 409 for a duplicate prompt_id', async () => {
     const id = 'dup-prompt-1';
     expect((await post(s.url, '/prompt', { prompt: slowPrompt(1, 1), prompt_id: id })).status).toBe(200);

@@ -2,7 +2,9 @@
  * The queue transport with real parts: a redis-server on a free port, the server in a child process
  * with `queue: redis://…`, and `priorgraph worker` processes (the real CLI). Two workers share the
  * queue, progress/previews/outputs reach the server's clients and `/view`, GET /api/workers lists
- * them, and a worker SIGKILLed mid-job has its job finished by the other one, once.
+ * them, a worker SIGKILLed mid-job has its job finished by the other one, once; a server SIGKILLed
+ * mid-job re-attaches to it on restart; a worker lacking a job's node types hands it on; a job queued
+ * across a Redis restart (persistence on) survives.
  * Skipped, saying so, without redis-server (`npm test` installs it when root) or with PRIORGRAPH_SKIP_REDIS=1.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -105,25 +107,44 @@ async function untilWorkers(n: number): Promise<Array<{ name: string; current_jo
   }
 }
 
+let server: ChildProcess;
+let redis: ChildProcess;
+let redisArgs: string[];
+/** The server process (its data folder survives restarts). */
+async function startServer(): Promise<void> {
+  const r = await start(
+    process.execPath,
+    ['--import', 'tsx', serveScript, join(dir, 'server'), JSON.stringify({ queue: redisUrl, pluginsDir })],
+    /(http:\/\/\S+)\n/,
+  );
+  server = r.child;
+  url = r.match[1];
+}
+
 beforeAll(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'pg-queue-'));
   mkdirSync(join(dir, 'no-models')); // an empty model root: the test plugin needs no models
   mkdirSync(join(dir, 'redis'));
   const port = await freePort();
-  await start(
-    REDIS,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', join(dir, 'redis')],
-    /Ready to accept connections/,
-  );
+  // persistence on (append-only file, synced per write), as a deployment that must not lose queued jobs runs it
+  redisArgs = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--dir',
+    join(dir, 'redis'),
+  ];
+  redis = (await start(REDIS, redisArgs, /Ready to accept connections/)).child;
   redisUrl = `redis://127.0.0.1:${port}/0`;
-  ({
-    match: [, url],
-  } = await start(
-    process.execPath,
-    ['--import', 'tsx', serveScript, join(dir, 'server'), JSON.stringify({ queue: redisUrl, pluginsDir })],
-    /(http:\/\/\S+)\n/,
-  ));
+  await startServer();
   await Promise.all([startWorker('wA'), startWorker('wB')]);
 }, 180_000);
 
@@ -229,6 +250,35 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
     ws.close();
   }, 240_000);
 
+  it('the server SIGKILLed mid-job: the worker finishes it, and the restarted server records it with its outputs', async () => {
+    await untilWorkers(1);
+    const ws = await WsRecorder.open(url, 'q5');
+    const id = (await post(url, '/prompt', { prompt: prompt(9, 12, 250), client_id: 'q5' })).json.prompt_id;
+    await ws.waitFor((f) => f.type === 'progress' && f.data.prompt_id === id, 90_000);
+    ws.close();
+    server.kill('SIGKILL');
+    await new Promise((r) => server.once('exit', r));
+    await startServer();
+    let job: { status: string; outputs: Record<string, { value: number[]; images: Record<string, string>[] }> };
+    for (;;) {
+      job = (await get(url, `/api/jobs/${id}`)).json;
+      if (job.status !== 'pending' && job.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(job.status, JSON.stringify(job)).toBe('success');
+    expect(job.outputs['3'].value).toEqual([18]);
+    const view = await fetch(`${url}/view?${new URLSearchParams(job.outputs['3'].images[0])}`);
+    expect(view.status).toBe(200);
+    expect(
+      Buffer.from(await view.arrayBuffer())
+        .subarray(8)
+        .toString(),
+    ).toBe('18');
+    // re-attached, not re-run: the job ran once on the worker
+    const history = (await get(url, '/history')).json;
+    expect(Object.keys(history).filter((k) => k === id)).toHaveLength(1);
+  }, 240_000);
+
   it("a worker without a job's node types refuses it and another worker runs it; with no capable worker the job fails saying why", async () => {
     const [capable] = await untilWorkers(1); // the survivor of the test above
     await startWorker('wLacking', false);
@@ -262,4 +312,63 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
     expect(err?.data.exception_message).toMatch(/no worker can run this job/);
     ws.close();
   }, 240_000);
+
+  it('Redis restarted with a job queued: the job survives and runs when a worker comes', async () => {
+    for (const w of workers.values()) if (w.exitCode === null && w.signalCode === null) w.kill('SIGTERM');
+    await untilWorkers(0);
+    const id = (await post(url, '/prompt', { prompt: prompt(21, 2, 50), client_id: 'q6' })).json.prompt_id;
+    // the server hands it to the queue (no worker is there to take it)
+    for (;;) {
+      if ((await get(url, `/api/jobs/${id}`)).json.status === 'running') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    redis.kill('SIGTERM');
+    await new Promise((r) => redis.once('exit', r));
+    redis = (await start(REDIS, redisArgs, /Ready to accept connections/)).child;
+    await startWorker('wAfterRestart');
+    for (;;) {
+      const job = (await get(url, `/api/jobs/${id}`)).json;
+      if (job.status !== 'pending' && job.status !== 'running') {
+        expect(job.status, JSON.stringify(job.error)).toBe('success');
+        expect(job.outputs['3'].value).toEqual([42]);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }, 240_000);
+
+  it('50 prompts from 5 clients with 3 workers: none lost, none run twice', async () => {
+    await Promise.all([startWorker('wBurst1'), startWorker('wBurst2')]);
+    await untilWorkers(3);
+    const clients = await Promise.all([0, 1, 2, 3, 4].map((c) => WsRecorder.open(url, `burst${c}`)));
+    const posted = await Promise.all(
+      clients.map(async (_, c) => {
+        const ids: Array<{ id: string; v: number }> = [];
+        for (let k = 0; k < 10; k++) {
+          const v = 100 + c * 10 + k;
+          const r = await post(url, '/prompt', { prompt: prompt(v, 2, 20), client_id: `burst${c}` });
+          expect(r.status).toBe(200);
+          ids.push({ id: r.json.prompt_id, v });
+        }
+        return ids;
+      }),
+    );
+    const pids = new Set<number>();
+    for (const [c, ids] of posted.entries())
+      for (const { id, v } of ids) {
+        const ws = clients[c];
+        await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id, 120_000);
+        const job = (await get(url, `/api/jobs/${id}`)).json;
+        expect(job.status, JSON.stringify(job.error)).toBe('success');
+        expect(job.outputs['3'].value).toEqual([v * 2]);
+        pids.add(job.outputs['4'].pid[0]);
+        // ran once: one start and one success reached its client
+        expect(ws.of(id).filter((f) => f.type === 'execution_start')).toHaveLength(1);
+        expect(ws.of(id).filter((f) => f.type === 'execution_success')).toHaveLength(1);
+      }
+    expect(new Set(posted.flat().map((p) => p.id)).size).toBe(50);
+    expect(pids.size).toBeGreaterThan(1); // the work was shared
+    for (const ws of clients) ws.close();
+  }, 300_000);
 });

@@ -161,6 +161,29 @@ describe('real built-in plugin on the node fixtures', () => {
   });
 });
 
+describe('memory bombs over HTTP', () => {
+  it('EmptyLatentImage 8192² × 64 into VAEDecode: 400 naming the node, nothing runs, the server stays responsive', async () => {
+    const { url } = await serve(FIXTURES_DIR);
+    const p = {
+      L: { class_type: 'DiffusersLoader', inputs: { model_path: 'tiny-t2i' } },
+      E: { class_type: 'EmptyLatentImage', inputs: { width: 8192, height: 8192, batch_size: 64 } },
+      D: { class_type: 'VAEDecode', inputs: { samples: ['E', 0], vae: ['L', 2] } },
+      S: { class_type: 'SaveImage', inputs: { images: ['D', 0], filename_prefix: 'bomb' } },
+    };
+    const rssBefore = process.memoryUsage().rss;
+    const r = await post(url, '/prompt', { prompt: p });
+    expect(r.status).toBe(400);
+    expect(r.json.node_errors.D.errors[0].type).toBe('memory_budget_exceeded');
+    expect(r.json.node_errors.D.errors[0].details).toMatch(
+      /node D \(priorgraph\.VAEDecode\) would hold about 98\.0 GiB/,
+    );
+    // refused at validation: no job was queued, and the next request is answered at once
+    expect((await get(url, '/queue')).json.queue_pending).toEqual([]);
+    expect((await get(url, '/history')).json).toEqual({});
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(512 * 2 ** 20); // nothing near the 98 GiB was touched
+  });
+});
+
 describe('outputs stay in the output directory', () => {
   it('a traversal filename_prefix never writes outside the output directory', async () => {
     const { url, dir } = await serve(FIXTURES_DIR);

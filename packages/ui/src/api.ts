@@ -46,6 +46,16 @@ export type WsEvent =
 /** ComfyUI's queue item: [number, prompt_id, prompt, extra_data, outputs_to_execute]. */
 export type QueueItem = [number, string, Record<string, unknown>, Record<string, unknown>?, string[]?];
 
+/** One row of GET /api/workers. */
+export interface WorkerInfo {
+  name: string;
+  host: string;
+  models: string[];
+  plugins: string[];
+  current_job: string | null;
+  last_heartbeat: string;
+}
+
 export interface HistoryEntry {
   prompt?: QueueItem;
   outputs?: Record<string, { images?: ImageRef[] }>;
@@ -201,6 +211,11 @@ export class Api {
 
   async history(maxItems = 30): Promise<Record<string, HistoryEntry>> {
     return json(await request(`history?max_items=${maxItems}`), 'GET /history');
+  }
+
+  /** The workers a queue-mode server hands jobs to (empty when it runs them itself). */
+  async workers(): Promise<WorkerInfo[]> {
+    return json(await request('api/workers'), 'GET /api/workers');
   }
 
   async queueState(): Promise<{ queue_running: QueueItem[]; queue_pending: QueueItem[] }> {

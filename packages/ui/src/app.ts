@@ -17,6 +17,7 @@ import { JobsPanel } from './jobs.ts';
 import { type NodeDefs, parseObjectInfo } from './nodedefs.ts';
 import { workflowFromPng } from './png.ts';
 import { isWorkflowDocument, type WorkflowDocument } from './types.ts';
+import { WorkersPanel } from './workers.ts';
 
 const STORAGE_KEY = 'priorgraph.workflow';
 const PANEL_KEY = 'priorgraph.panel';
@@ -58,6 +59,7 @@ export class App {
   private connected = false;
   private previewUrls = new Map<string, string>();
   jobs!: JobsPanel;
+  workers!: WorkersPanel;
   private meta?: Record<string, unknown>;
   /** Console-free log of what happened, for people and the end-to-end test. */
   readonly events: string[] = [];
@@ -75,6 +77,7 @@ export class App {
       openImage: (img) => this.openLightbox(img),
       toast: (t, e) => this.toast(t, e),
     });
+    this.workers = new WorkersPanel(this.api);
     this.togglePanel(this.panelWanted(), { remember: false });
     this.api.onEvent = (e) => this.onWsEvent(e);
     this.api.onPreview = (f) => this.onPreview(f);
@@ -89,6 +92,7 @@ export class App {
     if (saved) this.loadDocument(saved, { fit: !saved.ui?.viewport, resetUndo: true });
     else await this.openDefault();
     await Promise.all([this.jobs.refreshHistory(), this.jobs.refreshQueue()]).catch(() => {});
+    this.workers.start();
     document.body.dataset.ready = 'true';
   }
 

@@ -93,7 +93,7 @@ export async function ensureBuilt(): Promise<void> {
 }
 
 export async function startE2eServer(
-  opts: { plugin?: 'dev' | 'builtin'; workflow?: Record<string, unknown>; token?: string } = {},
+  opts: { plugin?: 'dev' | 'builtin'; workflow?: Record<string, unknown>; token?: string; queue?: string } = {},
 ): Promise<E2eServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pg-ui-e2e-'));
   let setup: { plugin: PluginDefinition; workflow: Record<string, unknown>; modelRoots: string[] };
@@ -110,6 +110,7 @@ export async function startE2eServer(
     defaultWorkflow: setup.workflow,
     uiDir: UI_DIST,
     token: opts.token,
+    queue: opts.queue,
     log: { debug() {}, info() {}, warn() {}, error: (m, d) => process.stderr.write(`[server] ${m} ${d ?? ''}\n`) },
   });
   const { url } = await server.listen();

@@ -48,6 +48,11 @@ describe('evaluation (tools/eval/run.ts)', () => {
     expect(md).toMatch(/\| swap-dit \| 3 \|/);
     expect(md).toMatch(/\| real images \(noise floor\) \|/);
     expect(md).toMatch(/^## Text-to-image and InstructPix2Pix/m);
+    // --only re-runs one system and keeps the others' sections from the previous results.json
+    const again = await evaluate({ out, quick: true, steps: 6, only: ['dit-class'], quiet: true });
+    expect(Object.keys(again.systems)).toEqual(SYSTEMS.map((s) => s.id));
+    expect(again.runs.done).toBe(again.runs.planned);
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/^## Text-to-image and InstructPix2Pix/m);
   }, 240_000);
 
   it('refuses an unknown system name, listing the known ones', async () => {

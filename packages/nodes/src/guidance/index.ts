@@ -12,6 +12,7 @@
  * or ε gives the same result; rescale is not, and is applied in the reference model's own
  * parameterization as diffusers' `guidance_rescale` is (guiders/common.ts `rescaled`).
  */
+import { latentDims } from '../video.ts';
 
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
 export type Vec = Float64Array | Float32Array;
@@ -100,11 +101,19 @@ export const LATENT_RGB_4: readonly (readonly number[])[] = [
   [-0.212, -0.2616, -0.7177],
 ];
 
-/** Latent [C,H,W] (one item) → RGBA bytes [H,W,4] via the fixed 4×3 map. */
-export function latentPreviewRGBA(latent: Vec, c: number, h: number, w: number, offset = 0): Uint8Array {
+/** Latent [C,H,W] (one item) → RGBA bytes [H,W,4] via the fixed 4×3 map. `stride`: values between
+ *  channels (T·h·w for one frame of a video item [C,T,h,w]). */
+export function latentPreviewRGBA(
+  latent: Vec,
+  c: number,
+  h: number,
+  w: number,
+  offset = 0,
+  stride = h * w,
+): Uint8Array {
   const out = new Uint8Array(h * w * 4);
-  const hw = h * w;
-  for (let p = 0; p < hw; p++) {
+  const hw = stride;
+  for (let p = 0; p < h * w; p++) {
     let r = 0;
     let g = 0;
     let b = 0;
@@ -129,3 +138,19 @@ export function latentPreviewRGBA(latent: Vec, c: number, h: number, w: number, 
 }
 
 const toByte = (v: number): number => Math.max(0, Math.min(255, Math.round(v * 255)));
+
+/** The per-step preview of batch item 0: a still latent as an image; a video latent as its frames side
+ *  by side (a strip T·w wide, frame 0 on the left). */
+export function latentPreviewStrip(
+  latent: Vec,
+  shape: readonly number[],
+): { rgba: Uint8Array; width: number; height: number } {
+  const { channels, frames, height: h, width: w } = latentDims(shape);
+  const T = frames ?? 1;
+  const rgba = new Uint8Array(T * w * h * 4);
+  for (let t = 0; t < T; t++) {
+    const frame = latentPreviewRGBA(latent, channels, h, w, t * h * w, T * h * w);
+    for (let y = 0; y < h; y++) rgba.set(frame.subarray(y * w * 4, (y + 1) * w * 4), (y * T * w + t * w) * 4);
+  }
+  return { rgba, width: T * w, height: h };
+}

@@ -4,7 +4,7 @@
 import { defineNode } from '@priorgraph/core';
 import { predictionToX0, type Vec, x0ToEpsilon } from '../guidance/index.ts';
 import type { DenoiserValue, Guider } from '../types.ts';
-import { asDenoiser, checked, type GuidanceMethod, guider } from './common.ts';
+import { asDenoiser, checked, type GuidanceMethod, guider, guiderInfer } from './common.ts';
 
 /** Per batch item, on x̂0 predictions:
  *  Δ = D_c − D_u; if r = norm_threshold > 0: Δ ← Δ·min(1, r/‖Δ‖); Δ∥ = (⟨Δ,D_c⟩/‖D_c‖²)·D_c,
@@ -76,6 +76,7 @@ export const APGGuider = defineNode({
     norm_threshold: { kind: 'float', default: 0, min: 0, max: 1000, step: 0.5, description: 'r; 0 = no clamp' },
   },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
+  infer: guiderInfer('positive', 'negative'),
   execute({ positive, negative, cfg, eta, norm_threshold }) {
     const ds = [asDenoiser(positive, 'positive'), asDenoiser(negative, 'negative')];
     const g: ApgGuiderValue = guider(apgMethod, 'apg', ds, { cfg, eta, norm_threshold });

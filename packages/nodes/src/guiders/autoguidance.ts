@@ -4,7 +4,7 @@
  */
 import { defineNode } from '@priorgraph/core';
 import { cfgGuider } from './cfg.ts';
-import { asDenoiser, checked, guidanceOptions } from './common.ts';
+import { asDenoiser, checked, guidanceOptions, guiderInfer } from './common.ts';
 
 export const AutoGuidance = defineNode({
   type: 'AutoGuidance',
@@ -19,6 +19,7 @@ export const AutoGuidance = defineNode({
     ...guidanceOptions,
   },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
+  infer: guiderInfer('good', 'bad'),
   execute({ good, bad, scale, ...options }) {
     // the saved input is "scale" (ComfyUI documents); the method's name for it is cfg
     const g = cfgGuider('autoguidance', asDenoiser(good, 'good'), asDenoiser(bad, 'bad'), { cfg: scale, ...options });

@@ -1,6 +1,6 @@
 /** No guidance: one denoiser, its ε as it is. */
 import { defineNode } from '@priorgraph/core';
-import { asDenoiser, type GuidanceMethod, guider } from './common.ts';
+import { asDenoiser, type GuidanceMethod, guider, guiderInfer } from './common.ts';
 
 export const singleMethod: GuidanceMethod<Record<string, never>> = {
   name: 'single',
@@ -14,6 +14,7 @@ export const BasicGuider = defineNode({
   description: 'No guidance: one denoiser.',
   inputs: { denoiser: { kind: 'socket', type: 'DENOISER' } },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
+  infer: guiderInfer('denoiser'),
   execute({ denoiser }) {
     return { GUIDER: guider(singleMethod, 'single', [asDenoiser(denoiser, 'denoiser')], {}) };
   },

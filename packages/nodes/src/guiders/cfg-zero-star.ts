@@ -5,7 +5,16 @@
 import { defineNode } from '@priorgraph/core';
 import type { Vec } from '../guidance/index.ts';
 import { type CfgGuiderValue, type CfgParams, twoBranches } from './cfg.ts';
-import { asDenoiser, checked, type GuidanceMethod, guidanceOptions, guider, rescaled, scaleAt } from './common.ts';
+import {
+  asDenoiser,
+  checked,
+  type GuidanceMethod,
+  guidanceOptions,
+  guider,
+  guiderInfer,
+  rescaled,
+  scaleAt,
+} from './common.ts';
 
 /** Per batch item, on the predictions being combined:
  *  s* = ⟨v_c, v_u⟩ / ‖v_u‖² ;  v̂ = s*·v_u + cfg·(v_c − s*·v_u). */
@@ -50,6 +59,7 @@ export const CFGZeroStarGuider = defineNode({
     ...guidanceOptions,
   },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
+  infer: guiderInfer('positive', 'negative'),
   execute({ positive, negative, cfg, guidance_rescale, interval_sigma_lo, interval_sigma_hi }) {
     const ds = [asDenoiser(positive, 'positive'), asDenoiser(negative, 'negative')];
     const params = { cfg, guidance_rescale, interval_sigma_lo, interval_sigma_hi };

@@ -12,6 +12,7 @@ import {
   type GuidanceOptions,
   guidanceOptions,
   guider,
+  guiderInfer,
   rescaled,
   scaleAt,
 } from './common.ts';
@@ -67,6 +68,7 @@ export const CFGGuider = defineNode({
     ...guidanceOptions,
   },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
+  infer: guiderInfer('positive', 'negative'),
   execute({ positive, negative, ...params }) {
     const c = asDenoiser(positive, 'positive');
     const u = asDenoiser(negative, 'negative');

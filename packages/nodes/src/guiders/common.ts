@@ -3,6 +3,9 @@
  * checks of its inputs (socket values, one latent space), and the options several guiders offer
  * (guidance rescale, guidance interval). A guidance method itself is one file next to this one.
  */
+
+import type { NodeFacts } from '@priorgraph/core';
+import { type ModelFacts, modelFactsOf, shapeOf } from '../facts.ts';
 import {
   effectiveScale,
   epsilonToPrediction,
@@ -14,6 +17,7 @@ import {
 } from '../guidance/index.ts';
 import { describeSignature } from '../models/signature.ts';
 import type { DenoiserValue, Guider, GuiderValue, ModelValue } from '../types.ts';
+import { describeFrames } from '../video.ts';
 
 /** Where the sampling loop stands when it asks a method to combine: x = x_t (the model input), the
  *  reference ᾱ and σ, the batch size, and the reference model's own output parameterization. */
@@ -71,6 +75,8 @@ export function checkSameLatentSpace(a: ModelValue, b: ModelValue): void {
   if (sa.height && sb.height && (sa.height !== sb.height || sa.width !== sb.width)) {
     reasons.push(`latent size ${sa.height}×${sa.width} vs ${sb.height}×${sb.width}`);
   }
+  const frames = framesMismatch(sa, sb);
+  if (frames) reasons.push(frames);
   if (a.latentSpace && b.latentSpace && a.latentSpace !== b.latentSpace) {
     reasons.push(`model_index.json latent_space "${a.latentSpace}" vs "${b.latentSpace}"`);
   }
@@ -79,6 +85,50 @@ export function checkSameLatentSpace(a: ModelValue, b: ModelValue): void {
       `models do not share a latent space and cannot be combined: ${a.name} (${a.path}: ${describeSignature(sa)}) and ${b.name} (${b.path}: ${describeSignature(sb)}): ${reasons.join('; ')}`,
     );
   }
+}
+
+/** Why two models cannot share one latent along the frame axis (a video and a still model, or two
+ *  video models fixing different frame counts), or null. */
+export function framesMismatch(a: { video: boolean; frames: number | null }, b: typeof a): string | null {
+  if (a.video !== b.video)
+    return `a ${a.video ? 'video' : 'still-image'} model and a ${b.video ? 'video' : 'still-image'} model`;
+  if (a.frames && b.frames && a.frames !== b.frames) return `${a.frames} vs ${b.frames} frames`;
+  return null;
+}
+
+/** A guider node's `infer`: its models (the DENOISER/MODEL facts of `inputs`) as GUIDER facts, and a
+ *  problem on the input whose model does not fit the first one's frame axis. */
+export function guiderInfer(...inputs: string[]) {
+  return (_inputs: Record<string, unknown>, linked: Record<string, unknown>): NodeFacts => {
+    const models: Array<{ input: string; m: ModelFacts }> = [];
+    for (const input of inputs) {
+      const m = modelFactsOf(linked[input]);
+      if (m) models.push({ input, m });
+    }
+    const problems: NonNullable<NodeFacts['problems']> = [];
+    for (const { input, m } of models.slice(1)) {
+      const why = framesMismatch(models[0].m, m);
+      if (why) {
+        problems.push({
+          input,
+          message: `${m.path} cannot be combined with ${models[0].m.path} (input "${models[0].input}"): ${why}`,
+        });
+      }
+    }
+    return { outputs: { GUIDER: { models: models.map((x) => x.m) } }, problems };
+  };
+}
+
+/** Why a linked image latent cannot condition the linked model: a video latent for a still model, or
+ *  one of other frames than a video model's (a still image latent conditions every frame). */
+export function imageLatentRefusal(model: unknown, latent: unknown): string | null {
+  const m = modelFactsOf(model);
+  const shape = shapeOf(latent);
+  if (!m || !shape || shape.length === 4) return null;
+  const frames = shape[2];
+  if (!m.video) return `${m.path} is a still-image model and cannot be conditioned on ${describeFrames(frames)}`;
+  if (m.frames && m.frames !== frames) return `${m.path} takes ${m.frames} frames, the image latent has ${frames}`;
+  return null;
 }
 
 /** Every denoiser of a guider shares the reference's latent space. */

@@ -3,8 +3,10 @@
  * predicts x̂0 through the model's own prediction_type and ᾱ (done in the sampling loop).
  */
 import { defineNode } from '@priorgraph/core';
+import { modelFactsOf } from '../facts.ts';
+import { classCountOf } from '../nodes/conditioning.ts';
 import type { ConditioningValue, DenoiserValue, LatentValue } from '../types.ts';
-import { asModel } from './common.ts';
+import { asModel, imageLatentRefusal } from './common.ts';
 
 export const Denoiser = defineNode({
   type: 'Denoiser',
@@ -28,6 +30,14 @@ export const Denoiser = defineNode({
     },
   },
   outputs: [{ name: 'DENOISER', type: 'DENOISER' }],
+  infer(_inputs, linked) {
+    const m = modelFactsOf(linked.model);
+    const refused = imageLatentRefusal(linked.model, linked.image_latent);
+    return {
+      outputs: m ? { DENOISER: m } : {},
+      problems: refused ? [{ input: 'image_latent', message: refused }] : [],
+    };
+  },
   execute({ model, conditioning, image_latent }) {
     const m = asModel(model, 'model');
     const cond = (conditioning as ConditioningValue | undefined) ?? null;
@@ -39,6 +49,12 @@ export const Denoiser = defineNode({
     if (m.sig.classLabelsName && cond?.classLabel == null) {
       throw new Error(
         `input "conditioning": the model ${m.path} is class-conditional: connect a Class Label conditioning`,
+      );
+    }
+    const classes = m.sig.classLabelsName ? classCountOf(m) : null;
+    if (classes !== null && cond?.classLabel != null && !(cond.classLabel >= 0 && cond.classLabel <= classes)) {
+      throw new Error(
+        `input "conditioning": class label ${cond.classLabel} is out of range for ${m.path} (classes 0–${classes - 1}, null class ${classes})`,
       );
     }
     const d: DenoiserValue = {

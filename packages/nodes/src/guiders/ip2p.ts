@@ -5,7 +5,17 @@
 import { defineNode } from '@priorgraph/core';
 import type { Vec } from '../guidance/index.ts';
 import type { ConditioningValue, DenoiserValue, Guider, LatentValue } from '../types.ts';
-import { asDenoiser, asModel, checked, type GuidanceMethod, guidanceOptions, guider, rescaled } from './common.ts';
+import {
+  asDenoiser,
+  asModel,
+  checked,
+  type GuidanceMethod,
+  guidanceOptions,
+  guider,
+  guiderInfer,
+  imageLatentRefusal,
+  rescaled,
+} from './common.ts';
 
 /** ε̃ = ε(∅,∅) + γ1·(ε(c1,∅) − ε(∅,∅)) + γ2·(ε(c1,c2) − ε(c1,∅)); prior swap replaces only ε(∅,∅). */
 export function twoConditionCombine(
@@ -65,6 +75,12 @@ export const InstructPix2PixGuider = defineNode({
     guidance_rescale: guidanceOptions.guidance_rescale,
   },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
+  infer(inputs, linked) {
+    const facts = guiderInfer('model', 'prior')(inputs, linked);
+    const refused = imageLatentRefusal(linked.model, linked.image);
+    if (refused) facts.problems?.push({ input: 'image', message: refused });
+    return facts;
+  },
   execute({ model, text, empty, image, text_scale, image_scale, prior, guidance_rescale }) {
     const m = asModel(model, 'model');
     if (m.sig.concatChannels <= 0) {

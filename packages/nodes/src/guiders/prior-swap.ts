@@ -5,7 +5,7 @@
  */
 import { defineNode } from '@priorgraph/core';
 import { cfgGuider } from './cfg.ts';
-import { asDenoiser, checked, guidanceOptions } from './common.ts';
+import { asDenoiser, checked, guidanceOptions, guiderInfer } from './common.ts';
 
 export const PriorSwapCFGGuider = defineNode({
   type: 'PriorSwapCFGGuider',
@@ -25,6 +25,7 @@ export const PriorSwapCFGGuider = defineNode({
     ...guidanceOptions,
   },
   outputs: [{ name: 'GUIDER', type: 'GUIDER' }],
+  infer: guiderInfer('model', 'prior'),
   execute({ model, prior, ...params }) {
     const g = cfgGuider('prior-swap', asDenoiser(model, 'model'), asDenoiser(prior, 'prior'), params);
     return { GUIDER: checked(g, '"model"/"prior"') };

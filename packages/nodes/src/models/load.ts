@@ -5,12 +5,13 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import type { ModelFacts } from '../facts.ts';
 import type { PredictionType } from '../guidance/index.ts';
 import type { LoadOptions, ModelHandle, RuntimePool } from '../runtime/pool.ts';
 import { parseSchedulerConfigJson, readSchedulerConfig, type SchedulerConfig } from '../schedulers/index.ts';
 import type { ClipValue, ModelValue, VaeValue } from '../types.ts';
-import { convInputChannels } from './onnx-graph.ts';
-import { type ChannelEvidence, denoiserSignature } from './signature.ts';
+import { convInputChannels, graphInputs } from './onnx-graph.ts';
+import { type ChannelEvidence, denoiserSignature, SAMPLE } from './signature.ts';
 import { loadClipTokenizer } from './tokenizer.ts';
 import { loadJsonTokenizer } from './tokenizer-json.ts';
 
@@ -84,6 +85,16 @@ function channelEvidence(file: string): ChannelEvidence {
     inChannels: (sampleName) => intOf(componentConfig(file)?.in_channels) ?? convInputChannels(file, sampleName),
     outChannels: () => intOf(componentConfig(file)?.out_channels),
   };
+}
+
+/** What validation knows of a denoiser (folder or file) before it loads: its graph's latent input,
+ *  a video's [B, C, T, h, w] or a still's [B, C, h, w]. Null when the graph does not declare one. */
+export function denoiserFacts(path: string): ModelFacts | null {
+  const file = statSync(path).isDirectory() ? denoiserFile(path) : path;
+  const sample = graphInputs(file).find((i) => SAMPLE.includes(i.name));
+  if (!sample || (sample.dims.length !== 4 && sample.dims.length !== 5)) return null;
+  const video = sample.dims.length === 5;
+  return { path: file, video, frames: video ? sample.dims[2] : null };
 }
 
 /** Load a UNet/transformer: a folder (diffusers layout) or a single .onnx file. */

@@ -3,7 +3,7 @@
  * dynamic axis). A minimal protobuf walk over ModelProto → GraphProto (nodes, initializers): tensor
  * payloads are skipped, never decoded. Field numbers are those of onnx/onnx.proto.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 type Field = { no: number; wire: number; start: number; end: number; value: number };
 
@@ -129,4 +129,56 @@ export function convInputChannels(file: string, inputName: string): number | nul
     names = next;
   }
   return null;
+}
+
+/** A graph input: its name and dims (a number where fixed, null where symbolic or absent). */
+export interface GraphInput {
+  name: string;
+  dims: Array<number | null>;
+}
+
+const inputsCache = new Map<string, { key: string; inputs: GraphInput[] }>();
+
+/**
+ * The declared inputs of an ONNX graph (GraphProto.input minus initializers), read without a session:
+ * what validation can know of a model before it loads. Cached by file size and mtime.
+ */
+export function graphInputs(file: string): GraphInput[] {
+  const st = statSync(file);
+  const key = `${st.size}:${st.mtimeMs}`;
+  const hit = inputsCache.get(file);
+  if (hit?.key === key) return hit.inputs;
+  const buf = readFileSync(file);
+  const inputs: GraphInput[] = [];
+  const initializers = new Set<string>();
+  for (const m of fields(buf, 0, buf.length)) {
+    if (m.no !== 7 || m.wire !== 2) continue; // ModelProto.graph
+    for (const g of fields(buf, m.start, m.end)) {
+      if (g.no === 5 && g.wire === 2) {
+        for (const f of fields(buf, g.start, g.end)) if (f.no === 8 && f.wire === 2) initializers.add(str(buf, f));
+      } else if (g.no === 11 && g.wire === 2) inputs.push(valueInfo(buf, g));
+    }
+  }
+  const out = inputs.filter((i) => !initializers.has(i.name));
+  inputsCache.set(file, { key, inputs: out });
+  return out;
+}
+
+/** ValueInfoProto (name = 1, type = 2) → TypeProto.tensor_type (1) → shape (2) → dim (1): dim_value = 1. */
+function valueInfo(buf: Uint8Array, v: Field): GraphInput {
+  let name = '';
+  const dims: Array<number | null> = [];
+  const sub = (f: Field, no: number) => [...fields(buf, f.start, f.end)].filter((x) => x.no === no && x.wire === 2);
+  for (const f of fields(buf, v.start, v.end)) {
+    if (f.no === 1 && f.wire === 2) name = str(buf, f);
+    else if (f.no === 2 && f.wire === 2) {
+      for (const tensor of sub(f, 1))
+        for (const shape of sub(tensor, 2))
+          for (const dim of sub(shape, 1)) {
+            const value = [...fields(buf, dim.start, dim.end)].find((x) => x.no === 1 && x.wire === 0);
+            dims.push(value && value.value > 0 ? value.value : null);
+          }
+    }
+  }
+  return { name, dims };
 }

@@ -17,6 +17,10 @@ export interface DenoiserSignature {
   outChannels: number | null;
   /** latent channels C: inChannels, or 4 for an 8-channel (IP2P-style) network */
   latentChannels: number;
+  /** a video denoiser (rank-5 sample [B, C, T, h, w]) */
+  video: boolean;
+  /** T when the video model fixes it (null: any number of frames, or a still model) */
+  frames: number | null;
   height: number | null;
   width: number | null;
   fp16: boolean;
@@ -27,7 +31,8 @@ export interface DenoiserSignature {
   extraInputs: Array<{ name: string; shape: Array<number | null> }>;
 }
 
-const SAMPLE = ['sample', 'hidden_states', 'x', 'latent_model_input', 'latents'];
+/** the names a denoiser's latent input goes by */
+export const SAMPLE = ['sample', 'hidden_states', 'x', 'latent_model_input', 'latents'];
 const TIMESTEP = ['timestep', 'timesteps', 't'];
 const EHS = ['encoder_hidden_states', 'context'];
 const CLASS = ['class_labels', 'y', 'class_label'];
@@ -52,8 +57,12 @@ export function denoiserSignature(info: ModelInfo, file: string, evidence: Chann
       `${file}: not a denoiser network: expected inputs "sample"/"hidden_states" and "timestep", found ${info.inputs.map((i) => `${i.name}:${i.type}`).join(', ')}`,
     );
   }
-  if (sample.shape.length !== 4)
-    throw new Error(`${file}: input "${sample.name}" has rank ${sample.shape.length}, expected 4 ([b,c,h,w])`);
+  const rank = sample.shape.length;
+  if (rank !== 4 && rank !== 5) {
+    throw new Error(
+      `${file}: input "${sample.name}" has rank ${rank}, expected 4 ([b,c,h,w]) or 5 for a video denoiser ([b,c,t,h,w])`,
+    );
+  }
   const inC = num(sample.shape[1]) ?? evidence.inChannels?.(sample.name) ?? null;
   if (inC === null) {
     throw new Error(
@@ -82,8 +91,10 @@ export function denoiserSignature(info: ModelInfo, file: string, evidence: Chann
     inChannels: inC,
     outChannels: outC,
     latentChannels: latentC,
-    height: num(sample.shape[2]),
-    width: num(sample.shape[3]),
+    video: rank === 5,
+    frames: rank === 5 ? num(sample.shape[2]) : null,
+    height: num(sample.shape[rank - 2]),
+    width: num(sample.shape[rank - 1]),
     fp16: sample.type === 'float16',
     learnedSigma: outC === 2 * latentC,
     concatChannels: inC - latentC,
@@ -93,5 +104,6 @@ export function denoiserSignature(info: ModelInfo, file: string, evidence: Chann
 
 export function describeSignature(s: DenoiserSignature): string {
   const hw = s.height && s.width ? `${s.height}×${s.width}` : 'any size';
-  return `${s.latentChannels}-channel latents, ${hw}`;
+  const t = s.video ? `, video (${s.frames ?? 'any number of'} frames)` : '';
+  return `${s.latentChannels}-channel latents, ${hw}${t}`;
 }

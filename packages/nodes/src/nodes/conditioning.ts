@@ -121,12 +121,25 @@ export const CLIPTextEncode = defineNode({
 /** The class count of a class-conditional transformer, from its diffusers config.json
  *  (num_embeds_ada_norm; DiT's label table has one more row, the null class). */
 export function numClassesOf(m: ModelValue): number {
+  const n = classCountOf(m);
+  if (n === null) {
+    const file = join(dirname(m.path), 'config.json');
+    throw new Error(
+      existsSync(file)
+        ? `${file}: no num_embeds_ada_norm (number of classes)`
+        : `${m.path}: no config.json next to it to read the number of classes`,
+    );
+  }
+  return n;
+}
+
+/** numClassesOf, or null when no config.json next to the model states it (a bare .onnx file). */
+export function classCountOf(m: ModelValue): number | null {
   const file = join(dirname(m.path), 'config.json');
-  if (!existsSync(file)) throw new Error(`${m.path}: no config.json next to it to read the number of classes`);
+  if (!existsSync(file)) return null;
   const cfg = JSON.parse(readFileSync(file, 'utf8')) as { num_embeds_ada_norm?: unknown; num_classes?: unknown };
   const n = cfg.num_embeds_ada_norm ?? cfg.num_classes;
-  if (typeof n !== 'number') throw new Error(`${file}: no num_embeds_ada_norm (number of classes)`);
-  return n;
+  return typeof n === 'number' ? n : null;
 }
 
 export const ClassLabelConditioning = defineNode({

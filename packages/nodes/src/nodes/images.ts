@@ -54,7 +54,7 @@ export function setPromptRegistry(r: Registry): void {
   exportRegistry = r;
 }
 
-function asImage(v: unknown, input: string): ImageValue {
+export function asImage(v: unknown, input: string): ImageValue {
   const img = v as ImageValue | null;
   if (!img || !(img.data instanceof Float32Array) || img.shape?.length !== 4)
     throw new Error(`input "${input}": not an IMAGE`);
@@ -138,50 +138,62 @@ export function saveImages(
   prefix: string,
   text: Record<string, string> | undefined,
 ): Array<{ filename: string; subfolder: string }> {
+  const [b, h, w] = img.shape;
+  const out: Array<{ filename: string; subfolder: string }> = [];
+  for (let i = 0; i < b; i++)
+    out.push(saveNumbered(root, prefix, 'png', encodePng(imageItemToRgb(img, i), w, h, 3, text)));
+  return out;
+}
+
+/**
+ * Write one file as `<prefix>_<counter>_.<ext>` under `root` (the prefix may name subfolders; counter
+ * after the highest existing one of that extension; never overwrites). Written whole under a hidden
+ * temporary name, then linked to its final name (which fails rather than overwrite): a full disk
+ * leaves no 0-byte or truncated file behind.
+ */
+export function saveNumbered(
+  root: string,
+  prefix: string,
+  ext: string,
+  bytes: Uint8Array,
+): { filename: string; subfolder: string } {
   const { sub, base } = safePrefix(prefix);
   const dir = join(root, sub);
   if (!isInside(dir, root)) throw new Error(`filename_prefix "${prefix}" leaves the output folder`);
   mkdirSync(dir, { recursive: true });
-  const re = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_(\\d+)_\\.png$`);
+  const re = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_(\\d+)_\\.${ext}$`);
   let counter = 0;
   for (const f of readdirSync(dir)) {
     const m = re.exec(f);
     if (m) counter = Math.max(counter, Number(m[1]));
   }
-  const [b, h, w] = img.shape;
-  const out: Array<{ filename: string; subfolder: string }> = [];
-  for (let i = 0; i < b; i++) {
-    const png = encodePng(imageItemToRgb(img, i), w, h, 3, text);
-    // Written whole under a hidden temporary name, then linked to its final name (which fails rather
-    // than overwrite): a full disk leaves no 0-byte or truncated PNG behind.
-    const tmp = join(dir, `.${base}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      writeFileSync(tmp, png, { flag: 'wx' });
-    } catch (e) {
-      rmSync(tmp, { force: true });
-      throw new Error(`${tmp}: ${(e as Error).message}`);
-    }
-    try {
-      for (;;) {
-        counter++;
-        const filename = `${base}_${String(counter).padStart(5, '0')}_.png`;
-        try {
-          linkSync(tmp, join(dir, filename));
-          out.push({ filename, subfolder: sub });
-          break;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
-            throw new Error(`${join(dir, filename)}: ${(e as Error).message}`);
-        }
-      }
-    } finally {
-      rmSync(tmp, { force: true });
-    }
+  const tmp = join(dir, `.${base}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    writeFileSync(tmp, bytes, { flag: 'wx' });
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new Error(`${tmp}: ${(e as Error).message}`);
   }
-  return out;
+  try {
+    for (;;) {
+      counter++;
+      const filename = `${base}_${String(counter).padStart(5, '0')}_.${ext}`;
+      try {
+        linkSync(tmp, join(dir, filename));
+        return { filename, subfolder: sub };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new Error(`${join(dir, filename)}: ${(e as Error).message}`);
+      }
+    }
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
-function workflowText(ctx: NodeContext): Record<string, string> {
+/** The workflow to embed in a saved file: the priorgraph document and the ComfyUI API prompt, as
+ *  Latin-1-safe JSON. */
+export function workflowText(ctx: NodeContext): Record<string, string> {
   const text: Record<string, string> = { workflow: latin1Json(ctx.document) };
   try {
     text.prompt = latin1Json(toComfyPrompt(ctx.document, exportRegistry ?? undefined));

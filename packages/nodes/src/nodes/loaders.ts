@@ -1,9 +1,15 @@
 /** Loaders: a diffusers-layout folder → MODEL, CLIP, VAE; and each part alone. Paths are relative to
  *  the model roots (combo lists what is found there) and confined to them. */
 import { defineNode, type HostInfo } from '@priorgraph/core';
-import { loadClip, loadDenoiserModel, loadFolder, loadVae } from '../models/load.ts';
+import { denoiserFacts, loadClip, loadDenoiserModel, loadFolder, loadVae } from '../models/load.ts';
 import { confinePath, type ModelRole, modelsFor } from '../models/paths.ts';
 import { confineValidator, forInput, handleValue, runtime } from './common.ts';
+
+/** MODEL facts for validation (video or still, frames) from the denoiser's graph, read without loading. */
+const modelFacts = (input: string) => (inputs: Record<string, unknown>, _linked: unknown, host: HostInfo) => {
+  const facts = denoiserFacts(confinePath(String(inputs[input]), host.modelRoots, input));
+  return facts ? { outputs: { MODEL: facts } } : undefined;
+};
 
 /** Each loader lists only the models that fit it (see modelsFor). */
 const models = (role: ModelRole) => (h: HostInfo) => modelsFor(h, role);
@@ -24,6 +30,7 @@ export const DiffusersLoader = defineNode({
     { name: 'VAE', type: 'VAE' },
   ],
   validate: confineValidator('model_path'),
+  infer: modelFacts('model_path'),
   async execute({ model_path }, ctx) {
     return forInput('model_path', async () => {
       const dir = confinePath(model_path, ctx.host.modelRoots, 'model_path');
@@ -43,6 +50,7 @@ export const UNetLoader = defineNode({
   inputs: { unet_path: { kind: 'combo', options: models('denoiser') } },
   outputs: [{ name: 'MODEL', type: 'MODEL' }],
   validate: confineValidator('unet_path'),
+  infer: modelFacts('unet_path'),
   async execute({ unet_path }, ctx) {
     return forInput('unet_path', async () => {
       const p = confinePath(unet_path, ctx.host.modelRoots, 'unet_path');

@@ -1,6 +1,6 @@
 /** Scheduler and Sampler nodes. */
 import { defineNode } from '@priorgraph/core';
-import { schedulerFactsOf, shapeOf, type TensorFacts, tensorBytes } from '../facts.ts';
+import { guiderFactsOf, schedulerFactsOf, shapeOf, type TensorFacts, tensorBytes } from '../facts.ts';
 import { runSampling } from '../sampling.ts';
 import {
   KEY_RULES,
@@ -13,6 +13,7 @@ import {
   type SchedulerName,
 } from '../schedulers/index.ts';
 import type { GuiderValue, LatentValue, ModelValue, SchedulerValue } from '../types.ts';
+import { framesRefusal, latentDims, withBatch } from '../video.ts';
 import { forInput, runtime } from './common.ts';
 
 /** The Scheduler node's own keys: config_json (Python-style JSON allowed) plus its option inputs. */
@@ -99,7 +100,7 @@ export const Sampler = defineNode({
   category: 'sampling',
   displayName: 'Sampler (KSampler-like)',
   description:
-    'Runs the denoising loop inside the worker of the reference model (other models called concurrently through shared memory): seeded noise (Philox4x32-10, createRng), GUIDER, SCHEDULER, steps, denoise strength (img2img from latent_image). Progress every step, a latent→RGB preview every preview_every steps, stops within one step when cancelled.',
+    'Runs the denoising loop (still latents [B,C,h,w] or video latents [B,C,T,h,w]) inside the worker of the reference model (other models called concurrently through shared memory): seeded noise (Philox4x32-10, createRng), GUIDER, SCHEDULER, steps, denoise strength (img2img from latent_image). Progress every step, a latent→RGB preview every preview_every steps, stops within one step when cancelled.',
   inputs: {
     guider: { kind: 'socket', type: 'GUIDER' },
     scheduler: { kind: 'socket', type: 'SCHEDULER' },
@@ -126,8 +127,13 @@ export const Sampler = defineNode({
     }
     const lat = shapeOf(linked.latent_image);
     if (!lat) return { problems };
-    const [lb, lc, lh, lw] = lat;
-    const shape: TensorFacts['shape'] = [lb === 1 ? Math.max(1, Number(batch_size) || 1) : lb, lc, lh, lw];
+    const frames = latentDims(lat).frames;
+    for (const m of guiderFactsOf(linked.guider)?.models ?? []) {
+      const refused = framesRefusal(m, frames, `the model ${m.path}`);
+      if (refused) problems.push({ input: 'latent_image', message: refused });
+    }
+    const lb = lat[0];
+    const shape = withBatch(lat, lb === 1 ? Math.max(1, Number(batch_size) || 1) : lb) as TensorFacts['shape'];
     // x, noise, the result, and a doubled (two-branch guidance) model input and output.
     return { outputs: { LATENT: { shape } }, bytes: tensorBytes(lat) + 7 * tensorBytes(shape), problems };
   },

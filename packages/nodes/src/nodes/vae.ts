@@ -1,8 +1,9 @@
 /** VAE encode (image → latents × scaling_factor), decode (÷ scaling_factor), empty latents. */
 import { defineNode } from '@priorgraph/core';
-import { shapeOf, tensorBytes, VAE_FACTOR } from '../facts.ts';
+import { type Shape4, shapeOf, tensorBytes, VAE_FACTOR } from '../facts.ts';
 import type { RuntimePool } from '../runtime/pool.ts';
 import type { ImageValue, LatentValue, VaeValue } from '../types.ts';
+import { clipOf, foldFrames, latentDims, unfoldFrames } from '../video.ts';
 import { checkFinite, forInput, runtime } from './common.ts';
 
 function asVae(v: unknown, input: string): VaeValue {
@@ -12,12 +13,16 @@ function asVae(v: unknown, input: string): VaeValue {
   return vae;
 }
 
-export async function vaeDecode(vae: VaeValue, lat: LatentValue, pool?: RuntimePool): Promise<ImageValue> {
+/** Latents → IMAGE. A video latent [B, C, T, h, w] is decoded frame by frame (T folded into the batch):
+ *  the IMAGE holds B·T frames with `frames: T`. */
+export async function vaeDecode(vae: VaeValue, video: LatentValue, pool?: RuntimePool): Promise<ImageValue> {
   if (!vae.decoder) throw new Error(`${vae.name}: this VAE has no decoder (vae_decoder/model.onnx)`);
   const decoder = pool ? await pool.live(vae.decoder) : vae.decoder;
   const meta = vae.decoder.info.inputs[0];
   const wantC = meta.shape[1];
-  const [b, c, h, w] = lat.shape;
+  const frames = latentDims(video.shape).frames;
+  const lat = foldFrames(video.samples, video.shape);
+  const [b, c, h, w] = lat.shape as Shape4;
   if (typeof wantC === 'number' && wantC > 0 && wantC !== c) {
     throw new Error(`${vae.decoder.path}: the decoder takes ${wantC}-channel latents, got ${c} channels`);
   }
@@ -38,10 +43,21 @@ export async function vaeDecode(vae: VaeValue, lat: LatentValue, pool?: RuntimeP
       }
     }
   }
-  return { data, shape: [b, oh, ow, 3] };
+  return frames === null ? { data, shape: [b, oh, ow, 3] } : { data, shape: [b, oh, ow, 3], frames };
 }
 
+/** IMAGE → latents. Stills give [B, C, h, w]; video frames (`frames: T`) give a video latent
+ *  [B, C, T, h, w], each frame encoded as a batch item. */
 export async function vaeEncode(vae: VaeValue, img: ImageValue, pool?: RuntimePool): Promise<LatentValue> {
+  const still = await encodeItems(vae, img, pool);
+  const { clips, frames } = clipOf(img);
+  if (img.frames === undefined) return still;
+  const [, C, h, w] = still.shape as Shape4;
+  const samples = unfoldFrames(still.samples, still.shape, frames);
+  return { samples, shape: [clips, C, frames, h, w], scalingFactor: still.scalingFactor };
+}
+
+async function encodeItems(vae: VaeValue, img: ImageValue, pool?: RuntimePool): Promise<LatentValue> {
   if (!vae.encoder) throw new Error(`${vae.name}: this VAE has no encoder (vae_encoder/model.onnx)`);
   const encoder = pool ? await pool.live(vae.encoder) : vae.encoder;
   const meta = vae.encoder.info.inputs[0];
@@ -89,10 +105,11 @@ export const VAEDecode = defineNode({
   infer(_inputs, linked) {
     const lat = shapeOf(linked.samples);
     if (!lat) return undefined;
-    const [b, , h, w] = lat;
-    const shape: [number, number, number, number] = [b, h * VAE_FACTOR, w * VAE_FACTOR, 3];
-    // the latent, its unscaled copy, the decoder's output and the image
-    return { outputs: { IMAGE: { shape } }, bytes: 2 * tensorBytes(lat) + 2 * tensorBytes(shape) };
+    const { batch, frames, height, width } = latentDims(lat);
+    const shape: Shape4 = [batch * (frames ?? 1), height * VAE_FACTOR, width * VAE_FACTOR, 3];
+    // the latent, its unscaled copy (and a video's frame-folded one), the decoder's output and the image
+    const image = frames === null ? { shape } : { shape, frames };
+    return { outputs: { IMAGE: image }, bytes: (frames === null ? 2 : 3) * tensorBytes(lat) + 2 * tensorBytes(shape) };
   },
   async execute({ samples, vae }, ctx) {
     const v = asVae(vae, 'vae');
@@ -105,13 +122,16 @@ export const VAEEncode = defineNode({
   version: 1,
   category: 'latent',
   displayName: 'VAE Encode',
-  description: 'Image → latents, multiplied by the VAE config scaling_factor.',
+  description:
+    'Image → latents, multiplied by the VAE config scaling_factor. Video frames (an IMAGE with frames) give a video latent [B, C, T, h, w].',
   inputs: { pixels: { kind: 'socket', type: 'IMAGE' }, vae: { kind: 'socket', type: 'VAE' } },
   outputs: [{ name: 'LATENT', type: 'LATENT' }],
   infer(_inputs, linked) {
     const img = shapeOf(linked.pixels);
-    // the image and its channel-first copy (the latent is 1/64 of that per channel)
-    return img ? { bytes: 2 * tensorBytes(img) } : undefined;
+    if (!img) return undefined;
+    // the image and its channel-first copy (the latent is 1/64 of that per channel); no LATENT facts:
+    // its channel count is the VAE's, known when it loads
+    return { bytes: 2 * tensorBytes(img) };
   },
   async execute({ pixels, vae }, ctx) {
     const v = asVae(vae, 'vae');
@@ -161,3 +181,41 @@ export const EmptyLatentImage = defineNode({
     return { LATENT: l };
   },
 });
+
+export const EmptyVideoLatent = defineNode({
+  type: 'EmptyVideoLatent',
+  version: 1,
+  category: 'latent/video',
+  displayName: 'Empty Video Latent',
+  description:
+    'Zero video latents [batch, channels, frames, height ÷ 8, width ÷ 8] for a video model; the sampler replaces them with seeded noise.',
+  inputs: {
+    width: { kind: 'int', default: 32, min: 8, max: 8192, step: 8 },
+    height: { kind: 'int', default: 32, min: 8, max: 8192, step: 8 },
+    frames: { kind: 'int', default: 8, min: 1, max: 1024 },
+    batch_size: { kind: 'int', default: 1, min: 1, max: 64 },
+    channels: { kind: 'int', default: 4, min: 1, max: 64, optional: true, description: 'latent channels' },
+  },
+  outputs: [{ name: 'LATENT', type: 'LATENT' }],
+  infer({ width, height, frames, batch_size, channels }) {
+    const shape = videoLatentShape(Number(width), Number(height), Number(frames), Number(batch_size), channels);
+    return { outputs: { LATENT: { shape } }, bytes: tensorBytes(shape) };
+  },
+  execute({ width, height, frames, batch_size, channels }) {
+    const shape = videoLatentShape(width, height, frames, batch_size, channels);
+    const l: LatentValue = { samples: new Float32Array(tensorBytes(shape) / 4), shape };
+    return { LATENT: l };
+  },
+});
+
+function videoLatentShape(
+  width: number,
+  height: number,
+  frames: number,
+  batch: number,
+  channels: unknown,
+): [number, number, number, number, number] {
+  const h = Math.max(1, Math.floor(height / VAE_FACTOR));
+  const w = Math.max(1, Math.floor(width / VAE_FACTOR));
+  return [batch, typeof channels === 'number' ? channels : 4, frames, h, w];
+}

@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { HostInfo, Logger } from '@priorgraph/core';
+import { latentDims } from '../video.ts';
 import type { CoordinatorMessage, SamplePlan } from './plan.ts';
 import type { ModelHandle } from './pool.ts';
 import { RuntimePool } from './pool.ts';
@@ -76,7 +77,7 @@ export function channelBytes(h: ModelHandle, items: number, latentHW: number, la
     const n =
       i.shape.length <= 1
         ? 1
-        : i.shape.length === 4
+        : i.shape.length >= 4 // a latent-like input (rank 5: video; latentHW counts its frames)
           ? (Number(fixed[0]) || 2 * latentC) * latentHW
           : fixed.reduce((a, b) => a * (b || 1), 1);
     perItem += n * 8;
@@ -116,9 +117,9 @@ async function sampleIn(
   handles: ModelHandle[],
   hooks: SampleHooks,
 ): Promise<SampleResult> {
-  const [B, C, H, W] = plan.shape;
+  const { batch: B, channels: C, perChannel } = latentDims(plan.shape);
   const host = handles[0];
-  const channels = handles.map((h, i) => (i === 0 ? null : createChannel(channelBytes(h, 3 * B, H * W, C))));
+  const channels = handles.map((h, i) => (i === 0 ? null : createChannel(channelBytes(h, 3 * B, perChannel, C))));
   const control = new SharedArrayBuffer(16);
   const ctrl = new Int32Array(control);
   const runId = nextRunId++;

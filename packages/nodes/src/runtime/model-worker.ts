@@ -11,7 +11,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { latentPreviewRGBA } from '../guidance/index.ts';
+import { latentPreviewStrip } from '../guidance/index.ts';
 import { previewPng } from '../image-utils.ts';
 import { float32ToHalf, halfToFloat32 } from './fp16.ts';
 import { sessionOptions } from './options.ts';
@@ -185,8 +185,8 @@ async function sampleHere(plan: SamplePlan): Promise<void> {
         cancelled: () => Atomics.load(control, 0) === 1,
         progress: (step, total) => post({ op: 'progress', step, total }),
         preview: (lat) => {
-          const [, C, H, W] = plan.shape;
-          const png = previewPng(latentPreviewRGBA(lat, C, H, W, 0), W, H);
+          const { rgba, width, height } = latentPreviewStrip(lat, plan.shape);
+          const png = previewPng(rgba, width, height);
           post({ op: 'preview', png }, [png.buffer as ArrayBuffer]);
         },
       },

@@ -4,7 +4,7 @@
  */
 import type { PredictionType } from '../guidance/index.ts';
 import type { SchedulerConfig, SchedulerName } from '../schedulers/index.ts';
-import type { Guider } from '../types.ts';
+import type { Guider, LatentShape } from '../types.ts';
 
 /** How to call one model for one branch, and how to read its answer. */
 export interface DenoiserSpec {
@@ -29,7 +29,8 @@ export interface DenoiserSpec {
   classLabel: number | null;
   /** further named inputs from the conditioning ([1|B, …] each), batched like the hidden states */
   extra?: Array<{ name: string; data: Float32Array; dims: number[] }>;
-  /** 8-channel models: the image latent [B, inC − C, H, W] concatenated to x_t; null = zeros */
+  /** 8-channel models: the image latent [B, inC − C, …] (laid out like x_t: a still image latent is
+   *  repeated over a video's frames) concatenated to x_t; null = zeros */
   concat: Float32Array | null;
 }
 
@@ -44,8 +45,8 @@ export interface SamplePlan {
   strength: number;
   /** [0, 2^64 − 1]: a bigint above 2^53 − 1 (structured-clonable) */
   seed: number | bigint;
-  /** [B, C, H, W] */
-  shape: [number, number, number, number];
+  /** [B, C, H, W], or [B, C, T, H, W] for a video */
+  shape: LatentShape;
   init: Float32Array | null;
   previewEvery: number;
   /** one entry per distinct model session: a shared channel to that model's worker, or null for the

@@ -8,6 +8,7 @@ import { epsilonToPrediction, type PredictionType, predictionToX0, type Vec, x0T
 import { guidanceMethod } from '../guiders/index.ts';
 import { createRng } from '../rng.ts';
 import { closestVarianceTimestep, createScheduler } from '../schedulers/index.ts';
+import { latentDims } from '../video.ts';
 import type { DenoiserSpec, GuiderSpec, SamplePlan } from './plan.ts';
 import type { HostTensor } from './protocol.ts';
 
@@ -32,11 +33,11 @@ export async function evalBranches(
   x: Float32Array,
   t: number,
   refAlphaBar: number,
-  shape: [number, number, number, number],
+  shape: SamplePlan['shape'],
   call: CallModels,
 ): Promise<Vec[]> {
-  const [B, C, H, W] = shape;
-  const hw = H * W;
+  // hw: values per channel of one batch item (T·h·w for a video latent): everything below is per item
+  const { batch: B, channels: C, perChannel: hw, inner } = latentDims(shape);
   // group by channel, in order
   const groups = new Map<number, number[]>();
   branches.forEach((b, i) => {
@@ -65,7 +66,7 @@ export async function evalBranches(
       }
     });
     const inputs: HostTensor[] = [
-      { name: d0.sampleName, data: sample, dims: [n, inC, H, W] },
+      { name: d0.sampleName, data: sample, dims: [n, inC, ...inner] },
       { name: d0.timestepName, data: ts, dims: [n] },
     ];
     if (d0.encoderHiddenStatesName) {
@@ -118,9 +119,10 @@ export async function evalBranches(
   for (const [, idx] of groups) {
     const out = outs[ci++][0];
     const outC = out.dims[1];
-    if (out.dims[0] !== idx.length * B || out.dims[2] !== H || out.dims[3] !== W || (outC !== C && outC !== 2 * C)) {
+    const fits = out.dims.length === shape.length && inner.every((v, j) => out.dims[j + 2] === v);
+    if (out.dims[0] !== idx.length * B || !fits || (outC !== C && outC !== 2 * C)) {
       throw new Error(
-        `${branches[idx[0]].d.label}: output shape [${out.dims}] does not fit latents [${idx.length * B},${C},${H},${W}]`,
+        `${branches[idx[0]].d.label}: output shape [${out.dims}] does not fit latents [${idx.length * B},${C},${inner}]`,
       );
     }
     const data = out.data as Float32Array;

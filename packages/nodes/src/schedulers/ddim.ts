@@ -39,8 +39,13 @@ export class DdimScheduler implements Scheduler {
     this.finalAlphaCumprod = config.set_alpha_to_one ? 1 : this.alphasCumprod[0];
   }
 
+  /** DDIM's grid needs distinct training timesteps: at most num_train_timesteps steps. */
+  maxInferenceSteps(): number {
+    return this.config.num_train_timesteps;
+  }
+
   setTimesteps(n: number): void {
-    checkStepCount(this.name, n, this.config.num_train_timesteps);
+    checkStepCount(this.name, n, this.maxInferenceSteps());
     this.numInferenceSteps = n;
     this.timesteps = spacedTimesteps(this.config, n, true);
     checkGridInTable(this.name, this.config, this.timesteps);

@@ -37,8 +37,13 @@ export class DdpmScheduler implements Scheduler {
     this.alphasCumprod = alphasCumprodOf(trainingBetas(config));
   }
 
+  /** DDPM's grid needs distinct training timesteps: at most num_train_timesteps steps. */
+  maxInferenceSteps(): number {
+    return this.config.num_train_timesteps;
+  }
+
   setTimesteps(n: number): void {
-    checkStepCount(this.name, n, this.config.num_train_timesteps);
+    checkStepCount(this.name, n, this.maxInferenceSteps());
     this.timesteps = spacedTimesteps(this.config, n, true);
     checkGridInTable(this.name, this.config, this.timesteps);
     this.numInferenceSteps = n;

@@ -56,6 +56,11 @@ export class DpmSolverPP2MScheduler implements Scheduler {
     this.trainSigmas = trainingSigmas(this.alphasCumprod);
   }
 
+  /** Any number of steps, as diffusers' scheduler takes. */
+  maxInferenceSteps(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
   setTimesteps(n: number): void {
     const N = this.config.num_train_timesteps;
     checkStepCount(this.name, n, Number.POSITIVE_INFINITY); // diffusers does not bound n by N here

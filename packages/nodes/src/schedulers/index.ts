@@ -86,12 +86,8 @@ export function trainingAlphasCumprod(config: Partial<SchedulerConfig> = {}): Fl
   return alphasCumprodOf(trainingBetas(resolveConfig('ddim', cfg)));
 }
 
-/** The most inference steps `setTimesteps(n, strength)` accepts for this scheduler and config: DDIM and
- *  DDPM stop at num_train_timesteps, LCM also at ⌊original_inference_steps × strength⌋; the others take
- *  any count, as diffusers' do. */
+/** The most inference steps `setTimesteps(n, strength)` accepts for this scheduler and config (each
+ *  scheduler states its own limit: maxInferenceSteps on the Scheduler). */
 export function maxInferenceSteps(name: SchedulerName, config: Partial<SchedulerConfig> = {}, strength = 1): number {
-  const cfg = resolveConfig(name, config);
-  if (name === 'lcm') return Math.min(cfg.num_train_timesteps, Math.trunc(cfg.original_inference_steps * strength));
-  if (name === 'ddim' || name === 'ddpm') return cfg.num_train_timesteps;
-  return Number.POSITIVE_INFINITY;
+  return createScheduler(name, config).maxInferenceSteps(strength);
 }

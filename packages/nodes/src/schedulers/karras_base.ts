@@ -56,6 +56,11 @@ export abstract class SigmaScheduler {
   /** Whether Karras sigmas apply (Euler only; Euler ancestral in diffusers has no such option). */
   protected abstract get karras(): boolean;
 
+  /** Any number of steps, as diffusers' scheduler takes. */
+  maxInferenceSteps(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
   setTimesteps(n: number): void {
     checkStepCount(this.name, n, Number.POSITIVE_INFINITY); // diffusers does not bound n by N here
     let timesteps = spacedTimesteps(this.config, n, false);

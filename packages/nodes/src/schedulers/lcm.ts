@@ -41,6 +41,11 @@ export class LcmScheduler implements Scheduler {
     this.finalAlphaCumprod = config.set_alpha_to_one ? 1 : this.alphasCumprod[0];
   }
 
+  /** LCM picks its steps from ⌊original_inference_steps × strength⌋ skipping-step timesteps. */
+  maxInferenceSteps(strength = 1): number {
+    return Math.min(this.config.num_train_timesteps, Math.trunc(this.config.original_inference_steps * strength));
+  }
+
   setTimesteps(n: number, strength = 1): void {
     const N = this.config.num_train_timesteps;
     checkStepCount(this.name, n, N);

@@ -53,6 +53,11 @@ export class PndmScheduler implements Scheduler {
   }
 
   /** diffusers' set_timesteps: the PRK warm-up timesteps (unless skip_prk_steps), then the PLMS ones. */
+  /** Any number of steps, as diffusers' scheduler takes. */
+  maxInferenceSteps(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
   setTimesteps(n: number): void {
     const N = this.config.num_train_timesteps;
     checkStepCount(this.name, n, Number.POSITIVE_INFINITY); // diffusers' PNDM does not bound n by N

@@ -25,6 +25,8 @@ export interface Scheduler {
   readonly sigmas: readonly number[];
   /** steps per model call: 1 for all schedulers here */
   readonly order: number;
+  /** The most inference steps setTimesteps accepts (for denoise strength s, where that matters). */
+  maxInferenceSteps(strength?: number): number;
   setTimesteps(numInferenceSteps: number): void;
   scaleModelInput(sample: Float32Array, timestep: number): Float32Array;
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, rng?: Rng): StepResult;

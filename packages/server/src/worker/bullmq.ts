@@ -295,6 +295,15 @@ export class BullmqEngine implements JobEngine {
     }
   }
 
+  async resumable(ids: readonly string[]): Promise<string[]> {
+    const held: string[] = [];
+    for (const id of ids) {
+      const job = await this.queue.getJob(id);
+      if (job && (await job.getState()) !== 'unknown') held.push(id);
+    }
+    return held;
+  }
+
   private async interrupt(id: string): Promise<void> {
     const job = await this.queue.getJob(id);
     const state = await job?.getState();
