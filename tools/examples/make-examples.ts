@@ -594,6 +594,246 @@ function video() {
   );
 }
 
+/** Guided by CFG (the model's own zero conditioning) beside prior swap (shapes-t2i with its null text):
+ *  the tail shared by the image-conditioned examples. `cond` is the conditional Denoiser, `neg` the
+ *  model's unconditional one; `col` the first free column. */
+function cfgBesidePriorSwap(name: string, cfg: number, model: string, col: number, seed: number) {
+  return {
+    empty: { type: 'CLIPTextEncode', inputs: { clip: link('load', 'CLIP'), text: '' }, col: col - 1, row: 3 },
+    prior_uncond: {
+      type: 'Denoiser',
+      inputs: { model: link('load', 'MODEL'), conditioning: link('empty', 'CONDITIONING') },
+      col,
+      row: 3,
+      title: 'Prior: shapes-t2i, null text',
+    },
+    cfg: {
+      type: 'CFGGuider',
+      inputs: { positive: link('cond', 'DENOISER'), negative: link('neg', 'DENOISER'), cfg, ...guidance },
+      col: col + 1,
+      row: 0,
+      title: 'Standard CFG',
+    },
+    swap: {
+      type: 'PriorSwapCFGGuider',
+      inputs: { model: link('cond', 'DENOISER'), prior: link('prior_uncond', 'DENOISER'), cfg, ...guidance },
+      col: col + 1,
+      row: 2,
+      title: 'Prior-swap CFG',
+    },
+    scheduler: {
+      type: 'Scheduler',
+      inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}', model: link(model, 'MODEL') },
+      col: col + 1,
+      row: 1,
+    },
+    sample_cfg: { type: 'Sampler', inputs: samplerInputs('cfg', seed), col: col + 2, row: 0 },
+    sample_swap: { type: 'Sampler', inputs: samplerInputs('swap', seed), col: col + 2, row: 2 },
+    decode_cfg: {
+      type: 'VAEDecode',
+      inputs: { samples: link('sample_cfg', 'LATENT'), vae: link('load', 'VAE') },
+      col: col + 3,
+      row: 0,
+    },
+    decode_swap: {
+      type: 'VAEDecode',
+      inputs: { samples: link('sample_swap', 'LATENT'), vae: link('load', 'VAE') },
+      col: col + 3,
+      row: 2,
+    },
+    compare: {
+      type: 'ImageCompare',
+      inputs: {
+        image_a: link('input', 'IMAGE'),
+        label_a: 'INPUT',
+        image_b: link('decode_cfg', 'IMAGE'),
+        label_b: 'CFG',
+        image_c: link('decode_swap', 'IMAGE'),
+        label_c: 'PRIOR SWAP',
+        label_d: '',
+      },
+      col: col + 4,
+      row: 1,
+    },
+    save: {
+      type: 'SaveImage',
+      inputs: { images: link('compare', 'IMAGE'), filename_prefix: name },
+      col: col + 4,
+      row: 2,
+    },
+  };
+}
+
+/** Zero-1-to-3 style novel views of a render (examples/workflows/inputs/novel-views-input.png, copy it
+ *  into the input folder): the camera turned 120° around the object. */
+function novelViews() {
+  return document(
+    'novel-views-priorswap',
+    'Zero-1-to-3 style novel views: the input view (a 3D render; copy examples/workflows/inputs/' +
+      'novel-views-input.png into the input folder) is encoded by the image encoder and, with the relative ' +
+      'camera pose, projected to the novel-view model’s context; its latent is concatenated to x_t. Standard CFG ' +
+      '(zero context and zero latent) beside prior swap (shapes-t2i with its null text), same seed.',
+    {
+      load: { type: 'DiffusersLoader', inputs: { model_path: 'shapes-t2i' }, col: 0, row: 0, title: 'VAE + prior' },
+      nv: {
+        type: 'UNetLoader',
+        inputs: { unet_path: 'shapes-novel-views' },
+        col: 0,
+        row: 2,
+        title: 'Novel views (8-ch)',
+      },
+      clip_vision: {
+        type: 'CLIPVisionLoader',
+        inputs: { clip_name: 'shapes-image-encoder' },
+        col: 0,
+        row: 3,
+      },
+      input: { type: 'LoadImage', inputs: { image: 'novel-views-input.png' }, col: 0, row: 1, title: 'Input view' },
+      encode: {
+        type: 'CLIPVisionEncode',
+        inputs: { clip_vision: link('clip_vision', 'CLIP_VISION'), image: link('input', 'IMAGE'), crop: 'center' },
+        col: 1,
+        row: 1,
+      },
+      pose: {
+        type: 'Zero123Conditioning',
+        inputs: {
+          model: link('nv', 'MODEL'),
+          clip_vision_output: link('encode', 'CLIP_VISION_OUTPUT'),
+          init_image: link('input', 'IMAGE'),
+          vae: link('load', 'VAE'),
+          elevation: 0,
+          azimuth: 120,
+          radius: 0,
+        },
+        col: 2,
+        row: 1,
+      },
+      cond: {
+        type: 'Denoiser',
+        inputs: {
+          model: link('nv', 'MODEL'),
+          conditioning: link('pose', 'positive'),
+          image_latent: link('pose', 'image_latent'),
+        },
+        col: 3,
+        row: 0,
+        title: 'Pose + input view',
+      },
+      neg: {
+        type: 'Denoiser',
+        inputs: { model: link('nv', 'MODEL'), conditioning: link('pose', 'negative') },
+        col: 3,
+        row: 1,
+        title: 'Unconditional (zeros)',
+      },
+      ...cfgBesidePriorSwap('novel-views-priorswap', 5, 'nv', 3, 42),
+    },
+  );
+}
+
+/** Versatile-Diffusion style variations of images the text-to-image model makes in the same graph. */
+function imageVariation() {
+  return document(
+    'image-variation-priorswap',
+    'Versatile-Diffusion style image variation: source images made by the text-to-image model are encoded by ' +
+      'the image encoder; the variation model is conditioned on that embedding only (no text). Standard CFG (zero ' +
+      'embedding) beside prior swap (shapes-t2i with its null text), same seed.',
+    {
+      load: { type: 'DiffusersLoader', inputs: { model_path: 'shapes-t2i' }, col: 0, row: 0, title: 'Text-to-image' },
+      iv: {
+        type: 'UNetLoader',
+        inputs: { unet_path: 'shapes-image-variation' },
+        col: 0,
+        row: 2,
+        title: 'Image variation',
+      },
+      clip_vision: { type: 'CLIPVisionLoader', inputs: { clip_name: 'shapes-image-encoder' }, col: 0, row: 3 },
+      prompt: {
+        type: 'CLIPTextEncode',
+        inputs: { clip: link('load', 'CLIP'), text: 'a purple triangle on a light background' },
+        col: 1,
+        row: 0,
+      },
+      src_cond: {
+        type: 'Denoiser',
+        inputs: { model: link('load', 'MODEL'), conditioning: link('prompt', 'CONDITIONING') },
+        col: 2,
+        row: 0,
+      },
+      src_uncond: {
+        type: 'Denoiser',
+        inputs: { model: link('load', 'MODEL'), conditioning: link('prompt', 'EMPTY') },
+        col: 2,
+        row: 1,
+      },
+      src_guider: {
+        type: 'CFGGuider',
+        inputs: {
+          positive: link('src_cond', 'DENOISER'),
+          negative: link('src_uncond', 'DENOISER'),
+          cfg: 3,
+          ...guidance,
+        },
+        col: 3,
+        row: 0,
+      },
+      src_sched: {
+        type: 'Scheduler',
+        inputs: {
+          scheduler: 'ddim',
+          use_karras_sigmas: false,
+          eta: 0,
+          config_json: '{}',
+          model: link('load', 'MODEL'),
+        },
+        col: 3,
+        row: 1,
+      },
+      source: {
+        type: 'Sampler',
+        inputs: { ...samplerInputs('src_guider', 7), scheduler: link('src_sched', 'SCHEDULER') },
+        col: 4,
+        row: 0,
+        title: 'Source images',
+      },
+      input: {
+        type: 'VAEDecode',
+        inputs: { samples: link('source', 'LATENT'), vae: link('load', 'VAE') },
+        col: 5,
+        row: 0,
+      },
+      encode: {
+        type: 'CLIPVisionEncode',
+        inputs: { clip_vision: link('clip_vision', 'CLIP_VISION'), image: link('input', 'IMAGE'), crop: 'center' },
+        col: 6,
+        row: 0,
+      },
+      embed: {
+        type: 'ImageEmbedConditioning',
+        inputs: { model: link('iv', 'MODEL'), clip_vision_output: link('encode', 'CLIP_VISION_OUTPUT') },
+        col: 7,
+        row: 0,
+      },
+      cond: {
+        type: 'Denoiser',
+        inputs: { model: link('iv', 'MODEL'), conditioning: link('embed', 'positive') },
+        col: 8,
+        row: 0,
+        title: 'Image embedding',
+      },
+      neg: {
+        type: 'Denoiser',
+        inputs: { model: link('iv', 'MODEL'), conditioning: link('embed', 'negative') },
+        col: 8,
+        row: 1,
+        title: 'Unconditional (zeros)',
+      },
+      ...cfgBesidePriorSwap('image-variation-priorswap', 2, 'iv', 8, 42),
+    },
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Real model families (examples/workflows/real/). Each expects folders named as the user's exports
 // (listed first in its description); nothing here is shipped, so they run where those folders are.
@@ -1089,6 +1329,8 @@ const examples: Array<[string, WorkflowDocument]> = [
     ),
   ],
   ['edit-priorswap', editing()],
+  ['novel-views-priorswap', novelViews()],
+  ['image-variation-priorswap', imageVariation()],
   [
     'cross-architecture-prior',
     textToImage(

@@ -13,6 +13,7 @@ import {
   ConditioningZeroOut,
   T5TextEncode,
 } from './nodes/conditioning.ts';
+import { imageConditioningNodes } from './nodes/image-conditioning.ts';
 import { ImageCompare, LoadImage, PreviewImage, SaveImage, setPromptRegistry } from './nodes/images.ts';
 import { CLIPLoader, DiffusersLoader, UNetLoader, VAELoader } from './nodes/loaders.ts';
 import { Sampler, Scheduler } from './nodes/sampler.ts';
@@ -31,6 +32,7 @@ export const nodes = [
   T5TextEncode,
   ConditioningZeroOut,
   ClassLabelConditioning,
+  ...imageConditioningNodes,
   VAEEncode,
   VAEDecode,
   EmptyLatentImage,
@@ -74,6 +76,7 @@ export { denoiserSignature } from './models/signature.ts';
 export { buildClipTokenizer, loadClipTokenizer, parseMerges } from './models/tokenizer.ts';
 export * from './nodes/conditioning.ts';
 export { encodeTexts } from './nodes/conditioning.ts';
+export * from './nodes/image-conditioning.ts';
 export { compareGrid, ImageCompare, LoadImage, PreviewImage, SaveImage, saveImages } from './nodes/images.ts';
 export * from './nodes/loaders.ts';
 export * from './nodes/sampler.ts';

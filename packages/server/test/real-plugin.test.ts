@@ -6,7 +6,7 @@
  *    including the examples' ComfyUI API-format workflows sent unchanged by an npm client.
  * Driven by the npm ComfyUI client `comfy-ui-client` and raw websocket frames.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import nodesPlugin from '@priorgraph/nodes';
@@ -248,7 +248,10 @@ describe.skipIf(!demo)('real built-in plugin on the shipped demo models', () => 
       console.warn('[server tests] no ComfyUI API-format workflows under examples/ yet');
       return;
     }
-    const { url } = await serve(MODELS_DIR);
+    const { url, dir } = await serve(MODELS_DIR);
+    // examples that start from a picture name it in examples/workflows/inputs/ (copy it to the input folder)
+    const inputs = resolve(import.meta.dirname, '..', '..', '..', 'examples', 'workflows', 'inputs');
+    if (existsSync(inputs)) cpSync(inputs, join(dir, 'input'), { recursive: true });
     for (const ex of examples.slice(0, 4)) {
       const r = await post(url, '/api/workflows/run?wait=1&timeout_s=300', ex.prompt);
       expect(r.status, `${ex.file}: ${JSON.stringify(r.json).slice(0, 500)}`).toBe(200);

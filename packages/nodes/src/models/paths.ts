@@ -77,12 +77,21 @@ export function scanModels(host: HostInfo): { folders: string[]; files: string[]
 }
 
 /** What a loader needs: a whole pipeline folder, a denoiser (folder or .onnx file), a CLIP (tokenizer
- *  and text encoder), a VAE. */
-export type ModelRole = 'pipeline' | 'denoiser' | 'clip' | 'vae';
+ *  and text encoder), a VAE, an image encoder (CLIP vision: image_encoder/). */
+export type ModelRole = 'pipeline' | 'denoiser' | 'clip' | 'vae' | 'clip_vision';
 
 const DENOISER_DIRS = ['unet', 'transformer'];
 /** diffusers component folders that hold something other than a denoiser */
-const OTHER_COMPONENT_DIRS = ['text_encoder', 'text_encoder_2', 'vae_encoder', 'vae_decoder', 'safety_checker'];
+const OTHER_COMPONENT_DIRS = [
+  'text_encoder',
+  'text_encoder_2',
+  'vae_encoder',
+  'vae_decoder',
+  'safety_checker',
+  'image_encoder',
+  'cc_projection',
+  'image_projection',
+];
 /** the input names a denoiser network takes its timestep by (see signature.ts) */
 const TIMESTEP_NAMES = ['timestep', 'timesteps'];
 const PROBE_BYTES = 64 * 1024 * 1024;
@@ -130,9 +139,11 @@ export function modelsFor(host: HostInfo, role: ModelRole): string[] {
     const d = abs(f);
     if (role === 'clip') return hasDir(d, ['tokenizer']) && hasDir(d, ['text_encoder']);
     if (role === 'vae') return hasDir(d, ['vae_decoder']);
+    if (role === 'clip_vision') return hasDir(d, ['image_encoder']);
     return hasDir(d, DENOISER_DIRS);
   };
   const out = folders.filter(folderOk);
+  if (role === 'clip_vision') out.push(...files.filter((f) => basename(dirname(abs(f))) === 'image_encoder'));
   if (role === 'denoiser') {
     for (const f of files) {
       const parent = basename(dirname(abs(f)));
