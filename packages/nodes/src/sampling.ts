@@ -66,7 +66,7 @@ function latentShapeAndInit(
       throw new Error(`input "latent_image": latents have ${lc} channels, the model ${ref.path} takes ${C}`);
     if (ref.sig.height && (lh !== ref.sig.height || lw !== ref.sig.width)) {
       throw new Error(
-        `input "latent_image": latents are ${lh}×${lw}, the model ${ref.path} takes ${ref.sig.height}×${ref.sig.width} (an Empty Latent Image of ${ref.sig.width * 8}×${ref.sig.height * 8} makes latents of that size)`,
+        `input "latent_image": latents are ${lh}×${lw}, the model ${ref.path} takes ${ref.sig.height}×${ref.sig.width} (an Empty Latent Image of ${(ref.sig.width ?? 0) * 8}×${ref.sig.height * 8} makes latents of that size)`,
       );
     }
     const conflict = batchConflict(a.batchSize, lb);

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ClearDeleteBody, InterruptBody, PromptBody } from './schemas.js';
 
 interface RouteDoc {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   path: string;
   summary: string;
   comfy?: boolean;
