@@ -220,3 +220,69 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
     expect(pageErrors).toEqual([]);
   });
 });
+
+describe.skipIf(SKIP_BROWSER)(
+  'Empty Latent Image and batch size (issue 15 item 10; built-in nodes, demo models)',
+  () => {
+    let server: E2eServer;
+    let browser: Browser;
+    let page: Page;
+
+    beforeAll(async () => {
+      await ensureBuilt();
+      server = await startE2eServer({ plugin: 'builtin' });
+      browser = await launchBrowser();
+      page = await browser.context.newPage();
+      await page.goto(server.url);
+      await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+    }, 120_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      await server?.close();
+    });
+
+    it("the width tooltip says the output image size; a sampler batch_size that differs from the latent's is refused, naming both", async () => {
+      // the example, with an Empty Latent Image of batch 3 feeding a sampler of batch_size 4
+      const sampler = await page.evaluate(() => {
+        const a = window.priorgraph;
+        const d = a.currentDocument();
+        const [id, sampler] = Object.entries(d.nodes).find(([, n]) => /Sampler$/.test(n.type))!;
+        const pos = sampler.ui?.pos ?? [0, 0];
+        d.nodes.latent = {
+          type: 'priorgraph.EmptyLatentImage',
+          inputs: { width: 32, height: 32, batch_size: 3 },
+          ui: { pos: [pos[0], pos[1] - 220] },
+        };
+        sampler.inputs.latent_image = { node: 'latent', output: 'LATENT' };
+        sampler.inputs.batch_size = 4;
+        a.loadDocument(d, { fit: false });
+        a.editor.centreOn('latent');
+        return id;
+      });
+      await page.waitForTimeout(300);
+      const box = (await page.locator('#graph-canvas').boundingBox())!;
+      const at = (await (
+        await page.waitForFunction(() => window.priorgraph.editor.widgetScreenPos('latent', 'width'))
+      ).jsonValue())!;
+      await page.mouse.move(box.x + at[0] - 5, box.y + at[1]);
+      await page.mouse.move(box.x + at[0], box.y + at[1]);
+      await page.waitForSelector('#tooltip:not([hidden])', { timeout: 5000 });
+      expect(await page.locator('#tooltip').textContent()).toMatch(
+        /^width: output image width in pixels .*demo shapes VAE \(factor 4\) the image is width ÷ 2: 64 → 32 pixels$/,
+      );
+      await page.screenshot({ path: join(ARTIFACTS, 'habits-latent-tooltip.png') });
+      await page.mouse.move(box.x + 5, box.y + 5);
+      await page.keyboard.press('Control+Enter');
+      await page.waitForSelector('#errors-panel:not([hidden]) li');
+      const errors = await page.locator('#errors li').allTextContents();
+      expect(errors.join('\n')).toMatch(
+        /batch_size: batch_size 4 conflicts with latent_image, which holds a batch of 3: set batch_size to 1 .* or to 3/,
+      );
+      // marked on the sampler's batch_size widget
+      const marked = await page.evaluate((id) => window.priorgraph.editor.runState(id)?.inputErrors, sampler);
+      expect(Object.keys(marked ?? {})).toContain('batch_size');
+      await page.screenshot({ path: join(ARTIFACTS, 'habits-batch-conflict.png') });
+    });
+  },
+);
