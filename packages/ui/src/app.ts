@@ -777,7 +777,12 @@ export class App {
         this.log(`edited ${id}.${input}`);
       }
       ta.remove();
+      canvas.removeEventListener('wheel', onWheel);
     };
+    // zooming or scrolling the canvas would leave the text area off its widget: keep the text, close it
+    const canvas = $('graph-canvas');
+    const onWheel = () => finish(true);
+    canvas.addEventListener('wheel', onWheel, { passive: true });
     ta.addEventListener('keydown', (e) => {
       e.stopPropagation();
       if (e.key === 'Escape') finish(false);
