@@ -653,10 +653,12 @@ export class App {
       'dblclick',
       (e) => {
         const id = this.editor.titleAt(e.clientX, e.clientY);
-        if (!id) return;
+        const group = id ? undefined : this.editor.groupTitleAt(e.clientX, e.clientY);
+        if (!id && group === undefined) return;
         e.stopImmediatePropagation();
         e.preventDefault();
-        this.renameInPlace(id, e.clientX, e.clientY);
+        if (id) this.renameInPlace(id, e.clientX, e.clientY);
+        else if (group !== undefined) this.renameGroupInPlace(group, e.clientX, e.clientY);
       },
       true,
     );
@@ -743,7 +745,13 @@ export class App {
     const at = this.editor.groupTitleScreenPos(index);
     if (!at) return;
     const r = $('graph-canvas').getBoundingClientRect();
-    this.inputInPlace('Group', r.left + at[0], r.top + at[1], (v) => {
+    this.renameGroupInPlace(index, r.left + at[0], r.top + at[1]);
+  }
+
+  /** A group's title edited in place (after Ctrl+G, or a double-click on it). */
+  private renameGroupInPlace(index: number, left: number, top: number): void {
+    const title = this.editor.groups()[index]?.title ?? 'Group';
+    this.inputInPlace(title, left, top, (v) => {
       this.editor.setGroupTitle(index, v.trim());
       this.checkpoint();
       this.log(`group titled ${v.trim()}`);

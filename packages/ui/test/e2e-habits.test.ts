@@ -170,7 +170,7 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
     expect((await doc()).nodes['2'].inputs.note).toBe('a red fox\nin the snow');
   });
 
-  it('Ctrl+G groups the selected nodes, titled in place; the group is saved, restored and ignored by runs', async () => {
+  it('Ctrl+G groups the selected nodes, titled in place; saved, restored, renamed by double-click, ignored by runs', async () => {
     await clickTitle('1');
     await page.keyboard.down('Shift');
     await clickTitle('2');
@@ -211,6 +211,17 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
     await page.reload();
     await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
     expect(await page.evaluate(() => window.priorgraph.editor.groups().map((x) => x.title))).toEqual(['Inputs']);
+    // double-click the group's title: rename it in place
+    const at = (await page.evaluate(() => window.priorgraph.editor.groupTitleScreenPos(0)))!;
+    const box = await canvasBox();
+    await page.mouse.dblclick(box.x + at[0] + 40, box.y + at[1] + 8);
+    await page.waitForSelector('input.title-editor');
+    expect(await page.locator('.litesearchbox').count()).toBe(0);
+    await page.keyboard.press('Control+a');
+    await page.keyboard.type('Latent');
+    await page.keyboard.press('Enter');
+    await settle();
+    expect((await doc()).ui?.groups?.map((x) => x.title)).toEqual(['Latent']);
     // a run validates and executes with the group in the document (the executor ignores it)
     await page.evaluate(() => window.priorgraph.events.splice(0));
     await page.keyboard.press('Control+Enter');

@@ -593,6 +593,15 @@ export class GraphEditor {
     this.redraw();
   }
 
+  /** The group whose title bar is at a point of the page (its index), when no node's title is there. */
+  groupTitleAt(clientX: number, clientY: number): number | undefined {
+    const [x, y] = this.canvasPoint(clientX, clientY);
+    const gs = (this.graph as unknown as { _groups: Array<{ isPointInTitlebar(x: number, y: number): boolean }> })
+      ._groups;
+    for (let i = gs.length - 1; i >= 0; i--) if (gs[i].isPointInTitlebar(x, y)) return i;
+    return undefined;
+  }
+
   groupTitleScreenPos(index: number): [number, number] | undefined {
     const b = this.groups()[index]?.bounding;
     if (!b) return undefined;
