@@ -43,6 +43,15 @@ export interface RunSamplingArgs {
   owner?: string;
 }
 
+/** The one batch rule of the Sampler, at validation and when it runs: the latent's batch wins;
+ *  batch_size repeats a latent of batch 1; a batch_size above 1 that differs is a conflict. */
+export function batchConflict(batchSize: number, latentBatch: number): string | null {
+  if (latentBatch > 1 && batchSize > 1 && batchSize !== latentBatch) {
+    return `batch_size ${batchSize} conflicts with latent_image, which holds a batch of ${latentBatch}: set batch_size to 1 (the latent's batch is used) or to ${latentBatch}`;
+  }
+  return null;
+}
+
 /** The run's latent shape [B, C, H, W] (or [B, C, T, H, W] for a video model) from the latent input
  *  (or the model's fixed size), and the initial latents for img2img (denoise < 1), each batch item
  *  taken from the input. */
@@ -59,14 +68,11 @@ function latentShapeAndInit(a: RunSamplingArgs, ref: ModelValue): { shape: Laten
     if (refused) throw new Error(`input "latent_image": ${refused}`);
     if (ref.sig.height && (l.height !== ref.sig.height || l.width !== ref.sig.width)) {
       throw new Error(
-        `input "latent_image": latents are ${l.height}×${l.width}, the model ${ref.path} takes ${ref.sig.height}×${ref.sig.width}`,
+        `input "latent_image": latents are ${l.height}×${l.width}, the model ${ref.path} takes ${ref.sig.height}×${ref.sig.width} (an Empty Latent Image of ${(ref.sig.width ?? 0) * 8}×${ref.sig.height * 8} makes latents of that size)`,
       );
     }
-    if (lb > 1 && a.batchSize > 1 && a.batchSize !== lb) {
-      throw new Error(
-        `input "batch_size": ${a.batchSize} asked, but latent_image already holds a batch of ${lb}: set batch_size to 1 (the latent's batch is used) or to ${lb}`,
-      );
-    }
+    const conflict = batchConflict(a.batchSize, lb);
+    if (conflict) throw new Error(`input "batch_size": ${conflict}`);
     const B = lb === 1 ? Math.max(1, a.batchSize) : lb;
     shape = withBatch(a.latent.shape, B);
     if (a.denoise < 1)

@@ -165,3 +165,33 @@ describe('image bombs', () => {
     expect(v.node_errors.I?.errors[0].details).toMatch(/640×480/);
   });
 });
+
+describe('batch: the latent and the Sampler (issue 15, item 10)', () => {
+  const batched = (latentBatch: number, samplerBatch: number) => {
+    const g = samplerGraph('ddim', 20, '{}', 64, latentBatch);
+    (g.nodes.K.inputs as Record<string, unknown>).batch_size = samplerBatch;
+    return g;
+  };
+
+  it('a Sampler batch_size that differs from the latent batch is refused at validation, naming both inputs', async () => {
+    const v = await validateWorkflow(batched(3, 2), registry, host);
+    expect(v.ok).toBe(false);
+    const errs = v.node_errors.K?.errors ?? [];
+    expect(errs).toHaveLength(1);
+    expect(errs[0].extra_info.input_name).toBe('batch_size');
+    expect(errs[0].details).toMatch(
+      /batch_size 2 conflicts with latent_image, which holds a batch of 3: set batch_size to 1 .* or to 3/,
+    );
+  });
+
+  it('the latent batch wins over batch_size 1; batch_size repeats a latent of batch 1; equal batches pass', async () => {
+    for (const [lb, sb] of [
+      [3, 1],
+      [1, 4],
+      [2, 2],
+    ]) {
+      const v = await validateWorkflow(batched(lb, sb), registry, host);
+      expect(v.node_errors, `${lb}/${sb}`).toEqual({});
+    }
+  });
+});

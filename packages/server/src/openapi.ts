@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ClearDeleteBody, InterruptBody, PromptBody } from './schemas.js';
 
 interface RouteDoc {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   path: string;
   summary: string;
   comfy?: boolean;
@@ -113,6 +113,34 @@ export const ROUTES: RouteDoc[] = [
     comfy: true,
     summary: 'Upload an image (multipart: image, overwrite, type, subfolder) → {name, subfolder, type}',
   },
+  {
+    method: 'get',
+    path: '/userdata',
+    comfy: true,
+    summary:
+      'User files in a folder (the editor keeps named workflows in workflows/) → [name] or [{path, size, modified}]',
+    query: [
+      { name: 'dir', description: 'the folder, e.g. workflows', required: true },
+      { name: 'recurse', description: 'true: include sub-folders' },
+      { name: 'full_info', description: 'true: {path, size, modified} per file' },
+    ],
+  },
+  {
+    method: 'get',
+    path: '/userdata/{file}',
+    comfy: true,
+    params: ['file'],
+    summary: 'One user file (file is one encoded segment: workflows%2Fname.json)',
+  },
+  {
+    method: 'post',
+    path: '/userdata/{file}',
+    comfy: true,
+    params: ['file'],
+    summary: 'Store a user file byte for byte (409 when it exists and overwrite=false; 413 over the limit)',
+    query: [{ name: 'overwrite', description: 'false: refuse to replace an existing file' }],
+  },
+  { method: 'delete', path: '/userdata/{file}', comfy: true, params: ['file'], summary: 'Delete a user file' },
   { method: 'get', path: '/object_info', comfy: true, summary: 'Every node type in ComfyUI V1 shape' },
   { method: 'get', path: '/object_info/{type}', comfy: true, params: ['type'], summary: 'One node type' },
   { method: 'get', path: '/system_stats', comfy: true, summary: 'System and device info' },

@@ -63,6 +63,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Upload limit in bytes (default 32 MiB). */
   maxUploadBytes?: number;
+  /** Size limit of one user file, e.g. a saved workflow (default 4 MiB; see ./userdata.ts). */
+  maxUserdataBytes?: number;
   /** Largest image (width × height) an upload may declare (default 64 megapixels). */
   maxImagePixels?: number;
   /** Start even when the job database is missing next to existing outputs, or damaged (damaged

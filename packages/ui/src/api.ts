@@ -69,6 +69,18 @@ export interface HistoryEntry {
   };
 }
 
+/** One saved workflow: its file name under workflows/, size and time of its last save (ms). */
+export interface SavedWorkflow {
+  path: string;
+  size: number;
+  modified: number;
+}
+
+/** ComfyUI's user file route for `workflows/<path>` (the whole path is one encoded segment). */
+function userdataUrl(path: string): string {
+  return `userdata/${encodeURIComponent(`workflows/${path}`)}`;
+}
+
 export interface PreviewFrame {
   blob: Blob;
   nodeId?: string;
@@ -242,6 +254,35 @@ export class Api {
       'POST /upload/image',
     );
     return r.subfolder ? `${r.subfolder}/${r.name}` : r.name;
+  }
+
+  /** The named workflows kept on the server (ComfyUI's /userdata, folder workflows/), newest first. */
+  async listWorkflows(): Promise<SavedWorkflow[]> {
+    const r = await request('userdata?dir=workflows&full_info=true');
+    if (r.status === 404) return []; // nothing saved yet
+    const files = await json<SavedWorkflow[]>(r, 'GET /userdata');
+    return files.filter((f) => f.path.endsWith('.json')).sort((a, b) => b.modified - a.modified);
+  }
+
+  async loadWorkflow(path: string): Promise<unknown> {
+    return json(await request(userdataUrl(path)), `GET /userdata/${path}`);
+  }
+
+  /** Store a workflow under `workflows/<path>`; false when it exists and `overwrite` is false. */
+  async saveWorkflow(path: string, doc: unknown, overwrite: boolean): Promise<boolean> {
+    const r = await request(`${userdataUrl(path)}?overwrite=${overwrite}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(doc, null, 2),
+    });
+    if (r.status === 409) return false;
+    await json(r, `POST /userdata/${path}`);
+    return true;
+  }
+
+  async deleteWorkflow(path: string): Promise<void> {
+    const r = await request(userdataUrl(path), { method: 'DELETE' });
+    if (!r.ok) await json(r, `DELETE /userdata/${path}`);
   }
 
   deleteQueued(ids: string[]): Promise<void> {

@@ -19,6 +19,7 @@ import { type NodeDefs, parseObjectInfo } from './nodedefs.ts';
 import { workflowFromOutput } from './png.ts';
 import { isWorkflowDocument, type WorkflowDocument } from './types.ts';
 import { WorkersPanel } from './workers.ts';
+import { WorkflowsDialog } from './workflows.ts';
 
 const STORAGE_KEY = 'priorgraph.workflow';
 const PANEL_KEY = 'priorgraph.panel';
@@ -61,6 +62,7 @@ export class App {
   private previewUrls = new Map<string, string>();
   jobs!: JobsPanel;
   workers!: WorkersPanel;
+  workflows!: WorkflowsDialog;
   private meta?: Record<string, unknown>;
   /** Console-free log of what happened, for people and the end-to-end test. */
   readonly events: string[] = [];
@@ -70,6 +72,7 @@ export class App {
     this.editor = new GraphEditor(canvasEl, {
       onChange: () => this.scheduleCheckpoint(),
       onUpload: (id, input) => this.chooseUpload(id, input),
+      onEditText: (id, input) => this.editTextInPlace(id, input),
     });
     new ResizeObserver(() => this.editor.resize()).observe($('canvas-wrap'));
     this.bindUi();
@@ -79,6 +82,20 @@ export class App {
       toast: (t, e) => this.toast(t, e),
     });
     this.workers = new WorkersPanel(this.api);
+    this.workflows = new WorkflowsDialog(this.api, {
+      current: () => {
+        const doc = this.currentDocument();
+        return { doc: doc as unknown as Record<string, unknown>, name: doc.meta?.name as string | undefined };
+      },
+      named: (name) => {
+        this.meta = { ...this.meta, name };
+        this.editor.setMeta(this.meta);
+        this.checkpoint();
+        this.log(`saved as ${name}`);
+      },
+      open: (doc, name) => this.loadWorkflowFrom(doc as Record<string, unknown>, `"${name}"`),
+      toast: (t, e) => this.toast(t, e),
+    });
     this.togglePanel(this.panelWanted(), { remember: false });
     this.api.onEvent = (e) => this.onWsEvent(e);
     this.api.onPreview = (f) => this.onPreview(f);
@@ -609,6 +626,8 @@ export class App {
     on('btn-default', () => void this.openExample());
     on('btn-open', () => $('file-input').click());
     on('btn-save', () => this.saveFile());
+    on('btn-save-as', () => void this.workflows.saveAs());
+    on('btn-workflows', () => void this.workflows.show());
     on('btn-help', () => this.toggleHelp(true));
     on('btn-panel', () => this.togglePanel());
     on('help-close', () => this.toggleHelp(false));
@@ -654,10 +673,12 @@ export class App {
       'dblclick',
       (e) => {
         const id = this.editor.titleAt(e.clientX, e.clientY);
-        if (!id) return;
+        const group = id ? undefined : this.editor.groupTitleAt(e.clientX, e.clientY);
+        if (!id && group === undefined) return;
         e.stopImmediatePropagation();
         e.preventDefault();
-        this.renameInPlace(id, e.clientX, e.clientY);
+        if (id) this.renameInPlace(id, e.clientX, e.clientY);
+        else if (group !== undefined) this.renameGroupInPlace(group, e.clientX, e.clientY);
       },
       true,
     );
@@ -704,18 +725,25 @@ export class App {
   }
 
   private renameInPlace(id: string, clientX: number, clientY: number): void {
+    this.inputInPlace(this.editor.nodeTitle(id), clientX - 60, clientY - 14, (v) => {
+      this.editor.setTitle(id, v.trim());
+      this.log(`renamed ${id}`);
+    });
+  }
+
+  /** A one-line editor at a point of the page: Enter or leaving it keeps the text, Esc drops it. */
+  private inputInPlace(value: string, left: number, top: number, commit: (v: string) => void): void {
     const input = document.createElement('input');
     input.className = 'title-editor';
-    input.value = this.editor.nodeTitle(id);
-    input.style.left = `${clientX - 60}px`;
-    input.style.top = `${clientY - 14}px`;
+    input.value = value;
+    input.style.left = `${left}px`;
+    input.style.top = `${top}px`;
     let done = false;
-    const finish = (commit: boolean) => {
+    const finish = (keep: boolean) => {
       if (done) return;
       done = true;
-      if (commit) this.editor.setTitle(id, input.value.trim());
+      if (keep) commit(input.value);
       input.remove();
-      this.log(`renamed ${id}`);
     };
     input.addEventListener('keydown', (e) => {
       e.stopPropagation();
@@ -726,6 +754,71 @@ export class App {
     document.body.append(input);
     input.focus();
     input.select();
+  }
+
+  /** Ctrl+G: a group around the selected nodes, its title edited in place at once. */
+  groupSelected(): void {
+    const index = this.editor.groupSelected();
+    if (index === undefined) return;
+    this.checkpoint();
+    this.log('grouped');
+    const at = this.editor.groupTitleScreenPos(index);
+    if (!at) return;
+    const r = $('graph-canvas').getBoundingClientRect();
+    this.renameGroupInPlace(index, r.left + at[0], r.top + at[1]);
+  }
+
+  /** A group's title edited in place (after Ctrl+G, or a double-click on it). */
+  private renameGroupInPlace(index: number, left: number, top: number): void {
+    const title = this.editor.groups()[index]?.title ?? 'Group';
+    this.inputInPlace(title, left, top, (v) => {
+      this.editor.setGroupTitle(index, v.trim());
+      this.checkpoint();
+      this.log(`group titled ${v.trim()}`);
+    });
+  }
+
+  /** A multiline text input (a prompt) edited on its node, as in ComfyUI: a text area over the
+   *  widget; leaving it keeps the text (one undo step), Esc drops the change. */
+  editTextInPlace(id: string, input: string): void {
+    const box = this.editor.widgetScreenBox(id, input);
+    if (!box) return;
+    const r = $('graph-canvas').getBoundingClientRect();
+    const ta = document.createElement('textarea');
+    ta.className = 'text-editor';
+    ta.dataset.node = id;
+    ta.dataset.input = input;
+    ta.value = String(this.editor.widgetValue(id, input) ?? '');
+    ta.style.left = `${r.left + box[0]}px`;
+    ta.style.top = `${r.top + box[1]}px`;
+    ta.style.width = `${box[2]}px`;
+    ta.style.height = `${Math.max(box[3] * 4, 90)}px`;
+    let done = false;
+    const finish = (keep: boolean) => {
+      if (done) return;
+      done = true;
+      if (keep && ta.value !== this.editor.widgetValue(id, input)) {
+        clearTimeout(this.checkpointTimer);
+        this.checkpoint();
+        this.editor.setWidgetValue(id, input, ta.value);
+        this.checkpoint();
+        this.log(`edited ${id}.${input}`);
+      }
+      ta.remove();
+      canvas.removeEventListener('wheel', onWheel);
+    };
+    // zooming or scrolling the canvas would leave the text area off its widget: keep the text, close it
+    const canvas = $('graph-canvas');
+    const onWheel = () => finish(true);
+    canvas.addEventListener('wheel', onWheel, { passive: true });
+    ta.addEventListener('keydown', (e) => {
+      e.stopPropagation();
+      if (e.key === 'Escape') finish(false);
+      else if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) finish(true);
+    });
+    ta.addEventListener('blur', () => finish(true));
+    document.body.append(ta);
+    ta.focus();
   }
 
   private toggleHelp(show: boolean): void {
@@ -745,6 +838,7 @@ export class App {
     if (e.key === 'Escape') {
       $('help').hidden = true;
       $('lightbox').hidden = true;
+      this.workflows.close();
       return;
     }
     if (typing) return;
@@ -757,6 +851,9 @@ export class App {
     } else if (mod && (key === 'b' || key === 'm')) {
       e.preventDefault();
       if (this.editor.toggleMode(key === 'b' ? 4 : 2)) this.log(key === 'b' ? 'bypass toggled' : 'mute toggled');
+    } else if (mod && key === 'g') {
+      e.preventDefault();
+      this.groupSelected();
     } else if (mod && key === 's') {
       e.preventDefault();
       this.saveFile();

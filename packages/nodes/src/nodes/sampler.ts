@@ -1,7 +1,7 @@
 /** Scheduler and Sampler nodes. */
 import { defineNode } from '@priorgraph/core';
 import { guiderFactsOf, schedulerFactsOf, shapeOf, type TensorFacts, tensorBytes } from '../facts.ts';
-import { runSampling } from '../sampling.ts';
+import { batchConflict, runSampling } from '../sampling.ts';
 import {
   KEY_RULES,
   maxInferenceSteps,
@@ -100,14 +100,21 @@ export const Sampler = defineNode({
   category: 'sampling',
   displayName: 'Sampler (KSampler-like)',
   description:
-    'Runs the denoising loop (still latents [B,C,h,w] or video latents [B,C,T,h,w]) inside the worker of the reference model (other models called concurrently through shared memory): seeded noise (Philox4x32-10, createRng), GUIDER, SCHEDULER, steps, denoise strength (img2img from latent_image). Progress every step, a latent→RGB preview every preview_every steps, stops within one step when cancelled.',
+    "Runs the denoising loop (still latents [B,C,h,w] or video latents [B,C,T,h,w]) inside the worker of the reference model (other models called concurrently through shared memory): seeded noise (Philox4x32-10, createRng), GUIDER, SCHEDULER, steps, denoise strength (img2img from latent_image). Progress every step, a latent→RGB preview every preview_every steps, stops within one step when cancelled. Batch: latent_image's batch wins; batch_size only repeats a latent of batch 1 (or sets the batch without a latent); a batch_size above 1 that differs from the latent's batch is refused at validation.",
   inputs: {
     guider: { kind: 'socket', type: 'GUIDER' },
     scheduler: { kind: 'socket', type: 'SCHEDULER' },
     seed: { kind: 'seed', default: 0 },
     steps: { kind: 'int', default: 20, min: 1, max: 1000 },
     denoise: { kind: 'float', default: 1, min: 0.01, max: 1, step: 0.01 },
-    batch_size: { kind: 'int', default: 1, min: 1, max: 64 },
+    batch_size: {
+      kind: 'int',
+      default: 1,
+      min: 1,
+      max: 64,
+      description:
+        "images per run when latent_image is not connected or holds 1; a connected latent's own batch wins (a different batch_size above 1 is refused)",
+    },
     preview_every: { kind: 'int', default: 5, min: 0, max: 1000, description: '0 = no previews' },
     latent_image: { kind: 'socket', type: 'LATENT', optional: true },
   },
@@ -133,7 +140,10 @@ export const Sampler = defineNode({
       if (refused) problems.push({ input: 'latent_image', message: refused });
     }
     const lb = lat[0];
-    const shape = withBatch(lat, lb === 1 ? Math.max(1, Number(batch_size) || 1) : lb) as TensorFacts['shape'];
+    const asked = typeof batch_size === 'number' ? batch_size : 1;
+    const conflict = batchConflict(asked, lb);
+    if (conflict) problems.push({ input: 'batch_size', message: conflict });
+    const shape = withBatch(lat, lb === 1 ? Math.max(1, asked) : lb) as TensorFacts['shape'];
     // x, noise, the result, and a doubled (two-branch guidance) model input and output.
     return { outputs: { LATENT: { shape } }, bytes: tensorBytes(lat) + 7 * tensorBytes(shape), problems };
   },

@@ -145,11 +145,33 @@ export const EmptyLatentImage = defineNode({
   category: 'latent',
   displayName: 'Empty Latent Image',
   description:
-    'Zero latents of a size (pixels ÷ 8) for models that take any size; the sampler replaces them with seeded noise.',
+    "Zero latents for an image of width × height pixels, as ComfyUI sizes them: the latent is (width ÷ 8) × (height ÷ 8), right for a VAE that downsamples by 8 (SD-style). The decoded image is latent × the VAE's factor: the demo shapes VAE downsamples by 4, so the default 64×64 gives its models their 8×8 latent and 32×32 images. The sampler replaces the zeros with seeded noise; its batch is this node's batch_size (the Sampler's batch_size only repeats a batch of 1).",
   inputs: {
-    width: { kind: 'int', default: 64, min: 8, max: 8192, step: 8 },
-    height: { kind: 'int', default: 64, min: 8, max: 8192, step: 8 },
-    batch_size: { kind: 'int', default: 1, min: 1, max: 64 },
+    width: {
+      kind: 'int',
+      default: 64,
+      min: 8,
+      max: 8192,
+      step: 8,
+      description:
+        'output image width in pixels with an SD-style VAE (latent width = width ÷ 8); with the demo shapes VAE (factor 4) the image is width ÷ 2: 64 → 32 pixels',
+    },
+    height: {
+      kind: 'int',
+      default: 64,
+      min: 8,
+      max: 8192,
+      step: 8,
+      description:
+        'output image height in pixels with an SD-style VAE (latent height = height ÷ 8); with the demo shapes VAE (factor 4) the image is height ÷ 2: 64 → 32 pixels',
+    },
+    batch_size: {
+      kind: 'int',
+      default: 1,
+      min: 1,
+      max: 64,
+      description: 'images per run: the Sampler keeps this batch (its own batch_size only repeats a batch of 1)',
+    },
     // optional: ComfyUI's EmptyLatentImage has no channels input, and its prompts must validate
     channels: {
       kind: 'int',

@@ -3,7 +3,7 @@
  * library can be swapped by rewriting this file. It speaks litegraph's serialised 0.4 JSON
  * (see ../document.ts for the conversion to the priorgraph document).
  */
-import { LGraph, LGraphCanvas, LGraphNode, LiteGraph } from '@comfyorg/litegraph';
+import { LGraph, LGraphCanvas, LGraphGroup, LGraphNode, LiteGraph } from '@comfyorg/litegraph';
 import type { SerialisedGraph } from '../document.ts';
 import { type CanvasMedia, canvasMedia, sourceSize } from '../media.ts';
 import { type InputDef, type NodeDef, type NodeDefs, searchNodeTypes, typeColour } from '../nodedefs.ts';
@@ -29,6 +29,8 @@ export interface EditorHooks {
   onChange(): void;
   /** The upload button of a node's file input was pressed. */
   onUpload?(id: string, input: string): void;
+  /** A multiline text widget was clicked: edit it in place (instead of litegraph's modal prompt). */
+  onEditText?(id: string, input: string): void;
 }
 
 const SEED_MAX = 2 ** 53 - 1;
@@ -96,6 +98,7 @@ function wrapText(ctx: CanvasRenderingContext2D, text: string, width: number): s
 export interface NodeTypeHooks {
   onChange(): void;
   upload?(node: AnyNode, input: string): void;
+  editText?(node: AnyNode, input: string): void;
   drawForeground?(node: AnyNode, ctx: CanvasRenderingContext2D): void;
   drawBackground?(node: AnyNode, ctx: CanvasRenderingContext2D): void;
 }
@@ -134,6 +137,11 @@ function buildNode(node: AnyNode, def: NodeDef, hooks: NodeTypeHooks): void {
     if (input.kind === 'socket') {
       node.addInput(input.name, input.type, input.optional ? { label: `${input.name}?` } : {});
     } else addWidget(node, input, changed);
+    if (input.multiline && hooks.editText) {
+      // the instance's onClick shadows the class's, which opens litegraph's modal prompt
+      const w = node.widgets?.at(-1) as (Widget & { onClick?: unknown }) | undefined;
+      if (w) w.onClick = () => hooks.editText?.(node, input.name);
+    }
   }
   // upload buttons after every input widget: documents map widget values by position, and a trailing
   // button is never read back
@@ -279,6 +287,7 @@ export class GraphEditor {
     registerNodeTypes(defs, {
       onChange: () => this.hooks.onChange(),
       upload: (n, input) => this.hooks.onUpload?.(String(n.id), input),
+      editText: (n, input) => this.hooks.onEditText?.(String(n.id), input),
       drawForeground: (n, ctx) => this.drawForeground(n, ctx),
       drawBackground: (n, ctx) => this.drawBackground(n, ctx),
     });
@@ -544,6 +553,68 @@ export class GraphEditor {
       (node.pos[0] + node.size[0] / 2 + ds.offset[0]) * ds.scale,
       (node.pos[1] + y + LiteGraph.NODE_WIDGET_HEIGHT / 2 + ds.offset[1]) * ds.scale,
     ];
+  }
+
+  /** Screen box (CSS pixels, relative to the canvas element) of a widget, once it has been drawn:
+   *  [x, y, w, h] — where an in-place editor goes. */
+  widgetScreenBox(id: string, name: string): [number, number, number, number] | undefined {
+    const node = this.node(id);
+    const w = node?.widgets?.find((x) => x.name === name) as (Widget & { last_y?: number }) | undefined;
+    if (!node || !w || node.flags.collapsed) return undefined;
+    const y = w.last_y ?? w.y;
+    if (!y) return undefined;
+    const ds = this.canvas.ds;
+    const margin = 15;
+    return [
+      (node.pos[0] + margin + ds.offset[0]) * ds.scale,
+      (node.pos[1] + y + ds.offset[1]) * ds.scale,
+      (node.size[0] - 2 * margin) * ds.scale,
+      LiteGraph.NODE_WIDGET_HEIGHT * ds.scale,
+    ];
+  }
+
+  /** ComfyUI's Ctrl+G: a group around the selected nodes. Returns the group's index, or undefined
+   *  when nothing is selected. */
+  groupSelected(title = 'Group'): number | undefined {
+    const sel = this.nodes.filter((n) => this.selectedIds().includes(String(n.id)));
+    if (!sel.length) return undefined;
+    const group = new LGraphGroup(title);
+    this.graph.add(group as never);
+    (group as unknown as { resizeTo(o: unknown[], pad?: number): void }).resizeTo(sel, 10);
+    this.hooks.onChange();
+    this.redraw();
+    return this.groups().length - 1;
+  }
+
+  /** Groups on the canvas: title and [x, y, w, h]. */
+  groups(): Array<{ title: string; bounding: number[] }> {
+    const gs = (this.graph as unknown as { _groups: Array<{ title: string; _bounding: ArrayLike<number> }> })._groups;
+    return gs.map((g) => ({ title: g.title, bounding: [...Array.from(g._bounding)] }));
+  }
+
+  /** Retitle a group (by index); screen position of its title bar for an in-place editor. */
+  setGroupTitle(index: number, title: string): void {
+    const g = (this.graph as unknown as { _groups: Array<{ title: string }> })._groups[index];
+    if (!g || !title) return;
+    g.title = title;
+    this.hooks.onChange();
+    this.redraw();
+  }
+
+  /** The group whose title bar is at a point of the page (its index), when no node's title is there. */
+  groupTitleAt(clientX: number, clientY: number): number | undefined {
+    const [x, y] = this.canvasPoint(clientX, clientY);
+    const gs = (this.graph as unknown as { _groups: Array<{ isPointInTitlebar(x: number, y: number): boolean }> })
+      ._groups;
+    for (let i = gs.length - 1; i >= 0; i--) if (gs[i].isPointInTitlebar(x, y)) return i;
+    return undefined;
+  }
+
+  groupTitleScreenPos(index: number): [number, number] | undefined {
+    const b = this.groups()[index]?.bounding;
+    if (!b) return undefined;
+    const ds = this.canvas.ds;
+    return [(b[0] + ds.offset[0]) * ds.scale, (b[1] + ds.offset[1]) * ds.scale];
   }
 
   /** The help text for what is under a point of the page: an input's (widget or slot) from its
