@@ -118,7 +118,7 @@ function listFiles(dir: string, max = 5000): string[] {
 export function installRoutes(app: Express, ctx: ServerContext): void {
   const { store, registry, runner, hub, host, log } = ctx;
   // user files are stored byte for byte: their routes come before the JSON body parser
-  installUserdata(app, ctx);
+  installUserdata(app, ctx.options);
   // ComfyUI parses the body as JSON whatever the content type; so do we (except multipart). The text is
   // parsed by core's parseJsonExact, so that a seed above 2^53 − 1 (ComfyUI clients send up to 2^64 − 1)
   // arrives exact instead of rounded by JSON.parse.

@@ -15,7 +15,6 @@ import { dirname, join, relative, resolve } from 'node:path';
 import express, { type Express, type Response } from 'express';
 import { confinedPath, mimeOf, realpathInside, UnsafePathError } from './paths.js';
 import { apiError } from './schemas.js';
-import type { ServerContext } from './server.js';
 
 /** The default size limit of one user file. */
 export const MAX_USERDATA_BYTES = 4 * 1024 * 1024;
@@ -62,10 +61,10 @@ async function listDir(
 }
 
 /** Install the routes; call before the JSON body parser, so that a file is stored byte for byte. */
-export function installUserdata(app: Express, ctx: ServerContext): void {
-  const root = resolve(ctx.options.dataDir, 'userdata');
+export function installUserdata(app: Express, options: { dataDir: string; maxUserdataBytes?: number }): void {
+  const root = resolve(options.dataDir, 'userdata');
   mkdirSync(root, { recursive: true });
-  const limit = ctx.options.maxUserdataBytes ?? MAX_USERDATA_BYTES;
+  const limit = options.maxUserdataBytes ?? MAX_USERDATA_BYTES;
 
   app.get(both('/userdata'), async (req, res) => {
     const q = req.query as Record<string, unknown>;

@@ -381,6 +381,36 @@ function carriedFiles(init: WorkerInit, outputs: Record<string, UiOutput>, log: 
   return files;
 }
 
+/** This worker cannot run the job (its own validation said why): leave it for another worker, or,
+ *  when every live worker has refused it, fail it naming what each one lacks. */
+async function refuseJob(
+  self: { name: string; log: Logger; pub: Redis },
+  job: Job<JobData, JobReturn>,
+  token: string | undefined,
+  result: RunResult,
+  gap: string,
+  held: ExecutionEvent[],
+  publish: (e: ExecutionEvent) => Promise<number>,
+): Promise<JobReturn> {
+  const id = job.id!;
+  const refused = { ...(job.data.refused ?? {}), [self.name]: gap };
+  const live = (await liveWorkers(self.pub)).map((w) => w.name);
+  if (!live.every((n) => n in refused)) {
+    self.log.info(`job ${id}: refused here, left for another worker: ${gap}`);
+    await job.updateData({ ...job.data, refused });
+    await job.moveToDelayed(Date.now() + REFUSED_DELAY_MS, token);
+    throw new DelayedError();
+  }
+  const message = `no worker can run this job: ${Object.entries(refused)
+    .map(([n, why]) => `${n}: ${why}`)
+    .join(' | ')}`;
+  const error = { ...result.error!, message, errorType: 'no_capable_worker' };
+  await publish({ type: 'execution_start', promptId: id } as ExecutionEvent);
+  const failed = held.find((e) => e.type === 'error');
+  if (failed) await publish({ ...failed, message, errorType: 'no_capable_worker' } as ExecutionEvent);
+  return { result: { ...result, error }, files: [] };
+}
+
 export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker> {
   const engines = Array.from(
     { length: o.concurrency },
@@ -453,25 +483,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
           },
         });
         const gap = validated ? null : capabilityGap(result);
-        if (gap) {
-          const refused = { ...(job.data.refused ?? {}), [o.name]: gap };
-          const live = (await liveWorkers(pub)).map((w) => w.name);
-          if (!live.every((n) => n in refused)) {
-            o.log.info(`job ${id}: refused here, left for another worker: ${gap}`);
-            await job.updateData({ ...job.data, refused });
-            await job.moveToDelayed(Date.now() + REFUSED_DELAY_MS, token);
-            throw new DelayedError();
-          }
-          // every live worker tried: the job fails, saying what each one lacks
-          const message = `no worker can run this job: ${Object.entries(refused)
-            .map(([n, why]) => `${n}: ${why}`)
-            .join(' | ')}`;
-          const error = { ...result.error!, message, errorType: 'no_capable_worker' };
-          await publish({ type: 'execution_start', promptId: id } as ExecutionEvent);
-          const failed = held.find((e) => e.type === 'error');
-          if (failed) await publish({ ...failed, message, errorType: 'no_capable_worker' } as ExecutionEvent);
-          return { result: { ...result, error }, files: [] };
-        }
+        if (gap) return await refuseJob({ name: o.name, log: o.log, pub }, job, token, result, gap, held, publish);
         await Promise.all(held.splice(0).map(publish));
         return { result, files: carriedFiles(o.init, result.outputs, o.log) };
       } finally {
