@@ -83,6 +83,22 @@ export const scheduler = (model: string) => ({
   inputs: { scheduler: 'ddim', use_karras_sigmas: false, eta: 0, config_json: '{}', model: link(model, 'MODEL') },
 });
 
+/** The two guiders every comparison here uses, over Denoiser nodes `pos` (conditional), `neg` (the
+ *  model's own unconditional branch) and `prior` (the prior's): standard CFG, or prior-swap CFG. */
+export const cfgGuider = (w: number) => ({
+  type: 'CFGGuider',
+  inputs: { positive: link('pos', 'DENOISER'), negative: link('neg', 'DENOISER'), cfg: w, ...guidance },
+});
+export const priorSwapGuider = (w: number) => ({
+  type: 'PriorSwapCFGGuider',
+  inputs: { model: link('pos', 'DENOISER'), prior: link('prior', 'DENOISER'), cfg: w, ...guidance },
+});
+/** The prior node `prior`: the text-to-image model loaded as `load` with the empty prompt. */
+export const nullTextPrior = () => ({
+  empty: { type: 'CLIPTextEncode', inputs: { clip: link('load', 'CLIP'), text: '' } },
+  prior: { type: 'Denoiser', inputs: { model: link('load', 'MODEL'), conditioning: link('empty', 'CONDITIONING') } },
+});
+
 /** The tail every evaluation graph shares: sample with node `guider` and `sched`, decode with `load`'s
  *  VAE, and hand the images back under `key`. */
 export function sampleDecodeCollect(seed: number, n: number, steps: number, key: string) {

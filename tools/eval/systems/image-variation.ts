@@ -16,17 +16,19 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  cfgGuider,
   doc,
   type EvalContext,
   type EvalSystem,
   fdTo,
   grid,
-  guidance,
   type ImageBatch,
   type Inputs,
   link,
   MODELS,
   meanCi,
+  nullTextPrior,
+  priorSwapGuider,
   sampleDecodeCollect,
   scheduler,
   wilson,
@@ -64,20 +66,10 @@ function variationDoc(w: number, method: 'cfg' | 'swap', n: number, steps: numbe
   };
   if (method === 'cfg') {
     nodes.neg = { type: 'Denoiser', inputs: { model: link('iv', 'MODEL'), conditioning: link('cond', 'negative') } };
-    nodes.guider = {
-      type: 'CFGGuider',
-      inputs: { positive: link('pos', 'DENOISER'), negative: link('neg', 'DENOISER'), cfg: w, ...guidance },
-    };
+    nodes.guider = cfgGuider(w);
   } else {
-    nodes.empty = { type: 'CLIPTextEncode', inputs: { clip: link('load', 'CLIP'), text: '' } };
-    nodes.prior = {
-      type: 'Denoiser',
-      inputs: { model: link('load', 'MODEL'), conditioning: link('empty', 'CONDITIONING') },
-    };
-    nodes.guider = {
-      type: 'PriorSwapCFGGuider',
-      inputs: { model: link('pos', 'DENOISER'), prior: link('prior', 'DENOISER'), cfg: w, ...guidance },
-    };
+    Object.assign(nodes, nullTextPrior());
+    nodes.guider = priorSwapGuider(w);
   }
   return doc(nodes);
 }

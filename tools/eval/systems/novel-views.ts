@@ -17,16 +17,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  cfgGuider,
   doc,
   type EvalContext,
   type EvalSystem,
   grid,
-  guidance,
   type ImageBatch,
   type Inputs,
   link,
   MODELS,
   meanCi,
+  nullTextPrior,
+  priorSwapGuider,
   sampleDecodeCollect,
   scheduler,
 } from '../harness.ts';
@@ -80,27 +82,14 @@ function novelDoc(azimuth: number, w: number, method: Method, seed: number, n: n
   };
   if (method === 'cfg') {
     nodes.neg = { type: 'Denoiser', inputs: { model: link('nv', 'MODEL'), conditioning: link('pose', 'negative') } };
-    nodes.guider = {
-      type: 'CFGGuider',
-      inputs: { positive: link('pos', 'DENOISER'), negative: link('neg', 'DENOISER'), cfg: w, ...guidance },
-    };
+    nodes.guider = cfgGuider(w);
   } else if (method === 'swap-base') {
     nodes.base = { type: 'UNetLoader', inputs: { unet_path: 'shapes-base' } };
     nodes.prior = { type: 'Denoiser', inputs: { model: link('base', 'MODEL') } };
-    nodes.guider = {
-      type: 'PriorSwapCFGGuider',
-      inputs: { model: link('pos', 'DENOISER'), prior: link('prior', 'DENOISER'), cfg: w, ...guidance },
-    };
+    nodes.guider = priorSwapGuider(w);
   } else {
-    nodes.empty = { type: 'CLIPTextEncode', inputs: { clip: link('load', 'CLIP'), text: '' } };
-    nodes.prior = {
-      type: 'Denoiser',
-      inputs: { model: link('load', 'MODEL'), conditioning: link('empty', 'CONDITIONING') },
-    };
-    nodes.guider = {
-      type: 'PriorSwapCFGGuider',
-      inputs: { model: link('pos', 'DENOISER'), prior: link('prior', 'DENOISER'), cfg: w, ...guidance },
-    };
+    Object.assign(nodes, nullTextPrior());
+    nodes.guider = priorSwapGuider(w);
   }
   return doc(nodes);
 }
