@@ -396,60 +396,6 @@ export interface EvalSystem {
   /** how many tick() calls evaluate() will make */
   plannedRuns(quick: boolean): number;
   evaluate(ctx: EvalContext): Promise<{ results: Record<string, unknown>; markdown: string }>;
-  /** Panels of the summary plot (docs/eval/plot-systems.png) from this system's results: a metric
-   *  against the guidance scale, CFG beside prior swap, with intervals. */
-  curves?(results: Record<string, unknown>): Curve[];
-}
-
-/** One panel: a metric against the guidance scale, one line per method. */
-export interface Curve {
-  title: string;
-  lines: Array<{ method: 'cfg' | 'swap'; points: Array<{ x: number; y: number; lo: number; hi: number }> }>;
-}
-
-type Interval = { mean: number; lo: number; hi: number };
-type Proportion = { p: number; lo: number; hi: number };
-/** a point from an interval ({mean, lo, hi}), a proportion ({p, lo, hi}, as %) or a bare number */
-export function pointOf(
-  x: number,
-  v: Interval | Proportion | number,
-): { x: number; y: number; lo: number; hi: number } {
-  if (typeof v === 'number') return { x, y: v, lo: v, hi: v };
-  if ('p' in v) return { x, y: v.p * 100, lo: v.lo * 100, hi: v.hi * 100 };
-  return { x, y: v.mean, lo: v.lo, hi: v.hi };
-}
-
-/** Draws every system's curves, a row of panels per system, CFG red and prior swap blue. */
-export function drawCurves(rows: Array<{ title: string; curves: Curve[] }>): Uint8Array {
-  const panelW = 400;
-  const panelH = 300;
-  const cols = Math.max(1, ...rows.map((r) => r.curves.length));
-  const W = cols * panelW;
-  const H = rows.length * (panelH + 30) + 40;
-  const rgb = new Uint8Array(W * H * 3).fill(255);
-  const colors = { cfg: [200, 40, 40] as [number, number, number], swap: [30, 100, 200] as [number, number, number] };
-  rows.forEach((r, i) => {
-    const y = i * (panelH + 30);
-    drawText(rgb, W, H, r.title.toUpperCase(), 10, y + 8, 2, [0, 0, 0]);
-    r.curves.forEach((c, j) => {
-      const series = c.lines.map((l) => ({
-        label: l.method,
-        color: colors[l.method],
-        points: l.points,
-      }));
-      linePanel(rgb, W, H, { x: j * panelW, y: y + 26, w: panelW, h: panelH }, c.title.toUpperCase(), series);
-    });
-  });
-  const ly = H - 24;
-  for (const [k, label] of [
-    ['cfg', 'CFG (OWN UNCONDITIONAL BRANCH)'],
-    ['swap', 'PRIOR SWAP'],
-  ] as const) {
-    const x = k === 'cfg' ? 60 : 500;
-    for (let dy = 0; dy < 6; dy++) for (let dx = 0; dx < 16; dx++) rgb.set(colors[k], ((ly + dy) * W + x + dx) * 3);
-    drawText(rgb, W, H, label, x + 22, ly - 2, 2, [0, 0, 0]);
-  }
-  return encodePng(rgb, W, H, 3);
 }
 
 /** A one-line progress bar on stderr: done/total runs, elapsed and remaining time. */

@@ -16,7 +16,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stopRuntime } from '../../packages/nodes/src/index.ts';
-import { createContext, drawCurves, type EvalOptions, type EvalSystem, Progress, ROOT } from './harness.ts';
+import { createContext, type EvalOptions, type EvalSystem, Progress, ROOT } from './harness.ts';
 import { SYSTEMS } from './systems/index.ts';
 import { FULL, QUICK, type ShapesSettings, settings } from './systems/shapes.ts';
 
@@ -101,12 +101,6 @@ export async function evaluate(opts: RunOptions) {
     ([id, r]) => `## ${r.title}\n\n${r.markdown}\n_${id}: ${(r.seconds as number).toFixed(0)} s on ${r.machine}._\n`,
   );
   const total = Object.values(all).reduce((a, r) => a + (r.seconds as number), 0);
-  // the summary plot: each system's metric-vs-scale panels, from this run's or the kept results
-  const plotted = SYSTEMS.filter((s) => s.curves && all[s.id]).map((s) => ({
-    title: s.title,
-    curves: s.curves!(all[s.id]),
-  }));
-  if (plotted.length > 0) writeFileSync(join(opts.out, 'plot-systems.png'), drawCurves(plotted));
   const results = { machine, seconds: (performance.now() - t0) / 1000, runs, systems: all };
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(

@@ -405,9 +405,9 @@ async function refuseJob(
     .map(([n, why]) => `${n}: ${why}`)
     .join(' | ')}`;
   const error = { ...result.error!, message, errorType: 'no_capable_worker' };
-  await publish({ type: 'execution_start', promptId: id } as ExecutionEvent);
-  const failed = held.find((e) => e.type === 'error');
-  if (failed) await publish({ ...failed, message, errorType: 'no_capable_worker' } as ExecutionEvent);
+  // the held events of this attempt, its error restated for the whole queue
+  for (const e of held)
+    await publish(e.type === 'error' ? ({ ...e, message, errorType: 'no_capable_worker' } as ExecutionEvent) : e);
   return { result: { ...result, error }, files: [] };
 }
 
