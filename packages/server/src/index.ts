@@ -5,7 +5,7 @@ export {
   createServer,
   isLoopback,
   type PriorgraphServer,
-  REPO_ROOT,
+  HOME_DIR,
   SERVER_VERSION,
   type ServerOptions,
   silentLogger,

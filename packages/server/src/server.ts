@@ -6,6 +6,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { totalmem } from 'node:os';
@@ -264,7 +265,26 @@ export function localRequestAllowed(req: IncomingMessage): boolean {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const REPO_ROOT = resolve(here, '../../..');
+const workspaceRoot = resolve(here, '../../..');
+const inWorkspace = existsSync(join(workspaceRoot, 'pnpm-workspace.yaml'));
+/**
+ * Where the defaults live (models/, .priorgraph/, examples/): the repository when priorgraph runs
+ * from its workspace, the current directory when it runs from an npm install.
+ */
+export const HOME_DIR = inWorkspace ? workspaceRoot : process.cwd();
+
+/** The editor's build: the workspace's packages/ui/dist, or an installed @priorgraph/ui's dist. */
+function defaultUiDir(): string {
+  if (inWorkspace) return join(workspaceRoot, 'packages', 'ui', 'dist');
+  for (const from of [join(process.cwd(), 'noop.js'), import.meta.url]) {
+    try {
+      return join(dirname(createRequire(from).resolve('@priorgraph/ui/package.json')), 'dist');
+    } catch {
+      // not installed from there
+    }
+  }
+  return join(process.cwd(), 'node_modules', '@priorgraph', 'ui', 'dist');
+}
 
 export function createServer(options: ServerOptions): PriorgraphServer {
   const opts = {
@@ -380,7 +400,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   app.set('query parser', 'simple');
 
   // Static editor build (public: no data in it), before auth.
-  const uiDir = resolve(opts.uiDir ?? join(REPO_ROOT, 'packages', 'ui', 'dist'));
+  const uiDir = resolve(opts.uiDir ?? defaultUiDir());
   if (existsSync(join(uiDir, 'index.html'))) {
     app.use(express.static(uiDir, { index: 'index.html', fallthrough: true }));
   } else {
