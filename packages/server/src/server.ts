@@ -22,11 +22,12 @@ import {
   type WorkflowDocument,
 } from '@priorgraph/core';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { installRoutes } from './routes.js';
-import { inlineEngine, type JobEngine, JobRunner } from './runner.js';
+import { installRoutes, queueItem } from './routes.js';
+import { inlineEngine, type JobEngine, type JobFinishedEvent, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
 import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
-import { BullmqEngine } from './worker/bullmq.js';
+import { BullmqEngine, redisConnection } from './worker/bullmq.js';
+import { ClusterSync, type ControlMessage } from './worker/cluster.js';
 import { ProcessEngine } from './worker/supervisor.js';
 import { WsHub } from './ws.js';
 
@@ -155,6 +156,8 @@ export interface ServerContext {
   queueRemaining: number;
   refreshQueue(): Promise<void>;
   startedAt: number;
+  /** With a queue: the other servers on the same Redis (one queue, one history). */
+  cluster?: ClusterSync;
 }
 
 /** One line to stderr; never throws (a full disk or a closed pipe drops the line). */
@@ -326,10 +329,11 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   // Node code runs in a worker process when the worker can import every plugin; the server then
   // loads plugin definitions only for validation and /object_info, without running their setup.
   const inProcess = !opts.engine && !opts.queue && modules.some((m) => !m);
+  const queueUrl = opts.queue;
   const executor: JobEngine =
     opts.engine ??
-    (opts.queue
-      ? new BullmqEngine({ url: opts.queue, log, outputDir: host.outputDir, tempDir: host.tempDir })
+    (queueUrl
+      ? new BullmqEngine({ url: queueUrl, log, outputDir: host.outputDir, tempDir: host.tempDir })
       : undefined) ??
     (inProcess
       ? inlineEngine(new Executor(registry, { host, cacheBytes: opts.cacheBytes, log }), opts.runtimeStats)
@@ -356,7 +360,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   // Queue changes come in bursts (20 clients posting at once): the count is kept exact, the status
   // broadcast to every socket goes out once per turn of the event loop with the latest count.
   let statusScheduled = false;
-  const refreshQueue = async () => {
+  const refreshCount = async () => {
     try {
       ctx.queueRemaining = await store.count(['pending', 'running']);
     } catch (e) {
@@ -369,7 +373,31 @@ export function createServer(options: ServerOptions): PriorgraphServer {
       hub.broadcastStatus();
     });
   };
+  const cluster = queueUrl
+    ? new ClusterSync({
+        connect: () => redisConnection(queueUrl, log),
+        store,
+        dirs: host,
+        log,
+        queueItem,
+        onControl: (m) => applyControl(m),
+      })
+    : undefined;
+  const refreshQueue = async () => {
+    await refreshCount();
+    cluster?.queueChanged();
+  };
   const runner = new JobRunner(store, executor, hub, log, refreshQueue);
+  /** What another server asked of this one (see worker/cluster.ts). */
+  const applyControl = async (m: ControlMessage) => {
+    if (m.op === 'interrupt') runner.interrupt(m.id);
+    else {
+      if (m.op === 'delete') await store.delete(m.ids, m.statuses);
+      else await store.clear(m.statuses);
+      await refreshQueue();
+    }
+  };
+  if (cluster) runner.on('finished', (e: JobFinishedEvent) => void cluster.announce(e.id));
   executor.onCapacity = () => runner.kick();
   const keep = opts.historyMaxItems ?? (Number(process.env.PRIORGRAPH_HISTORY_MAX) || DEFAULT_HISTORY_MAX);
   const prune = async () => {
@@ -393,6 +421,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     queueRemaining: 0,
     refreshQueue,
     startedAt: Date.now(),
+    cluster,
   } satisfies ServerContext);
 
   const app = express();
@@ -492,6 +521,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     for (const f of r.failed) log.error(`plugin ${f.name} (${f.source}) failed to load: ${f.reason}`);
     await prune();
     await executor.start();
+    await cluster?.start();
     const left = (await store.list(['running'])).map((j) => j.id);
     const resume = new Set(left.length > 0 ? ((await executor.resumable?.(left)) ?? []) : []);
     const recovered = await store.recover(resume);
@@ -548,6 +578,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     },
     async close() {
       await runner.stop();
+      await cluster?.close();
       await executor.close();
       hub.close();
       if (http) {
