@@ -1,3 +1,4 @@
+export { SERVER_VERSION, type ServerOptions } from './context.js';
 export { openApiDocument, ROUTES } from './openapi.js';
 export { type JobFinishedEvent, JobRunner } from './runner.js';
 export {
@@ -6,8 +7,6 @@ export {
   HOME_DIR,
   isLoopback,
   type PriorgraphServer,
-  SERVER_VERSION,
-  type ServerOptions,
   silentLogger,
 } from './server.js';
 export * from './store.js';

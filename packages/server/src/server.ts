@@ -1,9 +1,9 @@
 /**
  * createServer: express 5 + ws on one HTTP server. Composes core's Registry/Executor with plugins,
  * the durable JobStore, the JobRunner and the websocket hub; serves the editor's build at `/`.
- * Routes: ./routes.ts (ComfyUI-compatible and native).
+ * Routes: ./routes/ (one router per resource); options and the routes' context: ./context.ts.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -12,17 +12,10 @@ import { isIP } from 'node:net';
 import { totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  Executor,
-  type HostInfo,
-  type Logger,
-  loadPlugins,
-  type PluginDefinition,
-  Registry,
-  type WorkflowDocument,
-} from '@priorgraph/core';
+import { Executor, type HostInfo, type Logger, loadPlugins, Registry } from '@priorgraph/core';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { installRoutes, queueItem } from './routes.js';
+import { DEFAULT_HISTORY_MAX, type ServerContext, type ServerOptions } from './context.js';
+import { installRoutes, queueItem } from './routes/index.js';
 import { inlineEngine, type JobEngine, type JobFinishedEvent, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
 import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
@@ -30,80 +23,6 @@ import { BullmqEngine, redisConnection } from './worker/bullmq.js';
 import { ClusterSync, type ControlMessage } from './worker/cluster.js';
 import { ProcessEngine } from './worker/supervisor.js';
 import { WsHub } from './ws.js';
-
-export const SERVER_VERSION = '0.1.0';
-/** Finished jobs kept in history by default. */
-export const DEFAULT_HISTORY_MAX = 10_000;
-/** GET /history without max_items answers this many of the newest (ComfyUI answered everything). */
-export const DEFAULT_HISTORY_PAGE = 200;
-
-export interface ServerOptions {
-  /** Default 127.0.0.1. Any non-loopback address requires `token`. */
-  host?: string;
-  /** Default 8188; 0 picks a free port. */
-  port?: number;
-  /** Where the SQLite queue/history lives (and default input/output/temp dirs). */
-  dataDir: string;
-  modelRoots: string[];
-  outputDir?: string;
-  inputDir?: string;
-  tempDir?: string;
-  /** When set, every API request needs `Authorization: Bearer <token>` (or `?token=`). */
-  token?: string;
-  /**
-   * Plugins to load (e.g. the built-in `priorgraph` plugin), optionally with a source label. With
-   * `module` (a specifier or file URL the worker process can import) for every one of them, jobs
-   * run in a supervised worker process; a definition given without its module makes the server run
-   * node code in its own thread (embedding and tests only: a node can then block or end the server).
-   */
-  plugins: Array<PluginDefinition | { plugin: PluginDefinition; source: string; module?: string }>;
-  /** Plugin package directories (package.json with a "priorgraph" field). */
-  pluginPackages?: string[];
-  /** A directory whose sub-directories are plugin packages. */
-  pluginsDir?: string;
-  /** JSON request body limit in bytes (default 8 MiB). */
-  maxBodyBytes?: number;
-  /** Upload limit in bytes (default 32 MiB). */
-  maxUploadBytes?: number;
-  /** Size limit of one user file, e.g. a saved workflow (default 4 MiB; see ./userdata.ts). */
-  maxUserdataBytes?: number;
-  /** Largest image (width × height) an upload may declare (default 64 megapixels). */
-  maxImagePixels?: number;
-  /** Start even when the job database is missing next to existing outputs, or damaged (damaged
-   *  files are moved aside; the loss is logged). Default: PRIORGRAPH_ALLOW_HISTORY_LOSS=1. */
-  allowHistoryLoss?: boolean;
-  /** How long a plugin's import or setup may take (default 30 s; PRIORGRAPH_PLUGIN_TIMEOUT_MS). */
-  pluginSettleTimeoutMs?: number;
-  /** Retention: finished jobs kept in history, the oldest deleted beyond it (default 10000;
-   *  PRIORGRAPH_HISTORY_MAX). Their output files stay. */
-  historyMaxItems?: number;
-  /** Per-job memory budget in bytes: validation refuses a node whose inferred tensors exceed it,
-   *  naming it. Default: PRIORGRAPH_MEMORY_BUDGET (e.g. "6GiB") or min(8 GiB, half the RAM). */
-  memoryBudgetBytes?: number;
-  /** Executor cache bound in bytes (default 1 GiB). */
-  cacheBytes?: number;
-  /** Free-form host config given to plugins (e.g. executionProviders). */
-  config?: Record<string, unknown>;
-  /** The editor's static build (default packages/ui/dist). */
-  uiDir?: string;
-  /** A workflow to open first in the editor (GET /api/default-workflow). */
-  defaultWorkflow?: WorkflowDocument | Record<string, unknown>;
-  /** Extra runtime stats for /system_stats (e.g. the nodes plugin's runtimeStats). */
-  runtimeStats?: () => unknown;
-  /** How long a node may take to stop after /interrupt before its worker process is killed (default 10 s). */
-  interruptGraceMs?: number;
-  /** How long one node may run before its worker process is killed (default 1 h; 0 = no limit). */
-  nodeTimeoutMs?: number;
-  /** Extra node flags for the worker process (e.g. `--max-old-space-size=4096`). */
-  workerExecArgv?: string[];
-  /** What runs jobs, instead of the local worker process (e.g. a queue transport). */
-  engine?: JobEngine;
-  /** A Redis URL (redis:// or rediss://): jobs go to a BullMQ queue that `priorgraph worker`s take from. */
-  queue?: string;
-  /** A JobStore other than the SQLite one (a distributed backend later). */
-  store?: JobStore;
-  log?: Logger;
-}
 
 export interface PriorgraphServer {
   listen(): Promise<{ url: string }>;
@@ -136,28 +55,6 @@ export function defaultMemoryBudget(env: NodeJS.ProcessEnv = process.env): numbe
     }
   }
   return Math.min(8 * 2 ** 30, Math.floor(totalmem() / 2));
-}
-
-export interface ServerContext {
-  options: Required<Pick<ServerOptions, 'host' | 'port' | 'maxBodyBytes' | 'maxUploadBytes' | 'memoryBudgetBytes'>> &
-    ServerOptions;
-  host: HostInfo;
-  registry: Registry;
-  /** What runs the jobs (the worker process, or core's Executor in this thread). */
-  executor: JobEngine;
-  store: JobStore;
-  hub: WsHub;
-  runner: JobRunner;
-  log: Logger;
-  plugins: {
-    loaded: Array<{ name: string; version: string; source: string; nodeTypes: string[] }>;
-    failed: Array<{ name: string; source: string; reason: string }>;
-  };
-  queueRemaining: number;
-  refreshQueue(): Promise<void>;
-  startedAt: number;
-  /** With a queue: the other servers on the same Redis (one queue, one history). */
-  cluster?: ClusterSync;
 }
 
 /** One line to stderr; never throws (a full disk or a closed pipe drops the line). */
@@ -469,10 +366,6 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   });
 
   installRoutes(app, ctx);
-  // The workers that run jobs: the local worker process, or those heart-beating on the queue.
-  app.get('/api/workers', async (_req: Request, res: Response) => {
-    res.json((await executor.workers?.()) ?? []);
-  });
 
   app.use((req: Request, res: Response) => {
     res.status(404).json(apiError('not_found', `no route for ${req.method} ${req.path}`));
@@ -593,8 +486,4 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     },
   };
   return server;
-}
-
-export function newPromptId(): string {
-  return randomUUID();
 }

@@ -12,16 +12,15 @@
 import { mkdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import express, { type Express, type Response } from 'express';
-import { confinedPath, mimeOf, realpathInside, UnsafePathError } from './paths.js';
-import { apiError } from './schemas.js';
+import express, { type Response, type Router, Router as router } from 'express';
+import { confinedPath, mimeOf, realpathInside, UnsafePathError } from '../paths.js';
+import { apiError } from '../schemas.js';
+import { both } from './http.js';
 
 /** The default size limit of one user file. */
 export const MAX_USERDATA_BYTES = 4 * 1024 * 1024;
 /** At most this many files are listed or kept. */
 const MAX_FILES = 10_000;
-
-const both = (p: string): string[] => [p, `/api${p}`];
 
 /** `workflows/x.json` → its path under `root`, or a 400 sent (and undefined). */
 function resolveFile(root: string, file: string, res: Response, field = 'file'): string | undefined {
@@ -60,8 +59,9 @@ async function listDir(
   return out;
 }
 
-/** Install the routes; call before the JSON body parser, so that a file is stored byte for byte. */
-export function installUserdata(app: Express, options: { dataDir: string; maxUserdataBytes?: number }): void {
+/** The routes; installed before the JSON body parser, so that a file is stored byte for byte. */
+export function userdataRouter(options: { dataDir: string; maxUserdataBytes?: number }): Router {
+  const app = router();
   const root = resolve(options.dataDir, 'userdata');
   mkdirSync(root, { recursive: true });
   const limit = options.maxUserdataBytes ?? MAX_USERDATA_BYTES;
@@ -150,4 +150,5 @@ export function installUserdata(app: Express, options: { dataDir: string; maxUse
     await rm(full);
     res.status(204).end();
   });
+  return app;
 }
