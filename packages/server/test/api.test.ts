@@ -98,14 +98,22 @@ describe('ComfyUI info routes', () => {
   it('/api/openapi.json describes every route the app serves (and nothing it does not)', async () => {
     const api = (await get(s.url, '/api/openapi.json')).json;
     const served = new Set<string>();
+    // express 5 router internals; the resource routers (src/routes/) are mounted at / on the app
     // biome-ignore lint/suspicious/noExplicitAny: express 5 router internals
-    for (const layer of (s.server.app as any).router.stack) {
-      if (!layer.route) continue;
-      const paths: string[] = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
-      for (const p of paths) {
-        for (const m of Object.keys(layer.route.methods)) served.add(`${m} ${p.replace(/:(\w+)/g, '{$1}')}`);
+    const walk = (stack: any[]) => {
+      for (const layer of stack) {
+        if (!layer.route) {
+          if (Array.isArray(layer.handle?.stack)) walk(layer.handle.stack);
+          continue;
+        }
+        const paths: string[] = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
+        for (const p of paths) {
+          for (const m of Object.keys(layer.route.methods)) served.add(`${m} ${p.replace(/:(\w+)/g, '{$1}')}`);
+        }
       }
-    }
+    };
+    // biome-ignore lint/suspicious/noExplicitAny: express 5 router internals
+    walk((s.server.app as any).router.stack);
     const documented = new Set<string>();
     for (const [p, ops] of Object.entries(api.paths as Record<string, object>)) {
       for (const m of Object.keys(ops)) if (!(p === '/ws' || p === '/api/ws')) documented.add(`${m} ${p}`);
