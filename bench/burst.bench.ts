@@ -20,14 +20,12 @@
  * here (group commit of enqueues, cached /queue, coalesced status broadcasts, corked ws writes, no
  * fsync for markRunning) cut those, and the rest needs the writes off the main thread.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { slowPrompt, WebSocket } from '../packages/server/test/helpers.ts';
+import { slowPrompt, spawnServer, WebSocket } from '@priorgraph/server/testkit';
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +38,6 @@ const { values } = parseArgs({
 const JOBS = Number(values.jobs);
 const CLIENTS = Number(values.clients);
 const LISTENERS = Number(values.listeners);
-const repo = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -63,20 +60,8 @@ async function main(): Promise<void> {
       .join(' ')} at start (other work shares these cores: compare the ratios)`,
   );
   const dataDir = mkdtempSync(join(tmpdir(), 'pg-burst-'));
-  const script = join(repo, 'packages/server/test/fixtures/serve-test-plugin.ts');
   const prof = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...prof, '--import', 'tsx', script, dataDir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = out.match(/(http:\/\/\S+)\n/);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
+  const { child, url } = await spawnServer(dataDir, { execArgv: prof, stderr: 'inherit' });
   const prompt = (i: number) =>
     fetch(`${url}/prompt`, {
       method: 'POST',

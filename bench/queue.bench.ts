@@ -13,13 +13,13 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { WebSocket } from '../packages/server/test/helpers.ts';
+import { SERVE_SCRIPT, TEST_PLUGIN_URL, WebSocket } from '@priorgraph/server/testkit';
 
 const JOBS = 24;
 const REDIS = process.env.PRIORGRAPH_REDIS_SERVER ?? '/usr/bin/redis-server';
-const serveScript = fileURLToPath(new URL('../packages/server/test/fixtures/serve-test-plugin.ts', import.meta.url));
+const serveScript = SERVE_SCRIPT;
 const cli = fileURLToPath(new URL('../packages/server/src/cli.ts', import.meta.url));
-const testPluginUrl = new URL('../packages/server/test/fixtures/test-plugin.ts', import.meta.url).href;
+const testPluginUrl = TEST_PLUGIN_URL;
 
 console.log(
   `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}; load average at start ${loadavg()[0].toFixed(2)} (compare ratios; every worker is a process on these same cores)`,

@@ -9,17 +9,22 @@
  *     workers would suffer). With the demo models under models/, also during a real sampling run.
  * Run: node --import tsx bench/server.bench.ts
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { createServer, silentLogger } from '@priorgraph/server';
+import {
+  demoWorkflow,
+  FIXTURES_DIR,
+  hasDemoModels,
+  MODELS_DIR,
+  spawnServer,
+  WebSocket,
+} from '@priorgraph/server/testkit';
 import { defineNode, definePlugin } from '../packages/core/src/index.ts';
-import { createServer, silentLogger } from '../packages/server/src/index.ts';
-import { demoWorkflow, FIXTURES_DIR, hasDemoModels, MODELS_DIR } from '../packages/server/test/demo-workflow.ts';
-import { WebSocket } from '../packages/server/test/helpers.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repo = join(here, '..');
@@ -121,19 +126,7 @@ async function load(url: string, seconds: number, concurrency: number, make: () 
 
 async function benchThroughput(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pg-bench-'));
-  const script = join(repo, 'packages/server/test/fixtures/serve-test-plugin.ts');
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, dataDir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = out.match(/(http:\/\/\S+)\n/);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
+  const { child, url } = await spawnServer(dataDir, { stderr: 'inherit' });
   const json = { 'content-type': 'application/json' };
   const invalid = JSON.stringify({
     prompt: {

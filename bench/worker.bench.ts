@@ -6,35 +6,22 @@
  * spins, and reports p50/p99 and the busy ÷ idle ratio of p99.
  * Run: node --import tsx bench/worker.bench.ts
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { HOSTILE_PLUGINS_DIR, type SpawnedServer, spawnServer } from '@priorgraph/server/testkit';
 
 const BUSY_MS = 2000;
 const IDLE_REQUESTS = 300;
-const script = fileURLToPath(new URL('../packages/server/test/fixtures/serve-test-plugin.ts', import.meta.url));
-const pluginsDir = fileURLToPath(new URL('../packages/server/test/fixtures/hostile-plugins', import.meta.url));
+const pluginsDir = HOSTILE_PLUGINS_DIR;
 
 console.log(
   `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}; load average at start ${loadavg()[0].toFixed(2)} (other work shares these cores: compare ratios)`,
 );
 
-function start(dataDir: string, inline: boolean): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir, JSON.stringify({ pluginsDir, inline })], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = out.match(/(http:\/\/\S+)\n/);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`server exited (${code})`)));
-  });
+function start(dataDir: string, inline: boolean): Promise<SpawnedServer> {
+  return spawnServer(dataDir, { options: { pluginsDir, inline }, stderr: 'inherit' });
 }
 
 async function post(url: string, prompt: unknown): Promise<string> {

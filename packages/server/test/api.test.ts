@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../src/index.js';
-import { get, post, type Started, slowPrompt, startServer, testPlugin, WsRecorder } from './helpers.js';
+import { get, post, type Started, slowPrompt, startServer, testPlugin, WsRecorder } from '../testkit/index.js';
 
 let s: Started;
 beforeAll(async () => {

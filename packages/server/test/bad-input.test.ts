@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { get, post, type Started, slowPrompt, startServer, WsRecorder } from './helpers.js';
+import { get, post, type Started, slowPrompt, startServer, WsRecorder } from '../testkit/index.js';
 
 let s: Started;
 beforeAll(async () => {

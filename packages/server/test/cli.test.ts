@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { demoWorkflow, EXAMPLES_DIR, FIXTURES_DIR, hasDemoModels, pngSize } from './demo-workflow.js';
+import { demoWorkflow, EXAMPLES_DIR, FIXTURES_DIR, hasDemoModels, pngSize } from '../testkit/demo-workflow.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const BIN = fileURLToPath(new URL('../bin/priorgraph.mjs', import.meta.url));

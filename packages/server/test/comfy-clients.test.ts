@@ -8,7 +8,7 @@ import { CallWrapper, ComfyApi, PromptBuilder } from '@saintno/comfyui-sdk';
 import { ComfyUIClient } from 'comfy-ui-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { post, type Started, slowPrompt, startServer } from './helpers.js';
+import { post, type Started, slowPrompt, startServer } from '../testkit/index.js';
 
 let s: Started;
 beforeAll(async () => {

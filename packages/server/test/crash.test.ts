@@ -4,35 +4,17 @@
  * output files, the one that was running is marked interrupted (documented choice: not re-run), and
  * the pending ones run after the restart.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { get, post, slowPrompt, WsRecorder } from './helpers.js';
+import { get, post, type SpawnedServer, slowPrompt, spawnServer, WsRecorder } from '../testkit/index.js';
 
-const script = fileURLToPath(new URL('./fixtures/serve-test-plugin.ts', import.meta.url));
 const children: ChildProcess[] = [];
 
-function startChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = out.match(/(http:\/\/\S+)\n/);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.stderr!.on('data', (d) => {
-      err += String(d);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited early (${code}): ${err}`)));
-  });
-}
+const startChild = (dataDir: string): Promise<SpawnedServer> => spawnServer(dataDir, { track: children });
 
 afterAll(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { get, post, WsRecorder } from './helpers.js';
+import { get, HOSTILE_PLUGINS_DIR, post, SERVE_SCRIPT, TEST_PLUGIN_URL, WsRecorder } from '../testkit/index.js';
 
 const REDIS = process.env.PRIORGRAPH_REDIS_SERVER ?? '/usr/bin/redis-server';
 const skip = process.env.PRIORGRAPH_SKIP_REDIS === '1' || !existsSync(REDIS);
@@ -24,10 +24,10 @@ if (skip) {
   );
 }
 
-const serveScript = fileURLToPath(new URL('./fixtures/serve-test-plugin.ts', import.meta.url));
+const serveScript = SERVE_SCRIPT;
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-const testPluginUrl = new URL('./fixtures/test-plugin.ts', import.meta.url).href;
-const pluginsDir = fileURLToPath(new URL('./fixtures/hostile-plugins', import.meta.url));
+const testPluginUrl = TEST_PLUGIN_URL;
+const pluginsDir = HOSTILE_PLUGINS_DIR;
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 const procs: ChildProcess[] = [];

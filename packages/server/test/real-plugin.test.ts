@@ -21,8 +21,8 @@ import {
   hasDemoModels,
   MODELS_DIR,
   pngSize,
-} from './demo-workflow.js';
-import { get, post, slowPrompt, testPluginItem, WebSocket, WsRecorder } from './helpers.js';
+} from '../testkit/demo-workflow.js';
+import { get, post, slowPrompt, testPluginItem, WebSocket, WsRecorder } from '../testkit/index.js';
 
 /** @saintno/comfyui-sdk, unchanged: PromptBuilder + CallWrapper with progress and previews; returns
  *  the saved image's bytes. The SDK attaches its listeners only after its POST /prompt returns, so a

@@ -5,15 +5,13 @@
  * answers 507 with the reason and works again once space is freed. Full disks are small tmpfs
  * mounts (the tests run as root in CI); where mounting is not allowed those tests skip and say so.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { get, post, slowPrompt, startServer, WsRecorder } from './helpers.js';
+import { get, post, type SpawnedServer, slowPrompt, spawnServer, startServer, WsRecorder } from '../testkit/index.js';
 
-const script = fileURLToPath(new URL('./fixtures/serve-test-plugin.ts', import.meta.url));
 const children: ChildProcess[] = [];
 const mounts: string[] = [];
 const dirs: string[] = [];
@@ -70,29 +68,8 @@ function plugin(root: string, name: string, body: string): void {
   writeFileSync(join(root, name, 'index.mjs'), body);
 }
 
-function startChild(
-  dataDir: string,
-  env: Record<string, string>,
-  stderrFd?: number,
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir], {
-    stdio: ['ignore', 'pipe', stderrFd ?? 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = out.match(/(http:\/\/\S+)\n/);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.stderr?.on('data', (d) => {
-      err += String(d);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited before listening (code ${code}): ${err}`)));
-  });
+function startChild(dataDir: string, env: Record<string, string>, stderrFd?: number): Promise<SpawnedServer> {
+  return spawnServer(dataDir, { env, stderr: stderrFd ?? 'pipe', track: children });
 }
 
 const NEVER = `await new Promise(() => {});\nexport default { name: 'hang', version: '1.0.0', nodes: [] };\n`;

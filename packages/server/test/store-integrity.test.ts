@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteJobStore, StoreIntegrityError } from '../src/store.js';
-import { get, post, slowPrompt, startServer, WsRecorder } from './helpers.js';
+import { get, post, slowPrompt, startServer, WsRecorder } from '../testkit/index.js';
 
 const dirs: string[] = [];
 function tempDir(): string {

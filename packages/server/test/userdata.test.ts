@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Started, startServer } from './helpers.js';
+import { type Started, startServer } from '../testkit/index.js';
 
 describe('/userdata', () => {
   let s: Started;

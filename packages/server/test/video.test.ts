@@ -12,8 +12,8 @@ import nodesPlugin from '@priorgraph/nodes';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeVideoModel } from '../../nodes/test/video-fixtures.ts';
 import { createServer, type PriorgraphServer, silentLogger } from '../src/index.js';
-import { FIXTURES_DIR } from './demo-workflow.js';
-import { get, post, WsRecorder } from './helpers.js';
+import { FIXTURES_DIR } from '../testkit/demo-workflow.js';
+import { get, post, WsRecorder } from '../testkit/index.js';
 
 const FFMPEG = spawnSync('ffmpeg', ['-version']).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'pg-video-server-'));

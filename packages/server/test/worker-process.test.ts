@@ -1,46 +1,24 @@
-/**
- * The server never runs node code: a real server process with the hostile plugin
- * (./fixtures/hostile-plugins) runs its jobs in a supervised worker process. A node that ignores
- * interrupt, busy-loops forever, leaves a stray rejection, throws from a timer or calls process.exit
- * fails its own job with an error naming the node, and the next job runs; HTTP answers while a node
- * spins; the worker keeps its state (loaded models) between jobs; SIGTERM exits with a node hanging.
- */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { get, post, slowPrompt, WsRecorder } from './helpers.js';
+import {
+  get,
+  HOSTILE_PLUGINS_DIR,
+  post,
+  type SpawnedServer,
+  slowPrompt,
+  spawnServer,
+  WsRecorder,
+} from '../testkit/index.js';
 
-const script = fileURLToPath(new URL('./fixtures/serve-test-plugin.ts', import.meta.url));
-const pluginsDir = fileURLToPath(new URL('./fixtures/hostile-plugins', import.meta.url));
+const pluginsDir = HOSTILE_PLUGINS_DIR;
 const NODE_TIMEOUT_MS = 8000;
 
-interface Proc {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<number | null>;
-}
+type Proc = SpawnedServer;
 
 function startServerProcess(dataDir: string, options: Record<string, unknown>): Promise<Proc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir, JSON.stringify(options)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = out.match(/(http:\/\/\S+)\n/);
-      if (m) resolve({ child, url: m[1], exited });
-    });
-    child.stderr!.on('data', (d) => {
-      err += String(d);
-    });
-    void exited.then((code) => reject(new Error(`server exited early (${code}): ${err}`)));
-  });
+  return spawnServer(dataDir, { options });
 }
 
 let dataDir: string;

@@ -1,16 +1,74 @@
 /**
- * Test helpers: the test plugin (./fixtures/test-plugin.ts), a real server on an ephemeral loopback
- * port with a temporary data dir, and a websocket client that records frames.
+ * The server's test kit, shared by its tests (packages/server/test) and the benchmarks (bench/):
+ * the test plugin (./test-plugin.ts), a real server on an ephemeral loopback port with a temporary
+ * data dir (in this process, or in a child process through ./serve.ts), a websocket client that
+ * records frames, and small HTTP helpers. Imported as `@priorgraph/server/testkit`; not published.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { testPlugin, testPluginItem } from './fixtures/test-plugin.js';
+import { createServer, type PriorgraphServer, type ServerOptions, silentLogger } from '../src/index.js';
+import { testPlugin, testPluginItem } from './test-plugin.js';
 
+export { demoWorkflow, EXAMPLES_DIR, FIXTURES_DIR, hasDemoModels, MODELS_DIR, pngSize } from './demo-workflow.js';
 export { testPlugin, testPluginItem, WebSocket };
 
-import { createServer, type PriorgraphServer, type ServerOptions, silentLogger } from '../src/index.js';
+/** The server-in-a-child-process script: `node --import tsx SERVE_SCRIPT <dataDir> [options-json]`. */
+export const SERVE_SCRIPT = fileURLToPath(new URL('./serve.ts', import.meta.url));
+/** The test plugin's module URL (for `priorgraph worker --plugin`). */
+export const TEST_PLUGIN_URL = new URL('./test-plugin.ts', import.meta.url).href;
+/** A plugins directory with a node that hangs, one that crashes its process, and so on. */
+export const HOSTILE_PLUGINS_DIR = fileURLToPath(new URL('./hostile-plugins', import.meta.url));
+
+export interface SpawnedServer {
+  child: ChildProcess;
+  url: string;
+  /** The child's exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+}
+
+/**
+ * A server with the test plugin in a child process (./serve.ts), resolved once it listens; rejected,
+ * with its stderr when piped, if it exits before. `options` is merged into the server options.
+ */
+export function spawnServer(
+  dataDir: string,
+  opts: {
+    options?: Record<string, unknown>;
+    env?: Record<string, string>;
+    /** Where the child's stderr goes (default: piped, and quoted when it exits early). */
+    stderr?: 'pipe' | 'inherit' | number;
+    /** Node flags before the script (e.g. --cpu-prof). */
+    execArgv?: string[];
+    /** The child is added here as soon as it is spawned (to kill it after a test that failed). */
+    track?: ChildProcess[];
+  } = {},
+): Promise<SpawnedServer> {
+  const args = [...(opts.execArgv ?? []), '--import', 'tsx', SERVE_SCRIPT, dataDir];
+  if (opts.options) args.push(JSON.stringify(opts.options));
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', opts.stderr ?? 'pipe'],
+    env: opts.env ? { ...process.env, ...opts.env } : process.env,
+  });
+  opts.track?.push(child);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => {
+      out += String(d);
+      const m = out.match(/(http:\/\/\S+)\n/);
+      if (m) resolve({ child, url: m[1], exited });
+    });
+    child.stderr?.on('data', (d) => {
+      err += String(d);
+    });
+    void exited.then((code) => reject(new Error(`server exited before listening (code ${code}): ${err}`)));
+  });
+}
 
 /** 1 → Slow(steps) → Save; API format. */
 export function slowPrompt(steps = 5, ms = 20, value = 3, prefix = 'num'): Record<string, unknown> {
