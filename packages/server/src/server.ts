@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Executor, type HostInfo, type Logger, loadPlugins, Registry } from '@priorgraph/core';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -186,7 +187,10 @@ function defaultUiDir(): string {
   return join(process.cwd(), 'node_modules', '@priorgraph', 'ui', 'dist');
 }
 
-export function createServer(options: ServerOptions): PriorgraphServer {
+type ResolvedOptions = ServerContext['options'];
+
+/** The options with their defaults; refuses a network address without a token, and a short token. */
+function withDefaults(options: ServerOptions): ResolvedOptions {
   const opts = {
     ...options,
     host: options.host ?? '127.0.0.1',
@@ -202,9 +206,11 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     );
   }
   if (opts.token !== undefined && opts.token.length < 8) throw new Error('the token must be at least 8 characters');
-  guardStderr();
-  const log = guardedLogger(opts.log ?? consoleLogger);
-  const dataDir = resolve(opts.dataDir);
+  return opts;
+}
+
+/** The directories and config plugins see; the directories are created. */
+function hostInfo(opts: ResolvedOptions, dataDir: string): HostInfo {
   const host: HostInfo = {
     modelRoots: opts.modelRoots.map((r) => resolve(r)),
     outputDir: resolve(opts.outputDir ?? join(dataDir, 'output')),
@@ -213,15 +219,19 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     config: { ...(opts.maxImagePixels ? { maxImagePixels: opts.maxImagePixels } : {}), ...(opts.config ?? {}) },
   };
   for (const d of [dataDir, host.outputDir, host.inputDir, host.tempDir]) mkdirSync(d, { recursive: true });
-  const store =
-    opts.store ??
-    new SqliteJobStore(dataDir, {
-      outputDir: host.outputDir,
-      allowHistoryLoss:
-        opts.allowHistoryLoss ?? ['1', 'true', 'yes'].includes(process.env.PRIORGRAPH_ALLOW_HISTORY_LOSS ?? ''),
-      log,
-    });
-  const registry = new Registry();
+  return host;
+}
+
+/**
+ * What runs jobs: the given engine, a BullMQ queue, core's Executor in this thread (when a plugin
+ * was given without its module), or the supervised worker process.
+ */
+function jobEngine(
+  opts: ResolvedOptions,
+  host: HostInfo,
+  registry: Registry,
+  log: Logger,
+): { executor: JobEngine; inProcess: boolean } {
   const modules = opts.plugins.map((p) => ('plugin' in p && 'module' in p ? p.module : undefined));
   // Node code runs in a worker process when the worker can import every plugin; the server then
   // loads plugin definitions only for validation and /object_info, without running their setup.
@@ -251,6 +261,160 @@ export function createServer(options: ServerOptions): PriorgraphServer {
           execArgv: opts.workerExecArgv,
         }));
   if (!inProcess) opts.runtimeStats = () => executor.runtimeStats();
+  return { executor, inProcess };
+}
+
+/** The answer to an error a route threw or passed on: 413 / 400 for the client's, the storage failure's own status, else 500. */
+function errorAnswer(log: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; code?: string; message?: string; field?: string };
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FILE_SIZE' || e?.code === 'LIMIT_FIELD_VALUE') {
+      res.status(413).json(apiError('body_too_large', `request body too large: ${e.message}`, { field: e.field }));
+    } else if (e?.type === 'entity.parse.failed') {
+      res.status(400).json(apiError('invalid_json', `request body is not valid JSON: ${e.message}`, { field: 'body' }));
+    } else if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) {
+      res.status(400).json(apiError('invalid_upload', `upload rejected: ${e.message}`, { field: e.field }));
+    } else if (storageFailure(err)) {
+      const f = storageFailure(err)!;
+      log.error(`${req.method} ${req.path}: ${f.message}`);
+      res.status(f.status).json(apiError(f.type, f.message));
+    } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+      res.status(e.status).json(apiError(e.type ?? 'bad_request', e.message ?? 'bad request'));
+    } else {
+      log.error(`${req.method} ${req.path} failed`, err);
+      res.status(500).json(apiError('internal_error', e?.message ?? 'internal error'));
+    }
+  };
+}
+
+/** The express app: the editor's static build, the token and origin checks, the routes, 404 and errors. */
+function buildApp(ctx: ServerContext): express.Express {
+  const opts = ctx.options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  // Static editor build (public: no data in it), before auth.
+  const uiDir = resolve(opts.uiDir ?? defaultUiDir());
+  if (existsSync(join(uiDir, 'index.html'))) {
+    app.use(express.static(uiDir, { index: 'index.html', fallthrough: true }));
+  } else {
+    app.get('/', (_req, res) => {
+      res
+        .type('html')
+        .send(
+          '<!doctype html><meta charset="utf-8"><title>priorgraph</title>' +
+            '<h1>priorgraph server is running</h1><p>The editor is not built. Build it with ' +
+            '<code>npm start</code> (which runs <code>vite build</code> in packages/ui) or ' +
+            '<code>cd packages/ui && npx vite build</code>, then reload.</p>' +
+            '<p>API: <a href="/api/openapi.json">/api/openapi.json</a></p>',
+        );
+    });
+  }
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (!opts.token && !localRequestAllowed(req)) {
+      res
+        .status(403)
+        .json(
+          apiError(
+            'forbidden_origin',
+            `request from origin ${req.headers.origin ?? '?'} / host ${req.headers.host ?? '?'} refused: without a token only local pages may call this server`,
+          ),
+        );
+      return;
+    }
+    if (opts.token && !tokenMatches(requestToken(req), opts.token)) {
+      res
+        .status(401)
+        .set('WWW-Authenticate', 'Bearer')
+        .json(apiError('unauthorized', 'missing or wrong token: send Authorization: Bearer <token> or ?token='));
+      return;
+    }
+    next();
+  });
+
+  installRoutes(app, ctx);
+
+  app.use((req: Request, res: Response) => {
+    res.status(404).json(apiError('not_found', `no route for ${req.method} ${req.path}`));
+  });
+  app.use(errorAnswer(ctx.log));
+  return app;
+}
+
+/** Load the plugins, start the engine, re-attach or mark interrupted the jobs a stop left running. */
+async function startUp(ctx: ServerContext, inProcess: boolean, prune: () => Promise<void>): Promise<void> {
+  const { options: opts, registry, host, log, executor, store, cluster } = ctx;
+  const r = await loadPlugins(registry, {
+    plugins: opts.plugins.map((p) => ('plugin' in p && 'source' in p ? { plugin: p.plugin, source: p.source } : p)),
+    packages: opts.pluginPackages ?? [],
+    pluginsDir: opts.pluginsDir,
+    ...(inProcess ? { host } : {}),
+    log,
+    settleTimeoutMs: opts.pluginSettleTimeoutMs ?? (Number(process.env.PRIORGRAPH_PLUGIN_TIMEOUT_MS) || undefined),
+  });
+  ctx.plugins.loaded.push(...r.loaded);
+  ctx.plugins.failed.push(...r.failed);
+  for (const f of r.failed) log.error(`plugin ${f.name} (${f.source}) failed to load: ${f.reason}`);
+  await prune();
+  await executor.start();
+  await cluster?.start();
+  const left = (await store.list(['running'])).map((j) => j.id);
+  const resume = new Set(left.length > 0 ? ((await executor.resumable?.(left)) ?? []) : []);
+  const recovered = await store.recover(resume);
+  if (resume.size > 0) log.info(`re-attached ${resume.size} job(s) still held by the queue`, [...resume]);
+  if (recovered.length > 0) {
+    log.warn(`marked ${recovered.length} job(s) interrupted that were running when the server stopped`, recovered);
+  }
+  await ctx.refreshQueue();
+}
+
+/** The websocket upgrade: /ws and /api/ws only, with the same token and origin checks as HTTP. */
+function upgradeHandler(opts: ResolvedOptions, hub: WsHub) {
+  return (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    let path = '';
+    let clientId: string | null = null;
+    try {
+      const u = new URL(req.url ?? '/', 'http://x');
+      path = u.pathname;
+      clientId = u.searchParams.get('clientId');
+    } catch {
+      /* bad url */
+    }
+    const deny = (code: number, text: string) => {
+      socket.end(`HTTP/1.1 ${code} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (path !== '/ws' && path !== '/api/ws') return deny(404, 'Not Found');
+    if (!opts.token && !localRequestAllowed(req)) return deny(403, 'Forbidden');
+    if (opts.token && !tokenMatches(requestToken(req), opts.token)) return deny(401, 'Unauthorized');
+    hub.handleUpgrade(req, socket, head, clientId);
+  };
+}
+
+/** Everything but HTTP: the store, the engine, the websocket hub, the runner, the cluster link. */
+function assemble(options: ServerOptions): { ctx: ServerContext; inProcess: boolean; prune: () => Promise<void> } {
+  const opts = withDefaults(options);
+  guardStderr();
+  const log = guardedLogger(opts.log ?? consoleLogger);
+  const dataDir = resolve(opts.dataDir);
+  const host = hostInfo(opts, dataDir);
+  const store =
+    opts.store ??
+    new SqliteJobStore(dataDir, {
+      outputDir: host.outputDir,
+      allowHistoryLoss:
+        opts.allowHistoryLoss ?? ['1', 'true', 'yes'].includes(process.env.PRIORGRAPH_ALLOW_HISTORY_LOSS ?? ''),
+      log,
+    });
+  const registry = new Registry();
+  const { executor, inProcess } = jobEngine(opts, host, registry, log);
+  const queueUrl = opts.queue;
 
   const ctx = {} as ServerContext;
   const hub = new WsHub({ queueRemaining: () => ctx.queueRemaining, maxUploadBytes: opts.maxUploadBytes });
@@ -320,79 +484,13 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     startedAt: Date.now(),
     cluster,
   } satisfies ServerContext);
+  return { ctx, inProcess, prune };
+}
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('query parser', 'simple');
-
-  // Static editor build (public: no data in it), before auth.
-  const uiDir = resolve(opts.uiDir ?? defaultUiDir());
-  if (existsSync(join(uiDir, 'index.html'))) {
-    app.use(express.static(uiDir, { index: 'index.html', fallthrough: true }));
-  } else {
-    app.get('/', (_req, res) => {
-      res
-        .type('html')
-        .send(
-          '<!doctype html><meta charset="utf-8"><title>priorgraph</title>' +
-            '<h1>priorgraph server is running</h1><p>The editor is not built. Build it with ' +
-            '<code>npm start</code> (which runs <code>vite build</code> in packages/ui) or ' +
-            '<code>cd packages/ui && npx vite build</code>, then reload.</p>' +
-            '<p>API: <a href="/api/openapi.json">/api/openapi.json</a></p>',
-        );
-    });
-  }
-
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    if (!opts.token && !localRequestAllowed(req)) {
-      res
-        .status(403)
-        .json(
-          apiError(
-            'forbidden_origin',
-            `request from origin ${req.headers.origin ?? '?'} / host ${req.headers.host ?? '?'} refused: without a token only local pages may call this server`,
-          ),
-        );
-      return;
-    }
-    if (opts.token && !tokenMatches(requestToken(req), opts.token)) {
-      res
-        .status(401)
-        .set('WWW-Authenticate', 'Bearer')
-        .json(apiError('unauthorized', 'missing or wrong token: send Authorization: Bearer <token> or ?token='));
-      return;
-    }
-    next();
-  });
-
-  installRoutes(app, ctx);
-
-  app.use((req: Request, res: Response) => {
-    res.status(404).json(apiError('not_found', `no route for ${req.method} ${req.path}`));
-  });
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: string; status?: number; code?: string; message?: string; field?: string };
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FILE_SIZE' || e?.code === 'LIMIT_FIELD_VALUE') {
-      res.status(413).json(apiError('body_too_large', `request body too large: ${e.message}`, { field: e.field }));
-    } else if (e?.type === 'entity.parse.failed') {
-      res.status(400).json(apiError('invalid_json', `request body is not valid JSON: ${e.message}`, { field: 'body' }));
-    } else if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) {
-      res.status(400).json(apiError('invalid_upload', `upload rejected: ${e.message}`, { field: e.field }));
-    } else if (storageFailure(err)) {
-      const f = storageFailure(err)!;
-      log.error(`${req.method} ${req.path}: ${f.message}`);
-      res.status(f.status).json(apiError(f.type, f.message));
-    } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
-      res.status(e.status).json(apiError(e.type ?? 'bad_request', e.message ?? 'bad request'));
-    } else {
-      log.error(`${req.method} ${req.path} failed`, err);
-      res.status(500).json(apiError('internal_error', e?.message ?? 'internal error'));
-    }
-  });
+export function createServer(options: ServerOptions): PriorgraphServer {
+  const { ctx, inProcess, prune } = assemble(options);
+  const { options: opts, registry, store, executor, hub, runner, cluster, log } = ctx;
+  const app = buildApp(ctx);
 
   let http: Server | undefined;
   let url: string | undefined;
@@ -401,28 +499,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   async function init(): Promise<void> {
     if (initialized) return;
     initialized = true;
-    const r = await loadPlugins(registry, {
-      plugins: opts.plugins.map((p) => ('plugin' in p && 'source' in p ? { plugin: p.plugin, source: p.source } : p)),
-      packages: opts.pluginPackages ?? [],
-      pluginsDir: opts.pluginsDir,
-      ...(inProcess ? { host } : {}),
-      log,
-      settleTimeoutMs: opts.pluginSettleTimeoutMs ?? (Number(process.env.PRIORGRAPH_PLUGIN_TIMEOUT_MS) || undefined),
-    });
-    ctx.plugins.loaded.push(...r.loaded);
-    ctx.plugins.failed.push(...r.failed);
-    for (const f of r.failed) log.error(`plugin ${f.name} (${f.source}) failed to load: ${f.reason}`);
-    await prune();
-    await executor.start();
-    await cluster?.start();
-    const left = (await store.list(['running'])).map((j) => j.id);
-    const resume = new Set(left.length > 0 ? ((await executor.resumable?.(left)) ?? []) : []);
-    const recovered = await store.recover(resume);
-    if (resume.size > 0) log.info(`re-attached ${resume.size} job(s) still held by the queue`, [...resume]);
-    if (recovered.length > 0) {
-      log.warn(`marked ${recovered.length} job(s) interrupted that were running when the server stopped`, recovered);
-    }
-    await refreshQueue();
+    await startUp(ctx, inProcess, prune);
   }
 
   const server: PriorgraphServer = {
@@ -435,25 +512,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     async listen() {
       await init();
       http = createHttpServer(app);
-      http.on('upgrade', (req, socket, head) => {
-        socket.on('error', () => socket.destroy());
-        let path = '';
-        let clientId: string | null = null;
-        try {
-          const u = new URL(req.url ?? '/', 'http://x');
-          path = u.pathname;
-          clientId = u.searchParams.get('clientId');
-        } catch {
-          /* bad url */
-        }
-        const deny = (code: number, text: string) => {
-          socket.end(`HTTP/1.1 ${code} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-        };
-        if (path !== '/ws' && path !== '/api/ws') return deny(404, 'Not Found');
-        if (!opts.token && !localRequestAllowed(req)) return deny(403, 'Forbidden');
-        if (opts.token && !tokenMatches(requestToken(req), opts.token)) return deny(401, 'Unauthorized');
-        hub.handleUpgrade(req, socket, head, clientId);
-      });
+      http.on('upgrade', upgradeHandler(opts, hub));
       http.headersTimeout = 30_000;
       http.requestTimeout = 10 * 60_000;
       await new Promise<void>((res, rej) => {
