@@ -120,33 +120,14 @@ export function demoWorkflow(root: string, o: DemoOptions = {}): Record<string, 
     save: { class_type: 'SaveImage', inputs: { images: ['decode', 0], filename_prefix: o.prefix ?? 'server-test/pg' } },
   };
   if (vae !== t2i) p.vae = { class_type: 'VAELoader', inputs: { vae_path: vae } };
+  const guide = { cfg: o.cfg ?? 4, guidance_rescale: 0, interval_sigma_lo: 0, interval_sigma_hi: 0 };
   if (prior) {
     p.base = { class_type: 'UNetLoader', inputs: { unet_path: prior } };
     p.neg = { class_type: 'Denoiser', inputs: { model: ['base', 0] } };
-    p.guide = {
-      class_type: 'PriorSwapCFGGuider',
-      inputs: {
-        model: ['pos', 0],
-        prior: ['neg', 0],
-        cfg: o.cfg ?? 4,
-        guidance_rescale: 0,
-        interval_sigma_lo: 0,
-        interval_sigma_hi: 0,
-      },
-    };
+    p.guide = { class_type: 'PriorSwapCFGGuider', inputs: { model: ['pos', 0], prior: ['neg', 0], ...guide } };
   } else {
     p.neg = { class_type: 'Denoiser', inputs: { model: ['load', 0], conditioning: ['enc', 1] } };
-    p.guide = {
-      class_type: 'CFGGuider',
-      inputs: {
-        positive: ['pos', 0],
-        negative: ['neg', 0],
-        cfg: o.cfg ?? 4,
-        guidance_rescale: 0,
-        interval_sigma_lo: 0,
-        interval_sigma_hi: 0,
-      },
-    };
+    p.guide = { class_type: 'CFGGuider', inputs: { positive: ['pos', 0], negative: ['neg', 0], ...guide } };
   }
   return p;
 }

@@ -181,19 +181,15 @@ export async function post(url: string, path: string, body: unknown, headers: Re
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: test convenience
-  return { status: res.status, json: json as any, headers: res.headers };
+  return answer(res);
 }
 
 export async function get(url: string, path: string, headers: Record<string, string> = {}) {
-  const res = await fetch(url + path, { headers });
+  return answer(await fetch(url + path, { headers }));
+}
+
+/** Status, body (JSON when it parses, else the text) and headers. */
+async function answer(res: Response) {
   const text = await res.text();
   let json: unknown;
   try {

@@ -84,14 +84,19 @@ export function userdataRouter(options: { dataDir: string; maxUserdataBytes?: nu
     res.json(q.full_info === 'true' ? files : files.map((f) => f.path));
   });
 
-  app.get(both('/userdata/:file'), async (req, res) => {
-    const full = resolveFile(root, String(req.params.file), res);
-    if (!full) return;
+  /** The existing user file `file` names, or a 400 / 404 sent (and undefined). */
+  const existingFile = async (file: string, res: Response): Promise<string | undefined> => {
+    const full = resolveFile(root, file, res);
+    if (!full) return undefined;
     const st = await stat(full).catch(() => null);
-    if (!st?.isFile() || !realpathInside(root, full)) {
-      res.status(404).json(apiError('not_found', `no user file "${req.params.file}"`, { field: 'file' }));
-      return;
-    }
+    if (st?.isFile() && realpathInside(root, full)) return full;
+    res.status(404).json(apiError('not_found', `no user file "${file}"`, { field: 'file' }));
+    return undefined;
+  };
+
+  app.get(both('/userdata/:file'), async (req, res) => {
+    const full = await existingFile(String(req.params.file), res);
+    if (!full) return;
     res.type(mimeOf(full)).send(await readFile(full));
   });
 
@@ -140,13 +145,8 @@ export function userdataRouter(options: { dataDir: string; maxUserdataBytes?: nu
   });
 
   app.delete(both('/userdata/:file'), async (req, res) => {
-    const full = resolveFile(root, String(req.params.file), res);
+    const full = await existingFile(String(req.params.file), res);
     if (!full) return;
-    const st = await stat(full).catch(() => null);
-    if (!st?.isFile() || !realpathInside(root, full)) {
-      res.status(404).json(apiError('not_found', `no user file "${req.params.file}"`, { field: 'file' }));
-      return;
-    }
     await rm(full);
     res.status(204).end();
   });
