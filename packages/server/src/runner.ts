@@ -226,9 +226,33 @@ export class JobRunner extends EventEmitter {
       };
     }
     const allOutputs = { ...outputs, ...result.outputs };
+    const { finished, terminalMsg } = await this.record(
+      id,
+      result,
+      terminal as ExecutionEvent | null,
+      lastNode as { id: string; type: string } | null,
+      messages,
+      allOutputs,
+    );
+    this.current.delete(id);
+    // History is durable now: announce the end.
+    this.hub.emit(id, terminalMsg[0], terminalMsg[1]);
+    this.hub.emit(id, 'executing', { node: null, display_node: null, prompt_id: id });
+    this.hub.forget(id);
+    this.emit('finished', finished);
+    await this.onQueueChange();
+  }
+
+  /** Writes the job's end to the store (history before the terminal event) and returns that event. */
+  private async record(
+    id: string,
+    result: RunResult,
+    t: ExecutionEvent | null,
+    last: { id: string; type: string } | null,
+    messages: JobMessage[],
+    allOutputs: Record<string, UiOutput>,
+  ): Promise<{ finished: JobFinishedEvent; terminalMsg: JobMessage }> {
     const ts = Date.now();
-    const t = terminal as ExecutionEvent | null;
-    const last = lastNode as { id: string; type: string } | null;
     let finished: JobFinishedEvent;
     let terminalMsg: JobMessage;
     if (result.status === 'success') {
@@ -286,13 +310,7 @@ export class JobRunner extends EventEmitter {
       await this.safely(() => this.store.fail(id, { results: allOutputs, messages, error }), id);
       finished = { id, status: 'error', outputs: allOutputs, error };
     }
-    this.current.delete(id);
-    // History is durable now: announce the end.
-    this.hub.emit(id, terminalMsg[0], terminalMsg[1]);
-    this.hub.emit(id, 'executing', { node: null, display_node: null, prompt_id: id });
-    this.hub.forget(id);
-    this.emit('finished', finished);
-    await this.onQueueChange();
+    return { finished, terminalMsg };
   }
 
   /** Records a finished job: the write is retried, then the job is settled as failed with the
