@@ -18,19 +18,20 @@ import { userdataRouter } from './userdata.js';
 
 export { queueItem } from './queue.js';
 
+/** After the JSON body parser, in this order (no two of them answer the same path). */
+const RESOURCE_ROUTERS = [
+  promptRouter,
+  queueRouter,
+  historyRouter,
+  filesRouter,
+  nodeTypesRouter,
+  systemRouter,
+  nativeRouter,
+];
+
 export function installRoutes(app: Express, ctx: ServerContext): void {
   // user files are stored byte for byte: their routes come before the JSON body parser
   app.use(userdataRouter(ctx.options));
   installJsonBody(app, ctx.options.maxBodyBytes);
-  for (const make of [
-    promptRouter,
-    queueRouter,
-    historyRouter,
-    filesRouter,
-    nodeTypesRouter,
-    systemRouter,
-    nativeRouter,
-  ]) {
-    app.use(make(ctx));
-  }
+  for (const make of RESOURCE_ROUTERS) app.use(make(ctx));
 }
