@@ -8,7 +8,7 @@
  * Workflows may be priorgraph documents or ComfyUI API-format prompts. Every failure prints a clear
  * message and exits non-zero. Run as `node --import tsx packages/server/src/cli.ts ...` or `priorgraph`.
  */
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +22,7 @@ import {
   type ValidationResult,
   validateWorkflow,
 } from '@priorgraph/core';
+import { dirEntries } from './paths.js';
 import { consoleLogger, createServer, HOME_DIR, parseBytes } from './server.js';
 import { editorUrls } from './urls.js';
 import { applyOverrides, normalizeWorkflow } from './workflow.js';
@@ -301,12 +302,7 @@ export function defaultExampleWorkflow(examplesDir = join(HOME_DIR, 'examples'))
   const found: string[] = [];
   const walk = (d: string, depth: number) => {
     if (depth > 3) return;
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
+    const entries = dirEntries(d);
     for (const e of entries) {
       const p = join(d, e.name);
       if (e.isDirectory()) {

@@ -4,7 +4,7 @@
  * letter) so that a traversal attempt is refused before the filesystem is touched; the resolved
  * path must then lie inside the base directory.
  */
-import { realpathSync } from 'node:fs';
+import { type Dirent, readdirSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 export class UnsafePathError extends Error {
@@ -86,4 +86,13 @@ const MIME: Record<string, string> = {
 export function mimeOf(file: string): string {
   const dot = file.lastIndexOf('.');
   return MIME[dot >= 0 ? file.slice(dot).toLowerCase() : ''] ?? 'application/octet-stream';
+}
+
+/** A directory's entries, or none when it is missing or unreadable. */
+export function dirEntries(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
 }

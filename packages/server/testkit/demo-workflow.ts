@@ -6,9 +6,10 @@
  * A model folder is text-to-image when it has text_encoder/, unet/ and vae_decoder/; a prior is a
  * folder with unet/ (or transformer/) and no text_encoder/ whose UNet takes 4 latent channels.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dirEntries } from '../src/paths.js';
 
 export const MODELS_DIR = fileURLToPath(new URL('../../../models/', import.meta.url));
 export const FIXTURES_DIR = fileURLToPath(new URL('../../nodes/test/fixtures/models/', import.meta.url));
@@ -20,12 +21,7 @@ function folders(root: string): string[] {
   const out: string[] = [];
   const walk = (rel: string, depth: number) => {
     if (depth > 4) return;
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = readdirSync(join(root, rel), { withFileTypes: true });
-    } catch {
-      return;
-    }
+    const entries = dirEntries(join(root, rel));
     const names = new Set(entries.map((e) => e.name));
     if (rel !== '' && ['model_index.json', 'unet', 'transformer', 'vae_decoder'].some((n) => names.has(n))) {
       out.push(rel);
@@ -138,12 +134,7 @@ export function exampleApiWorkflows(): Array<{ file: string; prompt: Record<stri
   const out: Array<{ file: string; prompt: Record<string, unknown> }> = [];
   const walk = (d: string, depth: number) => {
     if (depth > 3) return;
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
+    const entries = dirEntries(d);
     for (const e of entries) {
       const p = join(d, e.name);
       // examples/workflows/real/ needs the user's exports of real model families (not shipped; run by

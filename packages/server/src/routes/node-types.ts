@@ -3,28 +3,20 @@
  * GET /api/node-types (with a JSON Schema of each node's inputs), the model folders and their files
  * (GET /models[/{folder}]) and the embeddings (none).
  */
-import { type Dirent, readdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { type Router, Router as router } from 'express';
 import type { ServerContext } from '../context.js';
+import { dirEntries } from '../paths.js';
 import { apiError } from '../schemas.js';
 import { both } from './http.js';
-
-/** Directory entries or none (a missing or unreadable folder lists as empty). */
-function entriesOf(dir: string): Dirent[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-}
 
 /** Lists directory entries recursively (relative paths), bounded. */
 function listFiles(dir: string, max = 5000): string[] {
   const out: string[] = [];
   const walk = (d: string, depth: number) => {
     if (depth > 6 || out.length >= max) return;
-    for (const e of entriesOf(d).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const e of dirEntries(d).sort((a, b) => a.name.localeCompare(b.name))) {
       if (e.name.startsWith('.')) continue;
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p, depth + 1);
@@ -40,7 +32,7 @@ function listFiles(dir: string, max = 5000): string[] {
 function modelFolders(modelRoots: readonly string[]): Map<string, string[]> {
   const m = new Map<string, string[]>();
   for (const root of modelRoots) {
-    for (const e of entriesOf(root)) {
+    for (const e of dirEntries(root)) {
       if (!e.isDirectory() || e.name.startsWith('.')) continue;
       m.set(e.name, [...(m.get(e.name) ?? []), join(root, e.name)]);
     }
