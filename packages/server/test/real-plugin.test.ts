@@ -257,5 +257,5 @@ describe.skipIf(!demo)('real built-in plugin on the shipped demo models', () => 
       expect(r.status, `${ex.file}: ${JSON.stringify(r.json).slice(0, 500)}`).toBe(200);
       expect(r.json.status, ex.file).toBe('success');
     }
-  });
+  }, 300_000); // four full example workflows: ~20 s on a quiet machine, minutes under heavy load
 });
