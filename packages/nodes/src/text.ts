@@ -10,7 +10,7 @@ import sharp from 'sharp';
 export const FONT_FAMILY = 'DejaVu Sans';
 const fontFile = (name: string) => createRequire(import.meta.url).resolve(`dejavu-fonts-ttf/ttf/${name}`);
 /** The regular and the bold face: the only fonts resvg sees. */
-export const FONT_FILES = [fontFile('DejaVuSans.ttf'), fontFile('DejaVuSans-Bold.ttf')];
+const FONT_FILES = [fontFile('DejaVuSans.ttf'), fontFile('DejaVuSans-Bold.ttf')];
 /** DejaVu Sans' capital height in em (1493 / 2048 units): a label's y is the top of its capitals. */
 const CAP_HEIGHT = 0.729;
 
@@ -36,7 +36,7 @@ export interface Label {
 }
 
 /** Text as XML character data: markup characters escaped, characters XML forbids dropped. */
-export function xmlText(s: string): string {
+function xmlText(s: string): string {
   return s
     .replace(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '')
     .replace(/&/g, '&amp;')
