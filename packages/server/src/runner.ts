@@ -61,6 +61,7 @@ export function inlineEngine(executor: Executor, runtimeStats?: () => unknown): 
 }
 
 import type { JobError, JobMessage, JobRecord, JobStore } from './store.js';
+import { DEFAULT_PROGRESS_INTERVAL_MS, EventThrottle } from './throttle.js';
 import type { WsHub } from './ws.js';
 
 export interface JobFinishedEvent {
@@ -94,6 +95,8 @@ export class JobRunner extends EventEmitter {
     private readonly hub: WsHub,
     private readonly log: Logger,
     private readonly onQueueChange: () => Promise<void>,
+    /** At most one progress and one preview event per job per this many ms (see throttle.ts). */
+    private readonly progressIntervalMs = DEFAULT_PROGRESS_INTERVAL_MS,
   ) {
     super();
     this.setMaxListeners(0); // one listener per waiting POST /api/workflows/run?wait=1
@@ -206,13 +209,15 @@ export class JobRunner extends EventEmitter {
       }
     };
 
+    // Per-step progress and previews coalesced; state changes pass at once, after what is held.
+    const throttle = new EventThrottle(this.progressIntervalMs, onEvent);
     let result: RunResult;
     try {
       result = await this.engine.run(job.document as unknown as WorkflowDocument, {
         promptId: id,
         outputs: job.outputs.length > 0 ? job.outputs : undefined,
         signal: controller.signal,
-        onEvent,
+        onEvent: (e) => throttle.push(e),
       });
     } catch (e) {
       // The executor promises not to throw; if it does anyway, record it as an error.
@@ -225,6 +230,7 @@ export class JobRunner extends EventEmitter {
         error: { nodeId: null, nodeType: null, message: err.message, errorType: err.name, stack: err.stack },
       };
     }
+    throttle.flush();
     const allOutputs = { ...outputs, ...result.outputs };
     const ts = Date.now();
     const t = terminal as ExecutionEvent | null;

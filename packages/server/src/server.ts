@@ -25,6 +25,7 @@ import { installRoutes } from './routes.js';
 import { inlineEngine, type JobEngine, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
 import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
+import { progressInterval } from './throttle.js';
 import { BullmqEngine } from './worker/bullmq.js';
 import { ProcessEngine } from './worker/supervisor.js';
 import { WsHub } from './ws.js';
@@ -94,6 +95,10 @@ export interface ServerOptions {
   nodeTimeoutMs?: number;
   /** Extra node flags for the worker process (e.g. `--max-old-space-size=4096`). */
   workerExecArgv?: string[];
+  /** Per-step events coalesced: at most one `progress` and one preview per job per this many ms to
+   *  every listener; state changes and the last progress value always go (default 100, i.e. ≤ 10/s;
+   *  PRIORGRAPH_PROGRESS_INTERVAL_MS; 0 sends every step). */
+  progressIntervalMs?: number;
   /** What runs jobs, instead of the local worker process (e.g. a queue transport). */
   engine?: JobEngine;
   /** A Redis URL (redis:// or rediss://): jobs go to a BullMQ queue that `priorgraph worker`s take from. */
@@ -349,7 +354,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
       hub.broadcastStatus();
     });
   };
-  const runner = new JobRunner(store, executor, hub, log, refreshQueue);
+  const runner = new JobRunner(store, executor, hub, log, refreshQueue, progressInterval(opts.progressIntervalMs));
   executor.onCapacity = () => runner.kick();
   const keep = opts.historyMaxItems ?? (Number(process.env.PRIORGRAPH_HISTORY_MAX) || DEFAULT_HISTORY_MAX);
   const prune = async () => {
