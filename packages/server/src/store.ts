@@ -23,6 +23,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { type FileHandle, open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@priorgraph/core';
 import Database from 'better-sqlite3';
@@ -394,8 +395,15 @@ function placeholders(n: number): string {
   return new Array(n).fill('?').join(',');
 }
 
-/** SQLite-backed JobStore: one file `<dataDir>/priorgraph.sqlite`, WAL journal, synchronous=FULL
- *  so that an accepted job survives kill -9 (and power loss) once its POST has answered. */
+/**
+ * SQLite-backed JobStore: one file `<dataDir>/priorgraph.sqlite`, WAL journal.
+ *
+ * Durability without fsync on the main thread: the connection runs synchronous=NORMAL, so a commit
+ * only write()s its WAL frames (to the OS: a kill -9 of the process loses nothing from then on), and
+ * the write's promise settles after `durable()` has fsync'ed the WAL file on libuv's thread pool (so
+ * an answered POST /prompt, or a job announced as finished, also survives power loss). One fsync
+ * covers every commit made before it started: writes in a burst share them (group commit).
+ */
 export class SqliteJobStore implements JobStore {
   db: Database.Database;
   readonly file: string;
@@ -407,6 +415,11 @@ export class SqliteJobStore implements JobStore {
   private readonly unrecorded = new Map<string, { error: JobError; finishedAt: number }>();
   private backupDone: Promise<void> = Promise.resolve();
   changes = 0;
+  /** WAL journal (then durable() fsyncs the WAL), else synchronous=FULL commits. */
+  private wal = false;
+  /** The fsync in progress, and the one queued behind it for commits made meanwhile. */
+  private syncing: Promise<void> | null = null;
+  private syncQueued: Promise<void> | null = null;
 
   constructor(dataDir: string, options: SqliteStoreOptions = {}) {
     mkdirSync(dataDir, { recursive: true });
@@ -482,8 +495,10 @@ export class SqliteJobStore implements JobStore {
       db = new Database(file);
     }
     const d = db;
-    d.pragma('journal_mode = WAL');
-    d.pragma('synchronous = FULL');
+    this.wal = String(d.pragma('journal_mode = WAL', { simple: true })).toLowerCase() === 'wal';
+    // NORMAL in WAL mode: commits do not fsync (durable() does, off the main thread); a journal that
+    // is not WAL (a file system without shared memory) keeps FULL.
+    d.pragma(this.wal ? 'synchronous = NORMAL' : 'synchronous = FULL');
     d.pragma('busy_timeout = 5000');
     d.exec(SCHEMA);
     d.prepare("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1')").run();
@@ -502,10 +517,50 @@ export class SqliteJobStore implements JobStore {
     }
   }
 
+  /** Settles once every commit made so far is on disk: an fsync of the WAL file on the thread pool
+   *  (fsync syncs the file, whichever descriptor asks). Commits during a running fsync share the next. */
+  durable(): Promise<void> {
+    if (!this.wal) return Promise.resolve();
+    if (!this.syncing) {
+      const p = this.syncWal().finally(() => {
+        if (this.syncing === p) this.syncing = null;
+      });
+      this.syncing = p;
+      return p;
+    }
+    if (!this.syncQueued) {
+      const q = this.syncing
+        .catch(() => {})
+        .then(() => {
+          this.syncQueued = null;
+          return this.durable();
+        });
+      this.syncQueued = q;
+    }
+    return this.syncQueued;
+  }
+
+  /** The WAL, opened once for fsync (SQLite keeps that file while the database is open). */
+  private walHandle: Promise<FileHandle> | null = null;
+
+  private async syncWal(): Promise<void> {
+    this.walHandle ??= openFile(`${this.file}-wal`, 'r');
+    let fh: FileHandle;
+    try {
+      fh = await this.walHandle;
+    } catch (e) {
+      this.walHandle = null;
+      // Closing the database checkpoints the WAL into the (synced) file and removes it.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !this.db.open) return;
+      throw e;
+    }
+    await fh.sync();
+  }
+
   /**
    * Group commit: the enqueues that arrive in one turn of the event loop (a burst of POST /prompt)
-   * are written in one transaction, one fsync for all of them. Each promise settles after that
-   * commit, so an answered POST is still durable.
+   * are written in one transaction, and the fsync after it (see durable()) runs off the main thread.
+   * Each promise settles after that fsync, so an answered POST is durable.
    */
   async enqueue(job: NewJob): Promise<number> {
     return new Promise<number>((resolve, reject) => {
@@ -537,11 +592,14 @@ export class SqliteJobStore implements JobStore {
       return;
     }
     this.changes++;
-    for (let i = 0; i < batch.length; i++) {
-      const o = outcome[i];
-      if (o.e) batch[i].reject(o.e);
-      else batch[i].resolve(o.n!);
-    }
+    const settle = (err?: unknown) => {
+      for (let i = 0; i < batch.length; i++) {
+        const o = outcome[i];
+        if (o.e || err) batch[i].reject(o.e ?? err);
+        else batch[i].resolve(o.n!);
+      }
+    };
+    this.durable().then(() => settle(), settle);
   }
 
   private insertOne(job: NewJob): number {
@@ -583,18 +641,11 @@ export class SqliteJobStore implements JobStore {
   }
 
   async markRunning(id: string): Promise<boolean> {
-    // Without its own fsync (WAL, synchronous=NORMAL for this one write): a crash of the process
-    // loses nothing (the WAL is in the OS), a power loss at worst re-runs a job that had just started
-    // (the next durable write, e.g. its result, syncs this one too).
-    this.db.pragma('synchronous = NORMAL');
-    let info: Database.RunResult;
-    try {
-      info = this.db
-        .prepare("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = 'pending'")
-        .run(Date.now(), id);
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+    // Without waiting for an fsync: a crash of the process loses nothing (the WAL is in the OS), a
+    // power loss at worst re-runs a job that had just started (the next durable write syncs this one).
+    const info = this.db
+      .prepare("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = 'pending'")
+      .run(Date.now(), id);
     this.changes++;
     return info.changes === 1;
   }
@@ -617,12 +668,15 @@ export class SqliteJobStore implements JobStore {
 
   async complete(id: string, f: JobFinish): Promise<void> {
     this.finish(id, 'success', f);
+    await this.durable();
   }
   async fail(id: string, f: JobFinish & { error: JobError }): Promise<void> {
     this.finish(id, 'error', f);
+    await this.durable();
   }
   async interrupt(id: string, f: JobFinish): Promise<void> {
     this.finish(id, 'interrupted', f);
+    await this.durable();
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -659,14 +713,19 @@ export class SqliteJobStore implements JobStore {
       return n;
     });
     this.changes++;
-    return tx();
+    const n = tx();
+    await this.durable();
+    return n;
   }
 
   async clear(statuses: readonly JobStatus[]): Promise<number> {
     if (statuses.length === 0) return 0;
     this.changes++;
-    return this.db.prepare(`DELETE FROM jobs WHERE status IN (${placeholders(statuses.length)})`).run(...statuses)
-      .changes;
+    const n = this.db
+      .prepare(`DELETE FROM jobs WHERE status IN (${placeholders(statuses.length)})`)
+      .run(...statuses).changes;
+    await this.durable();
+    return n;
   }
 
   async count(statuses: readonly JobStatus[]): Promise<number> {
@@ -748,11 +807,15 @@ export class SqliteJobStore implements JobStore {
 
   async close(): Promise<void> {
     this.flushInserts();
+    await this.durable().catch((e) => this.log?.error('could not sync the job database', e));
     await this.backupDone;
     if (this.db.open) {
       await this.backup(); // the latest verified state (it passed quick_check at start)
       this.db.close();
     }
+    const wal = this.walHandle;
+    this.walHandle = null;
+    await wal?.then((fh) => fh.close()).catch(() => {});
     if (heldHere.delete(this.lockFile)) rmSync(this.lockFile, { force: true });
   }
 }
