@@ -623,7 +623,21 @@ export class SqliteJobStore implements JobStore {
         else batch[i].resolve(o.n!);
       }
     };
-    this.durable().then(() => settle(), settle);
+    this.durable().then(
+      () => settle(),
+      (err) => {
+        // Not durable, so not accepted: take back the jobs that have not started (a failed POST must
+        // not run later). One that a runner already took stays, recorded like any other.
+        try {
+          const drop = this.stmt("DELETE FROM jobs WHERE id = ? AND status = 'pending'");
+          for (let i = 0; i < batch.length; i++) if (!outcome[i].e) drop.run(batch[i].job.id);
+          this.changes++;
+        } catch (e) {
+          this.log?.error('could not take back the jobs whose enqueue failed to sync', e);
+        }
+        settle(err);
+      },
+    );
   }
 
   private insertOne(job: NewJob): number {
