@@ -166,48 +166,8 @@ export class JobRunner extends EventEmitter {
   private async runOne(job: JobRecord, controller: AbortController): Promise<void> {
     const id = job.id;
     await this.onQueueChange();
-    const messages: JobMessage[] = [];
-    const outputs: Record<string, UiOutput> = {};
-    let terminal: ExecutionEvent | null = null;
-    let cachedSent = false;
-    let lastNode: { id: string; type: string } | null = null;
-    const emit = (type: string, data: Record<string, unknown>, keep = false) => {
-      if (keep) messages.push([type, data]);
-      this.hub.emit(id, type, data);
-    };
-    const onEvent = (e: ExecutionEvent) => {
-      const ts = Date.now();
-      // ComfyUI always sends execution_cached (possibly empty) right after execution_start.
-      if (!cachedSent && e.type !== 'execution_start' && e.type !== 'execution_cached') {
-        cachedSent = true;
-        emit('execution_cached', { nodes: [], prompt_id: id, timestamp: ts }, true);
-      }
-      switch (e.type) {
-        case 'execution_start':
-          emit('execution_start', { prompt_id: id, timestamp: ts }, true);
-          break;
-        case 'execution_cached':
-          cachedSent = true;
-          emit('execution_cached', { nodes: e.nodes, prompt_id: id, timestamp: ts }, true);
-          break;
-        case 'node_start':
-          lastNode = { id: e.nodeId, type: e.nodeType };
-          emit('executing', { node: e.nodeId, display_node: e.nodeId, prompt_id: id });
-          break;
-        case 'progress':
-          emit('progress', { value: e.value, max: e.max, prompt_id: id, node: e.nodeId });
-          break;
-        case 'preview':
-          this.hub.preview(id, e.nodeId, e.image);
-          break;
-        case 'node_output':
-          outputs[e.nodeId] = e.ui;
-          emit('executed', { node: e.nodeId, display_node: e.nodeId, output: e.ui, prompt_id: id });
-          break;
-        default:
-          terminal = e; // error / interrupted / success: sent after history is written
-      }
-    };
+    const mapped = comfyEvents(id, this.hub);
+    const { messages, outputs, onEvent } = mapped;
 
     // Per-step progress and previews coalesced; state changes pass at once, after what is held.
     const throttle = new EventThrottle(this.progressIntervalMs, onEvent);
@@ -233,8 +193,8 @@ export class JobRunner extends EventEmitter {
     throttle.flush();
     const allOutputs = { ...outputs, ...result.outputs };
     const ts = Date.now();
-    const t = terminal as ExecutionEvent | null;
-    const last = lastNode as { id: string; type: string } | null;
+    const t = mapped.terminal;
+    const last = mapped.lastNode;
     let finished: JobFinishedEvent;
     let terminalMsg: JobMessage;
     if (result.status === 'success') {
@@ -320,6 +280,56 @@ export class JobRunner extends EventEmitter {
       message: `the job ended but its result could not be recorded: ${last instanceof Error ? last.message : String(last)}`,
     });
   }
+}
+
+/** The engine's events of one job as ComfyUI websocket messages (the ones kept for history go to
+ *  `messages`); the terminal event is held back, to be sent after history is written. */
+function comfyEvents(id: string, hub: WsHub) {
+  const m = {
+    messages: [] as JobMessage[],
+    outputs: {} as Record<string, UiOutput>,
+    terminal: null as ExecutionEvent | null,
+    lastNode: null as { id: string; type: string } | null,
+    onEvent: (e: ExecutionEvent) => {
+      const ts = Date.now();
+      // ComfyUI always sends execution_cached (possibly empty) right after execution_start.
+      if (!cachedSent && e.type !== 'execution_start' && e.type !== 'execution_cached') {
+        cachedSent = true;
+        emit('execution_cached', { nodes: [], prompt_id: id, timestamp: ts }, true);
+      }
+      switch (e.type) {
+        case 'execution_start':
+          emit('execution_start', { prompt_id: id, timestamp: ts }, true);
+          break;
+        case 'execution_cached':
+          cachedSent = true;
+          emit('execution_cached', { nodes: e.nodes, prompt_id: id, timestamp: ts }, true);
+          break;
+        case 'node_start':
+          m.lastNode = { id: e.nodeId, type: e.nodeType };
+          emit('executing', { node: e.nodeId, display_node: e.nodeId, prompt_id: id });
+          break;
+        case 'progress':
+          emit('progress', { value: e.value, max: e.max, prompt_id: id, node: e.nodeId });
+          break;
+        case 'preview':
+          hub.preview(id, e.nodeId, e.image);
+          break;
+        case 'node_output':
+          m.outputs[e.nodeId] = e.ui;
+          emit('executed', { node: e.nodeId, display_node: e.nodeId, output: e.ui, prompt_id: id });
+          break;
+        default:
+          m.terminal = e; // error / interrupted / success: sent after history is written
+      }
+    },
+  };
+  let cachedSent = false;
+  const emit = (type: string, data: Record<string, unknown>, keep = false) => {
+    if (keep) m.messages.push([type, data]);
+    hub.emit(id, type, data);
+  };
+  return m;
 }
 
 /** Pauses between attempts to record a finished job (-1: the last attempt). */
