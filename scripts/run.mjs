@@ -191,6 +191,12 @@ switch (job) {
     }
     break;
   }
+  case 'pack': {
+    // the publishable tarballs (scripts/pack.mjs): the editor's build goes in as @priorgraph/ui
+    ensureUiBuilt();
+    process.exit(sh(process.execPath, [join(root, 'scripts', 'pack.mjs'), ...rest]));
+    break;
+  }
   case 'lint':
     process.exit(sh(bin('biome'), ['check', ...(rest.length ? rest : ['.'])]));
     break;

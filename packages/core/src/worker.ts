@@ -1,29 +1,37 @@
 /**
- * `spawnWorker`: a worker thread that can run a `.ts` file (workspace packages have no build step).
+ * Starting code in another thread or process, from source or from a build.
+ *
+ * In the workspace the packages run from their `.ts` sources through tsx; a published package runs
+ * from the `.js` files `npm run pack` builds. `siblingModule` picks the right file next to the
+ * caller, `spawnWorker` starts a worker thread on it and `forkArgs` gives the node flags a child
+ * process needs for it; only a `.ts` entry needs tsx, so a built install never loads it.
  *
  * Measured on Node 20.20: `execArgv: ['--import', 'tsx']` on a Worker does NOT install tsx's hooks
  * before the worker's entry is loaded ("Unknown file extension .ts"). So for a `.ts` file the worker
  * starts from a tiny ESM bootstrap (a data: URL) that calls tsx's documented `register()` API and
  * then imports the target file; `workerData`, `parentPort` and `import.meta.url` of the target
- * behave as usual. JavaScript files start directly.
+ * behave as usual. A forked child process takes `--import tsx` as a node flag.
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
-let tsxApiUrl: string | undefined;
-
-/** File URL of tsx's ESM `register` API, resolved from this package (or the workspace root). */
-function tsxApi(): string {
-  if (tsxApiUrl) return tsxApiUrl;
+/** File URL of a module of tsx (`tsx` itself or `tsx/esm/api`), resolved from here or the workspace. */
+function tsxModule(specifier: string): string {
   const resolve = (import.meta as ImportMeta & { resolve?: (s: string) => string }).resolve;
   try {
-    if (typeof resolve === 'function') tsxApiUrl = resolve('tsx/esm/api');
+    if (typeof resolve === 'function') return resolve(specifier);
   } catch {
     // fall through
   }
-  if (!tsxApiUrl) tsxApiUrl = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
-  return tsxApiUrl;
+  try {
+    return pathToFileURL(createRequire(import.meta.url).resolve(specifier)).href;
+  } catch {
+    throw new Error(
+      `${specifier} is needed to run priorgraph from its TypeScript sources and is not installed ` +
+        '(a built package runs its .js files and does not need it)',
+    );
+  }
 }
 
 function toUrl(file: string | URL): URL {
@@ -35,12 +43,26 @@ function isTsFile(url: URL): boolean {
   return /\.(c|m)?ts$/.test(url.pathname);
 }
 
+/**
+ * The module `name` (no extension) in the caller's folder: `name.ts` when the caller itself runs
+ * from source, `name.js` when it runs from a build. Pass `import.meta.url`.
+ */
+export function siblingModule(callerUrl: string, name: string): URL {
+  const ext = isTsFile(new URL(callerUrl)) ? '.ts' : '.js';
+  return new URL(`./${name}${ext}`, callerUrl);
+}
+
+/** Node flags a child process needs to run `file` (tsx's loader for a `.ts` entry, none otherwise). */
+export function forkArgs(file: string | URL): string[] {
+  return isTsFile(toUrl(file)) ? ['--import', tsxModule('tsx')] : [];
+}
+
 /** Starts a worker thread on `file` (a file URL or path). `.ts` files run through tsx. */
 export function spawnWorker(file: string | URL, options: WorkerOptions = {}): Worker {
   const url = toUrl(file);
   if (!isTsFile(url)) return new Worker(url, options);
   const bootstrap =
-    `import { register } from ${JSON.stringify(tsxApi())};\n` +
+    `import { register } from ${JSON.stringify(tsxModule('tsx/esm/api'))};\n` +
     `register();\n` +
     `await import(${JSON.stringify(url.href)});\n`;
   return new Worker(new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), options);

@@ -23,6 +23,8 @@ export interface ModelFacts {
   video: boolean;
   /** T when the model fixes it */
   frames: number | null;
+  /** the most frames it takes when T is dynamic (null: no stated limit) */
+  maxFrames?: number | null;
 }
 /** GUIDER facts: the models of its denoisers, where their loaders told them. */
 export interface GuiderFacts {

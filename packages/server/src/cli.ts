@@ -22,7 +22,7 @@ import {
   type ValidationResult,
   validateWorkflow,
 } from '@priorgraph/core';
-import { consoleLogger, createServer, parseBytes, REPO_ROOT } from './server.js';
+import { consoleLogger, createServer, HOME_DIR, parseBytes } from './server.js';
 import { editorUrls } from './urls.js';
 import { applyOverrides, normalizeWorkflow } from './workflow.js';
 
@@ -46,9 +46,10 @@ const USAGE = `usage:
                       [--concurrency 1] [--name NAME] [--data-dir DIR] [--node-timeout SECONDS]
                       [--interrupt-grace SECONDS] [--stall-timeout SECONDS (default 30)]
   priorgraph run      <workflow.json> [--set node.input=value ...] [--out DIR] [--models DIR ...] [--data-dir DIR]
+                      [--plugins-dir DIR]
   priorgraph validate <workflow.json> [--models DIR ...]
   priorgraph nodes    [--json]
-Defaults: models root <repo>/models, data dir <repo>/.priorgraph, port 8188 (or PORT; --port 0 picks a free one).
+Defaults: models root <home>/models, data dir <home>/.priorgraph (home: the repository, or the current directory when installed from npm), port 8188 (or PORT; --port 0 picks a free one).
 The token may also come from PRIORGRAPH_TOKEN. Every command takes --help.`;
 
 interface Builtin {
@@ -104,9 +105,9 @@ function checkModelDirs(dirs: string[] | undefined): void {
 
 function hostFor(values: { models?: string[]; 'data-dir'?: string; out?: string }): HostInfo {
   checkModelDirs(values.models);
-  const dataDir = resolve(values['data-dir'] ?? join(REPO_ROOT, '.priorgraph'));
+  const dataDir = resolve(values['data-dir'] ?? join(HOME_DIR, '.priorgraph'));
   return {
-    modelRoots: (values.models?.length ? values.models : [join(REPO_ROOT, 'models')]).map((m) => resolve(m)),
+    modelRoots: (values.models?.length ? values.models : [join(HOME_DIR, 'models')]).map((m) => resolve(m)),
     outputDir: resolve(values.out ?? join(dataDir, 'output')),
     inputDir: join(dataDir, 'input'),
     tempDir: join(dataDir, 'temp'),
@@ -131,10 +132,11 @@ export function formatValidation(v: ValidationResult): string {
 
 const quietLog: Logger = { debug() {}, info() {}, warn: consoleLogger.warn, error: consoleLogger.error };
 
-async function registryWith(builtin: Builtin, host: HostInfo, setup: boolean): Promise<Registry> {
+async function registryWith(builtin: Builtin, host: HostInfo, setup: boolean, pluginsDir?: string): Promise<Registry> {
   const registry = new Registry();
   const r = await loadPlugins(registry, {
     plugins: [{ plugin: builtin.plugin, source: '@priorgraph/nodes' }],
+    pluginsDir: pluginsDir ? resolve(pluginsDir) : undefined,
     ...(setup ? { host } : {}),
     log: quietLog,
   });
@@ -161,6 +163,7 @@ async function cmdRun(args: string[]): Promise<number> {
       out: { type: 'string' },
       models: { type: 'string', multiple: true },
       'data-dir': { type: 'string' },
+      'plugins-dir': { type: 'string' },
     },
   });
   const file = positionals[0];
@@ -168,7 +171,7 @@ async function cmdRun(args: string[]): Promise<number> {
   const raw = readWorkflow(file);
   const builtin = await loadBuiltin();
   const host = hostFor(values);
-  const registry = await registryWith(builtin, host, true);
+  const registry = await registryWith(builtin, host, true, values['plugins-dir']);
   try {
     const norm = normalizeWorkflow(raw, registry);
     if (!norm.ok) throw new CliError(`${file}: ${norm.message}`);
@@ -221,16 +224,19 @@ async function cmdRun(args: string[]): Promise<number> {
       throw new CliError(`${where} failed: ${err?.message ?? 'unknown error'}${detail}`);
     }
     const files: string[] = [];
+    const texts: string[] = [];
     for (const ui of Object.values(result.outputs)) {
-      const images = (ui as { images?: Array<{ filename: string; subfolder?: string; type?: string }> }).images;
-      for (const img of images ?? []) {
+      const out = ui as { images?: Array<{ filename: string; subfolder?: string; type?: string }>; text?: unknown[] };
+      for (const img of out.images ?? []) {
         const base = img.type === 'temp' ? host.tempDir : img.type === 'input' ? host.inputDir : host.outputDir;
         files.push(join(base, img.subfolder ?? '', img.filename));
       }
+      for (const t of out.text ?? []) if (typeof t === 'string') texts.push(t);
     }
     process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
     for (const f of files) process.stdout.write(`${f}\n`);
-    if (files.length === 0) process.stderr.write('(the workflow saved no files)\n');
+    for (const t of texts) process.stdout.write(`${t}\n`);
+    if (files.length === 0 && texts.length === 0) process.stderr.write('(the workflow saved no files)\n');
     return 0;
   } finally {
     await registry.dispose(quietLog);
@@ -291,7 +297,7 @@ async function cmdNodes(args: string[]): Promise<number> {
  * The workflow the editor opens when `serve` gets no --open: the first priorgraph document under
  * <repo>/examples (text-to-image ones first, then by path), so that `npm start` shows an example.
  */
-export function defaultExampleWorkflow(examplesDir = join(REPO_ROOT, 'examples')): string | null {
+export function defaultExampleWorkflow(examplesDir = join(HOME_DIR, 'examples')): string | null {
   const found: string[] = [];
   const walk = (d: string, depth: number) => {
     if (depth > 3) return;
@@ -377,8 +383,8 @@ async function cmdServe(args: string[]): Promise<number> {
     server = createServer({
       host,
       port,
-      dataDir: values['data-dir'] ?? join(REPO_ROOT, '.priorgraph'),
-      modelRoots: values.models?.length ? values.models : [join(REPO_ROOT, 'models')],
+      dataDir: values['data-dir'] ?? join(HOME_DIR, '.priorgraph'),
+      modelRoots: values.models?.length ? values.models : [join(HOME_DIR, 'models')],
       outputDir: values['output-dir'],
       inputDir: values['input-dir'],
       token: values.token ?? process.env.PRIORGRAPH_TOKEN,
@@ -465,7 +471,7 @@ async function cmdWorker(args: string[]): Promise<number> {
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     throw new CliError(`--concurrency must be 1..64, got ${values.concurrency}`, 2);
   const name = values.name ?? `${hostname()}-${process.pid}`;
-  const dataDir = resolve(values['data-dir'] ?? join(REPO_ROOT, '.priorgraph', 'worker', name));
+  const dataDir = resolve(values['data-dir'] ?? join(HOME_DIR, '.priorgraph', 'worker', name));
   const host = hostFor({ models: values.models, 'data-dir': dataDir });
   for (const d of [host.outputDir, host.inputDir, host.tempDir]) mkdirSync(d, { recursive: true });
   const { runQueueWorker } = await import('./worker/bullmq.js');

@@ -3,9 +3,9 @@ export { type JobFinishedEvent, JobRunner } from './runner.js';
 export {
   consoleLogger,
   createServer,
+  HOME_DIR,
   isLoopback,
   type PriorgraphServer,
-  REPO_ROOT,
   SERVER_VERSION,
   type ServerOptions,
   silentLogger,

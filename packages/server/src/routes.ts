@@ -28,7 +28,7 @@ import {
   ViewQuery,
 } from './schemas.js';
 import { DEFAULT_HISTORY_PAGE, newPromptId, SERVER_VERSION, type ServerContext } from './server.js';
-import { DuplicateJobError, FINISHED_STATUSES, type JobRecord } from './store.js';
+import { DuplicateJobError, FINISHED_STATUSES, type JobRecord, type JobStatus } from './store.js';
 import { installUserdata } from './userdata.js';
 import { isPriorgraphDocument, normalizeWorkflow } from './workflow.js';
 
@@ -40,7 +40,7 @@ type Queued =
   | { ok: false; status: number; body: unknown };
 
 /** ComfyUI queue item `[number, prompt_id, prompt, extra_data, outputs_to_execute]`. */
-function queueItem(j: JobRecord): unknown[] {
+export function queueItem(j: JobRecord): unknown[] {
   return [j.number, j.id, j.prompt, j.extraData, j.outputs];
 }
 
@@ -260,7 +260,17 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
       const body = JSON.stringify({ queue_running: running.map(queueItem), queue_pending: pending.map(queueItem) });
       queueCache = { version, body };
     }
-    res.type('json').send(queueCache.body);
+    if (!ctx.cluster) {
+      res.type('json').send(queueCache.body);
+      return;
+    }
+    // several servers on one queue: this one's prompts, then the other servers' (oldest first)
+    const own = JSON.parse(queueCache.body) as { queue_running: unknown[]; queue_pending: unknown[] };
+    const peers = await ctx.cluster.peerQueue();
+    res.json({
+      queue_running: [...own.queue_running, ...peers.running],
+      queue_pending: [...own.queue_pending, ...peers.pending],
+    });
   });
 
   app.post(both('/queue'), async (req, res) => {
@@ -272,6 +282,7 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     if (p.value.clear) await store.clear(['pending']);
     if (p.value.delete) await store.delete(p.value.delete, ['pending']);
     await ctx.refreshQueue();
+    await shareControl(p.value, ['pending']);
     res.json({});
   });
 
@@ -281,9 +292,24 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
       res.status(400).json(p.error);
       return;
     }
-    runner.interrupt(p.value.prompt_id);
+    const here = runner.interrupt(p.value.prompt_id);
+    // a prompt another server runs: that server interrupts it
+    if (!here && p.value.prompt_id !== undefined && ctx.cluster) {
+      ctx.cluster.control({ op: 'interrupt', id: p.value.prompt_id }).catch((e) => ctx.log.warn('interrupt', e));
+    }
     res.json({});
   });
+
+  /** With several servers: a delete or clear of the queue or history applies on every one. */
+  async function shareControl(body: { clear?: boolean; delete?: string[] }, statuses: JobStatus[]): Promise<void> {
+    if (!ctx.cluster) return;
+    try {
+      if (body.clear) await ctx.cluster.control({ op: 'clear', statuses });
+      if (body.delete) await ctx.cluster.control({ op: 'delete', ids: body.delete, statuses });
+    } catch (e) {
+      ctx.log.warn('could not pass the change on to the other servers', e);
+    }
+  }
 
   // ---------------------------------------------------------------- ComfyUI: history
   app.get(both('/history'), async (req, res) => {
@@ -349,6 +375,7 @@ export function installRoutes(app: Express, ctx: ServerContext): void {
     }
     if (p.value.clear) await store.clear(FINISHED_STATUSES);
     if (p.value.delete) await store.delete(p.value.delete, FINISHED_STATUSES);
+    await shareControl(p.value, [...FINISHED_STATUSES]);
     res.json({});
   });
 

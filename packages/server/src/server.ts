@@ -6,6 +6,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { totalmem } from 'node:os';
@@ -21,12 +22,13 @@ import {
   type WorkflowDocument,
 } from '@priorgraph/core';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { installRoutes } from './routes.js';
-import { inlineEngine, type JobEngine, JobRunner } from './runner.js';
+import { installRoutes, queueItem } from './routes.js';
+import { inlineEngine, type JobEngine, type JobFinishedEvent, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
 import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
 import { progressInterval } from './throttle.js';
-import { BullmqEngine } from './worker/bullmq.js';
+import { BullmqEngine, redisConnection } from './worker/bullmq.js';
+import { ClusterSync, type ControlMessage } from './worker/cluster.js';
 import { ProcessEngine } from './worker/supervisor.js';
 import { WsHub } from './ws.js';
 
@@ -159,6 +161,8 @@ export interface ServerContext {
   queueRemaining: number;
   refreshQueue(): Promise<void>;
   startedAt: number;
+  /** With a queue: the other servers on the same Redis (one queue, one history). */
+  cluster?: ClusterSync;
 }
 
 /** One line to stderr; never throws (a full disk or a closed pipe drops the line). */
@@ -269,7 +273,26 @@ export function localRequestAllowed(req: IncomingMessage): boolean {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const REPO_ROOT = resolve(here, '../../..');
+const workspaceRoot = resolve(here, '../../..');
+const inWorkspace = existsSync(join(workspaceRoot, 'pnpm-workspace.yaml'));
+/**
+ * Where the defaults live (models/, .priorgraph/, examples/): the repository when priorgraph runs
+ * from its workspace, the current directory when it runs from an npm install.
+ */
+export const HOME_DIR = inWorkspace ? workspaceRoot : process.cwd();
+
+/** The editor's build: the workspace's packages/ui/dist, or an installed @priorgraph/ui's dist. */
+function defaultUiDir(): string {
+  if (inWorkspace) return join(workspaceRoot, 'packages', 'ui', 'dist');
+  for (const from of [join(process.cwd(), 'noop.js'), import.meta.url]) {
+    try {
+      return join(dirname(createRequire(from).resolve('@priorgraph/ui/package.json')), 'dist');
+    } catch {
+      // not installed from there
+    }
+  }
+  return join(process.cwd(), 'node_modules', '@priorgraph', 'ui', 'dist');
+}
 
 export function createServer(options: ServerOptions): PriorgraphServer {
   const opts = {
@@ -311,10 +334,11 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   // Node code runs in a worker process when the worker can import every plugin; the server then
   // loads plugin definitions only for validation and /object_info, without running their setup.
   const inProcess = !opts.engine && !opts.queue && modules.some((m) => !m);
+  const queueUrl = opts.queue;
   const executor: JobEngine =
     opts.engine ??
-    (opts.queue
-      ? new BullmqEngine({ url: opts.queue, log, outputDir: host.outputDir, tempDir: host.tempDir })
+    (queueUrl
+      ? new BullmqEngine({ url: queueUrl, log, outputDir: host.outputDir, tempDir: host.tempDir })
       : undefined) ??
     (inProcess
       ? inlineEngine(new Executor(registry, { host, cacheBytes: opts.cacheBytes, log }), opts.runtimeStats)
@@ -341,7 +365,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   // Queue changes come in bursts (20 clients posting at once): the count is kept exact, the status
   // broadcast to every socket goes out once per turn of the event loop with the latest count.
   let statusScheduled = false;
-  const refreshQueue = async () => {
+  const refreshCount = async () => {
     try {
       ctx.queueRemaining = await store.count(['pending', 'running']);
     } catch (e) {
@@ -354,7 +378,31 @@ export function createServer(options: ServerOptions): PriorgraphServer {
       hub.broadcastStatus();
     });
   };
+  const cluster = queueUrl
+    ? new ClusterSync({
+        connect: () => redisConnection(queueUrl, log),
+        store,
+        dirs: host,
+        log,
+        queueItem,
+        onControl: (m) => applyControl(m),
+      })
+    : undefined;
+  const refreshQueue = async () => {
+    await refreshCount();
+    cluster?.queueChanged();
+  };
   const runner = new JobRunner(store, executor, hub, log, refreshQueue, progressInterval(opts.progressIntervalMs));
+  /** What another server asked of this one (see worker/cluster.ts). */
+  const applyControl = async (m: ControlMessage) => {
+    if (m.op === 'interrupt') runner.interrupt(m.id);
+    else {
+      if (m.op === 'delete') await store.delete(m.ids, m.statuses);
+      else await store.clear(m.statuses);
+      await refreshQueue();
+    }
+  };
+  if (cluster) runner.on('finished', (e: JobFinishedEvent) => void cluster.announce(e.id));
   executor.onCapacity = () => runner.kick();
   const keep = opts.historyMaxItems ?? (Number(process.env.PRIORGRAPH_HISTORY_MAX) || DEFAULT_HISTORY_MAX);
   const prune = async () => {
@@ -378,6 +426,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     queueRemaining: 0,
     refreshQueue,
     startedAt: Date.now(),
+    cluster,
   } satisfies ServerContext);
 
   const app = express();
@@ -385,7 +434,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
   app.set('query parser', 'simple');
 
   // Static editor build (public: no data in it), before auth.
-  const uiDir = resolve(opts.uiDir ?? join(REPO_ROOT, 'packages', 'ui', 'dist'));
+  const uiDir = resolve(opts.uiDir ?? defaultUiDir());
   if (existsSync(join(uiDir, 'index.html'))) {
     app.use(express.static(uiDir, { index: 'index.html', fallthrough: true }));
   } else {
@@ -477,6 +526,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     for (const f of r.failed) log.error(`plugin ${f.name} (${f.source}) failed to load: ${f.reason}`);
     await prune();
     await executor.start();
+    await cluster?.start();
     const left = (await store.list(['running'])).map((j) => j.id);
     const resume = new Set(left.length > 0 ? ((await executor.resumable?.(left)) ?? []) : []);
     const recovered = await store.recover(resume);
@@ -533,6 +583,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     },
     async close() {
       await runner.stop();
+      await cluster?.close();
       await executor.close();
       hub.close();
       if (http) {

@@ -317,6 +317,12 @@ export interface JobStore {
   /** After a crash: jobs left `running` become `interrupted`, except those in `resume`, which go back
    *  to `pending` (the engine still holds them). Returns the ids marked interrupted. */
   recover(resume?: ReadonlySet<string>): Promise<string[]>;
+  /** A finished job recorded by another server sharing the queue (see worker/cluster.ts), kept as it
+   *  is; false when a job with its id is already here. */
+  importFinished(job: JobRecord): Promise<boolean>;
+  /** A small persistent setting of this store (e.g. how far the shared history was read). */
+  getMeta(key: string): Promise<string | null>;
+  setMeta(key: string, value: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -846,6 +852,48 @@ export class SqliteJobStore implements JobStore {
     });
     this.changes++;
     return tx();
+  }
+
+  async importFinished(j: JobRecord): Promise<boolean> {
+    if (!FINISHED_STATUSES.includes(j.status)) throw new Error(`job ${j.id}: only finished jobs are imported`);
+    const info = this.db
+      .prepare(
+        `INSERT OR IGNORE INTO jobs(id, number, status, prompt, document, extra_data, outputs, client_id,
+           created_at, started_at, finished_at, results, messages, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        j.id,
+        j.number,
+        j.status,
+        JSON.stringify(j.prompt),
+        JSON.stringify(j.document),
+        JSON.stringify(j.extraData),
+        JSON.stringify(j.outputs),
+        j.clientId,
+        j.createdAt,
+        j.startedAt,
+        j.finishedAt ?? Date.now(),
+        JSON.stringify(j.results),
+        JSON.stringify(j.messages),
+        j.error ? JSON.stringify(j.error) : null,
+      );
+    if (info.changes > 0) {
+      this.changes++;
+      await this.durable();
+    }
+    return info.changes > 0;
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return r?.value ?? null;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    this.db
+      .prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+      .run(key, value);
   }
 
   async close(): Promise<void> {

@@ -35,6 +35,8 @@ let dir: string;
 let redisUrl: string;
 let url: string;
 const workers = new Map<string, ChildProcess>();
+/** The 50 prompts of the burst test, for the two-server test. */
+let burstIds: string[] = [];
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -110,15 +112,18 @@ async function untilWorkers(n: number): Promise<Array<{ name: string; current_jo
 let server: ChildProcess;
 let redis: ChildProcess;
 let redisArgs: string[];
-/** The server process (its data folder survives restarts). */
-async function startServer(): Promise<void> {
+/** A server process on the queue, its data in `<dir>/<name>` (which survives restarts). */
+async function launchServer(name: string): Promise<{ child: ChildProcess; url: string }> {
   const r = await start(
     process.execPath,
-    ['--import', 'tsx', serveScript, join(dir, 'server'), JSON.stringify({ queue: redisUrl, pluginsDir })],
+    ['--import', 'tsx', serveScript, join(dir, name), JSON.stringify({ queue: redisUrl, pluginsDir })],
     /(http:\/\/\S+)\n/,
   );
-  server = r.child;
-  url = r.match[1];
+  return { child: r.child, url: r.match[1] };
+}
+/** The server the tests talk to. */
+async function startServer(): Promise<void> {
+  ({ child: server, url } = await launchServer('server'));
 }
 
 beforeAll(async () => {
@@ -376,5 +381,75 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
     expect(new Set(posted.flat().map((p) => p.id)).size).toBe(50);
     expect(pids.size).toBeGreaterThan(1); // the work was shared
     for (const ws of clients) ws.close();
+    burstIds = posted.flat().map((p) => p.id);
+  }, 300_000);
+
+  it('two servers on one Redis see one queue and one history; delete, interrupt and /view work across them', async () => {
+    await untilWorkers(3);
+    // A second server joins late: it catches up with the history written before it came
+    const b = await launchServer('server-b');
+    const until = async <T>(what: string, f: () => Promise<T | undefined>): Promise<T> => {
+      for (let i = 0; i < 600; i++) {
+        const v = await f();
+        if (v !== undefined) return v;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`timed out waiting for ${what}`);
+    };
+    const finished = (base: string, id: string) =>
+      until(`${id} in the history of ${base}`, async () => {
+        const h = (await get(base, `/history/${id}`)).json;
+        return h[id] as {
+          status: { status_str: string };
+          outputs: Record<string, { images: Record<string, string>[] }>;
+        };
+      });
+    const viewed = async (base: string, img: Record<string, string>) =>
+      Buffer.from(await (await fetch(`${base}/view?${new URLSearchParams(img)}`)).arrayBuffer())
+        .subarray(8)
+        .toString();
+    const old = await finished(b.url, burstIds[0]);
+    expect(old.status.status_str).toBe('success');
+    expect(await viewed(b.url, old.outputs['3'].images[0])).toBe('200'); // 2 × 100, written by a worker for A
+
+    // Four long prompts on A (three workers): B's /queue lists A's running and pending ones
+    const ids: string[] = [];
+    for (const v of [31, 32, 33, 34])
+      ids.push((await post(url, '/prompt', { prompt: prompt(v, 60, 100), client_id: 'cl' })).json.prompt_id);
+    const seen = await until("A's prompts in B's queue", async () => {
+      const q = (await get(b.url, '/queue')).json as { queue_running: unknown[][]; queue_pending: unknown[][] };
+      const running = q.queue_running.map((i) => i[1]);
+      const pending = q.queue_pending.map((i) => i[1]);
+      return running.length === 3 && pending.length === 1 ? { running, pending } : undefined;
+    });
+    expect([...seen.running, ...seen.pending].sort()).toEqual([...ids].sort());
+    // Deleting A's pending prompt through B
+    const [queued] = seen.pending as string[];
+    expect((await post(b.url, '/queue', { delete: [queued] })).status).toBe(200);
+    await until('the delete on A', async () =>
+      (await get(url, `/api/jobs/${queued}`)).status === 404 ? true : undefined,
+    );
+    // Interrupting one of A's running prompts through B
+    const [victim, ...rest] = seen.running as string[];
+    expect((await post(b.url, '/interrupt', { prompt_id: victim })).status).toBe(200);
+    expect((await finished(url, victim)).status.status_str).toBe('error');
+    expect((await get(url, `/api/jobs/${victim}`)).json.status).toBe('interrupted');
+    // The others finish on A and show up in B's history, their outputs viewable on B
+    for (const id of rest) {
+      const entry = await finished(b.url, id);
+      expect(entry.status.status_str).toBe('success');
+      const v = [31, 32, 33, 34][ids.indexOf(id)];
+      expect(await viewed(b.url, entry.outputs['3'].images[0])).toBe(String(v * 2));
+    }
+    // And the other way round: a prompt given to B is in A's history
+    const fromB = (await post(b.url, '/prompt', { prompt: prompt(35, 2, 20), client_id: 'cl' })).json.prompt_id;
+    const there = await finished(url, fromB);
+    expect(there.status.status_str).toBe('success');
+    expect(await viewed(url, there.outputs['3'].images[0])).toBe('70');
+    // One history: every job once on each server
+    const ha = Object.keys((await get(url, '/history?max_items=1000')).json);
+    const hb = Object.keys((await get(b.url, '/history?max_items=1000')).json);
+    expect(new Set(hb)).toEqual(new Set(ha));
+    expect(ha).toHaveLength(new Set(ha).size);
   }, 300_000);
 });

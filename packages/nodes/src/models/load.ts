@@ -84,7 +84,15 @@ function channelEvidence(file: string): ChannelEvidence {
   return {
     inChannels: (sampleName) => intOf(componentConfig(file)?.in_channels) ?? convInputChannels(file, sampleName),
     outChannels: () => intOf(componentConfig(file)?.out_channels),
+    maxFrames: () => maxFramesOf(file),
   };
+}
+
+/** The frame limit a video denoiser's config.json states (`priorgraph.frames.max`), or null. */
+function maxFramesOf(file: string): number | null {
+  const frames = (componentConfig(file)?.priorgraph as { frames?: { max?: unknown } } | undefined)?.frames;
+  const max = frames?.max;
+  return typeof max === 'number' && Number.isInteger(max) && max > 0 ? max : null;
 }
 
 /** What validation knows of a denoiser (folder or file) before it loads: its graph's latent input,
@@ -94,7 +102,7 @@ export function denoiserFacts(path: string): ModelFacts | null {
   const sample = graphInputs(file).find((i) => SAMPLE.includes(i.name));
   if (!sample || (sample.dims.length !== 4 && sample.dims.length !== 5)) return null;
   const video = sample.dims.length === 5;
-  return { path: file, video, frames: video ? sample.dims[2] : null };
+  return { path: file, video, frames: video ? sample.dims[2] : null, maxFrames: video ? maxFramesOf(file) : null };
 }
 
 /** Load a UNet/transformer: a folder (diffusers layout) or a single .onnx file. */

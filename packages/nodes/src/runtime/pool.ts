@@ -19,7 +19,7 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '@priorgraph/core';
-import { spawnWorker } from '@priorgraph/core';
+import { siblingModule, spawnWorker } from '@priorgraph/core';
 import type { HostTensor, ModelInfo } from './protocol.ts';
 
 export interface PoolOptions {
@@ -237,7 +237,7 @@ export class RuntimePool {
     let worker: Worker;
     let r: { ok: boolean; info?: ModelInfo; warnings?: string[]; error?: string };
     try {
-      worker = spawnWorker(new URL('./model-worker.ts', import.meta.url));
+      worker = spawnWorker(siblingModule(import.meta.url, 'model-worker'));
       r = await new Promise((resolve) => {
         worker.once('message', resolve);
         worker.once('error', (e) => resolve({ ok: false, error: e.message }));
@@ -325,6 +325,10 @@ export class RuntimePool {
     this.disposed = true;
     const hs = [...this.loaded.values()];
     this.loaded.clear();
+    // An idle worker is unref'd; while it is being terminated it must hold the process open, or a
+    // caller awaiting dispose() with nothing else pending sees its process exit mid-await (code 13,
+    // "unsettled top-level await") — a worker holding a multi-GB session takes seconds to go.
+    for (const h of hs) h.worker.ref();
     await Promise.all(hs.map((h) => h.worker.terminate()));
   }
 }

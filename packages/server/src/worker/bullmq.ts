@@ -7,7 +7,7 @@
  *   return value, and the server writes those files into its own output/temp folders before history
  *   records them, so `/view` works whichever machine ran the job. `/interrupt` publishes on
  *   `priorgraph:interrupt`; a job still waiting in Redis is removed instead. History stays in the
- *   server's SQLite store: Redis holds only work in flight.
+ *   servers' SQLite stores (./cluster.ts shares it between several servers on one Redis).
  * - Worker side, `runQueueWorker` (`priorgraph worker --queue ...`): a BullMQ Worker whose processor
  *   hands each job to a supervised worker process (./supervisor.ts, one per unit of concurrency, so
  *   models stay warm and a crashing node fails only its job), publishes its events and heartbeats
@@ -15,15 +15,13 @@
  * - A worker killed mid-job stops renewing its BullMQ lock; BullMQ's stalled-job check puts the job
  *   back and another worker runs it. It finishes once: the server waits on the job, not on a worker.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
-import type { ExecutionEvent, Logger, RunResult, UiOutput, WorkflowDocument } from '@priorgraph/core';
+import type { ExecutionEvent, Logger, RunResult, WorkflowDocument } from '@priorgraph/core';
 import { DelayedError, type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { confinedPath } from '../paths.js';
 import type { EngineRunOptions, JobEngine, WorkerInfo } from '../runner.js';
 import { EventThrottle, progressInterval } from '../throttle.js';
+import { type CarriedFile, carriedFiles, writeCarriedFiles } from './carried.js';
 import { ExecutionEventSchema, type WorkerInit } from './protocol.js';
 import { modelNames, ProcessEngine } from './supervisor.js';
 
@@ -56,13 +54,6 @@ interface JobData {
 
 /** How long a refused job waits before another worker may take it. */
 const REFUSED_DELAY_MS = 250;
-
-interface CarriedFile {
-  type: 'output' | 'temp';
-  subfolder: string;
-  filename: string;
-  data: string; // base64
-}
 
 interface JobReturn {
   result: RunResult;
@@ -286,7 +277,7 @@ export class BullmqEngine implements JobEngine {
         };
       }
       if (ret === 'removed') return { status: 'interrupted', executed: [], cached: [], outputs: {} };
-      this.writeFiles(id, ret.files);
+      writeCarriedFiles(this.opts, id, ret.files, this.opts.log);
       return ret.result;
     } finally {
       this.removed.delete(id);
@@ -322,20 +313,6 @@ export class BullmqEngine implements JobEngine {
     await this.pub.publish(INTERRUPT, id);
   }
 
-  /** The output files a worker carried back, into this server's folders (paths confined). */
-  private writeFiles(id: string, files: CarriedFile[]): void {
-    for (const f of files) {
-      try {
-        const base = f.type === 'temp' ? this.opts.tempDir : this.opts.outputDir;
-        const full = confinedPath(base, f.subfolder, f.filename);
-        mkdirSync(dirname(full), { recursive: true });
-        writeFileSync(full, Buffer.from(f.data, 'base64'));
-      } catch (e) {
-        this.opts.log.error(`job ${id}: could not store output ${f.filename}: ${(e as Error).message}`);
-      }
-    }
-  }
-
   async close(): Promise<void> {
     clearInterval(this.timer);
     const closed = Promise.allSettled([this.queue.close(), this.events.close()]);
@@ -362,26 +339,6 @@ export interface QueueWorkerOptions {
 
 export interface QueueWorker {
   close(): Promise<void>;
-}
-
-/** Files named by a result's UI outputs (images with type output/temp), read to travel back. */
-function carriedFiles(init: WorkerInit, outputs: Record<string, UiOutput>, log: Logger): CarriedFile[] {
-  const files: CarriedFile[] = [];
-  for (const ui of Object.values(outputs)) {
-    const images = (ui as { images?: Array<{ filename?: string; subfolder?: string; type?: string }> }).images;
-    if (!Array.isArray(images)) continue;
-    for (const img of images) {
-      if (typeof img?.filename !== 'string' || (img.type !== 'output' && img.type !== 'temp')) continue;
-      const base = img.type === 'temp' ? init.host.tempDir : init.host.outputDir;
-      try {
-        const data = readFileSync(confinedPath(base, img.subfolder ?? '', img.filename)).toString('base64');
-        files.push({ type: img.type, subfolder: img.subfolder ?? '', filename: img.filename, data });
-      } catch (e) {
-        log.error(`output ${img.filename} cannot be read to send back: ${(e as Error).message}`);
-      }
-    }
-  }
-  return files;
 }
 
 /** This worker cannot run the job (its own validation said why): leave it for another worker, or,
@@ -491,7 +448,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
         const gap = validated ? null : capabilityGap(result);
         if (gap) return await refuseJob({ name: o.name, log: o.log, pub }, job, token, result, gap, held, publish);
         await Promise.all(held.splice(0).map(publish));
-        return { result, files: carriedFiles(o.init, result.outputs, o.log) };
+        return { result, files: carriedFiles(o.init.host, result.outputs, o.log) };
       } finally {
         throttle.flush();
         running.delete(id);

@@ -1,5 +1,5 @@
 /**
- * ProcessEngine: the server's side of the local worker. It forks ./child.ts, hands it one job at a
+ * ProcessEngine: the server's side of the local worker. It forks ./child.ts (child.js once built), hands it one job at a
  * time and relays its events; it never runs node code itself. Supervision:
  * - an interrupt is passed on; a job still running `interruptGraceMs` later has its worker killed;
  * - a node running longer than `nodeTimeoutMs` (reset at every node start) has its worker killed;
@@ -10,10 +10,16 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ExecutionEvent, Logger, RunResult, WorkflowDocument } from '@priorgraph/core';
+import { fileURLToPath } from 'node:url';
+import {
+  type ExecutionEvent,
+  forkArgs,
+  type Logger,
+  type RunResult,
+  siblingModule,
+  type WorkflowDocument,
+} from '@priorgraph/core';
 import type { EngineRunOptions, JobEngine, WorkerInfo } from '../runner.js';
 import {
   asEvent,
@@ -41,17 +47,7 @@ export const DEFAULT_NODE_TIMEOUT_MS = 60 * 60_000;
 /** How long a worker asked to shut down may take before it is killed. */
 const SHUTDOWN_GRACE_MS = 2000;
 
-const CHILD = new URL('./child.ts', import.meta.url);
-
-function tsxLoader(): string {
-  const resolve = (import.meta as ImportMeta & { resolve?: (s: string) => string }).resolve;
-  try {
-    if (typeof resolve === 'function') return resolve('tsx');
-  } catch {
-    // fall through
-  }
-  return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-}
+const CHILD = siblingModule(import.meta.url, 'child');
 
 interface Active {
   id: string;
@@ -219,8 +215,7 @@ export class ProcessEngine implements JobEngine {
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
-    const execArgv = [...(this.opts.execArgv ?? [])];
-    if (/\.[cm]?ts$/.test(CHILD.pathname)) execArgv.unshift('--import', tsxLoader());
+    const execArgv = [...forkArgs(CHILD), ...(this.opts.execArgv ?? [])];
     const proc = fork(fileURLToPath(CHILD), [], {
       execArgv,
       serialization: 'advanced',
