@@ -26,6 +26,7 @@ import { installRoutes, queueItem } from './routes.js';
 import { inlineEngine, type JobEngine, type JobFinishedEvent, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
 import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
+import { progressInterval } from './throttle.js';
 import { BullmqEngine, redisConnection } from './worker/bullmq.js';
 import { ClusterSync, type ControlMessage } from './worker/cluster.js';
 import { ProcessEngine } from './worker/supervisor.js';
@@ -96,6 +97,10 @@ export interface ServerOptions {
   nodeTimeoutMs?: number;
   /** Extra node flags for the worker process (e.g. `--max-old-space-size=4096`). */
   workerExecArgv?: string[];
+  /** Per-step events coalesced: at most one `progress` and one preview per job per this many ms to
+   *  every listener; state changes and the last progress value always go (default 100, i.e. ≤ 10/s;
+   *  PRIORGRAPH_PROGRESS_INTERVAL_MS; 0 sends every step). */
+  progressIntervalMs?: number;
   /** What runs jobs, instead of the local worker process (e.g. a queue transport). */
   engine?: JobEngine;
   /** A Redis URL (redis:// or rediss://): jobs go to a BullMQ queue that `priorgraph worker`s take from. */
@@ -387,7 +392,7 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     await refreshCount();
     cluster?.queueChanged();
   };
-  const runner = new JobRunner(store, executor, hub, log, refreshQueue);
+  const runner = new JobRunner(store, executor, hub, log, refreshQueue, progressInterval(opts.progressIntervalMs));
   /** What another server asked of this one (see worker/cluster.ts). */
   const applyControl = async (m: ControlMessage) => {
     if (m.op === 'interrupt') runner.interrupt(m.id);

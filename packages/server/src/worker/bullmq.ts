@@ -20,6 +20,7 @@ import type { ExecutionEvent, Logger, RunResult, WorkflowDocument } from '@prior
 import { DelayedError, type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { EngineRunOptions, JobEngine, WorkerInfo } from '../runner.js';
+import { EventThrottle, progressInterval } from '../throttle.js';
 import { type CarriedFile, carriedFiles, writeCarriedFiles } from './carried.js';
 import { ExecutionEventSchema, type WorkerInit } from './protocol.js';
 import { modelNames, ProcessEngine } from './supervisor.js';
@@ -332,6 +333,8 @@ export interface QueueWorkerOptions {
   nodeTimeoutMs?: number;
   /** BullMQ lock duration: a worker silent this long is taken as dead and its job runs elsewhere. */
   lockDurationMs?: number;
+  /** Progress and previews published at most once per this many ms per job (see ../throttle.ts). */
+  progressIntervalMs?: number;
 }
 
 export interface QueueWorker {
@@ -422,6 +425,8 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
       const held: ExecutionEvent[] = [];
       let validated = false;
       const publish = (e: ExecutionEvent) => pub.publish(EVENTS(id), encodeEvent(e));
+      // Per-step progress and previews coalesced before they reach Redis (state changes go at once).
+      const throttle = new EventThrottle(progressInterval(o.progressIntervalMs), (e) => void publish(e));
       try {
         const result = await engine.run(job.data.document as unknown as WorkflowDocument, {
           promptId: id,
@@ -436,14 +441,16 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
               validated = true;
               for (const h of held.splice(0)) void publish(h);
             }
-            void publish(e);
+            throttle.push(e);
           },
         });
+        throttle.flush();
         const gap = validated ? null : capabilityGap(result);
         if (gap) return await refuseJob({ name: o.name, log: o.log, pub }, job, token, result, gap, held, publish);
         await Promise.all(held.splice(0).map(publish));
         return { result, files: carriedFiles(o.init.host, result.outputs, o.log) };
       } finally {
+        throttle.flush();
         running.delete(id);
         free.push(engine);
         void beat().catch(() => {});
