@@ -58,6 +58,7 @@ describe.skipIf(SKIP_BROWSER || noRedis)('editor: the Workers panel in queue mod
   let dir: string;
   let redis: ChildProcess;
   let worker: ChildProcess;
+  let startWorker: (name: string) => Promise<ChildProcess>;
   let server: E2eServer;
   let browser: Browser;
   let page: Page;
@@ -74,16 +75,18 @@ describe.skipIf(SKIP_BROWSER || noRedis)('editor: the Workers panel in queue mod
     );
     const queue = `redis://127.0.0.1:${port}/0`;
     server = await startE2eServer({ plugin: 'dev', queue });
-    worker = await start(
-      process.execPath,
-      ['--import', 'tsx', cli, 'worker', '--queue', queue, '--plugin', devPluginUrl, '--name', 'gpu-box-1'].concat([
-        '--data-dir',
-        join(dir, 'worker'),
-        '--models',
-        join(dir, 'models'),
-      ]),
-      /ready\n/,
-    );
+    startWorker = (name: string) =>
+      start(
+        process.execPath,
+        ['--import', 'tsx', cli, 'worker', '--queue', queue, '--plugin', devPluginUrl, '--name', name].concat([
+          '--data-dir',
+          join(dir, `worker-${name}`),
+          '--models',
+          join(dir, 'models'),
+        ]),
+        /ready\n/,
+      );
+    worker = await startWorker('gpu-box-1');
     browser = await launchBrowser();
     page = await browser.context.newPage();
   }, 180_000);
@@ -113,5 +116,16 @@ describe.skipIf(SKIP_BROWSER || noRedis)('editor: the Workers panel in queue mod
     worker.kill('SIGTERM');
     await page.waitForSelector('#workers-panel[hidden]', { state: 'attached', timeout: 30_000 });
     expect(await page.evaluate(() => window.priorgraph.workers.shown)).toEqual([]);
+  }, 120_000);
+
+  it('no name is special: a queue worker named "local" is listed (the server says its kind)', async () => {
+    // before: the panel hid a lone worker called "local", taking it for the server's own process
+    worker = await startWorker('local');
+    await page.waitForSelector('#workers-panel:not([hidden]) li[data-worker="local"]', { timeout: 30_000 });
+    const listed = (await (await fetch(`${server.url}/api/workers`)).json()) as Array<{ name: string; kind: string }>;
+    expect(listed.map((w) => [w.name, w.kind])).toEqual([['local', 'queue']]);
+    expect(await page.evaluate(() => window.priorgraph.workers.shown)).toEqual(['local']);
+    worker.kill('SIGTERM');
+    await page.waitForSelector('#workers-panel[hidden]', { state: 'attached', timeout: 30_000 });
   }, 120_000);
 });

@@ -59,7 +59,7 @@ interface JobReturn {
   files: CarriedFile[];
 }
 
-interface Heartbeat extends WorkerInfo {
+interface Heartbeat extends Omit<WorkerInfo, 'kind'> {
   concurrency: number;
 }
 
@@ -215,7 +215,8 @@ export class BullmqEngine implements JobEngine {
 
   async workers(): Promise<WorkerInfo[]> {
     await this.refreshWorkers();
-    return this.live.map(({ concurrency: _c, ...w }) => w);
+    // the kind is the server's to say (a heartbeat of an older worker carries none)
+    return this.live.map(({ concurrency: _c, ...w }) => ({ ...w, kind: 'queue' as const }));
   }
 
   private async refreshWorkers(): Promise<void> {
