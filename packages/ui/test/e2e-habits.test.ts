@@ -123,11 +123,95 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
     expect(await listed()).toEqual(['my flow.json']);
     await page.keyboard.press('Escape');
     expect(await page.locator('#workflows').isHidden()).toBe(true);
-    // Save (download) takes the workflow's name as the file name
-    answers.push('my flow');
+    // Download takes the workflow's name as the file name, without asking
+    asked.splice(0);
     const download = page.waitForEvent('download');
-    await page.locator('#btn-save').click();
+    await page.locator('#btn-download').click();
     expect((await download).suggestedFilename()).toBe('my_flow.priorgraph.json');
+    expect(asked).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('Ctrl+S saves on the server (the first time asks a name), Ctrl+Shift+S saves as, Ctrl+O opens the list with the recent ones; a reload keeps both', async () => {
+    const stored = async (name: string) =>
+      (await (
+        await fetch(`${server.url}/userdata/${encodeURIComponent(`workflows/${name}.json`)}`)
+      ).json()) as WorkflowDocument;
+    const canvas = page.locator('#graph-canvas');
+    // another graph (the example): Save no longer knows a name
+    answers.push(true);
+    await page.locator('#btn-default').click();
+    await lastEvent('opened the example');
+    await canvas.focus();
+    asked.splice(0);
+    answers.push('daily');
+    await page.keyboard.press('Control+s');
+    await lastEvent('saved as daily');
+    expect(asked).toEqual(['Save the workflow on the server as']);
+    expect(Object.keys((await stored('daily')).nodes).sort()).toEqual(Object.keys((await doc()).nodes).sort());
+    // changed, then Ctrl+S again: stored under the same name, nothing asked
+    await page.evaluate(() => {
+      const a = window.priorgraph;
+      const d = a.currentDocument();
+      delete d.nodes['3'];
+      a.loadDocument(d, { fit: false });
+    });
+    await settle();
+    asked.splice(0);
+    await page.evaluate(() => window.priorgraph.events.splice(0));
+    await canvas.focus();
+    await page.keyboard.press('Control+s');
+    await lastEvent('saved as daily');
+    expect(asked).toEqual([]);
+    expect(Object.keys((await stored('daily')).nodes)).not.toContain('3');
+    // Ctrl+Shift+S: a new name; from then on Ctrl+S saves there
+    answers.push('daily copy');
+    await page.keyboard.press('Control+Shift+s');
+    await lastEvent('saved as daily copy');
+    expect(asked).toEqual(['Save the workflow on the server as']);
+    expect((await stored('daily copy')).meta?.name).toBe('daily copy');
+    // Ctrl+O: the server's list, under the recent ones (saved or opened here, newest first)
+    await page.keyboard.press('Control+o');
+    await page.waitForSelector('#workflows:not([hidden]) #workflows-recent-section:not([hidden]) li');
+    expect(await page.locator('#workflows-recent .wf-open').allTextContents()).toEqual([
+      'daily copy',
+      'daily',
+      'my flow',
+    ]);
+    expect(await page.locator('#workflows-list .wf-open').allTextContents()).toEqual([
+      'daily copy',
+      'daily',
+      'my flow',
+    ]);
+    await shot('open-recent');
+    // open "my flow" from the recent ones: it goes first
+    answers.push(true);
+    await page.locator('#workflows-recent li[data-name="my flow"] .wf-open').click();
+    await lastEvent('loaded "my flow"');
+    // a reload keeps the name Ctrl+S saves under and the recent list
+    await page.reload();
+    await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+    await page.evaluate(() => window.priorgraph.events.splice(0));
+    asked.splice(0);
+    await page.locator('#graph-canvas').focus();
+    await page.keyboard.press('Control+s');
+    await lastEvent('saved as my flow');
+    expect(asked).toEqual([]);
+    await page.keyboard.press('Control+o');
+    await page.waitForSelector('#workflows:not([hidden]) #workflows-recent li');
+    expect(await page.locator('#workflows-recent .wf-open').allTextContents()).toEqual([
+      'my flow',
+      'daily copy',
+      'daily',
+    ]);
+    // the list is most recently saved first: "my flow" was just saved
+    expect((await page.locator('#workflows-list .wf-open').allTextContents())[0]).toBe('my flow');
+    await page.keyboard.press('Escape');
+    // Download is its own entry, named after the workflow
+    const download = page.waitForEvent('download');
+    await page.locator('#btn-download').click();
+    expect((await download).suggestedFilename()).toBe('my_flow.priorgraph.json');
+    expect(asked).toEqual([]);
     expect(pageErrors).toEqual([]);
   });
 
