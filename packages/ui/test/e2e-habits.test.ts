@@ -379,5 +379,35 @@ describe.skipIf(SKIP_BROWSER)(
       expect(Object.keys(marked ?? {})).toContain('batch_size');
       await page.screenshot({ path: join(ARTIFACTS, 'habits-batch-conflict.png') });
     });
+
+    it("VAE Decode is validated against the loaded VAE's own layout: 3-channel latents into the demo VAE are refused on samples", async () => {
+      // before: VAE Decode assumed an SD-style VAE (factor 8) and knew nothing of its channels, so the
+      // run failed only inside the decoder
+      const decode = await page.evaluate(() => {
+        const a = window.priorgraph;
+        const d = a.currentDocument();
+        const [id, dec] = Object.entries(d.nodes).find(([, n]) => /VAEDecode$/.test(n.type))!;
+        const pos = dec.ui?.pos ?? [0, 0];
+        d.nodes.lat3 = {
+          type: 'priorgraph.EmptyLatentImage',
+          inputs: { width: 64, height: 64, batch_size: 1, channels: 3 },
+          ui: { pos: [pos[0], pos[1] - 220] },
+        };
+        dec.inputs.samples = { node: 'lat3', output: 'LATENT' };
+        a.loadDocument(d, { fit: false });
+        a.editor.centreOn(id);
+        return id;
+      });
+      await page.waitForTimeout(300);
+      await page.keyboard.press('Control+Enter');
+      await page.waitForFunction(() => /3 channels/.test(document.getElementById('errors')?.textContent ?? ''), null, {
+        timeout: 30_000,
+      });
+      const errors = (await page.locator('#errors li').allTextContents()).join('\n');
+      expect(errors).toMatch(/samples: the latents have 3 channels, the VAE .*shapes-\w+ takes 4-channel latents/);
+      const marked = await page.evaluate((id) => window.priorgraph.editor.runState(id)?.inputErrors, decode);
+      expect(Object.keys(marked ?? {})).toContain('samples');
+      await page.screenshot({ path: join(ARTIFACTS, 'habits-vae-channels.png') });
+    });
   },
 );
