@@ -140,6 +140,8 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
         await fetch(`${server.url}/userdata/${encodeURIComponent(`workflows/${name}.json`)}`)
       ).json()) as WorkflowDocument;
     const canvas = page.locator('#graph-canvas');
+    /** The names in the Open… dialog: its Recent list or all saved ones. */
+    const shown = (list: 'recent' | 'list') => page.locator(`#workflows-${list} .wf-open`).allTextContents();
     // another graph (the example): Save no longer knows a name
     answers.push(true);
     await page.locator('#btn-default').click();
@@ -170,16 +172,8 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
     // Ctrl+O: the server's list, under the recent ones (saved or opened here, newest first)
     await page.keyboard.press('Control+o');
     await page.waitForSelector('#workflows:not([hidden]) #workflows-recent-section:not([hidden]) li');
-    expect(await page.locator('#workflows-recent .wf-open').allTextContents()).toEqual([
-      'daily copy',
-      'daily',
-      'my flow',
-    ]);
-    expect(await page.locator('#workflows-list .wf-open').allTextContents()).toEqual([
-      'daily copy',
-      'daily',
-      'my flow',
-    ]);
+    expect(await shown('recent')).toEqual(['daily copy', 'daily', 'my flow']);
+    expect(await shown('list')).toEqual(['daily copy', 'daily', 'my flow']);
     await shot('open-recent');
     // open "my flow" from the recent ones: it goes first
     answers.push(true);
@@ -196,11 +190,7 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
     expect(asked).toEqual([]);
     await page.keyboard.press('Control+o');
     await page.waitForSelector('#workflows:not([hidden]) #workflows-recent li');
-    expect(await page.locator('#workflows-recent .wf-open').allTextContents()).toEqual([
-      'my flow',
-      'daily copy',
-      'daily',
-    ]);
+    expect(await shown('recent')).toEqual(['my flow', 'daily copy', 'daily']);
     // the list is most recently saved first: "my flow" was just saved
     expect((await page.locator('#workflows-list .wf-open').allTextContents())[0]).toBe('my flow');
     await page.keyboard.press('Escape');
