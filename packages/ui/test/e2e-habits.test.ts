@@ -307,7 +307,8 @@ describe.skipIf(SKIP_BROWSER)(
 
     beforeAll(async () => {
       await ensureBuilt();
-      server = await startE2eServer({ plugin: 'builtin' });
+      // a memory budget the example fits in by far, and a 4-batch of 2048² images does not
+      server = await startE2eServer({ plugin: 'builtin', memoryBudgetBytes: 256 * 1024 ** 2 });
       browser = await launchBrowser();
       page = await browser.context.newPage();
       await page.goto(server.url);
@@ -380,25 +381,27 @@ describe.skipIf(SKIP_BROWSER)(
       await page.screenshot({ path: join(ARTIFACTS, 'habits-batch-conflict.png') });
     });
 
-    it("VAE Decode is validated against the loaded VAE's own layout: 3-channel latents into the demo VAE are refused on samples", async () => {
-      // before: VAE Decode assumed an SD-style VAE (factor 8) and knew nothing of its channels, so the
-      // run failed only inside the decoder
-      const decode = await feedLatent('VAEDecode', 'samples', 'lat3', {
-        width: 64,
-        height: 64,
-        batch_size: 1,
-        channels: 3,
+    it("VAE Decode is sized by the loaded VAE's own layout: the memory budget error counts its factor 4, not 8", async () => {
+      // a [4, 4, 512, 512] latent into the example's VAE Decode: 2048² images with the demo VAE
+      // (16 MiB latent and 192 MiB image, each twice: 416 MiB); an assumed factor 8 said 1.5 GiB
+      const decode = await feedLatent('VAEDecode', 'samples', 'big', {
+        width: 4096,
+        height: 4096,
+        batch_size: 4,
+        channels: 4,
       });
       await page.waitForTimeout(300);
       await page.keyboard.press('Control+Enter');
-      await page.waitForFunction(() => /3 channels/.test(document.getElementById('errors')?.textContent ?? ''), null, {
-        timeout: 30_000,
-      });
+      await page.waitForFunction(
+        (id) => document.getElementById('errors')?.textContent?.includes(`node ${id} (`),
+        decode,
+        { timeout: 30_000 },
+      );
       const errors = (await page.locator('#errors li').allTextContents()).join('\n');
-      expect(errors).toMatch(/samples: the latents have 3 channels, the VAE .*shapes-\w+ takes 4-channel latents/);
-      const marked = await page.evaluate((id) => window.priorgraph.editor.runState(id)?.inputErrors, decode);
-      expect(Object.keys(marked ?? {})).toContain('samples');
-      await page.screenshot({ path: join(ARTIFACTS, 'habits-vae-channels.png') });
+      expect(errors).toMatch(
+        /\(priorgraph\.VAEDecode\) would hold about 416\.0 MiB of tensors, over the per-job memory budget of 256\.0 MiB/,
+      );
+      await page.screenshot({ path: join(ARTIFACTS, 'habits-vae-factor.png') });
     });
   },
 );

@@ -104,25 +104,16 @@ async function encodeItems(vae: VaeValue, img: ImageValue, pool?: RuntimePool): 
 }
 
 /** VAE Decode's facts: the IMAGE is the latent × the VAE's own pixel factor (from its config, never
- *  assumed); latents whose channels the VAE does not take are refused before the run. Without VAE
- *  facts the image size stays unknown, and the memory estimate takes an SD-style factor of 8. */
+ *  assumed). Without VAE facts the image size stays unknown, and the memory estimate takes an
+ *  SD-style factor of 8. */
 export function decodeFacts(lat: LatentShapeFacts, vae: VaeFacts | null): NodeFacts {
-  const { batch, channels, frames, height, width } = latentDims(lat);
+  const { batch, frames, height, width } = latentDims(lat);
   const f = vae?.factor ?? 8;
   const shape: Shape4 = [batch * (frames ?? 1), height * f, width * f, 3];
   // the latent, its unscaled copy (and a video's frame-folded one), the decoder's output and the image
   const bytes = (frames === null ? 2 : 3) * tensorBytes(lat) + 2 * tensorBytes(shape);
   if (!vae) return { bytes };
-  const problems =
-    vae.channels !== null && vae.channels !== channels
-      ? [
-          {
-            input: 'samples',
-            message: `the latents have ${channels} channels, the VAE ${vae.path} takes ${vae.channels}-channel latents`,
-          },
-        ]
-      : [];
-  return { outputs: { IMAGE: frames === null ? { shape } : { shape, frames } }, bytes, problems };
+  return { outputs: { IMAGE: frames === null ? { shape } : { shape, frames } }, bytes };
 }
 
 export const VAEDecode = defineNode({
