@@ -18,6 +18,10 @@ export interface EngineRunOptions {
 /** One worker as GET /api/workers lists it. */
 export interface WorkerInfo {
   name: string;
+  /** 'local': this server's own worker process (single-machine mode, nothing to watch); 'queue': a
+   *  queue worker heart-beating on Redis (`priorgraph worker`). Clients tell them apart by this, never
+   *  by the name. */
+  kind: 'local' | 'queue';
   host: string;
   pid: number | null;
   models: string[];

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { ModelFacts } from '../facts.ts';
+import type { ModelFacts, VaeFacts } from '../facts.ts';
 import type { PredictionType } from '../guidance/index.ts';
 import type { LoadOptions, ModelHandle, RuntimePool } from '../runtime/pool.ts';
 import { parseSchedulerConfigJson, readSchedulerConfig, type SchedulerConfig } from '../schedulers/index.ts';
@@ -174,6 +174,35 @@ function readVaeConfig(dir: string): { scalingFactor: number; latentChannels: nu
     }
   }
   return { scalingFactor: 0.18215, latentChannels: null };
+}
+
+/** The VAE's pixel factor from its config.json: `downsample_factor` when it says it, else diffusers'
+ *  AutoencoderKL layout (each block after the first halves the size: 2^(len(block_out_channels) − 1)). */
+export function vaeFactorOf(config: Record<string, unknown>): number | null {
+  const f = config.downsample_factor;
+  if (typeof f === 'number' && Number.isInteger(f) && f > 0) return f;
+  const blocks = config.block_out_channels;
+  if (Array.isArray(blocks) && blocks.length > 0) return 2 ** (blocks.length - 1);
+  return null;
+}
+
+/** VAE facts for validation (pixel factor, latent channels) from the config.json of a VAE folder (or of
+ *  the folder next to a single decoder/encoder file), read without loading; null when no config says. */
+export function vaeFacts(path: string): VaeFacts | null {
+  const dirs = statSync(path).isDirectory()
+    ? ['vae_decoder', 'vae_encoder', 'vae', '.'].map((p) => join(path, p))
+    : [dirname(path)];
+  for (const d of dirs) {
+    const f = join(d, 'config.json');
+    if (!existsSync(f)) continue;
+    const c = readJson(f) as Record<string, unknown>;
+    const factor = vaeFactorOf(c);
+    if (factor !== null) {
+      const ch = c.latent_channels;
+      return { path, factor, channels: typeof ch === 'number' && ch > 0 ? ch : null };
+    }
+  }
+  return null;
 }
 
 /** The decoder's fixed input channel count, when it has one. */

@@ -68,7 +68,7 @@ interface JobReturn {
 /** How long the server waits for events still in flight after the job's completion arrived. */
 const EVENTS_SETTLE_MS = 5000;
 
-interface Heartbeat extends WorkerInfo {
+interface Heartbeat extends Omit<WorkerInfo, 'kind'> {
   concurrency: number;
 }
 
@@ -234,7 +234,8 @@ export class BullmqEngine implements JobEngine {
 
   async workers(): Promise<WorkerInfo[]> {
     await this.refreshWorkers();
-    return this.live.map(({ concurrency: _c, ...w }) => w);
+    // the kind is the server's to say (a heartbeat of an older worker carries none)
+    return this.live.map(({ concurrency: _c, ...w }) => ({ ...w, kind: 'queue' as const }));
   }
 
   private async refreshWorkers(): Promise<void> {
