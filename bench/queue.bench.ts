@@ -5,6 +5,17 @@
  * `priorgraph worker` processes. Reports wall time and throughput as a ratio to (a), and per-job
  * added latency: POST → first progress event, and last progress event → output visible at /view.
  * Needs /usr/bin/redis-server (or PRIORGRAPH_REDIS_SERVER). Run: node --import tsx bench/queue.bench.ts
+ *
+ * Per-step events coalesced in the worker before PUBLISH (issue 11; src/throttle.ts: ≤ 1 progress and
+ * ≤ 1 preview per job per 100 ms, the last value and every state message always). Recorded 2026-12-03,
+ * AMD EPYC, 2 cores shared with other engineers' builds, Node 20.20.2, one run each, back to back:
+ *   before (main, 06:40 UTC, load 3.7):  PUBLISH 18.0 per job; commands per job 84.2 / 81.2 / 80.7 with
+ *     1 / 2 / 4 workers; throughput ÷ local 0.87 / 1.47 / 2.01.
+ *   after (06:41 UTC, load 6.7):  PUBLISH 12.0 / 12.0 / 11.8 per job; commands per job 77.9 / 75.1 /
+ *     73.1; throughput ÷ local 1.03 / 1.16 / 2.37.
+ * The command counts do not depend on the load; the latencies and throughputs here do (the load
+ * doubled between the two runs), so only the ratios within a run compare. The rest of a job's ≈ 62
+ * commands are BullMQ's own (add/take/lock/complete scripts and their stream events).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';

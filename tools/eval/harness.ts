@@ -1,6 +1,6 @@
 /**
  * What every evaluated system shares: the eval plugin (Source / Collect nodes), workflow builders,
- * the evaluation classifier, real-image features, statistics, grids and plots, and the context
+ * the evaluation classifier, real-image features, statistics, grids, the plot's data, and the context
  * (engine, progress bar) each system's `evaluate` receives. One system per file in systems/.
  */
 import { readFileSync } from 'node:fs';
@@ -14,8 +14,9 @@ import {
   Registry,
   type WorkflowDocument,
 } from '../../packages/core/src/index.ts';
-import { drawText, encodePng, textWidth } from '../../packages/nodes/src/image-utils.ts';
+import { encodePng } from '../../packages/nodes/src/image-utils.ts';
 import nodesPlugin, { getRuntime, type ModelHandle } from '../../packages/nodes/src/index.ts';
+import { drawLabels, type Label, textWidth } from '../../packages/nodes/src/text.ts';
 import { frechetDistance, kid, meanCov, wilson } from './stats.ts';
 
 export { frechetDistance, kid, meanCov, wilson };
@@ -261,22 +262,23 @@ export class RealFeatures {
   }
 }
 
-// ---------------------------------------------------------------- grids and plot
-export function grid(rows: Array<{ label: string; images: ImageBatch[] }>, colLabels: string[], perCell: number) {
+// ---------------------------------------------------------------- grids
+/** Rows of image cells under column labels, row labels on the left, labels in the bundled font. */
+export async function grid(rows: Array<{ label: string; images: ImageBatch[] }>, colLabels: string[], perCell: number) {
   const cell = 32;
-  const scale = 2;
-  const labelW = 220;
+  const size = 13;
+  const widest = (ls: string[]) => Math.max(0, ...ls.map((l) => Math.ceil(textWidth(l, size))));
+  const labelW = widest(rows.map((r) => r.label)) + 16;
   const headH = 24;
-  const cellW = perCell * (cell + 2) + 10;
+  // a column is as wide as its cells or its label, whichever is wider
+  const cellW = Math.max(perCell * (cell + 2), widest(colLabels)) + 10;
   const W = labelW + colLabels.length * cellW;
   const H = headH + rows.length * (cell + 10);
   const rgb = new Uint8Array(W * H * 3).fill(255);
-  colLabels.forEach((l, j) => {
-    drawText(rgb, W, H, l, labelW + j * cellW, 8, scale, [0, 0, 0]);
-  });
+  const labels: Label[] = colLabels.map((text, j) => ({ text, x: labelW + j * cellW, y: 6, size }));
   rows.forEach((row, i) => {
     const y0 = headH + i * (cell + 10);
-    drawText(rgb, W, H, row.label, 6, y0 + 12, scale, [0, 0, 0]);
+    labels.push({ text: row.label, x: 6, y: y0 + 11, size });
     row.images.forEach((img, j) => {
       const [b, h, w] = img.shape;
       for (let k = 0; k < Math.min(perCell, b); k++) {
@@ -290,79 +292,66 @@ export function grid(rows: Array<{ label: string; images: ImageBatch[] }>, colLa
       }
     });
   });
-  return encodePng(rgb, W, H, 3);
+  return encodePng(await drawLabels(rgb, W, H, labels), W, H, 3);
 }
 
-export type Series = {
-  label: string;
-  color: [number, number, number];
-  points: Array<{ x: number; y: number; lo: number; hi: number }>;
-};
-export function linePanel(
-  rgb: Uint8Array,
-  W: number,
-  H: number,
-  box: { x: number; y: number; w: number; h: number },
-  title: string,
-  series: Series[],
-) {
-  const xs = series.flatMap((s) => s.points.map((p) => p.x));
-  // The axis spans the means (intervals are clipped to the box), so one wide interval cannot flatten the lines.
-  const ys = series.flatMap((s) => s.points.map((p) => p.y));
-  const xMin = Math.min(...xs);
-  const xMax = Math.max(...xs);
-  let yMin = Math.min(...ys);
-  let yMax = Math.max(...ys);
-  if (yMax - yMin < 1e-9) {
-    yMin -= 1;
-    yMax += 1;
-  }
-  const pad = (yMax - yMin) * 0.15;
-  yMin -= pad;
-  yMax += pad;
-  const px = (x: number) => Math.round(box.x + 50 + ((x - xMin) / (xMax - xMin || 1)) * (box.w - 60));
-  const py = (y: number) => {
-    const clamped = Math.min(yMax, Math.max(yMin, y));
-    return Math.round(box.y + box.h - 20 - ((clamped - yMin) / (yMax - yMin)) * (box.h - 40));
-  };
-  const dot = (x: number, y: number, c: [number, number, number], r = 1) => {
-    for (let dy = -r; dy <= r; dy++)
-      for (let dx = -r; dx <= r; dx++) {
-        const X = Math.round(x + dx);
-        const Y = Math.round(y + dy);
-        if (X >= 0 && Y >= 0 && X < W && Y < H) rgb.set(c, (Y * W + X) * 3);
-      }
-  };
-  const line = (x0: number, y0: number, x1: number, y1: number, c: [number, number, number], r = 1) => {
-    const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0)));
-    for (let i = 0; i <= n; i++) dot(x0 + ((x1 - x0) * i) / n, y0 + ((y1 - y0) * i) / n, c, r);
-  };
-  const grey: [number, number, number] = [120, 120, 120];
-  line(px(xMin), py(yMin), px(xMax), py(yMin), grey, 0);
-  line(px(xMin), py(yMin), px(xMin), py(yMax), grey, 0);
-  drawText(rgb, W, H, title, box.x + 50, box.y + 2, 2, [0, 0, 0]);
-  for (const x of [...new Set(xs)]) {
-    line(px(x), py(yMin), px(x), py(yMin) + 4, grey, 0);
-    drawText(rgb, W, H, String(x), px(x) - 4, py(yMin) + 7, 1, [0, 0, 0]);
-  }
-  for (const t of [yMin + pad, (yMin + yMax) / 2, yMax - pad]) {
-    const label = Math.abs(yMax - yMin) >= 30 ? t.toFixed(0) : t.toFixed(2);
-    line(px(xMin) - 3, py(t), px(xMin), py(t), grey, 0);
-    drawText(rgb, W, H, label, box.x + 46 - textWidth(label, 1), py(t) - 2, 1, [0, 0, 0]);
-  }
-  series.forEach((s, si) => {
-    const off = (si - (series.length - 1) / 2) * 4; // interval bars side by side, not on top of each other
-    s.points.forEach((p, i) => {
-      line(px(p.x) + off, py(p.lo), px(p.x) + off, py(p.hi), s.color, 0);
-      dot(px(p.x), py(p.y), s.color, 2);
-      if (i > 0) line(px(s.points[i - 1].x), py(s.points[i - 1].y), px(p.x), py(p.y), s.color, 1);
-    });
+// ---------------------------------------------------------------- curves (the plot's data)
+/** One point of a metric against the guidance scale, with its 95% interval (lo = hi = mean without one). */
+export interface CurvePoint {
+  metric: string;
+  method: string;
+  scale: number;
+  mean: number;
+  lo: number;
+  hi: number;
+}
+/** What a system plots: its points, its methods in legend order, and what its x axis is. */
+export interface Curves {
+  scale: string;
+  methods: string[];
+  points: CurvePoint[];
+}
+
+/** A value as results.json stores it as {mean, lo, hi}: a t-interval {mean, lo, hi}, a Wilson proportion
+ *  {p, lo, hi} (as a percentage), a KID {value, lo, hi}, or a bare number; null when absent. */
+export function asInterval(v: unknown): { mean: number; lo: number; hi: number } | null {
+  if (typeof v === 'number') return { mean: v, lo: v, hi: v };
+  if (!v || typeof v !== 'object') return null;
+  const c = v as { mean?: number; p?: number; value?: number; lo: number; hi: number };
+  if (typeof c.p === 'number') return { mean: c.p * 100, lo: c.lo * 100, hi: c.hi * 100 };
+  const mean = c.mean ?? c.value;
+  return typeof mean === 'number' ? { mean, lo: c.lo, hi: c.hi } : null;
+}
+
+/** The points one method at one scale contributes: metric title → its value in results.json. */
+export function curvePoints(method: string, scale: number, metrics: Record<string, unknown>): CurvePoint[] {
+  return Object.entries(metrics).flatMap(([metric, v]) => {
+    const c = asInterval(v);
+    return c ? [{ metric, method, scale, ...c }] : [];
+  });
+}
+
+/** Curves from results rows keyed "<method id> γ=<scale>", where "cond-only γ=1" (the conditional
+ *  prediction alone, which every guidance form reduces to at γ = 1) starts every method's curve.
+ *  `metrics`: plot title → the row's field. */
+export function rowCurves(
+  rows: Record<string, Record<string, unknown>>,
+  methods: ReadonlyArray<{ id: string; label: string }>,
+  metrics: Record<string, string>,
+): CurvePoint[] {
+  return Object.entries(rows).flatMap(([key, row]) => {
+    const m = /^(\S+) γ=(\S+)$/.exec(key);
+    if (!m) return [];
+    const scale = Number(m[2]);
+    const shown = m[1] === 'cond-only' ? methods : methods.filter((x) => x.id === m[1]);
+    const values = Object.fromEntries(Object.entries(metrics).map(([title, field]) => [title, row[field]]));
+    return shown.flatMap((x) => curvePoints(x.label, scale, values));
   });
 }
 
 // ---------------------------------------------------------------- systems and their context
 export interface EvalOptions {
-  /** where results, grids and plots go */
+  /** where results, grids and the plot go */
   out: string;
   /** DDIM steps (the shapes system's default; other systems state their own) */
   steps: number;
@@ -396,6 +385,9 @@ export interface EvalSystem {
   /** how many tick() calls evaluate() will make */
   plannedRuns(quick: boolean): number;
   evaluate(ctx: EvalContext): Promise<{ results: Record<string, unknown>; markdown: string }>;
+  /** its metrics against the guidance scale, read back from what evaluate() returned as results (the
+   *  plot: plot.ts draws it from results.json alone) */
+  curves(results: Record<string, unknown>): Curves;
 }
 
 /** A one-line progress bar on stderr: done/total runs, elapsed and remaining time. */

@@ -3,10 +3,12 @@
  * demo models, scores them and writes
  *   <out>/results.json   every system's table (every number with its confidence interval)
  *   <out>/results.md     the same as markdown, one section per system
- *   <out>/*.png          each system's grids and plots
+ *   <out>/grid-*.png     each system's image grids
+ *   <out>/plot.svg, .png every system's metrics against the guidance scale (plot.ts), drawn from results.json
  *
  *   node --import tsx tools/eval/run.ts [--out docs/eval] [--only id,id] [--quick]
  *        [--per-prompt 64] [--prompts 24] [--steps 30] [--uncond-samples 512] [--scales 1,2,3]  (shapes system)
+ *   node --import tsx tools/eval/run.ts --plots-only docs/eval   (redraws the plot from results.json alone)
  *
  * A progress bar on stderr counts workflow runs over all systems. Seeds and settings are fixed in each
  * system's file, before any result was seen; nothing is tuned to favour a method.
@@ -17,6 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stopRuntime } from '../../packages/nodes/src/index.ts';
 import { createContext, type EvalOptions, type EvalSystem, Progress, ROOT } from './harness.ts';
+import { writePlot } from './plot.ts';
 import { SYSTEMS } from './systems/index.ts';
 import { FULL, QUICK, type ShapesSettings, settings } from './systems/shapes.ts';
 
@@ -25,6 +28,17 @@ export interface RunOptions extends EvalOptions {
   only?: string[];
   /** overrides for the shapes system's sizes */
   shapes?: Partial<ShapesSettings>;
+  /** only redraw the plot from <out>/results.json */
+  plotsOnly?: boolean;
+}
+
+/** Redraws <out>/plot.svg and plot.png from <out>/results.json, evaluating nothing; returns the files. */
+export async function redrawPlots(out: string): Promise<string[]> {
+  const file = join(out, 'results.json');
+  if (!existsSync(file)) throw new Error(`--plots-only: no ${file} (run the evaluation first)`);
+  const { systems } = JSON.parse(readFileSync(file, 'utf8')) as { systems?: Record<string, Record<string, unknown>> };
+  if (!systems) throw new Error(`--plots-only: ${file} has no "systems"`);
+  return writePlot(out, SYSTEMS, systems);
 }
 
 function optionsFromArgv(): RunOptions {
@@ -38,6 +52,7 @@ function optionsFromArgv(): RunOptions {
       steps: { type: 'string' },
       'uncond-samples': { type: 'string' },
       scales: { type: 'string' },
+      'plots-only': { type: 'string' },
     },
   });
   const shapes: Partial<ShapesSettings> = {};
@@ -47,7 +62,8 @@ function optionsFromArgv(): RunOptions {
   if (values['uncond-samples']) shapes.uncondSamples = Number(values['uncond-samples']);
   if (values.scales) shapes.scales = values.scales.split(',').map(Number);
   return {
-    out: values.out!,
+    out: values['plots-only'] ?? values.out!,
+    plotsOnly: values['plots-only'] !== undefined,
     quick: values.quick!,
     steps: shapes.steps ?? FULL.steps,
     only: values.only?.split(','),
@@ -107,11 +123,18 @@ export async function evaluate(opts: RunOptions) {
     join(opts.out, 'results.md'),
     `Machine: ${machine}. All systems: ${total.toFixed(0)} s (each section gives its own time and machine load).\n\n${sections.join('\n')}`,
   );
+  await writePlot(opts.out, SYSTEMS, all);
   return results;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  evaluate(optionsFromArgv()).then(
+  const opts = optionsFromArgv();
+  (opts.plotsOnly
+    ? redrawPlots(opts.out).then((files) =>
+        process.stderr.write(`wrote ${files.join(', ') || 'no plot (no curves)'}\n`),
+      )
+    : evaluate(opts)
+  ).then(
     async () => {
       await stopRuntime();
       process.exit(0);

@@ -23,6 +23,8 @@ export interface ModelFacts {
   video: boolean;
   /** T when the model fixes it */
   frames: number | null;
+  /** the most frames it takes when T is dynamic (null: no stated limit) */
+  maxFrames?: number | null;
 }
 /** GUIDER facts: the models of its denoisers, where their loaders told them. */
 export interface GuiderFacts {
@@ -34,8 +36,24 @@ export interface SchedulerFacts {
   describe: string;
 }
 
-/** The pixel factor between latents and images (the VAEs here downsample by 8). */
-export const VAE_FACTOR = 8;
+/** ComfyUI's pixel factor of Empty Latent Image (latent = pixels ÷ 8): a convention of that node, not a
+ *  fact of any VAE. What a VAE really does is in its `VaeFacts`. */
+export const EMPTY_LATENT_DIVISOR = 8;
+
+/** VAE facts, from the VAE's config.json (its layout) without loading it. */
+export interface VaeFacts {
+  /** the VAE folder */
+  path: string;
+  /** pixels per latent cell along each side (8 for SD-style VAEs; 4 for the demo shapes VAE) */
+  factor: number;
+  /** latent channels, when the config says */
+  channels: number | null;
+}
+
+export function vaeFactsOf(linked: unknown): VaeFacts | null {
+  const v = linked as Partial<VaeFacts> | undefined;
+  return typeof v?.path === 'string' && typeof v.factor === 'number' && v.factor > 0 ? (v as VaeFacts) : null;
+}
 
 export function tensorBytes(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1) * 4;

@@ -1,6 +1,6 @@
 /**
- * Image helpers: PNG encode/decode (fast-png) with ComfyUI-style tEXt chunks, IMAGE ↔ RGB bytes, and a
- * tiny built-in 3×5 bitmap font for labels.
+ * Image helpers: PNG encode/decode (fast-png) with ComfyUI-style tEXt chunks and IMAGE ↔ RGB bytes.
+ * Text on images is text.ts (a real font through resvg).
  */
 import { decode, encode } from 'fast-png';
 import type { ImageValue } from './types.ts';
@@ -55,93 +55,6 @@ export function imageItemToRgb(img: ImageValue, b: number): Uint8Array {
   }
   return out;
 }
-
-// --- 3×5 bitmap font ------------------------------------------------------------------------------------
-const GLYPHS: Record<string, string> = {
-  A: '010101111101101',
-  B: '110101110101110',
-  C: '011100100100011',
-  D: '110101101101110',
-  E: '111100110100111',
-  F: '111100110100100',
-  G: '011100101101011',
-  H: '101101111101101',
-  I: '111010010010111',
-  J: '001001001101010',
-  K: '101101110101101',
-  L: '100100100100111',
-  M: '101111111101101',
-  N: '110101101101101',
-  O: '010101101101010',
-  P: '110101110100100',
-  Q: '010101101110011',
-  R: '110101110101101',
-  S: '011100010001110',
-  T: '111010010010010',
-  U: '101101101101111',
-  V: '101101101101010',
-  W: '101101111111101',
-  X: '101101010101101',
-  Y: '101101010010010',
-  Z: '111001010100111',
-  '0': '111101101101111',
-  '1': '010110010010111',
-  '2': '110001010100111',
-  '3': '110001010001110',
-  '4': '101101111001001',
-  '5': '111100110001110',
-  '6': '011100111101111',
-  '7': '111001010010010',
-  '8': '111101111101111',
-  '9': '111101111001110',
-  ' ': '000000000000000',
-  '-': '000000111000000',
-  '.': '000000000000010',
-  ':': '000010000010000',
-  _: '000000000000111',
-  '=': '000111000111000',
-  '(': '001010010010001',
-  ')': '100010010010100',
-  '/': '001001010100100',
-  '+': '000010111010000',
-  '%': '101001010100101',
-  ',': '000000000010100',
-  '*': '000101010101000',
-  '?': '110001010000010',
-};
-
-/** Draw text into an RGB buffer (width w) at (x, y) with integer scale. Unknown characters draw as '?'. */
-export function drawText(
-  rgb: Uint8Array,
-  w: number,
-  h: number,
-  text: string,
-  x: number,
-  y: number,
-  scale: number,
-  color: [number, number, number],
-): void {
-  let cx = x;
-  for (const ch of text.toUpperCase()) {
-    const g = GLYPHS[ch] ?? GLYPHS['?'];
-    for (let r = 0; r < 5; r++) {
-      for (let c = 0; c < 3; c++) {
-        if (g[r * 3 + c] !== '1') continue;
-        for (let dy = 0; dy < scale; dy++) {
-          for (let dx = 0; dx < scale; dx++) {
-            const px = cx + c * scale + dx;
-            const py = y + r * scale + dy;
-            if (px < 0 || py < 0 || px >= w || py >= h) continue;
-            rgb.set(color, (py * w + px) * 3);
-          }
-        }
-      }
-    }
-    cx += 4 * scale;
-  }
-}
-
-export const textWidth = (text: string, scale: number): number => Math.max(0, text.length * 4 * scale - scale);
 
 /** A step preview as PNG: the small latent-preview RGBA enlarged (nearest) to at least 64 px. Runs in the
  *  sampling worker, so the host's event loop never pays for it. */

@@ -112,15 +112,17 @@ export function broadcastLatent(
 
 /** Why a model cannot take latents of `frames` frames (null: a still latent), or null when it can. */
 export function framesRefusal(
-  sig: { video: boolean; frames: number | null },
+  sig: { video: boolean; frames: number | null; maxFrames?: number | null },
   frames: number | null,
   what = 'the model',
 ): string | null {
   if (!sig.video && frames !== null) return `${what} is a still-image model and cannot take ${describeFrames(frames)}`;
   if (sig.video && frames === null)
-    return `${what} is a video model (${sig.frames ?? 'any number of'} frames) and needs a video latent [B,C,T,h,w] (EmptyVideoLatent), not a still latent`;
+    return `${what} is a video model (${sig.frames ?? (sig.maxFrames ? `1 to ${sig.maxFrames}` : 'any number of')} frames) and needs a video latent [B,C,T,h,w] (EmptyVideoLatent), not a still latent`;
   if (sig.video && sig.frames && frames !== sig.frames)
     return `${what} takes ${sig.frames} frames, the latent has ${frames}`;
+  if (sig.video && frames !== null && sig.maxFrames && frames > sig.maxFrames)
+    return `${what} takes at most ${sig.maxFrames} frames (its config.json says so: priorgraph.frames.max), the latent has ${frames}`;
   return null;
 }
 

@@ -39,7 +39,7 @@ export const link = (node: string, output: string) => ({ node, output });
 export async function runDoc(
   executor: Executor,
   d: WorkflowDocument,
-  opts: { signal?: AbortSignal; outputs?: string[] } = {},
+  opts: { signal?: AbortSignal; outputs?: string[]; validate?: boolean } = {},
 ) {
   const events: ExecutionEvent[] = [];
   const result = await executor.run(d, { promptId: `p${Math.random()}`, onEvent: (e) => events.push(e), ...opts });

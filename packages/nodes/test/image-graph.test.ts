@@ -224,19 +224,38 @@ describe('image graphs', () => {
     expect(JSON.stringify(result.error)).toMatch(/image/);
   });
 
-  it('the compare grid draws labels above each column', () => {
+  it('the compare grid draws each label in a real font above its column, the same pixels every time', async () => {
     const white = {
       data: new Float32Array(10 * 10 * 3).fill(1),
       shape: [1, 10, 10, 3] as [number, number, number, number],
     };
-    const g = compareGrid([white, white], ['A', 'B']);
+    const strip = (g: { data: Float32Array; shape: number[] }, col: number) => {
+      // the label strip (16 px) over one 14-px-wide column (4-px gaps): 1 where ink is
+      const [, , W] = g.shape;
+      const cellW = (W - 3 * 4) / 2;
+      const x0 = 4 + col * (cellW + 4);
+      return Array.from({ length: 16 * cellW }, (_, i) => {
+        const p = Math.floor(i / cellW) * W + x0 + (i % cellW);
+        return g.data[p * 3] < 0.5 ? 1 : 0;
+      });
+    };
+    const count = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const g = await compareGrid([white, white], ['A', 'B']);
     const [, H, W] = g.shape;
-    let dark = 0;
-    for (let p = 0; p < 16 * W; p++) if (g.data[p * 3] < 0.5) dark++;
-    expect(dark).toBeGreaterThan(10); // label pixels in the strip
+    expect(count(strip(g, 0))).toBeGreaterThan(10); // label pixels in the strip
+    expect(count(strip(g, 1))).toBeGreaterThan(10);
+    expect(strip(g, 0)).not.toEqual(strip(g, 1)); // two letters, two shapes
+    // anti-aliased edges: grey levels between ink and paper, which a bitmap font never draws
+    expect(Array.from(g.data.subarray(0, 16 * W * 3)).some((v) => v > 0.1 && v < 0.9)).toBe(true);
     let darkBelow = 0;
     for (let p = 16 * W; p < H * W; p++) if (g.data[p * 3] < 0.5) darkBelow++;
     expect(darkBelow).toBe(0);
+    // deterministic: the font is loaded from its package, never from the system
+    expect(Array.from((await compareGrid([white, white], ['A', 'B'])).data)).toEqual(Array.from(g.data));
+    // a label wider than its image widens the column; markup in a label is text, not SVG
+    const wide = await compareGrid([white, white], ['<PRIOR & SWAP>', 'B']);
+    expect(wide.shape[2]).toBeGreaterThan(W + 60);
+    expect(wide.shape[1]).toBe(H);
   });
 
   it('registry lists the nodes with their combos', async () => {

@@ -98,7 +98,7 @@ describe.skipIf(!present)('the video pair (models/shapes-video-*)', () => {
     }
   });
 
-  it('a graph of the two real models validates; each model reads as video with any number of frames', async () => {
+  it('a graph of the two real models validates; each model reads as video of 1 to 16 frames', async () => {
     const v = await validateWorkflow(graph(), registry, host);
     expect(v.node_errors).toEqual({});
     const { result } = await runDoc(executor, graph(), { outputs: ['out'] });
@@ -110,6 +110,22 @@ describe.skipIf(!present)('the video pair (models/shapes-video-*)', () => {
     const s = { type: 'Sampler', inputs: { ...samplerInputs(), latent_image: link('still', 'LATENT') } };
     const errs = await errorsOf(graph({ s }), 's');
     expect(errs).toMatch(/latent_image: .*shapes-video-i2v.* is a video model .* needs a video latent/);
+  });
+
+  it('more frames than the models take (their config.json: priorgraph.frames.max = 16) are refused at validation', async () => {
+    const video = (frames: number) => ({
+      frames: { type: 'EmptyVideoLatent', inputs: { width: 64, height: 64, frames, batch_size: 1 } },
+    });
+    expect(await errorsOf(graph(video(16)), 's')).toBe('');
+    const errs = await errorsOf(graph(video(17)), 's');
+    for (const m of ['shapes-video-i2v', 'shapes-video-base'])
+      expect(errs).toMatch(
+        new RegExp(`latent_image: the model .*${m}.* takes at most 16 frames .*, the latent has 17`),
+      );
+    // the same words at run time for a caller that skips validation
+    const { result } = await runDoc(executor, graph(video(17)), { outputs: ['out'], validate: false });
+    expect(result.status).toBe('error');
+    expect(result.error?.message).toMatch(/takes at most 16 frames .*, the latent has 17/);
   });
 
   it('a still-image model as the prior of the video model is refused at validation', async () => {

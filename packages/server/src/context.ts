@@ -74,6 +74,10 @@ export interface ServerOptions {
   nodeTimeoutMs?: number;
   /** Extra node flags for the worker process (e.g. `--max-old-space-size=4096`). */
   workerExecArgv?: string[];
+  /** Per-step events coalesced: at most one `progress` and one preview per job per this many ms to
+   *  every listener; state changes and the last progress value always go (default 100, i.e. ≤ 10/s;
+   *  PRIORGRAPH_PROGRESS_INTERVAL_MS; 0 sends every step). */
+  progressIntervalMs?: number;
   /** What runs jobs, instead of the local worker process (e.g. a queue transport). */
   engine?: JobEngine;
   /** A Redis URL (redis:// or rediss://): jobs go to a BullMQ queue that `priorgraph worker`s take from. */

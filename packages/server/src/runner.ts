@@ -18,6 +18,10 @@ export interface EngineRunOptions {
 /** One worker as GET /api/workers lists it. */
 export interface WorkerInfo {
   name: string;
+  /** 'local': this server's own worker process (single-machine mode, nothing to watch); 'queue': a
+   *  queue worker heart-beating on Redis (`priorgraph worker`). Clients tell them apart by this, never
+   *  by the name. */
+  kind: 'local' | 'queue';
   host: string;
   pid: number | null;
   models: string[];
@@ -61,6 +65,7 @@ export function inlineEngine(executor: Executor, runtimeStats?: () => unknown): 
 }
 
 import type { JobError, JobMessage, JobRecord, JobStore } from './store.js';
+import { DEFAULT_PROGRESS_INTERVAL_MS, EventThrottle } from './throttle.js';
 import type { WsHub } from './ws.js';
 
 export interface JobFinishedEvent {
@@ -94,6 +99,8 @@ export class JobRunner extends EventEmitter {
     private readonly hub: WsHub,
     private readonly log: Logger,
     private readonly onQueueChange: () => Promise<void>,
+    /** At most one progress and one preview event per job per this many ms (see throttle.ts). */
+    private readonly progressIntervalMs = DEFAULT_PROGRESS_INTERVAL_MS,
   ) {
     super();
     this.setMaxListeners(0); // one listener per waiting POST /api/workflows/run?wait=1
@@ -163,56 +170,18 @@ export class JobRunner extends EventEmitter {
   private async runOne(job: JobRecord, controller: AbortController): Promise<void> {
     const id = job.id;
     await this.onQueueChange();
-    const messages: JobMessage[] = [];
-    const outputs: Record<string, UiOutput> = {};
-    let terminal: ExecutionEvent | null = null;
-    let cachedSent = false;
-    let lastNode: { id: string; type: string } | null = null;
-    const emit = (type: string, data: Record<string, unknown>, keep = false) => {
-      if (keep) messages.push([type, data]);
-      this.hub.emit(id, type, data);
-    };
-    const onEvent = (e: ExecutionEvent) => {
-      const ts = Date.now();
-      // ComfyUI always sends execution_cached (possibly empty) right after execution_start.
-      if (!cachedSent && e.type !== 'execution_start' && e.type !== 'execution_cached') {
-        cachedSent = true;
-        emit('execution_cached', { nodes: [], prompt_id: id, timestamp: ts }, true);
-      }
-      switch (e.type) {
-        case 'execution_start':
-          emit('execution_start', { prompt_id: id, timestamp: ts }, true);
-          break;
-        case 'execution_cached':
-          cachedSent = true;
-          emit('execution_cached', { nodes: e.nodes, prompt_id: id, timestamp: ts }, true);
-          break;
-        case 'node_start':
-          lastNode = { id: e.nodeId, type: e.nodeType };
-          emit('executing', { node: e.nodeId, display_node: e.nodeId, prompt_id: id });
-          break;
-        case 'progress':
-          emit('progress', { value: e.value, max: e.max, prompt_id: id, node: e.nodeId });
-          break;
-        case 'preview':
-          this.hub.preview(id, e.nodeId, e.image);
-          break;
-        case 'node_output':
-          outputs[e.nodeId] = e.ui;
-          emit('executed', { node: e.nodeId, display_node: e.nodeId, output: e.ui, prompt_id: id });
-          break;
-        default:
-          terminal = e; // error / interrupted / success: sent after history is written
-      }
-    };
+    const mapped = comfyEvents(id, this.hub);
+    const { messages, outputs, onEvent } = mapped;
 
+    // Per-step progress and previews coalesced; state changes pass at once, after what is held.
+    const throttle = new EventThrottle(this.progressIntervalMs, onEvent);
     let result: RunResult;
     try {
       result = await this.engine.run(job.document as unknown as WorkflowDocument, {
         promptId: id,
         outputs: job.outputs.length > 0 ? job.outputs : undefined,
         signal: controller.signal,
-        onEvent,
+        onEvent: (e) => throttle.push(e),
       });
     } catch (e) {
       // The executor promises not to throw; if it does anyway, record it as an error.
@@ -225,34 +194,11 @@ export class JobRunner extends EventEmitter {
         error: { nodeId: null, nodeType: null, message: err.message, errorType: err.name, stack: err.stack },
       };
     }
+    throttle.flush();
     const allOutputs = { ...outputs, ...result.outputs };
-    const { finished, terminalMsg } = await this.record(
-      id,
-      result,
-      terminal as ExecutionEvent | null,
-      lastNode as { id: string; type: string } | null,
-      messages,
-      allOutputs,
-    );
-    this.current.delete(id);
-    // History is durable now: announce the end.
-    this.hub.emit(id, terminalMsg[0], terminalMsg[1]);
-    this.hub.emit(id, 'executing', { node: null, display_node: null, prompt_id: id });
-    this.hub.forget(id);
-    this.emit('finished', finished);
-    await this.onQueueChange();
-  }
-
-  /** Writes the job's end to the store (history before the terminal event) and returns that event. */
-  private async record(
-    id: string,
-    result: RunResult,
-    t: ExecutionEvent | null,
-    last: { id: string; type: string } | null,
-    messages: JobMessage[],
-    allOutputs: Record<string, UiOutput>,
-  ): Promise<{ finished: JobFinishedEvent; terminalMsg: JobMessage }> {
     const ts = Date.now();
+    const t = mapped.terminal;
+    const last = mapped.lastNode;
     let finished: JobFinishedEvent;
     let terminalMsg: JobMessage;
     if (result.status === 'success') {
@@ -310,7 +256,13 @@ export class JobRunner extends EventEmitter {
       await this.safely(() => this.store.fail(id, { results: allOutputs, messages, error }), id);
       finished = { id, status: 'error', outputs: allOutputs, error };
     }
-    return { finished, terminalMsg };
+    this.current.delete(id);
+    // History is durable now: announce the end.
+    this.hub.emit(id, terminalMsg[0], terminalMsg[1]);
+    this.hub.emit(id, 'executing', { node: null, display_node: null, prompt_id: id });
+    this.hub.forget(id);
+    this.emit('finished', finished);
+    await this.onQueueChange();
   }
 
   /** Records a finished job: the write is retried, then the job is settled as failed with the
@@ -332,6 +284,56 @@ export class JobRunner extends EventEmitter {
       message: `the job ended but its result could not be recorded: ${last instanceof Error ? last.message : String(last)}`,
     });
   }
+}
+
+/** The engine's events of one job as ComfyUI websocket messages (the ones kept for history go to
+ *  `messages`); the terminal event is held back, to be sent after history is written. */
+function comfyEvents(id: string, hub: WsHub) {
+  const m = {
+    messages: [] as JobMessage[],
+    outputs: {} as Record<string, UiOutput>,
+    terminal: null as ExecutionEvent | null,
+    lastNode: null as { id: string; type: string } | null,
+    onEvent: (e: ExecutionEvent) => {
+      const ts = Date.now();
+      // ComfyUI always sends execution_cached (possibly empty) right after execution_start.
+      if (!cachedSent && e.type !== 'execution_start' && e.type !== 'execution_cached') {
+        cachedSent = true;
+        emit('execution_cached', { nodes: [], prompt_id: id, timestamp: ts }, true);
+      }
+      switch (e.type) {
+        case 'execution_start':
+          emit('execution_start', { prompt_id: id, timestamp: ts }, true);
+          break;
+        case 'execution_cached':
+          cachedSent = true;
+          emit('execution_cached', { nodes: e.nodes, prompt_id: id, timestamp: ts }, true);
+          break;
+        case 'node_start':
+          m.lastNode = { id: e.nodeId, type: e.nodeType };
+          emit('executing', { node: e.nodeId, display_node: e.nodeId, prompt_id: id });
+          break;
+        case 'progress':
+          emit('progress', { value: e.value, max: e.max, prompt_id: id, node: e.nodeId });
+          break;
+        case 'preview':
+          hub.preview(id, e.nodeId, e.image);
+          break;
+        case 'node_output':
+          m.outputs[e.nodeId] = e.ui;
+          emit('executed', { node: e.nodeId, display_node: e.nodeId, output: e.ui, prompt_id: id });
+          break;
+        default:
+          m.terminal = e; // error / interrupted / success: sent after history is written
+      }
+    },
+  };
+  let cachedSent = false;
+  const emit = (type: string, data: Record<string, unknown>, keep = false) => {
+    if (keep) m.messages.push([type, data]);
+    hub.emit(id, type, data);
+  };
+  return m;
 }
 
 /** Pauses between attempts to record a finished job (-1: the last attempt). */

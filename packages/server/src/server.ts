@@ -20,6 +20,7 @@ import { installRoutes, queueItem } from './routes/index.js';
 import { inlineEngine, type JobEngine, type JobFinishedEvent, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
 import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
+import { progressInterval } from './throttle.js';
 import { BullmqEngine, redisConnection } from './worker/bullmq.js';
 import { ClusterSync, type ControlMessage } from './worker/cluster.js';
 import { ProcessEngine } from './worker/supervisor.js';
@@ -448,7 +449,7 @@ function assemble(options: ServerOptions): { ctx: ServerContext; inProcess: bool
     await refreshCount();
     cluster?.queueChanged();
   };
-  const runner = new JobRunner(store, executor, hub, log, refreshQueue);
+  const runner = new JobRunner(store, executor, hub, log, refreshQueue, progressInterval(opts.progressIntervalMs));
   /** What another server asked of this one (see worker/cluster.ts). */
   const applyControl = async (m: ControlMessage) => {
     if (m.op === 'interrupt') runner.interrupt(m.id);

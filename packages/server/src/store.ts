@@ -23,6 +23,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { type FileHandle, open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@priorgraph/core';
 import Database from 'better-sqlite3';
@@ -343,15 +344,28 @@ interface Row {
   error: string | null;
 }
 
-function toRecord(r: Row): JobRecord {
+/** What never changes once a job is queued. */
+type Fixed = Pick<JobRecord, 'prompt' | 'document' | 'extraData' | 'outputs'>;
+type FixedRow = Pick<Row, 'prompt' | 'document' | 'extra_data' | 'outputs'>;
+/** Every column but the fixed ones. */
+const STATE_COLUMNS =
+  'seq, id, number, status, client_id, created_at, started_at, finished_at, results, messages, error';
+
+function parseFixed(r: FixedRow): Fixed {
   return {
-    id: r.id,
-    number: r.number,
-    status: r.status,
     prompt: JSON.parse(r.prompt),
     document: JSON.parse(r.document),
     extraData: JSON.parse(r.extra_data),
     outputs: JSON.parse(r.outputs),
+  };
+}
+
+function toRecord(r: Omit<Row, keyof FixedRow>, fixed: Fixed = parseFixed(r as Row)): JobRecord {
+  return {
+    id: r.id,
+    number: r.number,
+    status: r.status,
+    ...fixed,
     clientId: r.client_id,
     createdAt: r.created_at,
     startedAt: r.started_at,
@@ -400,8 +414,15 @@ function placeholders(n: number): string {
   return new Array(n).fill('?').join(',');
 }
 
-/** SQLite-backed JobStore: one file `<dataDir>/priorgraph.sqlite`, WAL journal, synchronous=FULL
- *  so that an accepted job survives kill -9 (and power loss) once its POST has answered. */
+/**
+ * SQLite-backed JobStore: one file `<dataDir>/priorgraph.sqlite`, WAL journal.
+ *
+ * Durability without fsync on the main thread: the connection runs synchronous=NORMAL, so a commit
+ * only write()s its WAL frames (to the OS: a kill -9 of the process loses nothing from then on), and
+ * the write's promise settles after `durable()` has fsync'ed the WAL file on libuv's thread pool (so
+ * an answered POST /prompt, or a job announced as finished, also survives power loss). One fsync
+ * covers every commit made before it started: writes in a burst share them (group commit).
+ */
 export class SqliteJobStore implements JobStore {
   db: Database.Database;
   readonly file: string;
@@ -413,6 +434,13 @@ export class SqliteJobStore implements JobStore {
   private readonly unrecorded = new Map<string, { error: JobError; finishedAt: number }>();
   private backupDone: Promise<void> = Promise.resolve();
   changes = 0;
+  /** Prepared statements by SQL (preparing one costs more than running it). */
+  private readonly statements = new Map<string, Database.Statement>();
+  /** WAL journal (then durable() fsyncs the WAL), else synchronous=FULL commits. */
+  private wal = false;
+  /** The fsync in progress, and the one queued behind it for commits made meanwhile. */
+  private syncing: Promise<void> | null = null;
+  private syncQueued: Promise<void> | null = null;
 
   constructor(dataDir: string, options: SqliteStoreOptions = {}) {
     mkdirSync(dataDir, { recursive: true });
@@ -488,8 +516,10 @@ export class SqliteJobStore implements JobStore {
       db = new Database(file);
     }
     const d = db;
-    d.pragma('journal_mode = WAL');
-    d.pragma('synchronous = FULL');
+    this.wal = String(d.pragma('journal_mode = WAL', { simple: true })).toLowerCase() === 'wal';
+    // NORMAL in WAL mode: commits do not fsync (durable() does, off the main thread); a journal that
+    // is not WAL (a file system without shared memory) keeps FULL.
+    d.pragma(this.wal ? 'synchronous = NORMAL' : 'synchronous = FULL');
     d.pragma('busy_timeout = 5000');
     d.exec(SCHEMA);
     d.prepare("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1')").run();
@@ -508,10 +538,59 @@ export class SqliteJobStore implements JobStore {
     }
   }
 
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  /** Settles once every commit made so far is on disk: an fsync of the WAL file on the thread pool
+   *  (fsync syncs the file, whichever descriptor asks). Commits during a running fsync share the next. */
+  durable(): Promise<void> {
+    if (!this.wal) return Promise.resolve();
+    if (!this.syncing) {
+      const p = this.syncWal().finally(() => {
+        if (this.syncing === p) this.syncing = null;
+      });
+      this.syncing = p;
+      return p;
+    }
+    if (!this.syncQueued) {
+      const q = this.syncing
+        .catch(() => {})
+        .then(() => {
+          this.syncQueued = null;
+          return this.durable();
+        });
+      this.syncQueued = q;
+    }
+    return this.syncQueued;
+  }
+
+  /** The WAL, opened once for fsync (SQLite keeps that file while the database is open). */
+  private walHandle: Promise<FileHandle> | null = null;
+
+  private async syncWal(): Promise<void> {
+    this.walHandle ??= openFile(`${this.file}-wal`, 'r');
+    let fh: FileHandle;
+    try {
+      fh = await this.walHandle;
+    } catch (e) {
+      this.walHandle = null;
+      // Closing the database checkpoints the WAL into the (synced) file and removes it.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !this.db.open) return;
+      throw e;
+    }
+    await fh.sync();
+  }
+
   /**
    * Group commit: the enqueues that arrive in one turn of the event loop (a burst of POST /prompt)
-   * are written in one transaction, one fsync for all of them. Each promise settles after that
-   * commit, so an answered POST is still durable.
+   * are written in one transaction, and the fsync after it (see durable()) runs off the main thread.
+   * Each promise settles after that fsync, so an answered POST is durable.
    */
   async enqueue(job: NewJob): Promise<number> {
     return new Promise<number>((resolve, reject) => {
@@ -543,18 +622,35 @@ export class SqliteJobStore implements JobStore {
       return;
     }
     this.changes++;
-    for (let i = 0; i < batch.length; i++) {
-      const o = outcome[i];
-      if (o.e) batch[i].reject(o.e);
-      else batch[i].resolve(o.n!);
-    }
+    const settle = (err?: unknown) => {
+      for (let i = 0; i < batch.length; i++) {
+        const o = outcome[i];
+        if (o.e || err) batch[i].reject(o.e ?? err);
+        else batch[i].resolve(o.n!);
+      }
+    };
+    this.durable().then(
+      () => settle(),
+      (err) => {
+        // Not durable, so not accepted: take back the jobs that have not started (a failed POST must
+        // not run later). One that a runner already took stays, recorded like any other.
+        try {
+          const drop = this.stmt("DELETE FROM jobs WHERE id = ? AND status = 'pending'");
+          for (let i = 0; i < batch.length; i++) if (!outcome[i].e) drop.run(batch[i].job.id);
+          this.changes++;
+        } catch (e) {
+          this.log?.error('could not take back the jobs whose enqueue failed to sync', e);
+        }
+        settle(err);
+      },
+    );
   }
 
   private insertOne(job: NewJob): number {
-    if (this.db.prepare('SELECT 1 FROM jobs WHERE id = ?').get(job.id)) throw new DuplicateJobError(job.id);
+    if (this.stmt('SELECT 1 FROM jobs WHERE id = ?').get(job.id)) throw new DuplicateJobError(job.id);
     if (this.maxNumber === null) {
       // Once (a scan); then kept up to date here, the only writer of numbers.
-      const row = this.db.prepare('SELECT MAX(ABS(number)) AS m FROM jobs').get() as { m: number | null };
+      const row = this.stmt('SELECT MAX(ABS(number)) AS m FROM jobs').get() as { m: number | null };
       this.maxNumber = row.m ?? 0;
     }
     let number = job.number;
@@ -563,134 +659,144 @@ export class SqliteJobStore implements JobStore {
       number = job.front ? -next : next;
     }
     this.maxNumber = Math.max(this.maxNumber, Math.abs(number));
-    this.db
-      .prepare(
-        `INSERT INTO jobs(id, number, status, prompt, document, extra_data, outputs, client_id, created_at)
+    this.stmt(
+      `INSERT INTO jobs(id, number, status, prompt, document, extra_data, outputs, client_id, created_at)
          VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        job.id,
-        number,
-        JSON.stringify(job.prompt),
-        JSON.stringify(job.document),
-        JSON.stringify(job.extraData),
-        JSON.stringify(job.outputs),
-        job.clientId ?? null,
-        Date.now(),
-      );
+    ).run(
+      job.id,
+      number,
+      JSON.stringify(job.prompt),
+      JSON.stringify(job.document),
+      JSON.stringify(job.extraData),
+      JSON.stringify(job.outputs),
+      job.clientId ?? null,
+      Date.now(),
+    );
     return number;
   }
 
   async next(): Promise<JobRecord | null> {
-    const r = this.db.prepare("SELECT * FROM jobs WHERE status = 'pending' ORDER BY number, seq LIMIT 1").get() as
+    const r = this.stmt("SELECT * FROM jobs WHERE status = 'pending' ORDER BY number, seq LIMIT 1").get() as
       | Row
       | undefined;
     return r ? toRecord(r) : null;
   }
 
   async markRunning(id: string): Promise<boolean> {
-    // Without its own fsync (WAL, synchronous=NORMAL for this one write): a crash of the process
-    // loses nothing (the WAL is in the OS), a power loss at worst re-runs a job that had just started
-    // (the next durable write, e.g. its result, syncs this one too).
-    this.db.pragma('synchronous = NORMAL');
-    let info: Database.RunResult;
-    try {
-      info = this.db
-        .prepare("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = 'pending'")
-        .run(Date.now(), id);
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+    // Without waiting for an fsync: a crash of the process loses nothing (the WAL is in the OS), a
+    // power loss at worst re-runs a job that had just started (the next durable write syncs this one).
+    const info = this.stmt(
+      "UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = 'pending'",
+    ).run(Date.now(), id);
     this.changes++;
     return info.changes === 1;
   }
 
   private finish(id: string, status: JobStatus, f: JobFinish): void {
     this.changes++;
-    this.db
-      .prepare(
-        "UPDATE jobs SET status = ?, finished_at = ?, results = ?, messages = ?, error = ? WHERE id = ? AND status IN ('running', 'pending')",
-      )
-      .run(
-        status,
-        Date.now(),
-        JSON.stringify(f.results),
-        JSON.stringify(f.messages),
-        f.error ? JSON.stringify(f.error) : null,
-        id,
-      );
+    this.fixed.delete(id);
+    this.stmt(
+      "UPDATE jobs SET status = ?, finished_at = ?, results = ?, messages = ?, error = ? WHERE id = ? AND status IN ('running', 'pending')",
+    ).run(
+      status,
+      Date.now(),
+      JSON.stringify(f.results),
+      JSON.stringify(f.messages),
+      f.error ? JSON.stringify(f.error) : null,
+      id,
+    );
   }
 
   async complete(id: string, f: JobFinish): Promise<void> {
     this.finish(id, 'success', f);
+    await this.durable();
   }
   async fail(id: string, f: JobFinish & { error: JobError }): Promise<void> {
     this.finish(id, 'error', f);
+    await this.durable();
   }
   async interrupt(id: string, f: JobFinish): Promise<void> {
     this.finish(id, 'interrupted', f);
+    await this.durable();
   }
 
   async get(id: string): Promise<JobRecord | null> {
-    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+    const r = this.stmt('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
     return r ? this.overlay(toRecord(r)) : null;
   }
 
+  /** The fixed parts of queued and running jobs, parsed once: GET /queue lists every one of them
+   *  after each change, and a burst makes hundreds of changes. (Shared: callers only read them.) */
+  private readonly fixed = new Map<string, Fixed>();
+
   async list(statuses: readonly JobStatus[]): Promise<JobRecord[]> {
     if (statuses.length === 0) return [];
-    const rows = this.db
-      .prepare(`SELECT * FROM jobs WHERE status IN (${placeholders(statuses.length)}) ORDER BY number, seq`)
-      .all(...statuses) as Row[];
-    return rows.map((r) => this.overlay(toRecord(r))).filter((j) => statuses.includes(j.status));
+    const rows = this.stmt(
+      `SELECT ${STATE_COLUMNS} FROM jobs WHERE status IN (${placeholders(statuses.length)}) ORDER BY number, seq`,
+    ).all(...statuses) as Row[];
+    return rows
+      .map((r) => {
+        let f = this.fixed.get(r.id);
+        if (!f) {
+          f = parseFixed(
+            this.stmt('SELECT prompt, document, extra_data, outputs FROM jobs WHERE id = ?').get(r.id) as FixedRow,
+          );
+          if (r.status === 'pending' || r.status === 'running') this.fixed.set(r.id, f);
+        }
+        return this.overlay(toRecord(r, f));
+      })
+      .filter((j) => statuses.includes(j.status));
   }
 
   async page(options: PageOptions = {}): Promise<JobRecord[]> {
     const limit = Math.max(0, Math.min(options.limit ?? 1_000_000, 1_000_000));
     const offset = Math.max(0, options.offset ?? 0);
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM jobs WHERE status IN ('success','error','interrupted')
+    const rows = this.stmt(
+      `SELECT * FROM jobs WHERE status IN ('success','error','interrupted')
          ORDER BY finished_at DESC, seq DESC LIMIT ? OFFSET ?`,
-      )
-      .all(limit, offset) as Row[];
-    return rows.map(toRecord);
+    ).all(limit, offset) as Row[];
+    return rows.map((r) => toRecord(r));
   }
 
   async delete(ids: readonly string[], statuses: readonly JobStatus[]): Promise<number> {
     if (ids.length === 0 || statuses.length === 0) return 0;
-    const stmt = this.db.prepare(`DELETE FROM jobs WHERE id = ? AND status IN (${placeholders(statuses.length)})`);
+    const stmt = this.stmt(`DELETE FROM jobs WHERE id = ? AND status IN (${placeholders(statuses.length)})`);
+    for (const id of ids) this.fixed.delete(id);
     const tx = this.db.transaction(() => {
       let n = 0;
       for (const id of ids) n += stmt.run(id, ...statuses).changes;
       return n;
     });
     this.changes++;
-    return tx();
+    const n = tx();
+    await this.durable();
+    return n;
   }
 
   async clear(statuses: readonly JobStatus[]): Promise<number> {
     if (statuses.length === 0) return 0;
     this.changes++;
-    return this.db.prepare(`DELETE FROM jobs WHERE status IN (${placeholders(statuses.length)})`).run(...statuses)
-      .changes;
+    this.fixed.clear();
+    const n = this.stmt(`DELETE FROM jobs WHERE status IN (${placeholders(statuses.length)})`).run(...statuses).changes;
+    await this.durable();
+    return n;
   }
 
   async count(statuses: readonly JobStatus[]): Promise<number> {
     if (statuses.length === 0) return 0;
-    const r = this.db
-      .prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status IN (${placeholders(statuses.length)})`)
-      .get(...statuses) as { n: number };
+    const r = this.stmt(`SELECT COUNT(*) AS n FROM jobs WHERE status IN (${placeholders(statuses.length)})`).get(
+      ...statuses,
+    ) as { n: number };
     return statuses.includes('running') ? r.n - this.unrecorded.size : r.n;
   }
 
   async settle(id: string, error: JobError): Promise<void> {
     this.changes++;
+    this.fixed.delete(id);
     try {
-      this.db
-        .prepare(
-          "UPDATE jobs SET status = 'error', finished_at = ?, results = '{}', messages = '[]', error = ? WHERE id = ? AND status IN ('running', 'pending')",
-        )
-        .run(Date.now(), JSON.stringify(error), id);
+      this.stmt(
+        "UPDATE jobs SET status = 'error', finished_at = ?, results = '{}', messages = '[]', error = ? WHERE id = ? AND status IN ('running', 'pending')",
+      ).run(Date.now(), JSON.stringify(error), id);
     } catch (e) {
       this.unrecorded.set(id, { error, finishedAt: Date.now() });
       this.log?.error(
@@ -706,42 +812,38 @@ export class SqliteJobStore implements JobStore {
   }
 
   async prune(keep: number): Promise<number> {
-    const n = this.db
-      .prepare(
-        `DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE status IN ('success','error','interrupted')
+    const n = this.stmt(
+      `DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE status IN ('success','error','interrupted')
          ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`,
-      )
-      .run(Math.max(0, Math.floor(keep))).changes;
+    ).run(Math.max(0, Math.floor(keep))).changes;
     if (n > 0) this.changes++;
     return n;
   }
 
   async referencing(file: FileRef): Promise<string | null> {
-    const rows = this.db
-      .prepare(
-        "SELECT id, results FROM jobs WHERE status IN ('success','error','interrupted') AND instr(results, ?) > 0",
-      )
-      .all(`"filename":${JSON.stringify(file.filename)}`) as Array<{ id: string; results: string }>;
+    const rows = this.stmt(
+      "SELECT id, results FROM jobs WHERE status IN ('success','error','interrupted') AND instr(results, ?) > 0",
+    ).all(`"filename":${JSON.stringify(file.filename)}`) as Array<{ id: string; results: string }>;
     for (const r of rows) if (outputsReference(JSON.parse(r.results), file)) return r.id;
     return null;
   }
 
   async recover(resume: ReadonlySet<string> = new Set()): Promise<string[]> {
     const tx = this.db.transaction(() => {
-      const back = this.db.prepare("UPDATE jobs SET status = 'pending' WHERE id = ? AND status = 'running'");
+      const back = this.stmt("UPDATE jobs SET status = 'pending' WHERE id = ? AND status = 'running'");
       for (const id of resume) back.run(id);
-      const rows = this.db.prepare("SELECT id FROM jobs WHERE status = 'running'").all() as { id: string }[];
+      const rows = this.stmt("SELECT id FROM jobs WHERE status = 'running'").all() as { id: string }[];
       const now = Date.now();
       const msg: JobMessage = [
         'execution_interrupted',
         { reason: 'the server stopped while this job was running (crash or kill); it was not re-run' },
       ];
       const err: JobError = { type: 'server_restart', message: 'the server stopped while this job was running' };
-      const upd = this.db.prepare(
+      const upd = this.stmt(
         "UPDATE jobs SET status = 'interrupted', finished_at = ?, error = ?, messages = ?, results = COALESCE(results, '{}') WHERE id = ?",
       );
       for (const r of rows) {
-        const prev = this.db.prepare('SELECT messages FROM jobs WHERE id = ?').get(r.id) as { messages: string | null };
+        const prev = this.stmt('SELECT messages FROM jobs WHERE id = ?').get(r.id) as { messages: string | null };
         const messages = prev.messages ? (JSON.parse(prev.messages) as JobMessage[]) : [];
         messages.push([msg[0], { ...msg[1], prompt_id: r.id, timestamp: now }]);
         upd.run(now, JSON.stringify(err), JSON.stringify(messages), r.id);
@@ -776,7 +878,10 @@ export class SqliteJobStore implements JobStore {
         JSON.stringify(j.messages),
         j.error ? JSON.stringify(j.error) : null,
       );
-    if (info.changes > 0) this.changes++;
+    if (info.changes > 0) {
+      this.changes++;
+      await this.durable();
+    }
     return info.changes > 0;
   }
 
@@ -793,11 +898,15 @@ export class SqliteJobStore implements JobStore {
 
   async close(): Promise<void> {
     this.flushInserts();
+    await this.durable().catch((e) => this.log?.error('could not sync the job database', e));
     await this.backupDone;
     if (this.db.open) {
       await this.backup(); // the latest verified state (it passed quick_check at start)
       this.db.close();
     }
+    const wal = this.walHandle;
+    this.walHandle = null;
+    await wal?.then((fh) => fh.close()).catch(() => {});
     if (heldHere.delete(this.lockFile)) rmSync(this.lockFile, { force: true });
   }
 }

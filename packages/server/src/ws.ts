@@ -28,6 +28,8 @@ interface ClientState {
 const PREVIEW_BACKPRESSURE_BYTES = 8 * 1024 * 1024;
 /** A client that lets this much pile up unread is dropped (it would grow the server's memory). */
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+/** Least time between two flushes of the corked sockets (see cork). */
+const FLUSH_GAP_MS = 10;
 
 export class WsHub {
   readonly wss: WebSocketServer;
@@ -125,19 +127,29 @@ export class WsHub {
     this.owners.delete(promptId);
   }
 
-  /** Sockets corked this turn of the event loop: frames sent in one turn leave in one write. */
+  /** Sockets corked since the last flush: their frames leave together, in one write each. */
   private readonly corked = new Set<WebSocket>();
+  private lastFlush = Number.NEGATIVE_INFINITY;
 
+  /** Frames are held until the next turn of the event loop, and while busy (a flush less than
+   *  FLUSH_GAP_MS ago) until FLUSH_GAP_MS after it: under a burst each socket gets one larger write
+   *  per gap instead of one per event, while a lone event still leaves on the next turn. */
   private cork(ws: WebSocket): void {
     if (this.corked.has(ws)) return;
     const sock = (ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })._socket;
     if (!sock) return;
     sock.cork();
-    if (this.corked.size === 0) setImmediate(() => this.uncorkAll());
+    if (this.corked.size === 0) {
+      const wait = this.lastFlush + FLUSH_GAP_MS - performance.now();
+      if (wait <= 0) setImmediate(() => this.uncorkAll());
+      else setTimeout(() => this.uncorkAll(), wait);
+    }
     this.corked.add(ws);
   }
 
   private uncorkAll(): void {
+    if (this.corked.size === 0) return;
+    this.lastFlush = performance.now();
     for (const ws of this.corked) {
       const sock = (ws as unknown as { _socket?: { uncork(): void; destroyed?: boolean } })._socket;
       if (sock && !sock.destroyed) sock.uncork();

@@ -8,7 +8,7 @@ import { CallWrapper, ComfyApi, PromptBuilder } from '@saintno/comfyui-sdk';
 import { ComfyUIClient } from 'comfy-ui-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { post, type Started, slowPrompt, startServer } from '../testkit/index.js';
+import { coalescedProgressProblem, post, type Started, slowPrompt, startServer } from '../testkit/index.js';
 
 let s: Started;
 beforeAll(async () => {
@@ -80,8 +80,10 @@ describe('npm ComfyUI clients, unchanged', () => {
           }, reject);
       });
       expect(result).not.toBe(false);
-      expect(progress).toEqual([1, 2, 3, 4, 5]);
-      expect(previews).toBe(5);
+      // Per-step progress and previews are coalesced (≤ 10/s by default); the last value always arrives.
+      expect(coalescedProgressProblem(progress, 5)).toBeNull();
+      expect(previews).toBeGreaterThanOrEqual(1);
+      expect(previews).toBeLessThanOrEqual(5);
       const saved = (result as { saved: { images: Array<{ filename: string; subfolder: string; type: string }> } })
         .saved;
       const blob = await api.getImage(saved.images[0] as never);

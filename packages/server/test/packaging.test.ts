@@ -105,7 +105,9 @@ describe('the packed tarballs installed with npm into an empty folder', () => {
     expect(existsSync(join(app, 'node_modules/tsx'))).toBe(false);
   });
 
-  it('`priorgraph --help` and `priorgraph run` on the shipped demo workflow run on plain node', () => {
+  it('`priorgraph --help` and `priorgraph run` on the shipped demo workflow run on plain node', {
+    timeout: 300_000,
+  }, () => {
     const help = priorgraph(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/priorgraph run/);
@@ -165,7 +167,7 @@ export { options, createServer };
     const r = sh(tsc, [...flags, ...types, 'check.ts'], app);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.code).toBe(0);
-  });
+  }, 300_000); // tsc over every declaration: ~5 s on a quiet machine, over a minute under load
 
   it('`priorgraph serve` serves the editor and runs the plugins in its worker process', async () => {
     const child: ChildProcess = spawn(

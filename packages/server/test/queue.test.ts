@@ -14,7 +14,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { get, HOSTILE_PLUGINS_DIR, post, SERVE_SCRIPT, TEST_PLUGIN_URL, WsRecorder } from '../testkit/index.js';
+import {
+  coalescedProgressProblem,
+  get,
+  HOSTILE_PLUGINS_DIR,
+  post,
+  SERVE_SCRIPT,
+  TEST_PLUGIN_URL,
+  WsRecorder,
+} from '../testkit/index.js';
 
 const REDIS = process.env.PRIORGRAPH_REDIS_SERVER ?? '/usr/bin/redis-server';
 const skip = process.env.PRIORGRAPH_SKIP_REDIS === '1' || !existsSync(REDIS);
@@ -199,7 +207,13 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
       expect(job.outputs['3'].value).toEqual([values[i] * 2]);
       pids.add(job.outputs['4'].pid[0]);
       const progress = ws.of(id).filter((f) => f.type === 'progress' && f.data.node === '2');
-      expect(progress.map((f) => f.data.value)).toEqual([1, 2, 3, 4]);
+      // coalesced by the worker before Redis and by the server (≤ 10/s): the last value always arrives
+      expect(
+        coalescedProgressProblem(
+          progress.map((f) => f.data.value as number),
+          4,
+        ),
+      ).toBeNull();
       // the output file came back to the server's own folder
       const img = job.outputs['3'].images[0];
       const view = await fetch(`${url}/view?${new URLSearchParams(img)}`);
@@ -209,7 +223,7 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
       expect(bytes.subarray(8).toString()).toBe(String(values[i] * 2));
     }
     expect(pids.size).toBe(2); // both workers ran jobs
-    expect(ws.binary.length).toBeGreaterThanOrEqual(values.length * 4); // a preview per step
+    expect(ws.binary.length).toBeGreaterThanOrEqual(values.length); // previews (coalesced, ≤ 1 per step)
     ws.close();
   }, 180_000);
 

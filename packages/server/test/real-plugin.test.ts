@@ -93,6 +93,9 @@ async function serve(modelRoot: string) {
     // with their modules, so that the models load and run in the server's worker process
     plugins: [{ plugin: nodesPlugin, source: '@priorgraph/nodes', module: '@priorgraph/nodes' }, testPluginItem],
     log: silentLogger,
+    // every step's progress on the wire (these tests follow the sampler step by step; the default
+    // coalescing to ≤ 10/s is tested in throttle.test.ts)
+    progressIntervalMs: 0,
   });
   const { url } = await server.listen();
   started.push({ server, dir });
@@ -257,5 +260,5 @@ describe.skipIf(!demo)('real built-in plugin on the shipped demo models', () => 
       expect(r.status, `${ex.file}: ${JSON.stringify(r.json).slice(0, 500)}`).toBe(200);
       expect(r.json.status, ex.file).toBe('success');
     }
-  });
+  }, 300_000); // four full example workflows: ~20 s on a quiet machine, minutes under heavy load
 });

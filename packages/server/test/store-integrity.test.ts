@@ -241,3 +241,26 @@ describe('the server refuses to start on a damaged store', () => {
     await ok.close();
   });
 });
+
+describe('writes are synced off the main thread (synchronous=NORMAL + an fsync of the WAL)', () => {
+  it('an enqueue whose fsync fails is refused and taken back; the next one is accepted', async () => {
+    const store = new SqliteJobStore(tempDir());
+    try {
+      const job = (id: string) => ({ id, prompt: {}, document: {}, extraData: {}, outputs: [] });
+      // biome-ignore lint/suspicious/noExplicitAny: a disk that fails fsync, injected at the one call that syncs
+      const s = store as any;
+      const real = s.syncWal;
+      s.syncWal = async () => {
+        throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      };
+      await expect(store.enqueue(job('a'))).rejects.toMatchObject({ code: 'EIO' });
+      expect(await store.get('a')).toBeNull();
+      s.syncWal = real;
+      expect(await store.enqueue(job('b'))).toBeGreaterThan(0);
+      expect((await store.list(['pending'])).map((j) => j.id)).toEqual(['b']);
+      expect(store.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -85,7 +85,7 @@ describe('node code runs in a supervised worker process', () => {
     firstPid = a.pid;
     const workers = (await get(srv.url, '/api/workers')).json;
     expect(workers).toHaveLength(1);
-    expect(workers[0]).toMatchObject({ name: 'local', pid: a.pid, current_job: null });
+    expect(workers[0]).toMatchObject({ name: 'local', kind: 'local', pid: a.pid, current_job: null });
     expect(workers[0].plugins).toEqual(['test', 'hostile']);
   });
 

@@ -200,3 +200,19 @@ async function answer(res: Response) {
   // biome-ignore lint/suspicious/noExplicitAny: test convenience
   return { status: res.status, json: json as any, headers: res.headers };
 }
+
+/**
+ * What a client may see of a node's per-step progress now that it is coalesced (throttle.ts): some
+ * of the values, strictly increasing, within 1..max, and always the last one. Null when `values`
+ * is such a sequence, else what is wrong.
+ */
+export function coalescedProgressProblem(values: number[], max: number): string | null {
+  if (values.length === 0) return 'no progress at all (the last value must always arrive)';
+  if (values.length > max) return `${values.length} progress values for ${max} steps`;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] < 1 || values[i] > max) return `value ${values[i]} outside 1..${max}`;
+    if (i > 0 && values[i] <= values[i - 1]) return `not increasing: ${values.join(', ')}`;
+  }
+  if (values[values.length - 1] !== max) return `the last value ${values[values.length - 1]} is not ${max}`;
+  return null;
+}

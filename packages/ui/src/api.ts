@@ -49,6 +49,8 @@ export type QueueItem = [number, string, Record<string, unknown>, Record<string,
 /** One row of GET /api/workers. */
 export interface WorkerInfo {
   name: string;
+  /** 'local': the server's own worker process; 'queue': a queue worker (GET /api/workers says) */
+  kind: 'local' | 'queue';
   host: string;
   models: string[];
   plugins: string[];

@@ -181,6 +181,7 @@ export class App {
       this.toast('The server has no example workflow', true);
       return;
     }
+    this.workflows.forget();
     clearTimeout(this.checkpointTimer);
     this.checkpoint();
     this.loadDocument(doc, { fit: true });
@@ -290,6 +291,7 @@ export class App {
           );
         } else throw new Error('not a priorgraph document or a ComfyUI API prompt');
       }
+      this.workflows.forget();
       this.loadDocument(doc, { fit: true });
       this.toast(`Opened ${file.name}`);
       this.log(`opened ${file.name}`);
@@ -298,23 +300,27 @@ export class App {
     }
   }
 
-  /** Save (download) under a name the person gives; the name is kept in the workflow. */
-  saveFile(): void {
+  /** Download the workflow as a file named after it (`<name>.priorgraph.json`); a graph without a
+   *  name asks one first, and keeps it. */
+  downloadFile(): void {
     const doc = this.currentDocument();
-    const current = typeof doc.meta?.name === 'string' && doc.meta.name ? doc.meta.name : 'workflow';
-    const asked = window.prompt('Save the workflow as', current);
-    if (asked === null) return;
-    const name = asked.trim().replace(/\.priorgraph\.json$|\.json$/i, '') || current;
-    this.meta = { ...this.meta, name };
-    doc.meta = { ...doc.meta, name };
-    this.editor.setMeta(doc.meta);
-    this.checkpoint();
+    let name = typeof doc.meta?.name === 'string' ? doc.meta.name.trim() : '';
+    if (!name) {
+      const asked = window.prompt('Download the workflow as', 'workflow');
+      if (asked === null) return;
+      name = asked.trim().replace(/\.priorgraph\.json$|\.json$/i, '') || 'workflow';
+      this.meta = { ...this.meta, name };
+      doc.meta = { ...doc.meta, name };
+      this.editor.setMeta(doc.meta);
+      this.checkpoint();
+    }
     const blob = new Blob([`${JSON.stringify(doc, null, 2)}\n`], { type: 'application/json' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
     a.download = `${name.replace(/[^\w.-]+/g, '_')}.priorgraph.json`;
     a.click();
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    this.log(`downloaded ${a.download}`);
   }
 
   // ------------------------------------------------------------------ undo / persistence
@@ -555,20 +561,22 @@ export class App {
   // ------------------------------------------------------------------ history
 
   /** Open a workflow from the history (a priorgraph document or a ComfyUI API prompt); undoable. */
-  loadWorkflowFrom(wf: WorkflowDocument | Record<string, unknown>, label: string): void {
+  loadWorkflowFrom(wf: WorkflowDocument | Record<string, unknown>, label: string): boolean {
     let doc: WorkflowDocument;
     if (isWorkflowDocument(wf)) doc = wf;
     else if (isComfyPrompt(wf)) doc = comfyPromptToDocument(wf, this.defs).doc;
     else {
       this.toast(`${label}: not a workflow this editor can open`, true);
-      return;
+      return false;
     }
-    if (!this.confirmReplace(`Replace the current graph with the workflow of ${label}?`)) return;
+    if (!this.confirmReplace(`Replace the current graph with the workflow of ${label}?`)) return false;
+    this.workflows.forget();
     clearTimeout(this.checkpointTimer);
     this.checkpoint();
     this.loadDocument(doc, { fit: true });
     this.toast(`Loaded the workflow of ${label}`);
     this.log(`loaded ${label}`);
+    return true;
   }
 
   private openLightbox(img: ImageRef): void {
@@ -618,6 +626,7 @@ export class App {
     });
     on('btn-new', () => {
       if (!this.confirmReplace('Start an empty graph?')) return;
+      this.workflows.forget();
       this.meta = undefined;
       this.editor.clear();
       this.hideErrors();
@@ -625,7 +634,12 @@ export class App {
     });
     on('btn-default', () => void this.openExample());
     on('btn-open', () => $('file-input').click());
-    on('btn-save', () => this.saveFile());
+    on('btn-save', () => void this.workflows.save());
+    on('btn-download', () => this.downloadFile());
+    on('workflows-file', () => {
+      this.workflows.close();
+      $('file-input').click();
+    });
     on('btn-save-as', () => void this.workflows.saveAs());
     on('btn-workflows', () => void this.workflows.show());
     on('btn-help', () => this.toggleHelp(true));
@@ -855,11 +869,11 @@ export class App {
       e.preventDefault();
       this.groupSelected();
     } else if (mod && key === 's') {
-      e.preventDefault();
-      this.saveFile();
+      e.preventDefault(); // ComfyUI's Save and Save As: kept on the server (Download is in the toolbar)
+      void (e.shiftKey ? this.workflows.saveAs() : this.workflows.save());
     } else if (mod && key === 'o') {
       e.preventDefault();
-      $('file-input').click();
+      void this.workflows.show();
     } else if (!mod && e.key === '.') {
       this.editor.fitToView();
     } else if (!mod && !e.altKey && key === 'r') {

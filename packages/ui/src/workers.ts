@@ -35,8 +35,9 @@ export class WorkersPanel {
       return; // the connection status already says when the server is away
     }
     const now = Date.now();
-    // single-machine mode reports its one local worker process: nothing to watch there
-    $('workers-panel').hidden = workers.length === 0 || (workers.length === 1 && workers[0].name === 'local');
+    // single-machine mode reports the server's own worker process (kind 'local'): nothing to watch
+    // there; the panel is for queue workers, whatever their names
+    $('workers-panel').hidden = !workers.some((w) => w.kind !== 'local');
     this.shown = workers.map((w) => w.name);
     $('workers-list').replaceChildren(
       ...workers.map((w) => {

@@ -336,7 +336,7 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     await page.waitForFunction((t) => document.getElementById('tooltip')?.textContent === t, desc!.text);
   });
 
-  it('12. Ctrl+B bypass, Ctrl+M mute, double-click a title to rename, Save asks for a name', async () => {
+  it('12. Ctrl+B bypass, Ctrl+M mute, double-click a title to rename, Save asks for a name, Download uses it', async () => {
     const box = await canvasBox();
     const [x, y] = await nodeBox('2');
     await page.mouse.click(box.x + x + 60, box.y + y + 10);
@@ -364,12 +364,14 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
     await page.keyboard.press('Enter');
     await settle();
     expect((await doc()).nodes['3'].title).toBe('My output');
-    // Save asks for a file name
+    // Save asks for a name the first time (kept on the server); Download names the file after it
     page.once('dialog', (d) => void d.accept('holiday pictures'));
-    const download = page.waitForEvent('download');
     await page.locator('#btn-save').click();
-    expect((await download).suggestedFilename()).toBe('holiday_pictures.priorgraph.json');
+    await page.waitForFunction(() => window.priorgraph.events.includes('saved as holiday pictures'));
     expect((await doc()).meta?.name).toBe('holiday pictures');
+    const download = page.waitForEvent('download');
+    await page.locator('#btn-download').click();
+    expect((await download).suggestedFilename()).toBe('holiday_pictures.priorgraph.json');
   });
 
   it('7. "Convert to Subgraph" is not offered (it lost the node): neither on a node nor on a selection', async () => {

@@ -35,6 +35,13 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
   const canvasBox = async () => (await page.locator('#graph-canvas').boundingBox())!;
   const nodeBox = (id: string) =>
     page.evaluate((i) => window.priorgraph.editor.nodeScreenBox(i)!, id) as Promise<[number, number, number, number]>;
+  /** The graph changed as by hand (no dialog): one node gone. */
+  const withoutNode = (id: string) =>
+    page.evaluate((i) => {
+      const d = window.priorgraph.currentDocument();
+      delete d.nodes[i];
+      window.priorgraph.loadDocument(d, { fit: false });
+    }, id);
   const settle = () => page.waitForTimeout(250); // the editor records a change for undo 120 ms after it
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `habits-${name}.png`) });
   const lastEvent = (e: string) => page.waitForFunction((x) => window.priorgraph.events.includes(x), e);
@@ -86,12 +93,7 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
       'A workflow named "my flow" is already saved. Replace it?',
     ]);
     // a second one, changed: node 3 gone
-    await page.evaluate(() => {
-      const a = window.priorgraph;
-      const d = a.currentDocument();
-      delete d.nodes['3'];
-      a.loadDocument(d, { fit: false });
-    });
+    await withoutNode('3');
     answers.push('second/try');
     await page.locator('#btn-save-as').click();
     await lastEvent('saved as second_try');
@@ -123,11 +125,75 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
     expect(await listed()).toEqual(['my flow.json']);
     await page.keyboard.press('Escape');
     expect(await page.locator('#workflows').isHidden()).toBe(true);
-    // Save (download) takes the workflow's name as the file name
-    answers.push('my flow');
+    // Download takes the workflow's name as the file name, without asking
+    asked.splice(0);
     const download = page.waitForEvent('download');
-    await page.locator('#btn-save').click();
+    await page.locator('#btn-download').click();
     expect((await download).suggestedFilename()).toBe('my_flow.priorgraph.json');
+    expect(asked).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('Ctrl+S saves on the server (the first time asks a name), Ctrl+Shift+S saves as, Ctrl+O opens the list with the recent ones; a reload keeps both', async () => {
+    const stored = async (name: string) =>
+      (await (
+        await fetch(`${server.url}/userdata/${encodeURIComponent(`workflows/${name}.json`)}`)
+      ).json()) as WorkflowDocument;
+    const canvas = page.locator('#graph-canvas');
+    /** The names in the Open… dialog: its Recent list or all saved ones. */
+    const shown = (list: 'recent' | 'list') => page.locator(`#workflows-${list} .wf-open`).allTextContents();
+    // another graph (the example): Save no longer knows a name
+    answers.push(true);
+    await page.locator('#btn-default').click();
+    await lastEvent('opened the example');
+    await canvas.focus();
+    asked.splice(0);
+    answers.push('daily');
+    await page.keyboard.press('Control+s');
+    await lastEvent('saved as daily');
+    expect(asked).toEqual(['Save the workflow on the server as']);
+    expect(Object.keys((await stored('daily')).nodes).sort()).toEqual(Object.keys((await doc()).nodes).sort());
+    // changed, then Ctrl+S again: stored under the same name, nothing asked
+    await withoutNode('3');
+    await settle();
+    asked.splice(0);
+    await page.evaluate(() => window.priorgraph.events.splice(0));
+    await canvas.focus();
+    await page.keyboard.press('Control+s');
+    await lastEvent('saved as daily');
+    expect(asked).toEqual([]);
+    expect(Object.keys((await stored('daily')).nodes)).not.toContain('3');
+    // Ctrl+Shift+S: a new name; from then on Ctrl+S saves there
+    answers.push('daily copy');
+    await page.keyboard.press('Control+Shift+s');
+    await lastEvent('saved as daily copy');
+    expect(asked).toEqual(['Save the workflow on the server as']);
+    expect((await stored('daily copy')).meta?.name).toBe('daily copy');
+    // Ctrl+O: the server's list, under the recent ones (saved or opened here, newest first)
+    await page.keyboard.press('Control+o');
+    await page.waitForSelector('#workflows:not([hidden]) #workflows-recent-section:not([hidden]) li');
+    expect(await shown('recent')).toEqual(['daily copy', 'daily', 'my flow']);
+    expect(await shown('list')).toEqual(['daily copy', 'daily', 'my flow']);
+    await shot('open-recent');
+    // open "my flow" from the recent ones: it goes first
+    answers.push(true);
+    await page.locator('#workflows-recent li[data-name="my flow"] .wf-open').click();
+    await lastEvent('loaded "my flow"');
+    // a reload keeps the name Ctrl+S saves under and the recent list
+    await page.reload();
+    await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+    await page.evaluate(() => window.priorgraph.events.splice(0));
+    asked.splice(0);
+    await page.locator('#graph-canvas').focus();
+    await page.keyboard.press('Control+s');
+    await lastEvent('saved as my flow');
+    expect(asked).toEqual([]);
+    await page.keyboard.press('Control+o');
+    await page.waitForSelector('#workflows:not([hidden]) #workflows-recent li');
+    expect(await shown('recent')).toEqual(['my flow', 'daily copy', 'daily']);
+    // the list is most recently saved first: "my flow" was just saved
+    expect((await page.locator('#workflows-list .wf-open').allTextContents())[0]).toBe('my flow');
+    await page.keyboard.press('Escape');
     expect(pageErrors).toEqual([]);
   });
 
@@ -241,7 +307,8 @@ describe.skipIf(SKIP_BROWSER)(
 
     beforeAll(async () => {
       await ensureBuilt();
-      server = await startE2eServer({ plugin: 'builtin' });
+      // a memory budget the example fits in by far, and a 4-batch of 2048² images does not
+      server = await startE2eServer({ plugin: 'builtin', memoryBudgetBytes: 256 * 1024 ** 2 });
       browser = await launchBrowser();
       page = await browser.context.newPage();
       await page.goto(server.url);
@@ -253,24 +320,42 @@ describe.skipIf(SKIP_BROWSER)(
       await server?.close();
     });
 
+    /** A new Empty Latent Image (id `latentId`, these inputs, centred in view) above the example's first
+     *  node whose type ends with `type`, linked into its `input` (and `extra` set on that node); returns
+     *  that node's id. */
+    const feedLatent = (
+      type: string,
+      input: string,
+      latentId: string,
+      latent: WorkflowDocument['nodes'][string]['inputs'],
+      extra: WorkflowDocument['nodes'][string]['inputs'] = {},
+    ) =>
+      page.evaluate(
+        ([t, inp, lid, lat, ex]) => {
+          const a = window.priorgraph;
+          const d = a.currentDocument();
+          const [id, node] = Object.entries(d.nodes).find(([, n]) => n.type.endsWith(t))!;
+          const pos = node.ui?.pos ?? [0, 0];
+          d.nodes[lid] = { type: 'priorgraph.EmptyLatentImage', inputs: lat, ui: { pos: [pos[0], pos[1] - 220] } };
+          Object.assign(node.inputs, { [inp]: { node: lid, output: 'LATENT' } }, ex);
+          a.loadDocument(d, { fit: false });
+          a.editor.centreOn(lid);
+          return id;
+        },
+        [type, input, latentId, latent, extra] as const,
+      );
+
     it("the width tooltip says the output image size; a sampler batch_size that differs from the latent's is refused, naming both", async () => {
       // the example, with an Empty Latent Image of batch 3 feeding a sampler of batch_size 4
-      const sampler = await page.evaluate(() => {
-        const a = window.priorgraph;
-        const d = a.currentDocument();
-        const [id, sampler] = Object.entries(d.nodes).find(([, n]) => /Sampler$/.test(n.type))!;
-        const pos = sampler.ui?.pos ?? [0, 0];
-        d.nodes.latent = {
-          type: 'priorgraph.EmptyLatentImage',
-          inputs: { width: 32, height: 32, batch_size: 3 },
-          ui: { pos: [pos[0], pos[1] - 220] },
-        };
-        sampler.inputs.latent_image = { node: 'latent', output: 'LATENT' };
-        sampler.inputs.batch_size = 4;
-        a.loadDocument(d, { fit: false });
-        a.editor.centreOn('latent');
-        return id;
-      });
+      const sampler = await feedLatent(
+        'Sampler',
+        'latent_image',
+        'latent',
+        { width: 32, height: 32, batch_size: 3 },
+        {
+          batch_size: 4,
+        },
+      );
       await page.waitForTimeout(300);
       const box = (await page.locator('#graph-canvas').boundingBox())!;
       const at = (await (
@@ -294,6 +379,29 @@ describe.skipIf(SKIP_BROWSER)(
       const marked = await page.evaluate((id) => window.priorgraph.editor.runState(id)?.inputErrors, sampler);
       expect(Object.keys(marked ?? {})).toContain('batch_size');
       await page.screenshot({ path: join(ARTIFACTS, 'habits-batch-conflict.png') });
+    });
+
+    it("VAE Decode is sized by the loaded VAE's own layout: the memory budget error counts its factor 4, not 8", async () => {
+      // a [4, 4, 512, 512] latent into the example's VAE Decode: 2048² images with the demo VAE
+      // (16 MiB latent and 192 MiB image, each twice: 416 MiB); an assumed factor 8 said 1.5 GiB
+      const decode = await feedLatent('VAEDecode', 'samples', 'big', {
+        width: 4096,
+        height: 4096,
+        batch_size: 4,
+        channels: 4,
+      });
+      await page.waitForTimeout(300);
+      await page.keyboard.press('Control+Enter');
+      await page.waitForFunction(
+        (id) => document.getElementById('errors')?.textContent?.includes(`node ${id} (`),
+        decode,
+        { timeout: 30_000 },
+      );
+      const errors = (await page.locator('#errors li').allTextContents()).join('\n');
+      expect(errors).toMatch(
+        /\(priorgraph\.VAEDecode\) would hold about 416\.0 MiB of tensors, over the per-job memory budget of 256\.0 MiB/,
+      );
+      await page.screenshot({ path: join(ARTIFACTS, 'habits-vae-factor.png') });
     });
   },
 );

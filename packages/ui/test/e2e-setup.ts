@@ -101,6 +101,8 @@ export async function startE2eServer(
     modelRoots?: string[];
     /** a Redis URL: the server hands jobs to queue workers */
     queue?: string;
+    /** the per-job memory budget validation checks (bytes) */
+    memoryBudgetBytes?: number;
   } = {},
 ): Promise<E2eServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pg-ui-e2e-'));
@@ -122,6 +124,7 @@ export async function startE2eServer(
     uiDir: UI_DIST,
     token: opts.token,
     queue: opts.queue,
+    memoryBudgetBytes: opts.memoryBudgetBytes,
     log: { debug() {}, info() {}, warn() {}, error: (m, d) => process.stderr.write(`[server] ${m} ${d ?? ''}\n`) },
   });
   const { url } = await server.listen();

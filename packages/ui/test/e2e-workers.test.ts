@@ -74,9 +74,11 @@ describe.skipIf(SKIP_BROWSER || noRedis)('editor: the Workers panel in queue mod
     );
     const queue = `redis://127.0.0.1:${port}/0`;
     server = await startE2eServer({ plugin: 'dev', queue });
+    // named "local" on purpose: the panel once hid a lone worker of that name, taking it for the
+    // server's own process; now the server says each worker's kind and no name is special
     worker = await start(
       process.execPath,
-      ['--import', 'tsx', cli, 'worker', '--queue', queue, '--plugin', devPluginUrl, '--name', 'gpu-box-1'].concat([
+      ['--import', 'tsx', cli, 'worker', '--queue', queue, '--plugin', devPluginUrl, '--name', 'local'].concat([
         '--data-dir',
         join(dir, 'worker'),
         '--models',
@@ -95,17 +97,19 @@ describe.skipIf(SKIP_BROWSER || noRedis)('editor: the Workers panel in queue mod
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('lists the worker, shows the job it runs, and drops it when it stops', async () => {
+  it('lists the worker (even one named "local": its kind says queue), shows the job it runs, and drops it when it stops', async () => {
     await page.setViewportSize({ width: 1600, height: 900 });
     await page.goto(server.url);
     await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
-    await page.waitForSelector('#workers-panel:not([hidden]) li[data-worker="gpu-box-1"]', { timeout: 30_000 });
-    expect(await page.locator('li[data-worker="gpu-box-1"]').textContent()).toMatch(/gpu-box-1 · .* · idle · /);
+    await page.waitForSelector('#workers-panel:not([hidden]) li[data-worker="local"]', { timeout: 30_000 });
+    expect(await page.locator('li[data-worker="local"]').textContent()).toMatch(/local · .* · idle · /);
+    const listed = (await (await fetch(`${server.url}/api/workers`)).json()) as Array<{ name: string; kind: string }>;
+    expect(listed.map((w) => [w.name, w.kind])).toEqual([['local', 'queue']]);
     // a slow run: the row says which job the worker runs
     await page.evaluate(() => window.priorgraph.editor.setWidgetValue('2', 'delay_ms', 1500));
     await page.keyboard.press('Control+Enter');
     await page.waitForFunction(
-      () => /running [0-9a-f]{8}/.test(document.querySelector('li[data-worker="gpu-box-1"]')?.textContent ?? ''),
+      () => /running [0-9a-f]{8}/.test(document.querySelector('li[data-worker="local"]')?.textContent ?? ''),
       null,
       { timeout: 30_000 },
     );

@@ -246,7 +246,16 @@ if (SKIP_BROWSER) {
     it(
       'queues a run (Ctrl+Enter): progress, a step preview, then the final image in its node and the history',
       async () => {
+        // 6 sampling steps instead of the example's 30: every step still reports progress and a
+        // preview, and the run ends with its images; the editor's part is the same, the run 5× shorter
+        await page.evaluate(() => {
+          const a = window.priorgraph;
+          for (const [id, n] of Object.entries(a.currentDocument().nodes))
+            if (typeof n.inputs.steps === 'number') a.editor.setWidgetValue(id, 'steps', 6);
+        });
+        await page.waitForTimeout(250); // the editor records the change 120 ms after it
         lastRun = await doc();
+        expect(Object.values(lastRun.nodes).filter((n) => n.inputs.steps === 6).length).toBeGreaterThan(0);
         await page.locator('#graph-canvas').click({ position: { x: 5, y: 5 } });
         await page.keyboard.press('Control+Enter');
         await page.waitForFunction(() => window.priorgraph.events.some((e) => e.startsWith('queued')), null, {

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   borderBrightness,
+  curvePoints,
   doc,
   type EvalContext,
   type EvalSystem,
@@ -296,7 +297,7 @@ const system: EvalSystem = {
         images: COLORS.map((_, k) => slice(uncondImgs[w], k, per)),
       })),
     ];
-    const png = grid(gridRows, COLORS, per);
+    const png = await grid(gridRows, COLORS, per);
     writeFileSync(join(ctx.opts.out, 'grid-dit-class.png'), png);
 
     const resultsOut = {
@@ -315,6 +316,20 @@ const system: EvalSystem = {
       paper: PAPER,
     };
     return { results: resultsOut, markdown: markdown(resultsOut, c) };
+  },
+  curves(r) {
+    // γ = 1 is the conditional prediction alone: the first point of both methods' curves
+    const rows = r.rows as RowResult[];
+    const points = rows.flatMap((row) =>
+      (row.method === 'cond' ? METHODS.map((m) => m.id) : [row.method]).flatMap((m) =>
+        curvePoints(methodLabel(m), row.gamma, {
+          'FD to real fine-tune data (lower is better)': row.fd,
+          'KID (lower is better)': row.kid,
+          'colour accuracy (%)': row.color_acc,
+        }),
+      ),
+    );
+    return { scale: 'guidance scale γ', methods: METHODS.map((m) => m.label), points };
   },
 };
 

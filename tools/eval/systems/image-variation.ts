@@ -29,6 +29,7 @@ import {
   meanCi,
   nullTextPrior,
   priorSwapGuider,
+  rowCurves,
   sampleDecodeCollect,
   scheduler,
   wilson,
@@ -47,6 +48,10 @@ const PAPER_SCALE = 2;
 /** Table 2 of the paper: FID 8.38 (CFG) → 6.29 (prior swap, PixArt-α prior) */
 const PAPER = { fid_cfg: 8.38, fid_swap: 6.29 };
 const SEED = 7300;
+const METHODS = [
+  { id: 'cfg', label: 'CFG' },
+  { id: 'swap', label: 'prior swap (t2i ∅)' },
+] as const;
 const runsOf = (s: Settings) => s.scales.reduce((a, w) => a + (w === 1 ? 1 : 2), 0);
 
 function variationDoc(w: number, method: 'cfg' | 'swap', n: number, steps: number, key: string) {
@@ -153,7 +158,7 @@ const system: EvalSystem = {
     const rows: Record<string, Record<string, unknown>> = {};
     const images: Record<string, ImageBatch> = {};
     for (const w of s.scales) {
-      for (const method of (w === 1 ? ['cfg'] : ['cfg', 'swap']) as Array<'cfg' | 'swap'>) {
+      for (const method of w === 1 ? (['cfg'] as const) : METHODS.map((m) => m.id)) {
         const key = `iv-${method}-${w}`;
         const img = await ctx.run(variationDoc(w, method, inputs.shape[0], s.steps, key), key);
         ctx.tick(`image-variation ${method} γ=${w}`);
@@ -184,7 +189,7 @@ const system: EvalSystem = {
     const show = (img: ImageBatch) => slice(img, 0, Math.min(8, img.shape[0]));
     writeFileSync(
       join(ctx.opts.out, 'grid-image-variation.png'),
-      grid(
+      await grid(
         [
           { label: 'INPUT', images: [show(inputs)] },
           { label: `CFG ${wg}`, images: [show(images[`cfg γ=${wg}`] ?? images['cond-only γ=1'])] },
@@ -223,6 +228,15 @@ const system: EvalSystem = {
       'Grid: `grid-image-variation.png` (inputs, CFG and prior swap at the paper’s γ, same seed).',
     ];
     return { results, markdown: lines.join('\n') };
+  },
+  curves(r) {
+    const points = rowCurves(r.rows as Record<string, Record<string, unknown>>, METHODS, {
+      'FD to real fine-tune data (lower is better)': 'fd',
+      'KID (lower is better)': 'kid',
+      'CLIP-I-like similarity to the input': 'clip_i',
+      'same shape as the input (%)': 'same_shape',
+    });
+    return { scale: 'guidance scale γ', methods: METHODS.map((m) => m.label), points };
   },
 };
 

@@ -29,6 +29,7 @@ import {
   meanCi,
   nullTextPrior,
   priorSwapGuider,
+  rowCurves,
   sampleDecodeCollect,
   scheduler,
 } from '../harness.ts';
@@ -48,6 +49,11 @@ const AZIMUTHS = [60, 120, 180, 240, 300];
 const PAPER = { lpips_cfg: 0.182, lpips_swap: 0.158 };
 
 type Method = 'cfg' | 'swap' | 'swap-base';
+const METHODS: ReadonlyArray<{ id: Method; label: string }> = [
+  { id: 'cfg', label: 'CFG' },
+  { id: 'swap', label: 'prior swap (t2i ∅)' },
+  { id: 'swap-base', label: 'prior swap (base)' },
+];
 const runsOf = (s: Settings) => s.targets * s.scales.reduce((a, w) => a + (w === 1 ? 1 : 3), 0);
 
 function novelDoc(azimuth: number, w: number, method: Method, seed: number, n: number, steps: number, key: string) {
@@ -155,7 +161,7 @@ const system: EvalSystem = {
 
     const rows: Record<string, Scores & { views: ImageBatch[] }> = {};
     for (const w of s.scales) {
-      for (const method of (w === 1 ? ['cfg'] : ['cfg', 'swap', 'swap-base']) as Method[]) {
+      for (const method of w === 1 ? (['cfg'] as Method[]) : METHODS.map((m) => m.id)) {
         const views: ImageBatch[] = [];
         for (let k = 0; k < s.targets; k++) {
           const key = `nv-${method}-${w}-${k}`;
@@ -221,7 +227,7 @@ const system: EvalSystem = {
     }
     writeFileSync(
       join(ctx.opts.out, 'grid-novel-views.png'),
-      grid(gridRows, ['INPUT', 'TRUE +60..+300', `CFG ${wg}`, `SWAP T2I ${wg}`, `SWAP BASE ${wg}`], s.targets),
+      await grid(gridRows, ['INPUT', 'TRUE +60..+300', `CFG ${wg}`, `SWAP T2I ${wg}`, `SWAP BASE ${wg}`], s.targets),
     );
 
     const f = (c: { mean: number; lo: number; hi: number }, d = 3) =>
@@ -265,6 +271,14 @@ const system: EvalSystem = {
       'Grid: `grid-novel-views.png` (input, true views, CFG and prior swap at the paper’s γ).',
     ];
     return { results, markdown: lines.join('\n') };
+  },
+  curves(r) {
+    const points = rowCurves(r.rows as Record<string, Record<string, unknown>>, METHODS, {
+      'LPIPS-like distance to the true view (lower is better)': 'lpips',
+      'PSNR (dB)': 'psnr',
+      SSIM: 'ssim',
+    });
+    return { scale: 'guidance scale γ', methods: METHODS.map((m) => m.label), points };
   },
 };
 

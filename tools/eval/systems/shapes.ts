@@ -6,9 +6,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { drawText, encodePng } from '../../../packages/nodes/src/image-utils.ts';
 import {
   borderBrightness,
+  curvePoints,
   doc,
   type EvalContext,
   type EvalSystem,
@@ -17,7 +17,6 @@ import {
   guidance,
   type ImageBatch,
   type Inputs,
-  linePanel,
   link,
   MODELS,
   meanCi,
@@ -32,8 +31,8 @@ import {
 export const SCALES = [1, 2, 3, 5, 7.5];
 export const METHODS = [
   { id: 'cfg', label: 'CFG', prior: null },
-  { id: 'swap-base', label: 'PRIOR SWAP (BASE UNET)', prior: 'shapes-base' },
-  { id: 'swap-dit', label: 'PRIOR SWAP (DIT)', prior: 'shapes-dit' },
+  { id: 'swap-base', label: 'prior swap (base UNet)', prior: 'shapes-base' },
+  { id: 'swap-dit', label: 'prior swap (DiT)', prior: 'shapes-dit' },
 ] as const;
 
 export interface ShapesSettings {
@@ -242,7 +241,7 @@ const shapes: EvalSystem = {
     }
     writeFileSync(
       join(out, 'grid-t2i.png'),
-      grid(
+      await grid(
         gridRows,
         scales.map((w) => `W=${w}`),
         6,
@@ -287,7 +286,7 @@ const shapes: EvalSystem = {
         kid_to_finetune_data: ctx.kid(fresh, ctx.real.rows('domain', 'ft', 1)),
       };
     }
-    writeFileSync(join(out, 'grid-uncond.png'), grid(uncondRows, ['UNCONDITIONAL SAMPLES'], 12));
+    writeFileSync(join(out, 'grid-uncond.png'), await grid(uncondRows, ['UNCONDITIONAL SAMPLES'], 12));
 
     // 3. Editing, with and without the base as prior.
     const pairs = editPairs(chosen(ctx.opts.quick).editPairs);
@@ -339,9 +338,9 @@ const shapes: EvalSystem = {
       editRows.push({ label: prior ? 'IP2P + BASE PRIOR' : 'IP2P', images: shown });
       ctx.log(`edit prior=${prior}: ${JSON.stringify(edit[prior ? 'ip2p+base-prior' : 'ip2p'])}`);
     }
-    writeFileSync(join(out, 'grid-edit.png'), grid(editRows, ['SOURCE', 'EDITED'], 6));
+    writeFileSync(join(out, 'grid-edit.png'), await grid(editRows, ['SOURCE', 'EDITED'], 6));
 
-    // 4. The plot.
+    // 4. The results (run.ts draws the plot from them: curves() below).
     const results = {
       settings: {
         steps,
@@ -361,60 +360,23 @@ const shapes: EvalSystem = {
       edit,
     };
 
-    const W = 1200;
-    const H = 420;
-    const rgb = new Uint8Array(W * H * 3).fill(255);
-    const colors: Array<[number, number, number]> = [
-      [200, 40, 40],
-      [30, 100, 200],
-      [20, 150, 60],
-    ];
-    const series = (f: (r: Record<string, unknown>) => { y: number; lo: number; hi: number }) =>
-      METHODS.map((m, i) => ({
-        label: m.label,
-        color: colors[i],
-        points: scales.map((w) => ({ x: w, ...f(t2i[`${m.id}@${w}`]) })),
-      }));
-    const ci = (v: unknown) => {
-      const c = v as { mean: number; lo: number; hi: number };
-      return { y: c.mean, lo: c.lo, hi: c.hi };
-    };
-    const acc = (v: unknown) => {
-      const c = v as { p: number; lo: number; hi: number };
-      return { y: c.p * 100, lo: c.lo * 100, hi: c.hi * 100 };
-    };
-    linePanel(
-      rgb,
-      W,
-      H,
-      { x: 0, y: 10, w: 400, h: 360 },
-      'FD TO PROMPT (LOWER=BETTER)',
-      series((r) => ci(r.fd_per_prompt)),
-    );
-    linePanel(
-      rgb,
-      W,
-      H,
-      { x: 400, y: 10, w: 400, h: 360 },
-      'PROMPT ACCURACY %',
-      series((r) => acc(r.prompt_accuracy)),
-    );
-    linePanel(
-      rgb,
-      W,
-      H,
-      { x: 800, y: 10, w: 400, h: 360 },
-      'BORDER BRIGHTNESS',
-      series((r) => ci(r.border_brightness)),
-    );
-    METHODS.forEach((m, i) => {
-      const x = 60 + i * 380;
-      for (let dy = 0; dy < 6; dy++) for (let dx = 0; dx < 16; dx++) rgb.set(colors[i], ((392 + dy) * W + x + dx) * 3);
-      drawText(rgb, W, H, m.label, x + 22, 390, 2, [0, 0, 0]);
-    });
-    drawText(rgb, W, H, 'GUIDANCE SCALE W', 520, 376, 1, [80, 80, 80]);
-    writeFileSync(join(out, 'plot.png'), encodePng(rgb, W, H, 3));
     return { results, markdown: markdown(results, scales) };
+  },
+  curves(r) {
+    const t2i = r.t2i as Record<string, Record<string, unknown>>;
+    const { scales } = r.settings as { scales: number[] };
+    const points = METHODS.flatMap((m) =>
+      scales.flatMap((w) => {
+        const x = t2i[`${m.id}@${w}`];
+        if (!x) return [];
+        return curvePoints(m.label, w, {
+          'FD to the prompt’s real images (lower is better)': x.fd_per_prompt,
+          'prompt accuracy (%)': x.prompt_accuracy,
+          'border brightness (fine-tune data ≈ 0.83)': x.border_brightness,
+        });
+      }),
+    );
+    return { scale: 'guidance scale w', methods: METHODS.map((m) => m.label), points };
   },
 };
 export default shapes;

@@ -18,9 +18,19 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowDocument } from '../../../packages/core/src/index.ts';
-import { drawText } from '../../../packages/nodes/src/image-utils.ts';
 import { encodeAnimatedWebp } from '../../../packages/nodes/src/nodes/video-out.ts';
-import { doc, type EvalContext, type EvalSystem, grid, type ImageBatch, link, meanCi, wilson } from '../harness.ts';
+import { drawLabels, type Label } from '../../../packages/nodes/src/text.ts';
+import {
+  curvePoints,
+  doc,
+  type EvalContext,
+  type EvalSystem,
+  grid,
+  type ImageBatch,
+  link,
+  meanCi,
+  wilson,
+} from '../harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const FRAMES = 8;
@@ -33,7 +43,7 @@ const IMAGE_SCALE = 1.5;
 const STEPS = 25;
 const METHODS = [
   { id: 'cfg', label: 'CFG (own ∅)' },
-  { id: 'swap', label: 'PRIOR SWAP (T2V BASE ∅)' },
+  { id: 'swap', label: 'prior swap (T2V base ∅)' },
 ] as const;
 
 export interface Clip {
@@ -281,17 +291,23 @@ export async function animatedGrid(rows: Array<{ label: string; clips: ImageBatc
   const headH = 40;
   const W = labelW + captions.length * cell;
   const H = headH + rows.length * cell;
+  // captions in two lines over the columns, row labels on the left: drawn once, every frame starts from them
+  const labels: Label[] = captions.flatMap((c, j) => {
+    const words = c.replace(/^an? /, '').split(' ');
+    return [words.slice(0, 2), words.slice(2)].map((ws, line) => ({
+      text: ws.join(' '),
+      x: labelW + j * cell,
+      y: 6 + 13 * line,
+      size: 10,
+    }));
+  });
+  for (const [i, row] of rows.entries()) labels.push({ text: row.label, x: 4, y: headH + i * cell + 28, size: 11 });
+  const paper = await drawLabels(new Uint8Array(W * H * 3).fill(255), W, H, labels);
   const frames: Uint8Array[] = [];
   for (let t = 0; t < FRAMES; t++) {
-    const rgb = new Uint8Array(W * H * 3).fill(255);
-    captions.forEach((c, j) => {
-      const words = c.replace(/^an? /, '').split(' ');
-      drawText(rgb, W, H, words.slice(0, 2).join(' ').toUpperCase(), labelW + j * cell, 6, 1, [0, 0, 0]);
-      drawText(rgb, W, H, words.slice(2).join(' ').toUpperCase(), labelW + j * cell, 18, 1, [0, 0, 0]);
-    });
+    const rgb = paper.slice();
     rows.forEach((row, i) => {
       const y0 = headH + i * cell;
-      drawText(rgb, W, H, row.label, 4, y0 + 28, 1, [0, 0, 0]);
       row.clips.forEach((clip, j) => {
         const x0 = labelW + j * cell;
         for (let y = 0; y < 32 * z; y++)
@@ -373,9 +389,9 @@ const system: EvalSystem = {
     // frame strips: one row per method, one cell (8 frames) per caption
     writeFileSync(
       join(ctx.opts.out, 'grid-video.png'),
-      grid(
+      await grid(
         gridRows.map((r) => ({ label: r.label, images: r.clips })),
-        groups.map((g) => g.caption.toUpperCase()),
+        groups.map((g) => g.caption),
         FRAMES,
       ),
     );
@@ -394,6 +410,22 @@ const system: EvalSystem = {
       "The paper's own DynamiCrafter numbers are not in our reference notes (guidance.md gives only its settings), so none are quoted here.",
     ];
     return { results, markdown: md.join('\n') };
+  },
+  curves(r) {
+    const { text_scales } = r.settings as { text_scales: number[] };
+    const points = METHODS.flatMap((m) =>
+      text_scales.flatMap((gT) => {
+        const x = r[`${m.id}-${gT}`] as Record<string, unknown> | undefined;
+        if (!x) return [];
+        return curvePoints(m.label, gT, {
+          'subject consistency': x.subject_consistency,
+          'motion direction right (%)': x.motion_direction,
+          'shape accuracy': x.shape_acc,
+          'first-frame PSNR (dB)': x.first_frame_psnr,
+        });
+      }),
+    );
+    return { scale: `text guidance scale γ_T (γ_I = ${IMAGE_SCALE})`, methods: METHODS.map((m) => m.label), points };
   },
 };
 

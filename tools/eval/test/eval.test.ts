@@ -28,7 +28,15 @@ describe('evaluation (tools/eval/run.ts)', () => {
       noise_floor: { fd_per_prompt: { mean: number }; kid_per_prompt: { mean: number }; real_per_prompt: number };
       unconditional: Record<string, { fd_to_finetune_data: number; kid_to_finetune_data: number }>;
     };
-    for (const f of ['results.json', 'results.md', 'plot.png', 'grid-t2i.png', 'grid-uncond.png', 'grid-edit.png'])
+    for (const f of [
+      'results.json',
+      'results.md',
+      'plot.svg',
+      'plot.png',
+      'grid-t2i.png',
+      'grid-uncond.png',
+      'grid-edit.png',
+    ])
       expect(existsSync(join(out, f)), f).toBe(true);
     // At w = 1 every guidance form is the conditional prediction alone: same seeds, same images, same FD.
     const at1 = METHODS.map((m) => r.t2i[`${m.id}@1`].fd_per_prompt.mean);

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { ModelFacts } from '../facts.ts';
+import type { ModelFacts, VaeFacts } from '../facts.ts';
 import type { PredictionType } from '../guidance/index.ts';
 import type { LoadOptions, ModelHandle, RuntimePool } from '../runtime/pool.ts';
 import { parseSchedulerConfigJson, readSchedulerConfig, type SchedulerConfig } from '../schedulers/index.ts';
@@ -84,7 +84,15 @@ function channelEvidence(file: string): ChannelEvidence {
   return {
     inChannels: (sampleName) => intOf(componentConfig(file)?.in_channels) ?? convInputChannels(file, sampleName),
     outChannels: () => intOf(componentConfig(file)?.out_channels),
+    maxFrames: () => maxFramesOf(file),
   };
+}
+
+/** The frame limit a video denoiser's config.json states (`priorgraph.frames.max`), or null. */
+function maxFramesOf(file: string): number | null {
+  const frames = (componentConfig(file)?.priorgraph as { frames?: { max?: unknown } } | undefined)?.frames;
+  const max = frames?.max;
+  return typeof max === 'number' && Number.isInteger(max) && max > 0 ? max : null;
 }
 
 /** What validation knows of a denoiser (folder or file) before it loads: its graph's latent input,
@@ -94,7 +102,7 @@ export function denoiserFacts(path: string): ModelFacts | null {
   const sample = graphInputs(file).find((i) => SAMPLE.includes(i.name));
   if (!sample || (sample.dims.length !== 4 && sample.dims.length !== 5)) return null;
   const video = sample.dims.length === 5;
-  return { path: file, video, frames: video ? sample.dims[2] : null };
+  return { path: file, video, frames: video ? sample.dims[2] : null, maxFrames: video ? maxFramesOf(file) : null };
 }
 
 /** Load a UNet/transformer: a folder (diffusers layout) or a single .onnx file. */
@@ -166,6 +174,35 @@ function readVaeConfig(dir: string): { scalingFactor: number; latentChannels: nu
     }
   }
   return { scalingFactor: 0.18215, latentChannels: null };
+}
+
+/** The VAE's pixel factor from its config.json: `downsample_factor` when it says it, else diffusers'
+ *  AutoencoderKL layout (each block after the first halves the size: 2^(len(block_out_channels) − 1)). */
+export function vaeFactorOf(config: Record<string, unknown>): number | null {
+  const f = config.downsample_factor;
+  if (typeof f === 'number' && Number.isInteger(f) && f > 0) return f;
+  const blocks = config.block_out_channels;
+  if (Array.isArray(blocks) && blocks.length > 0) return 2 ** (blocks.length - 1);
+  return null;
+}
+
+/** VAE facts for validation (pixel factor, latent channels) from the config.json of a VAE folder (or of
+ *  the folder next to a single decoder/encoder file), read without loading; null when no config says. */
+export function vaeFacts(path: string): VaeFacts | null {
+  const dirs = statSync(path).isDirectory()
+    ? ['vae_decoder', 'vae_encoder', 'vae', '.'].map((p) => join(path, p))
+    : [dirname(path)];
+  for (const d of dirs) {
+    const f = join(d, 'config.json');
+    if (!existsSync(f)) continue;
+    const c = readJson(f) as Record<string, unknown>;
+    const factor = vaeFactorOf(c);
+    if (factor !== null) {
+      const ch = c.latent_channels;
+      return { path, factor, channels: typeof ch === 'number' && ch > 0 ? ch : null };
+    }
+  }
+  return null;
 }
 
 /** The decoder's fixed input channel count, when it has one. */

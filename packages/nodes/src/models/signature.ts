@@ -21,6 +21,8 @@ export interface DenoiserSignature {
   video: boolean;
   /** T when the video model fixes it (null: any number of frames, or a still model) */
   frames: number | null;
+  /** the most frames it takes when the axis is dynamic (null: no stated limit) */
+  maxFrames: number | null;
   height: number | null;
   width: number | null;
   fp16: boolean;
@@ -47,6 +49,8 @@ const find = (list: IoMeta[], names: string[]) => list.find((i) => names.include
 export interface ChannelEvidence {
   inChannels?: (sampleName: string) => number | null;
   outChannels?: () => number | null;
+  /** the most frames a video model with a dynamic frame axis takes (its config's priorgraph.frames.max) */
+  maxFrames?: () => number | null;
 }
 
 export function denoiserSignature(info: ModelInfo, file: string, evidence: ChannelEvidence = {}): DenoiserSignature {
@@ -93,6 +97,7 @@ export function denoiserSignature(info: ModelInfo, file: string, evidence: Chann
     latentChannels: latentC,
     video: rank === 5,
     frames: rank === 5 ? num(sample.shape[2]) : null,
+    maxFrames: rank === 5 ? (evidence.maxFrames?.() ?? null) : null,
     height: num(sample.shape[rank - 2]),
     width: num(sample.shape[rank - 1]),
     fp16: sample.type === 'float16',
@@ -104,6 +109,6 @@ export function denoiserSignature(info: ModelInfo, file: string, evidence: Chann
 
 export function describeSignature(s: DenoiserSignature): string {
   const hw = s.height && s.width ? `${s.height}×${s.width}` : 'any size';
-  const t = s.video ? `, video (${s.frames ?? 'any number of'} frames)` : '';
+  const t = s.video ? `, video (${s.frames ?? (s.maxFrames ? `1 to ${s.maxFrames}` : 'any number of')} frames)` : '';
   return `${s.latentChannels}-channel latents, ${hw}${t}`;
 }

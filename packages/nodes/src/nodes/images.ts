@@ -25,8 +25,9 @@ import {
   toComfyPrompt,
 } from '@priorgraph/core';
 import { maxImagePixels, shapeOf, tensorBytes } from '../facts.ts';
-import { decodePng, drawText, encodePng, imageItemToRgb, latin1Json, textWidth } from '../image-utils.ts';
+import { decodePng, encodePng, imageItemToRgb, latin1Json } from '../image-utils.ts';
 import { confinePath, isInside } from '../models/paths.ts';
+import { drawLabels, textWidth } from '../text.ts';
 import type { ImageValue } from '../types.ts';
 import { confineValidator, forInput } from './common.ts';
 
@@ -250,27 +251,31 @@ export const PreviewImage = defineNode({
   },
 });
 
+/** Label size in pixels; the strip above the images holds its capitals and descenders. */
+const LABEL_SIZE = 12;
+const LABEL_STRIP = 16;
+
 /** Lay images side by side (columns = inputs, rows = batch items) with a label strip above each column. */
-export function compareGrid(columns: ImageValue[], labels: string[], gap = 4): ImageValue {
-  const scale = 2;
-  const strip = 5 * scale + 6;
+export async function compareGrid(columns: ImageValue[], labels: string[], gap = 4): Promise<ImageValue> {
   const cellH = Math.max(...columns.map((c) => c.shape[1]));
-  const cellW = Math.max(...columns.map((c) => c.shape[2]), ...labels.map((l) => textWidth(l, scale) + 4));
+  const widths = labels.map((l) => Math.ceil(textWidth(l, LABEL_SIZE)) + 4);
+  const cellW = Math.max(...columns.map((c) => c.shape[2]), ...widths);
   const rows = Math.max(...columns.map((c) => c.shape[0]));
   const W = columns.length * cellW + (columns.length + 1) * gap;
-  const H = strip + rows * cellH + (rows + 1) * gap;
+  const H = LABEL_STRIP + rows * cellH + (rows + 1) * gap;
   const rgb = new Uint8Array(W * H * 3).fill(255);
+  const x0 = (ci: number) => gap + ci * (cellW + gap);
   columns.forEach((col, ci) => {
-    const x0 = gap + ci * (cellW + gap);
-    drawText(rgb, W, H, labels[ci] ?? '', x0 + 2, 3, scale, [0, 0, 0]);
     const [b, h, w] = col.shape;
     for (let r = 0; r < b; r++) {
       const item = imageItemToRgb(col, r);
-      const y0 = strip + gap + r * (cellH + gap);
-      for (let y = 0; y < h; y++) rgb.set(item.subarray(y * w * 3, (y + 1) * w * 3), ((y0 + y) * W + x0) * 3);
+      const y0 = LABEL_STRIP + gap + r * (cellH + gap);
+      for (let y = 0; y < h; y++) rgb.set(item.subarray(y * w * 3, (y + 1) * w * 3), ((y0 + y) * W + x0(ci)) * 3);
     }
   });
-  return { data: Float32Array.from(rgb, (v) => v / 255), shape: [1, H, W, 3] };
+  const text = columns.map((_, ci) => ({ text: labels[ci] ?? '', x: x0(ci) + 2, y: 3, size: LABEL_SIZE }));
+  const out = await drawLabels(rgb, W, H, text);
+  return { data: Float32Array.from(out, (v) => v / 255), shape: [1, H, W, 3] };
 }
 
 export const ImageCompare = defineNode({
@@ -304,6 +309,6 @@ export const ImageCompare = defineNode({
         labels.push(l);
       }
     }
-    return { IMAGE: compareGrid(cols, labels) };
+    return compareGrid(cols, labels).then((IMAGE) => ({ IMAGE }));
   },
 });

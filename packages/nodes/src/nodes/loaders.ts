@@ -1,7 +1,7 @@
 /** Loaders: a diffusers-layout folder → MODEL, CLIP, VAE; and each part alone. Paths are relative to
  *  the model roots (combo lists what is found there) and confined to them. */
 import { defineNode, type HostInfo } from '@priorgraph/core';
-import { denoiserFacts, loadClip, loadDenoiserModel, loadFolder, loadVae } from '../models/load.ts';
+import { denoiserFacts, loadClip, loadDenoiserModel, loadFolder, loadVae, vaeFacts } from '../models/load.ts';
 import { confinePath, type ModelRole, modelsFor } from '../models/paths.ts';
 import { confineValidator, forInput, handleValue, runtime } from './common.ts';
 
@@ -9,6 +9,12 @@ import { confineValidator, forInput, handleValue, runtime } from './common.ts';
 const modelFacts = (input: string) => (inputs: Record<string, unknown>, _linked: unknown, host: HostInfo) => {
   const facts = denoiserFacts(confinePath(String(inputs[input]), host.modelRoots, input));
   return facts ? { outputs: { MODEL: facts } } : undefined;
+};
+
+/** VAE facts (pixel factor, latent channels) from the VAE's config.json, read without loading. */
+const vaeFactsFor = (input: string) => (inputs: Record<string, unknown>, _linked: unknown, host: HostInfo) => {
+  const facts = vaeFacts(confinePath(String(inputs[input]), host.modelRoots, input));
+  return facts ? { outputs: { VAE: facts } } : undefined;
 };
 
 /** Each loader lists only the models that fit it (see modelsFor). */
@@ -30,7 +36,12 @@ export const DiffusersLoader = defineNode({
     { name: 'VAE', type: 'VAE' },
   ],
   validate: confineValidator('model_path'),
-  infer: modelFacts('model_path'),
+  infer: (inputs, _linked, host) => {
+    const dir = confinePath(String(inputs.model_path), host.modelRoots, 'model_path');
+    const model = denoiserFacts(dir);
+    const vae = vaeFacts(dir);
+    return { outputs: { ...(model ? { MODEL: model } : {}), ...(vae ? { VAE: vae } : {}) } };
+  },
   async execute({ model_path }, ctx) {
     return forInput('model_path', async () => {
       const dir = confinePath(model_path, ctx.host.modelRoots, 'model_path');
@@ -85,6 +96,7 @@ export const VAELoader = defineNode({
   inputs: { vae_path: { kind: 'combo', options: models('vae') } },
   outputs: [{ name: 'VAE', type: 'VAE' }],
   validate: confineValidator('vae_path'),
+  infer: vaeFactsFor('vae_path'),
   async execute({ vae_path }, ctx) {
     return forInput('vae_path', async () => {
       const p = confinePath(vae_path, ctx.host.modelRoots, 'vae_path');

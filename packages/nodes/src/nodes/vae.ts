@@ -1,6 +1,14 @@
 /** VAE encode (image → latents × scaling_factor), decode (÷ scaling_factor), empty latents. */
-import { defineNode } from '@priorgraph/core';
-import { type Shape4, shapeOf, tensorBytes, VAE_FACTOR } from '../facts.ts';
+import { defineNode, type NodeFacts } from '@priorgraph/core';
+import {
+  EMPTY_LATENT_DIVISOR,
+  type LatentShapeFacts,
+  type Shape4,
+  shapeOf,
+  tensorBytes,
+  type VaeFacts,
+  vaeFactsOf,
+} from '../facts.ts';
 import type { RuntimePool } from '../runtime/pool.ts';
 import type { ImageValue, LatentValue, VaeValue } from '../types.ts';
 import { clipOf, foldFrames, latentDims, unfoldFrames } from '../video.ts';
@@ -95,6 +103,19 @@ async function encodeItems(vae: VaeValue, img: ImageValue, pool?: RuntimePool): 
   return { samples, shape: [b, C, oh, ow], scalingFactor: vae.scalingFactor };
 }
 
+/** VAE Decode's facts: the IMAGE is the latent × the VAE's own pixel factor (from its config, never
+ *  assumed). Without VAE facts the image size stays unknown, and the memory estimate takes an
+ *  SD-style factor of 8. */
+export function decodeFacts(lat: LatentShapeFacts, vae: VaeFacts | null): NodeFacts {
+  const { batch, frames, height, width } = latentDims(lat);
+  const f = vae?.factor ?? 8;
+  const shape: Shape4 = [batch * (frames ?? 1), height * f, width * f, 3];
+  // the latent, its unscaled copy (and a video's frame-folded one), the decoder's output and the image
+  const bytes = (frames === null ? 2 : 3) * tensorBytes(lat) + 2 * tensorBytes(shape);
+  if (!vae) return { bytes };
+  return { outputs: { IMAGE: frames === null ? { shape } : { shape, frames } }, bytes };
+}
+
 export const VAEDecode = defineNode({
   type: 'VAEDecode',
   version: 1,
@@ -105,11 +126,7 @@ export const VAEDecode = defineNode({
   infer(_inputs, linked) {
     const lat = shapeOf(linked.samples);
     if (!lat) return undefined;
-    const { batch, frames, height, width } = latentDims(lat);
-    const shape: Shape4 = [batch * (frames ?? 1), height * VAE_FACTOR, width * VAE_FACTOR, 3];
-    // the latent, its unscaled copy (and a video's frame-folded one), the decoder's output and the image
-    const image = frames === null ? { shape } : { shape, frames };
-    return { outputs: { IMAGE: image }, bytes: (frames === null ? 2 : 3) * tensorBytes(lat) + 2 * tensorBytes(shape) };
+    return decodeFacts(lat, vaeFactsOf(linked.vae));
   },
   async execute({ samples, vae }, ctx) {
     const v = asVae(vae, 'vae');
@@ -187,15 +204,15 @@ export const EmptyLatentImage = defineNode({
     const shape: [number, number, number, number] = [
       Number(batch_size),
       Number(channels ?? 4),
-      Math.max(1, Math.floor(Number(height) / VAE_FACTOR)),
-      Math.max(1, Math.floor(Number(width) / VAE_FACTOR)),
+      Math.max(1, Math.floor(Number(height) / EMPTY_LATENT_DIVISOR)),
+      Math.max(1, Math.floor(Number(width) / EMPTY_LATENT_DIVISOR)),
     ];
     return { outputs: { LATENT: { shape } }, bytes: tensorBytes(shape) };
   },
   execute({ width, height, batch_size, channels: ch }) {
     const channels = ch ?? 4;
-    const h = Math.max(1, Math.floor(height / 8));
-    const w = Math.max(1, Math.floor(width / 8));
+    const h = Math.max(1, Math.floor(height / EMPTY_LATENT_DIVISOR));
+    const w = Math.max(1, Math.floor(width / EMPTY_LATENT_DIVISOR));
     const l: LatentValue = {
       samples: new Float32Array(batch_size * channels * h * w),
       shape: [batch_size, channels, h, w],
@@ -238,7 +255,7 @@ function videoLatentShape(
   batch: number,
   channels: unknown,
 ): [number, number, number, number, number] {
-  const h = Math.max(1, Math.floor(height / VAE_FACTOR));
-  const w = Math.max(1, Math.floor(width / VAE_FACTOR));
+  const h = Math.max(1, Math.floor(height / EMPTY_LATENT_DIVISOR));
+  const w = Math.max(1, Math.floor(width / EMPTY_LATENT_DIVISOR));
   return [batch, typeof channels === 'number' ? channels : 4, frames, h, w];
 }

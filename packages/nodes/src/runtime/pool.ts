@@ -325,6 +325,10 @@ export class RuntimePool {
     this.disposed = true;
     const hs = [...this.loaded.values()];
     this.loaded.clear();
+    // An idle worker is unref'd; while it is being terminated it must hold the process open, or a
+    // caller awaiting dispose() with nothing else pending sees its process exit mid-await (code 13,
+    // "unsettled top-level await") — a worker holding a multi-GB session takes seconds to go.
+    for (const h of hs) h.worker.ref();
     await Promise.all(hs.map((h) => h.worker.terminate()));
   }
 }

@@ -15,11 +15,13 @@
  * - A worker killed mid-job stops renewing its BullMQ lock; BullMQ's stalled-job check puts the job
  *   back and another worker runs it. It finishes once: the server waits on the job, not on a worker.
  */
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ExecutionEvent, Logger, RunResult, WorkflowDocument } from '@priorgraph/core';
 import { DelayedError, type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { EngineRunOptions, JobEngine, WorkerInfo } from '../runner.js';
+import { EventThrottle, progressInterval } from '../throttle.js';
 import { type CarriedFile, carriedFiles, writeCarriedFiles } from './carried.js';
 import { ExecutionEventSchema, type WorkerInit } from './protocol.js';
 import { modelNames, ProcessEngine } from './supervisor.js';
@@ -57,9 +59,16 @@ const REFUSED_DELAY_MS = 250;
 interface JobReturn {
   result: RunResult;
   files: CarriedFile[];
+  /** The attempt that produced it and how many events it published: the server waits for them all
+   *  before it finishes the job (the events and the completion travel on different connections). */
+  attempt?: string;
+  events?: number;
 }
 
-interface Heartbeat extends WorkerInfo {
+/** How long the server waits for events still in flight after the job's completion arrived. */
+const EVENTS_SETTLE_MS = 5000;
+
+interface Heartbeat extends Omit<WorkerInfo, 'kind'> {
   concurrency: number;
 }
 
@@ -77,21 +86,24 @@ export function redisConnection(url: string, log?: Logger, opened?: Redis[]): Re
   return r;
 }
 
-/** An event as it travels through Redis: JSON, with a preview image's bytes in base64. */
-function encodeEvent(e: ExecutionEvent): string {
-  if (e.type !== 'preview') return JSON.stringify(e);
-  return JSON.stringify({
-    ...e,
-    image: { format: e.image.format, data: Buffer.from(e.image.data).toString('base64') },
-  });
+/** An event as it travels through Redis: JSON `{attempt, event}`, a preview image's bytes in base64. */
+function encodeEvent(attempt: string, e: ExecutionEvent): string {
+  const event =
+    e.type !== 'preview'
+      ? e
+      : { ...e, image: { format: e.image.format, data: Buffer.from(e.image.data).toString('base64') } };
+  return JSON.stringify({ attempt, event });
 }
 
-function decodeEvent(text: string): ExecutionEvent {
-  const raw = JSON.parse(text) as { type?: string; image?: { format: string; data: string } };
-  if (raw.type === 'preview' && raw.image) {
+function decodeEvent(text: string): { attempt: string; event: ExecutionEvent } {
+  const { attempt, event: raw } = JSON.parse(text) as {
+    attempt: string;
+    event: { type?: string; image?: { format: string; data: string } };
+  };
+  if (raw?.type === 'preview' && raw.image) {
     raw.image = { ...raw.image, data: new Uint8Array(Buffer.from(raw.image.data, 'base64')) as never };
   }
-  return ExecutionEventSchema.parse(raw) as ExecutionEvent;
+  return { attempt: String(attempt), event: ExecutionEventSchema.parse(raw) as ExecutionEvent };
 }
 
 /** The heartbeats of every live worker. */
@@ -151,6 +163,9 @@ export class BullmqEngine implements JobEngine {
   private readonly pub: Redis;
   private readonly sub: Redis;
   private readonly listeners = new Map<string, (e: ExecutionEvent) => void>();
+  /** Events received per job and attempt, and a wake-up for a job waiting for its last ones. */
+  private readonly received = new Map<string, Map<string, number>>();
+  private readonly arrived = new Map<string, () => void>();
   /** Ends run() of a job removed from the queue before a worker took it. */
   private readonly removed = new Map<string, () => void>();
   private live: Heartbeat[] = [];
@@ -177,7 +192,11 @@ export class BullmqEngine implements JobEngine {
       const l = this.listeners.get(id);
       if (!l) return;
       try {
-        l(decodeEvent(text));
+        const { attempt, event } = decodeEvent(text);
+        const counts = this.received.get(id);
+        counts?.set(attempt, (counts.get(attempt) ?? 0) + 1);
+        l(event);
+        this.arrived.get(id)?.();
       } catch (e) {
         this.opts.log.error(`job ${id}: malformed event from a worker: ${(e as Error).message}`);
       }
@@ -215,7 +234,8 @@ export class BullmqEngine implements JobEngine {
 
   async workers(): Promise<WorkerInfo[]> {
     await this.refreshWorkers();
-    return this.live.map(({ concurrency: _c, ...w }) => w);
+    // the kind is the server's to say (a heartbeat of an older worker carries none)
+    return this.live.map(({ concurrency: _c, ...w }) => ({ ...w, kind: 'queue' as const }));
   }
 
   private async refreshWorkers(): Promise<void> {
@@ -240,6 +260,7 @@ export class BullmqEngine implements JobEngine {
     const id = options.promptId;
     const onEvent = options.onEvent ?? (() => {});
     this.listeners.set(id, onEvent);
+    this.received.set(id, new Map());
     await this.sub.subscribe(EVENTS(id));
     const onAbort = () => void this.interrupt(id);
     try {
@@ -276,14 +297,37 @@ export class BullmqEngine implements JobEngine {
         };
       }
       if (ret === 'removed') return { status: 'interrupted', executed: [], cached: [], outputs: {} };
+      await this.eventsSettled(id, ret);
       writeCarriedFiles(this.opts, id, ret.files, this.opts.log);
       return ret.result;
     } finally {
       this.removed.delete(id);
       options.signal?.removeEventListener('abort', onAbort);
       this.listeners.delete(id);
+      this.received.delete(id);
+      this.arrived.delete(id);
       await this.sub.unsubscribe(EVENTS(id)).catch(() => {});
     }
+  }
+
+  /** Waits (bounded) until every event the finishing attempt published has arrived: the completion
+   *  can overtake the last PUBLISHes, and the client must see the last progress before the end. */
+  private async eventsSettled(id: string, ret: JobReturn): Promise<void> {
+    if (ret.attempt === undefined || ret.events === undefined) return;
+    const want = ret.events;
+    const have = () => this.received.get(id)?.get(ret.attempt!) ?? 0;
+    const deadline = Date.now() + EVENTS_SETTLE_MS;
+    while (have() < want && Date.now() < deadline) {
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.max(1, deadline - Date.now()));
+        this.arrived.set(id, () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    if (have() < want)
+      this.opts.log.warn(`job ${id}: ${want - have()} of its ${want} events did not arrive from Redis in time`);
   }
 
   async resumable(ids: readonly string[]): Promise<string[]> {
@@ -332,6 +376,8 @@ export interface QueueWorkerOptions {
   nodeTimeoutMs?: number;
   /** BullMQ lock duration: a worker silent this long is taken as dead and its job runs elsewhere. */
   lockDurationMs?: number;
+  /** Progress and previews published at most once per this many ms per job (see ../throttle.ts). */
+  progressIntervalMs?: number;
 }
 
 export interface QueueWorker {
@@ -421,7 +467,14 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
       // the job, nobody hears of this attempt.
       const held: ExecutionEvent[] = [];
       let validated = false;
-      const publish = (e: ExecutionEvent) => pub.publish(EVENTS(id), encodeEvent(e));
+      const attempt = randomUUID();
+      let published = 0;
+      const publish = (e: ExecutionEvent) => {
+        published++;
+        return pub.publish(EVENTS(id), encodeEvent(attempt, e));
+      };
+      // Per-step progress and previews coalesced before they reach Redis (state changes go at once).
+      const throttle = new EventThrottle(progressInterval(o.progressIntervalMs), (e) => void publish(e));
       try {
         const result = await engine.run(job.data.document as unknown as WorkflowDocument, {
           promptId: id,
@@ -436,14 +489,19 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
               validated = true;
               for (const h of held.splice(0)) void publish(h);
             }
-            void publish(e);
+            throttle.push(e);
           },
         });
+        throttle.flush();
         const gap = validated ? null : capabilityGap(result);
-        if (gap) return await refuseJob({ name: o.name, log: o.log, pub }, job, token, result, gap, held, publish);
+        if (gap) {
+          const refused = await refuseJob({ name: o.name, log: o.log, pub }, job, token, result, gap, held, publish);
+          return { ...refused, attempt, events: published };
+        }
         await Promise.all(held.splice(0).map(publish));
-        return { result, files: carriedFiles(o.init.host, result.outputs, o.log) };
+        return { result, files: carriedFiles(o.init.host, result.outputs, o.log), attempt, events: published };
       } finally {
+        throttle.flush();
         running.delete(id);
         free.push(engine);
         void beat().catch(() => {});

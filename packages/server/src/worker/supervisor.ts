@@ -114,6 +114,7 @@ export class ProcessEngine implements JobEngine {
     return [
       {
         name: 'local',
+        kind: 'local',
         host: hostname(),
         pid: this.worker.pid ?? null,
         models: modelNames(this.opts.init.host.modelRoots),
