@@ -283,33 +283,48 @@ export async function validateParsedDocument(
   }
 }
 
-async function validateParsed(
-  doc: WorkflowDocument,
-  registry: Registry,
-  host: HostInfo,
-  options: ValidateOptions,
-): Promise<ValidationResult> {
-  const ids = Object.keys(doc.nodes);
-  const active = ids.filter((id) => doc.nodes[id].mode !== 'muted');
-  const nodeErrors: Record<string, NodeErrors> = {};
-  const add = (id: string, err: Omit<NodeValidationError, 'details'> & { details?: string }) => {
-    let entry = nodeErrors[id];
-    if (!entry) {
-      entry = { errors: [], dependent_outputs: [], class_type: doc.nodes[id].type };
-      nodeErrors[id] = entry;
-    }
-    entry.errors.push({ details: '', ...err });
-  };
+/** What one validation pass shares between its phases. */
+interface Pass {
+  doc: WorkflowDocument;
+  registry: Registry;
+  host: HostInfo;
+  options: ValidateOptions;
+  /** each node's registered type, null when unknown */
+  resolved: Map<string, RegisteredNodeType | null>;
+  nodeErrors: Record<string, NodeErrors>;
+  add(id: string, err: Omit<NodeValidationError, 'details'> & { details?: string }): void;
+}
 
-  // Resolve types.
-  const resolved = new Map<string, RegisteredNodeType | null>();
+function newPass(doc: WorkflowDocument, registry: Registry, host: HostInfo, options: ValidateOptions): Pass {
+  const nodeErrors: Record<string, NodeErrors> = {};
+  return {
+    doc,
+    registry,
+    host,
+    options,
+    resolved: new Map(),
+    nodeErrors,
+    add(id, err) {
+      let entry = nodeErrors[id];
+      if (!entry) {
+        entry = { errors: [], dependent_outputs: [], class_type: doc.nodes[id].type };
+        nodeErrors[id] = entry;
+      }
+      entry.errors.push({ details: '', ...err });
+    },
+  };
+}
+
+/** Resolves every node's type; returns the unknown type names of active nodes. */
+function resolveTypes(pass: Pass, ids: string[]): Set<string> {
+  const { doc, registry } = pass;
   const missingTypes = new Set<string>();
   for (const id of ids) {
     const r = registry.resolve(doc.nodes[id].type);
-    resolved.set(id, r.ok ? r.node : null);
+    pass.resolved.set(id, r.ok ? r.node : null);
     if (!r.ok && doc.nodes[id].mode !== 'muted') {
       missingTypes.add(doc.nodes[id].type);
-      add(id, {
+      pass.add(id, {
         type: r.reason === 'ambiguous' ? 'ambiguous_node_type' : 'missing_node_type',
         message: r.reason === 'ambiguous' ? 'Ambiguous node type' : 'Node type not found',
         details: r.message,
@@ -317,252 +332,264 @@ async function validateParsed(
       });
     }
   }
+  return missingTypes;
+}
 
-  // Which outputs run.
-  let outputs: string[];
-  let promptError: PromptError | undefined;
-  if (options.outputs && options.outputs.length > 0) {
-    outputs = [];
-    const bad: string[] = [];
-    for (const o of options.outputs) {
-      if (typeof o !== 'string' || !doc.nodes[o]) bad.push(String(o));
-      else if (doc.nodes[o].mode !== 'muted') outputs.push(o);
-    }
-    if (bad.length > 0) {
-      promptError = {
-        type: 'invalid_prompt',
-        message: 'Requested outputs are not in the workflow',
-        details: `unknown node ids: ${bad.join(', ')}`,
-        extra_info: { outputs: bad },
-      };
-    }
-  } else {
-    outputs = active.filter((id) => resolved.get(id)?.def.outputNode === true);
+/** The outputs that run: the requested ones (unknown ids are a prompt error), else every output node. */
+function selectOutputs(pass: Pass, active: string[]): { outputs: string[]; promptError?: PromptError } {
+  const { doc, options } = pass;
+  if (!options.outputs || options.outputs.length === 0) {
+    return { outputs: active.filter((id) => pass.resolved.get(id)?.def.outputNode === true) };
   }
+  const outputs: string[] = [];
+  const bad: string[] = [];
+  for (const o of options.outputs) {
+    if (typeof o !== 'string' || !doc.nodes[o]) bad.push(String(o));
+    else if (doc.nodes[o].mode !== 'muted') outputs.push(o);
+  }
+  if (bad.length === 0) return { outputs };
+  return {
+    outputs,
+    promptError: {
+      type: 'invalid_prompt',
+      message: 'Requested outputs are not in the workflow',
+      details: `unknown node ids: ${bad.join(', ')}`,
+      extra_info: { outputs: bad },
+    },
+  };
+}
 
-  // Edges (source → consumers) between active nodes, for cycles and dependent_outputs.
+/** Edges (source → consumers, and back) between active nodes. */
+function linkEdges(doc: WorkflowDocument, active: string[]) {
   const consumersOf = new Map<string, string[]>();
   const sourcesOf = new Map<string, string[]>();
+  const push = (m: Map<string, string[]>, k: string, v: string) => {
+    const list = m.get(k);
+    if (list) list.push(v);
+    else m.set(k, [v]);
+  };
   for (const id of active) {
     for (const v of Object.values(doc.nodes[id].inputs)) {
       if (!isLink(v)) continue;
       const src = doc.nodes[v.node];
       if (!src || src.mode === 'muted') continue;
-      let list = consumersOf.get(v.node);
-      if (!list) {
-        list = [];
-        consumersOf.set(v.node, list);
-      }
-      list.push(id);
-      let s = sourcesOf.get(id);
-      if (!s) {
-        s = [];
-        sourcesOf.set(id, s);
-      }
-      s.push(v.node);
+      push(consumersOf, v.node, id);
+      push(sourcesOf, id, v.node);
     }
   }
-  // With explicitly requested outputs (partial execution), only their ancestry is checked, as in
-  // ComfyUI: a half-built node elsewhere must not block running the selected output. Unknown
-  // types are reported wherever they are.
-  let checked = active;
-  if (options.outputs && options.outputs.length > 0) {
-    const scope = new Set<string>(outputs);
-    const queue = [...outputs];
-    while (queue.length > 0) {
-      for (const src of sourcesOf.get(queue.pop()!) ?? []) {
-        if (!scope.has(src)) {
-          scope.add(src);
-          queue.push(src);
-        }
+  return { consumersOf, sourcesOf };
+}
+
+/** `roots` and everything they depend on. */
+function ancestry(roots: string[], sourcesOf: Map<string, string[]>): Set<string> {
+  const seen = new Set<string>(roots);
+  const queue = [...roots];
+  while (queue.length > 0) {
+    for (const src of sourcesOf.get(queue.pop()!) ?? []) {
+      if (!seen.has(src)) {
+        seen.add(src);
+        queue.push(src);
       }
     }
-    checked = active.filter((id) => scope.has(id));
   }
-  const inCycle = findCycles(checked, consumersOf);
-  for (const id of inCycle) {
-    add(id, {
-      type: 'dependency_cycle',
-      message: 'Dependency cycle detected',
-      details: `node ${id} (${doc.nodes[id].type}) depends on itself through its inputs`,
+  return seen;
+}
+
+type Fail = (type: ValidationErrorType, message: string, details: string, extra?: Record<string, unknown>) => void;
+
+/** One linked input: the source node and output exist, are not muted, and their type fits. */
+function checkLink(
+  pass: Pass,
+  name: string,
+  spec: InputSpec,
+  value: { node: string; output: string },
+  fail: Fail,
+): void {
+  const { doc, resolved } = pass;
+  const src = doc.nodes[value.node];
+  if (!src) {
+    fail('bad_linked_input', 'Linked node does not exist', `${name} is linked to missing node "${value.node}"`, {
+      linked_node: value.node,
+    });
+    return;
+  }
+  if (src.mode === 'muted') {
+    if (!spec.optional) {
+      fail(
+        'required_input_missing',
+        'Required input is linked to a muted node',
+        `${name} is linked to muted node "${value.node}"`,
+        { linked_node: value.node },
+      );
+    }
+    return;
+  }
+  const out = outputTypeOf(doc, resolved, value.node, value.output);
+  if (!out.known) return; // the source's own missing_node_type error covers it
+  if (out.type === undefined) {
+    fail(
+      'bad_linked_input',
+      'Linked output does not exist',
+      `${name} is linked to output "${value.output}" of node "${value.node}" (${src.type}), which has no such output`,
+      { linked_node: value.node, linked_output: value.output },
+    );
+    return;
+  }
+  const expected = spec.kind === 'combo' ? 'COMBO,STRING' : widgetTypeName(spec);
+  if (!compatible(out.type, expected)) {
+    fail(
+      'return_type_mismatch',
+      'Return type mismatch between linked nodes',
+      `${name}, received_type(${out.type}) mismatch input_type(${widgetTypeName(spec)})`,
+      { received_type: out.type, input_type: widgetTypeName(spec), linked_node: value.node },
+    );
+  }
+}
+
+/** One literal (widget) value: its type, range and, for a combo, its options. */
+async function checkLiteral(
+  pass: Pass,
+  name: string,
+  spec: Exclude<InputSpec, { kind: 'socket' }>,
+  value: unknown,
+  fail: Fail,
+): Promise<void> {
+  const problem = WIDGET_KINDS[spec.kind].check(spec, value);
+  if (problem?.kind === 'type') {
+    fail('invalid_input_type', 'Invalid input type', `${name}: expected ${problem.error}, got ${describe(value)}`, {
+      received_value: value,
+    });
+  } else if (problem) {
+    const type = problem.kind === 'min' ? 'value_smaller_than_min' : 'value_bigger_than_max';
+    fail(type, `Value ${problem.error}`, `${name}`, { received_value: value });
+  } else if (spec.kind === 'combo') {
+    const { options: opts, error } = await comboOptions(spec, pass.host);
+    if (!opts.includes(value as string)) {
+      fail(
+        'value_not_in_list',
+        'Value not in list',
+        `${name}: ${describe(value)} not in ${error ? `(${error})` : describe(opts)}`,
+        { received_value: value, input_config: opts.slice(0, 50) },
+      );
+    }
+  }
+}
+
+/** A node's own `validate` hook, its problems reported on the node; a throw is reported too. */
+async function customValidate(pass: Pass, id: string, t: RegisteredNodeType, literals: Record<string, unknown>) {
+  try {
+    const problems = await t.def.validate!(literals, pass.host);
+    if (!Array.isArray(problems)) return;
+    for (const p of problems) {
+      pass.add(id, {
+        type: 'custom_validation_failed',
+        message: 'Custom validation failed',
+        details: `${p?.input ? `${p.input}: ` : ''}${String(p?.message)}`,
+        extra_info: p?.input ? { input_name: String(p.input) } : {},
+      });
+    }
+  } catch (e) {
+    pass.add(id, {
+      type: 'custom_validation_failed',
+      message: 'Custom validation failed',
+      details: `validate threw: ${e instanceof Error ? e.message : String(e)}`,
       extra_info: {},
     });
   }
+}
 
-  // Per-node checks.
-  const literalsOf = new Map<string, Record<string, unknown>>();
-  const inputsOf = new Map<string, Record<string, unknown>>();
-  for (const id of checked) {
-    const node = doc.nodes[id];
-    const t = resolved.get(id);
-    if (!t) continue;
-    const mig = registry.migrateNode(node);
-    if (!mig.ok) {
-      add(id, {
-        type: 'node_version_unsupported',
-        message: 'Node version not supported',
-        details: mig.message,
-        extra_info: { saved_version: node.version, installed_version: t.def.version },
-      });
-      continue;
-    }
-    const inputs = mig.inputs;
-    const specs = t.def.inputs as Record<string, InputSpec>;
-    let nodeHasError = false;
-    const literals: Record<string, unknown> = {};
-    for (const [name, spec] of Object.entries(specs)) {
-      const value = inputs[name];
-      const fail = (
-        type: ValidationErrorType,
-        message: string,
-        details: string,
-        extra: Record<string, unknown> = {},
-      ) => {
-        nodeHasError = true;
-        add(id, { type, message, details, extra_info: { input_name: name, ...extra } });
-      };
-      if (value === undefined || value === null) {
-        if (!spec.optional) {
-          fail('required_input_missing', 'Required input is missing', `${name} (${widgetTypeName(spec)})`);
-        }
-        continue;
-      }
-      if (isLink(value)) {
-        const src = doc.nodes[value.node];
-        if (!src) {
-          fail('bad_linked_input', 'Linked node does not exist', `${name} is linked to missing node "${value.node}"`, {
-            linked_node: value.node,
-          });
-          continue;
-        }
-        if (src.mode === 'muted') {
-          if (!spec.optional) {
-            fail(
-              'required_input_missing',
-              'Required input is linked to a muted node',
-              `${name} is linked to muted node "${value.node}"`,
-              { linked_node: value.node },
-            );
-          }
-          continue;
-        }
-        const out = outputTypeOf(doc, resolved, value.node, value.output);
-        if (!out.known) continue; // the source's own missing_node_type error covers it
-        if (out.type === undefined) {
-          fail(
-            'bad_linked_input',
-            'Linked output does not exist',
-            `${name} is linked to output "${value.output}" of node "${value.node}" (${src.type}), which has no such output`,
-            { linked_node: value.node, linked_output: value.output },
-          );
-          continue;
-        }
-        const expected = spec.kind === 'combo' ? 'COMBO,STRING' : widgetTypeName(spec);
-        if (!compatible(out.type, expected)) {
-          fail(
-            'return_type_mismatch',
-            'Return type mismatch between linked nodes',
-            `${name}, received_type(${out.type}) mismatch input_type(${widgetTypeName(spec)})`,
-            { received_type: out.type, input_type: widgetTypeName(spec), linked_node: value.node },
-          );
-        }
-        continue;
-      }
-      if (isSocketSpec(spec)) {
-        fail(
-          'bad_linked_input',
-          'Bad linked input, must be a link {node, output}',
-          `${name} expects a link to a ${spec.type} output, got ${describe(value)}`,
-          { received_value: value },
-        );
-        continue;
-      }
+/** A node's literal inputs with defaults filled in and its (migrated) inputs, when they all passed. */
+interface NodeInputs {
+  literals: Record<string, unknown>;
+  inputs: Record<string, unknown>;
+}
+
+/** Every input of one node, then its own validate hook; null when any input failed. */
+async function checkNode(pass: Pass, id: string): Promise<NodeInputs | null> {
+  const node = pass.doc.nodes[id];
+  const t = pass.resolved.get(id);
+  if (!t) return null;
+  const mig = pass.registry.migrateNode(node);
+  if (!mig.ok) {
+    pass.add(id, {
+      type: 'node_version_unsupported',
+      message: 'Node version not supported',
+      details: mig.message,
+      extra_info: { saved_version: node.version, installed_version: t.def.version },
+    });
+    return null;
+  }
+  const inputs = mig.inputs;
+  const specs = t.def.inputs as Record<string, InputSpec>;
+  let nodeHasError = false;
+  const literals: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const value = inputs[name];
+    const fail: Fail = (type, message, details, extra = {}) => {
+      nodeHasError = true;
+      pass.add(id, { type, message, details, extra_info: { input_name: name, ...extra } });
+    };
+    if (value === undefined || value === null) {
+      if (!spec.optional)
+        fail('required_input_missing', 'Required input is missing', `${name} (${widgetTypeName(spec)})`);
+    } else if (isLink(value)) {
+      checkLink(pass, name, spec, value, fail);
+    } else if (isSocketSpec(spec)) {
+      fail(
+        'bad_linked_input',
+        'Bad linked input, must be a link {node, output}',
+        `${name} expects a link to a ${spec.type} output, got ${describe(value)}`,
+        { received_value: value },
+      );
+    } else {
       literals[name] = value;
-      const wrongType = (what: string) =>
-        fail('invalid_input_type', 'Invalid input type', `${name}: expected ${what}, got ${describe(value)}`, {
-          received_value: value,
-        });
-      const problem = WIDGET_KINDS[spec.kind].check(spec, value);
-      if (problem?.kind === 'type') wrongType(problem.error);
-      else if (problem) {
-        const type = problem.kind === 'min' ? 'value_smaller_than_min' : 'value_bigger_than_max';
-        fail(type, `Value ${problem.error}`, `${name}`, { received_value: value });
-      } else if (spec.kind === 'combo') {
-        const { options: opts, error } = await comboOptions(spec, host);
-        if (!opts.includes(value as string)) {
-          fail(
-            'value_not_in_list',
-            'Value not in list',
-            `${name}: ${describe(value)} not in ${error ? `(${error})` : describe(opts)}`,
-            { received_value: value, input_config: opts.slice(0, 50) },
-          );
-        }
-      }
-    }
-    if (!nodeHasError) {
-      const withDefaults: Record<string, unknown> = {};
-      for (const [name, spec] of Object.entries(specs)) {
-        if (name in literals) withDefaults[name] = literals[name];
-        else if (spec.kind !== 'socket' && spec.default !== undefined) withDefaults[name] = spec.default;
-      }
-      literalsOf.set(id, withDefaults);
-      inputsOf.set(id, inputs);
-    }
-    if (!nodeHasError && node.mode !== 'bypass' && typeof t.def.validate === 'function') {
-      try {
-        const problems = await t.def.validate(literals, host);
-        if (Array.isArray(problems)) {
-          for (const p of problems) {
-            add(id, {
-              type: 'custom_validation_failed',
-              message: 'Custom validation failed',
-              details: `${p?.input ? `${p.input}: ` : ''}${String(p?.message)}`,
-              extra_info: p?.input ? { input_name: String(p.input) } : {},
-            });
-          }
-        }
-      } catch (e) {
-        add(id, {
-          type: 'custom_validation_failed',
-          message: 'Custom validation failed',
-          details: `validate threw: ${e instanceof Error ? e.message : String(e)}`,
-          extra_info: {},
-        });
-      }
+      await checkLiteral(pass, name, spec, value, fail);
     }
   }
+  if (nodeHasError) return null;
+  if (node.mode !== 'bypass' && typeof t.def.validate === 'function') await customValidate(pass, id, t, literals);
+  const withDefaults: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    if (name in literals) withDefaults[name] = literals[name];
+    else if (spec.kind !== 'socket' && spec.default !== undefined) withDefaults[name] = spec.default;
+  }
+  return { literals: withDefaults, inputs };
+}
 
-  // Facts from the graph (NodeFacts): shapes flow downstream; problems and the memory budget are
-  // checked per node. Only nodes whose own inputs passed are asked; unknown facts stay unknown.
+/**
+ * Facts from the graph (NodeFacts): shapes flow downstream; problems and the memory budget are
+ * checked per node. Only nodes whose own inputs passed are asked; unknown facts stay unknown.
+ */
+function inferFacts(pass: Pass, order: string[], passed: Map<string, NodeInputs>): void {
   const facts = new Map<string, Record<string, unknown>>();
-  for (const id of topoOrder(checked, sourcesOf, inCycle)) {
-    const t = resolved.get(id);
-    const lit = literalsOf.get(id);
-    const node = doc.nodes[id];
-    if (!t || !lit || node.mode === 'bypass' || typeof t.def.infer !== 'function') continue;
+  for (const id of order) {
+    const t = pass.resolved.get(id);
+    const ok = passed.get(id);
+    const node = pass.doc.nodes[id];
+    if (!t || !ok || node.mode === 'bypass' || typeof t.def.infer !== 'function') continue;
     const linked: Record<string, unknown> = {};
-    for (const [name, v] of Object.entries(inputsOf.get(id) ?? {})) {
+    for (const [name, v] of Object.entries(ok.inputs)) {
       if (isLink(v)) linked[name] = facts.get(v.node)?.[v.output];
     }
     let f: NodeFacts | undefined;
     try {
-      f = t.def.infer(lit, linked, host) ?? undefined;
+      f = t.def.infer(ok.literals, linked, pass.host) ?? undefined;
     } catch {
       f = undefined;
     }
     if (!f) continue;
     if (f.outputs) facts.set(id, f.outputs);
     for (const p of f.problems ?? []) {
-      add(id, {
+      pass.add(id, {
         type: 'custom_validation_failed',
         message: 'Custom validation failed',
         details: `${p.input ? `${p.input}: ` : ''}${p.message}`,
         extra_info: p.input ? { input_name: p.input } : {},
       });
     }
-    const budget = options.memoryBudgetBytes;
+    const budget = pass.options.memoryBudgetBytes;
     if (budget !== undefined && typeof f.bytes === 'number' && f.bytes > budget) {
-      add(id, {
+      pass.add(id, {
         type: 'memory_budget_exceeded',
         message: 'Memory budget exceeded',
         details: `node ${id} (${node.type}) would hold about ${formatBytes(f.bytes)} of tensors, over the per-job memory budget of ${formatBytes(budget)}; use a smaller size or batch, or raise the budget (--memory-budget / PRIORGRAPH_MEMORY_BUDGET)`,
@@ -570,48 +597,81 @@ async function validateParsed(
       });
     }
   }
+}
 
-  // dependent_outputs: the requested outputs whose ancestry includes the node.
-  if (Object.keys(nodeErrors).length > 0) {
-    for (const out of outputs) {
-      const seen = new Set<string>([out]);
-      const queue = [out];
-      while (queue.length > 0) {
-        const cur = queue.pop()!;
-        for (const s of sourcesOf.get(cur) ?? []) {
-          if (!seen.has(s)) {
-            seen.add(s);
-            queue.push(s);
-          }
-        }
-      }
-      for (const id of seen) nodeErrors[id]?.dependent_outputs.push(out);
-    }
-  }
-
-  if (!promptError && missingTypes.size > 0) {
-    promptError = {
+/** The prompt-level error, if any: requested outputs unknown, types missing, no outputs, node errors. */
+function promptLevelError(
+  pass: Pass,
+  outputs: string[],
+  missingTypes: Set<string>,
+  given: PromptError | undefined,
+): PromptError | undefined {
+  if (given) return given;
+  if (missingTypes.size > 0) {
+    return {
       type: 'missing_node_type',
       message: `Node type not found: ${[...missingTypes].slice(0, 5).join(', ')}${missingTypes.size > 5 ? ', ...' : ''}`,
       details: 'install the plugin that provides it, or remove the node',
       extra_info: { class_types: [...missingTypes] },
     };
   }
-  if (!promptError && outputs.length === 0) {
-    promptError = {
+  if (outputs.length === 0) {
+    return {
       type: 'prompt_no_outputs',
       message: 'Prompt has no outputs',
       details: 'the workflow has no (unmuted) output node to run',
       extra_info: {},
     };
   }
-  if (!promptError && Object.keys(nodeErrors).length > 0) {
-    promptError = {
+  if (Object.keys(pass.nodeErrors).length > 0) {
+    return {
       type: 'prompt_outputs_failed_validation',
       message: 'Prompt outputs failed validation',
       details: '',
       extra_info: {},
     };
   }
-  return { ok: !promptError, ...(promptError ? { error: promptError } : {}), node_errors: nodeErrors, outputs };
+  return undefined;
+}
+
+async function validateParsed(
+  doc: WorkflowDocument,
+  registry: Registry,
+  host: HostInfo,
+  options: ValidateOptions,
+): Promise<ValidationResult> {
+  const pass = newPass(doc, registry, host, options);
+  const ids = Object.keys(doc.nodes);
+  const active = ids.filter((id) => doc.nodes[id].mode !== 'muted');
+  const missingTypes = resolveTypes(pass, ids);
+  const { outputs, promptError } = selectOutputs(pass, active);
+  const { consumersOf, sourcesOf } = linkEdges(doc, active);
+  // With explicitly requested outputs (partial execution), only their ancestry is checked, as in
+  // ComfyUI: a half-built node elsewhere must not block running the selected output. Unknown
+  // types are reported wherever they are.
+  const partial = options.outputs !== undefined && options.outputs.length > 0;
+  const scope = partial ? ancestry(outputs, sourcesOf) : null;
+  const checked = scope ? active.filter((id) => scope.has(id)) : active;
+  const inCycle = findCycles(checked, consumersOf);
+  for (const id of inCycle) {
+    pass.add(id, {
+      type: 'dependency_cycle',
+      message: 'Dependency cycle detected',
+      details: `node ${id} (${doc.nodes[id].type}) depends on itself through its inputs`,
+      extra_info: {},
+    });
+  }
+  const passed = new Map<string, NodeInputs>();
+  for (const id of checked) {
+    const ok = await checkNode(pass, id);
+    if (ok) passed.set(id, ok);
+  }
+  inferFacts(pass, topoOrder(checked, sourcesOf, inCycle), passed);
+  // dependent_outputs: the requested outputs whose ancestry includes the node.
+  if (Object.keys(pass.nodeErrors).length > 0) {
+    for (const out of outputs)
+      for (const id of ancestry([out], sourcesOf)) pass.nodeErrors[id]?.dependent_outputs.push(out);
+  }
+  const error = promptLevelError(pass, outputs, missingTypes, promptError);
+  return { ok: !error, ...(error ? { error } : {}), node_errors: pass.nodeErrors, outputs };
 }
