@@ -248,6 +248,29 @@ def make_unet_b(out, src, redraw):
     log(f"{path} done")
 
 
+def load_with_data(src):
+    """onnx.load with the external data read here: onnx >= 1.19 refuses a data file that has several hard
+    links ("potential hardlink attack"), and sd15-a's UNet data is hard-linked by sd15-b by default."""
+    import onnx
+
+    m = onnx.load(src, load_external_data=False)
+    tensors = list(m.graph.initializer)
+    tensors += [a.t for n in m.graph.node for a in n.attribute if a.type == onnx.AttributeProto.TENSOR]
+    maps = {}
+    for t in tensors:
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        f = os.path.join(os.path.dirname(src), info["location"])
+        if f not in maps:
+            maps[f] = np.memmap(f, dtype=np.uint8, mode="r")
+        off = int(info.get("offset", 0))
+        t.raw_data = maps[f][off : off + int(info["length"])].tobytes()
+        del t.external_data[:]
+        t.data_location = onnx.TensorProto.DEFAULT
+    return m
+
+
 def make_fp16(out, src):
     path = os.path.join(out, "sd15-a-fp16", "unet", "model.onnx")
     if os.path.exists(path):
@@ -257,7 +280,7 @@ def make_fp16(out, src):
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     log(f"converting {src} to float16")
-    m = onnx.load(src, load_external_data=True)
+    m = load_with_data(src)
     m16 = convert_float_to_float16(m, keep_io_types=False, disable_shape_infer=True)
     del m
     os.makedirs(os.path.dirname(path), exist_ok=True)
