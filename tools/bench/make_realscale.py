@@ -248,6 +248,48 @@ def make_unet_b(out, src, redraw):
     log(f"{path} done")
 
 
+def load_with_data(src):
+    """onnx.load with the external data read here: onnx >= 1.19 refuses a data file that has several hard
+    links ("potential hardlink attack"), and sd15-a's UNet data is hard-linked by sd15-b by default."""
+    import onnx
+
+    m = onnx.load(src, load_external_data=False)
+    tensors = list(m.graph.initializer)
+    tensors += [a.t for n in m.graph.node for a in n.attribute if a.type == onnx.AttributeProto.TENSOR]
+    maps = {}
+    for t in tensors:
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        f = os.path.join(os.path.dirname(src), info["location"])
+        if f not in maps:
+            maps[f] = np.memmap(f, dtype=np.uint8, mode="r")
+        off = int(info.get("offset", 0))
+        t.raw_data = maps[f][off : off + int(info["length"])].tobytes()
+        del t.external_data[:]
+        t.data_location = onnx.TensorProto.DEFAULT
+    return m
+
+
+def keep_float_scales(m16):
+    """convert_float_to_float16 (shape inference off) also turns the Constant that feeds a Resize's
+    `scales` (input 2, float32 only) into float16, and onnxruntime then rejects the model ("Type
+    'tensor(float16)' of input parameter ... of operator (Resize) ... is invalid"): turn those back."""
+    import onnx
+    from onnx import numpy_helper
+
+    producer = {o: n for n in m16.graph.node for o in n.output}
+    inits = {t.name: t for t in m16.graph.initializer}
+    for n in m16.graph.node:
+        if n.op_type != "Resize" or len(n.input) < 3 or not n.input[2]:
+            continue
+        c = producer.get(n.input[2])
+        value = [a.t for a in c.attribute if a.name == "value"] if c is not None and c.op_type == "Constant" else []
+        t = value[0] if value else inits.get(n.input[2])
+        if t is not None and t.data_type == onnx.TensorProto.FLOAT16:
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name))
+
+
 def make_fp16(out, src):
     path = os.path.join(out, "sd15-a-fp16", "unet", "model.onnx")
     if os.path.exists(path):
@@ -257,9 +299,10 @@ def make_fp16(out, src):
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     log(f"converting {src} to float16")
-    m = onnx.load(src, load_external_data=True)
+    m = load_with_data(src)
     m16 = convert_float_to_float16(m, keep_io_types=False, disable_shape_infer=True)
     del m
+    keep_float_scales(m16)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     onnx.save_model(m16, path, save_as_external_data=True, all_tensors_to_one_file=True,
                     location="model.onnx_data", size_threshold=1024)

@@ -4,11 +4,12 @@
  * run never evicted, over-budget loads proceed with a warning instead of stalling, and concurrent or
  * racing loads of one file make one session.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ExecutionEvent, Executor, type HostInfo, type Logger, Registry } from '@priorgraph/core';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import plugin, { runtimeStats, stopRuntime } from '../src/index.ts';
 import { type ModelHandle, mb, modelBytes, RuntimePool } from '../src/runtime/pool.ts';
 import { doc, link, makeHost } from './helpers.ts';
@@ -180,4 +181,49 @@ describe.skipIf(!present)('prior swap through the engine at budgets below its mo
     expect(stats.loads).toBe(files.length + 1);
     expect(stats.workers).toBe(files.length + 1);
   });
+});
+
+// A prior-swap run ends by detaching the second model's channel; that worker confirms with 'detached',
+// which releases its hold. When the confirmation arrives after dispose() has begun terminating the
+// worker (the benchmark disposes right after sampling), the release used to unref the worker that
+// terminate() had just ref'd, and a process whose last await was dispose() ended with exit code 13.
+describe('disposing right after a channel is detached (committed fixture model)', () => {
+  const FIXTURE = fileURLToPath(new URL('./fixtures/models/single/bench_unet.onnx', import.meta.url));
+
+  it('a release that arrives while the worker is being terminated leaves it referenced', async () => {
+    const pool = new RuntimePool({ defaultThreads: 1 });
+    const h = await pool.load(FIXTURE);
+    h.hold();
+    const unref = vi.spyOn(h.worker, 'unref');
+    const disposed = pool.dispose();
+    h.release(); // the late confirmation
+    expect(unref).not.toHaveBeenCalled();
+    await disposed;
+    expect(h.dead?.message).toMatch(/model worker exited/);
+  });
+
+  it('a process whose last await is dispose() right after a detach exits with 0', () => {
+    const mod = (f: string) => JSON.stringify(fileURLToPath(new URL(f, import.meta.url)));
+    const code = `import { RuntimePool } from ${mod('../src/runtime/pool.ts')};
+      import { createChannel, detachChannel } from ${mod('../src/runtime/protocol.ts')};
+      const pool = new RuntimePool({ defaultThreads: 1 });
+      const h = await pool.load(${JSON.stringify(FIXTURE)});
+      const ch = createChannel(1 << 16);
+      void h.attach(ch);
+      await new Promise((r) => setTimeout(r, 200));
+      detachChannel(ch);
+      // block this thread so the worker's 'detached' is queued but handled only after terminate()
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+      await pool.dispose();
+      process.stdout.write('disposed');`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      encoding: 'utf8',
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+    });
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      status: 0,
+      stdout: 'disposed',
+      stderr: '',
+    });
+  }, 180_000); // a fresh Node process with tsx and a model worker: slow on the loaded 2-core machine
 });

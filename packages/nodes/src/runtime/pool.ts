@@ -83,6 +83,7 @@ export class ModelHandle {
   }
 
   private busy = 0;
+  private closing = false;
   /** keep the process alive only while the worker has work */
   hold(): void {
     if (this.busy++ === 0) this.worker.ref();
@@ -90,8 +91,17 @@ export class ModelHandle {
   release(): void {
     if (--this.busy <= 0) {
       this.busy = 0;
-      this.worker.unref();
+      // a worker being terminated stays referenced until it exits (terminate() refs it): a late
+      // confirmation (e.g. 'detached' after a prior-swap run) must not let the process end while
+      // dispose() still awaits that exit (exit code 13, "unsettled top-level await")
+      if (!this.closing) this.worker.unref();
     }
+  }
+
+  /** Stop the worker; resolves when it has exited. */
+  terminate(): Promise<number> {
+    this.closing = true;
+    return this.worker.terminate();
   }
 
   /** One call from the main thread (text encoder, VAE): the message round trip is negligible here. */
@@ -292,7 +302,7 @@ export class RuntimePool {
       this.log?.info(
         `model runtime: evicting ${h.path} (${mb(h.sizeBytes)}) to load ${path} (${mb(incoming)}; memory budget ${mb(this.budgetBytes)})`,
       );
-      void h.worker.terminate();
+      void h.terminate();
     }
     if (used + incoming > this.budgetBytes) {
       const inUse = all.filter(kept).map((h) => `${h.path} (${mb(h.sizeBytes)}${h.pins > 0 ? ', running' : ''})`);
@@ -325,10 +335,10 @@ export class RuntimePool {
     this.disposed = true;
     const hs = [...this.loaded.values()];
     this.loaded.clear();
-    // An idle worker is unref'd; while it is being terminated it must hold the process open, or a
-    // caller awaiting dispose() with nothing else pending sees its process exit mid-await (code 13,
-    // "unsettled top-level await") — a worker holding a multi-GB session takes seconds to go.
-    for (const h of hs) h.worker.ref();
-    await Promise.all(hs.map((h) => h.worker.terminate()));
+    // A worker being terminated must hold the process open until it exits, or a caller awaiting
+    // dispose() with nothing else pending sees its process exit mid-await (code 13, "unsettled
+    // top-level await"). worker.terminate() refs it, but a late release (the 'detached' confirmation
+    // of a prior-swap run) used to unref it again: ModelHandle.terminate() stops that.
+    await Promise.all(hs.map((h) => h.terminate()));
   }
 }
