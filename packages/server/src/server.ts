@@ -273,14 +273,14 @@ function errorAnswer(log: Logger) {
       res.end();
       return;
     }
+    const f = storageFailure(err);
     if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FILE_SIZE' || e?.code === 'LIMIT_FIELD_VALUE') {
       res.status(413).json(apiError('body_too_large', `request body too large: ${e.message}`, { field: e.field }));
     } else if (e?.type === 'entity.parse.failed') {
       res.status(400).json(apiError('invalid_json', `request body is not valid JSON: ${e.message}`, { field: 'body' }));
     } else if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) {
       res.status(400).json(apiError('invalid_upload', `upload rejected: ${e.message}`, { field: e.field }));
-    } else if (storageFailure(err)) {
-      const f = storageFailure(err)!;
+    } else if (f) {
       log.error(`${req.method} ${req.path}: ${f.message}`);
       res.status(f.status).json(apiError(f.type, f.message));
     } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {

@@ -856,28 +856,26 @@ export class SqliteJobStore implements JobStore {
 
   async importFinished(j: JobRecord): Promise<boolean> {
     if (!FINISHED_STATUSES.includes(j.status)) throw new Error(`job ${j.id}: only finished jobs are imported`);
-    const info = this.db
-      .prepare(
-        `INSERT OR IGNORE INTO jobs(id, number, status, prompt, document, extra_data, outputs, client_id,
+    const info = this.stmt(
+      `INSERT OR IGNORE INTO jobs(id, number, status, prompt, document, extra_data, outputs, client_id,
            created_at, started_at, finished_at, results, messages, error)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        j.id,
-        j.number,
-        j.status,
-        JSON.stringify(j.prompt),
-        JSON.stringify(j.document),
-        JSON.stringify(j.extraData),
-        JSON.stringify(j.outputs),
-        j.clientId,
-        j.createdAt,
-        j.startedAt,
-        j.finishedAt ?? Date.now(),
-        JSON.stringify(j.results),
-        JSON.stringify(j.messages),
-        j.error ? JSON.stringify(j.error) : null,
-      );
+    ).run(
+      j.id,
+      j.number,
+      j.status,
+      JSON.stringify(j.prompt),
+      JSON.stringify(j.document),
+      JSON.stringify(j.extraData),
+      JSON.stringify(j.outputs),
+      j.clientId,
+      j.createdAt,
+      j.startedAt,
+      j.finishedAt ?? Date.now(),
+      JSON.stringify(j.results),
+      JSON.stringify(j.messages),
+      j.error ? JSON.stringify(j.error) : null,
+    );
     if (info.changes > 0) {
       this.changes++;
       await this.durable();
@@ -886,7 +884,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async getMeta(key: string): Promise<string | null> {
-    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const r = this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return r?.value ?? null;
   }
 

@@ -44,11 +44,13 @@ interface Snapshot {
   pending: Array<[created: number, item: QueueItem]>;
 }
 
-/** What one server asks of the others. */
-export type ControlMessage =
-  | { op: 'delete'; ids: string[]; statuses: JobStatus[]; from: string }
-  | { op: 'clear'; statuses: JobStatus[]; from: string }
-  | { op: 'interrupt'; id: string; from: string };
+/** What one server asks of the others ... */
+export type ControlRequest =
+  | { op: 'delete'; ids: string[]; statuses: JobStatus[] }
+  | { op: 'clear'; statuses: JobStatus[] }
+  | { op: 'interrupt'; id: string };
+/** ... as it travels, with the asking server's id. */
+export type ControlMessage = ControlRequest & { from: string };
 
 export interface ClusterOptions {
   /** Connections to Redis: one for commands, one for pub/sub, one for blocking stream reads. */
@@ -173,7 +175,7 @@ export class ClusterSync {
   }
 
   /** Asks every server (this one included) to apply `m`. */
-  async control(m: DistributiveOmit<ControlMessage, 'from'>): Promise<void> {
+  async control(m: ControlRequest): Promise<void> {
     await this.cmd.publish(CONTROL, JSON.stringify({ ...m, from: this.id }));
   }
 
@@ -238,5 +240,3 @@ export class ClusterSync {
     await this.reading;
   }
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
