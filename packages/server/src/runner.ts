@@ -43,6 +43,10 @@ export interface JobEngine {
   capacity?(): number;
   /** The workers it runs jobs on, for GET /api/workers. */
   workers?(): Promise<WorkerInfo[]>;
+  /** Its per-step progress and previews arrive already coalesced (see throttle.ts; the queue's workers
+   *  coalesce before they publish): the runner passes them on as they come instead of holding them a
+   *  second time. */
+  readonly coalescesEvents?: boolean;
   /** Set by the runner: called when capacity() grows (a worker joined). */
   onCapacity?: () => void;
   /** Loaded models and the like, for /system_stats (null when unknown). */
@@ -173,8 +177,10 @@ export class JobRunner extends EventEmitter {
     const mapped = comfyEvents(id, this.hub);
     const { messages, outputs, onEvent } = mapped;
 
-    // Per-step progress and previews coalesced; state changes pass at once, after what is held.
-    const throttle = new EventThrottle(this.progressIntervalMs, onEvent);
+    // Per-step progress and previews coalesced; state changes pass at once, after what is held. An
+    // engine that coalesced them already is not throttled again (a second throttle would hold a value
+    // up to another interval); interval 0 passes every event through, in order.
+    const throttle = new EventThrottle(this.engine.coalescesEvents ? 0 : this.progressIntervalMs, onEvent);
     let result: RunResult;
     try {
       result = await this.engine.run(job.document as unknown as WorkflowDocument, {

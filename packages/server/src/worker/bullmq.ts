@@ -169,6 +169,8 @@ export class BullmqEngine implements JobEngine {
   /** Ends run() of a job removed from the queue before a worker took it. */
   private readonly removed = new Map<string, () => void>();
   private live: Heartbeat[] = [];
+  /** The workers coalesce progress and previews before they publish (runQueueWorker). */
+  readonly coalescesEvents = true;
   private timer: NodeJS.Timeout | undefined;
   onCapacity?: () => void;
 
