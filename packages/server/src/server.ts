@@ -22,7 +22,7 @@ import { apiError } from './schemas.js';
 import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
 import { progressInterval } from './throttle.js';
 import { BullmqEngine, redisConnection } from './worker/bullmq.js';
-import { ClusterSync, type ControlMessage } from './worker/cluster.js';
+import { ClusterSync } from './worker/cluster.js';
 import { ProcessEngine } from './worker/supervisor.js';
 import { WsHub } from './ws.js';
 
@@ -424,7 +424,8 @@ function assemble(options: ServerOptions): { ctx: ServerContext; inProcess: bool
   let statusScheduled = false;
   const refreshCount = async () => {
     try {
-      ctx.queueRemaining = await store.count(['pending', 'running']);
+      // several servers on one queue: every live server's prompts (see worker/cluster.ts)
+      ctx.queueRemaining = (await store.count(['pending', 'running'])) + (cluster?.peerRemaining() ?? 0);
     } catch (e) {
       log.error('could not count the queue', e);
     }
@@ -442,7 +443,11 @@ function assemble(options: ServerOptions): { ctx: ServerContext; inProcess: bool
         dirs: host,
         log,
         queueItem,
-        onControl: (m) => applyControl(m),
+        onControl: async (m) => {
+          if (m.op === 'interrupt') runner.interrupt(m.id);
+        },
+        onQueueChanged: () => refreshQueue(),
+        onPeersChanged: () => void refreshCount(),
       })
     : undefined;
   const refreshQueue = async () => {
@@ -450,15 +455,6 @@ function assemble(options: ServerOptions): { ctx: ServerContext; inProcess: bool
     cluster?.queueChanged();
   };
   const runner = new JobRunner(store, executor, hub, log, refreshQueue, progressInterval(opts.progressIntervalMs));
-  /** What another server asked of this one (see worker/cluster.ts). */
-  const applyControl = async (m: ControlMessage) => {
-    if (m.op === 'interrupt') runner.interrupt(m.id);
-    else {
-      if (m.op === 'delete') await store.delete(m.ids, m.statuses);
-      else await store.clear(m.statuses);
-      await refreshQueue();
-    }
-  };
   if (cluster) runner.on('finished', (e: JobFinishedEvent) => void cluster.announce(e.id));
   executor.onCapacity = () => runner.kick();
   const keep = opts.historyMaxItems ?? (Number(process.env.PRIORGRAPH_HISTORY_MAX) || DEFAULT_HISTORY_MAX);

@@ -45,6 +45,32 @@ let url: string;
 const workers = new Map<string, ChildProcess>();
 /** The 50 prompts of the burst test, for the two-server test. */
 let burstIds: string[] = [];
+/** The second server of the two-server test. */
+let serverB: { child: ChildProcess; url: string } | undefined;
+
+/** Polls `f` until it gives a value (at most 60 s). */
+async function until<T>(what: string, f: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 600; i++) {
+    const v = await f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+/** A job's entry in `base`'s /history once it is there. */
+const finished = (base: string, id: string) =>
+  until(`${id} in the history of ${base}`, async () => {
+    const h = (await get(base, `/history/${id}`)).json;
+    return h[id] as {
+      status: { status_str: string };
+      outputs: Record<string, { images: Record<string, string>[] }>;
+    };
+  });
+/** Stops every worker process still running. */
+async function stopWorkers(): Promise<void> {
+  for (const w of workers.values()) if (w.exitCode === null && w.signalCode === null) w.kill('SIGTERM');
+  await untilWorkers(0);
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -60,8 +86,16 @@ function freePort(): Promise<number> {
 /** Spawns and resolves once stdout matches `ready` (rejects if it exits first). */
 /** Everything each child wrote, by child. */
 const output = new Map<ChildProcess, string>();
-function start(cmd: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  env?: Record<string, string>,
+): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: env ? { ...process.env, ...env } : undefined,
+  });
   procs.push(child);
   output.set(child, '');
   return new Promise((resolve, reject) => {
@@ -82,7 +116,7 @@ function start(cmd: string, args: string[], ready: RegExp): Promise<{ child: Chi
 }
 
 /** A worker process; `withTestPlugin: false` makes one that lacks the test plugin's node types. */
-async function startWorker(name: string, withTestPlugin = true): Promise<void> {
+async function startWorker(name: string, withTestPlugin = true, env?: Record<string, string>): Promise<void> {
   const { child } = await start(
     process.execPath,
     [
@@ -105,6 +139,7 @@ async function startWorker(name: string, withTestPlugin = true): Promise<void> {
       '3',
     ],
     /ready\n/,
+    env,
   );
   workers.set(name, child);
 }
@@ -121,10 +156,13 @@ let server: ChildProcess;
 let redis: ChildProcess;
 let redisArgs: string[];
 /** A server process on the queue, its data in `<dir>/<name>` (which survives restarts). */
-async function launchServer(name: string): Promise<{ child: ChildProcess; url: string }> {
+async function launchServer(
+  name: string,
+  options: Record<string, unknown> = {},
+): Promise<{ child: ChildProcess; url: string }> {
   const r = await start(
     process.execPath,
-    ['--import', 'tsx', serveScript, join(dir, name), JSON.stringify({ queue: redisUrl, pluginsDir })],
+    ['--import', 'tsx', serveScript, join(dir, name), JSON.stringify({ queue: redisUrl, pluginsDir, ...options })],
     /(http:\/\/\S+)\n/,
   );
   return { child: r.child, url: r.match[1] };
@@ -333,8 +371,7 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
   }, 240_000);
 
   it('Redis restarted with a job queued: the job survives and runs when a worker comes', async () => {
-    for (const w of workers.values()) if (w.exitCode === null && w.signalCode === null) w.kill('SIGTERM');
-    await untilWorkers(0);
+    await stopWorkers();
     const id = (await post(url, '/prompt', { prompt: prompt(21, 2, 50), client_id: 'q6' })).json.prompt_id;
     // the server hands it to the queue (no worker is there to take it)
     for (;;) {
@@ -396,22 +433,7 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
     await untilWorkers(3);
     // A second server joins late: it catches up with the history written before it came
     const b = await launchServer('server-b');
-    const until = async <T>(what: string, f: () => Promise<T | undefined>): Promise<T> => {
-      for (let i = 0; i < 600; i++) {
-        const v = await f();
-        if (v !== undefined) return v;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`timed out waiting for ${what}`);
-    };
-    const finished = (base: string, id: string) =>
-      until(`${id} in the history of ${base}`, async () => {
-        const h = (await get(base, `/history/${id}`)).json;
-        return h[id] as {
-          status: { status_str: string };
-          outputs: Record<string, { images: Record<string, string>[] }>;
-        };
-      });
+    serverB = b;
     const viewed = async (base: string, img: Record<string, string>) =>
       Buffer.from(await (await fetch(`${base}/view?${new URLSearchParams(img)}`)).arrayBuffer())
         .subarray(8)
@@ -460,4 +482,66 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
     expect(new Set(hb)).toEqual(new Set(ha));
     expect(ha).toHaveLength(new Set(ha).size);
   }, 300_000);
+
+  it('a history delete made while another server is down reaches it when it comes back', async () => {
+    await untilWorkers(3);
+    const b = serverB!;
+    const [gone, kept] = [burstIds[1], burstIds[2]];
+    for (const id of [gone, kept]) await finished(b.url, id); // B has both
+    b.child.kill('SIGTERM');
+    await new Promise((r) => b.child.once('exit', r));
+    expect((await post(url, '/history', { delete: [gone] })).status).toBe(200);
+    expect((await get(url, `/history/${gone}`)).json).toEqual({});
+    // a job finished after the delete: once B has it, B has read past the delete in the shared history
+    const after = (await post(url, '/prompt', { prompt: prompt(36, 2, 20), client_id: 'cl' })).json.prompt_id;
+    await finished(url, after);
+    serverB = await launchServer('server-b'); // the same data dir: it catches up from where it stopped
+    await finished(serverB.url, after);
+    expect((await get(serverB.url, `/history/${gone}`)).json).toEqual({});
+    expect((await get(serverB.url, `/api/jobs/${gone}`)).status).toBe(404);
+    expect(Object.keys((await get(serverB.url, `/history/${kept}`)).json)).toEqual([kept]);
+  }, 240_000);
+
+  it("queue_remaining (GET /prompt and the status message) counts every live server's prompts", async () => {
+    await stopWorkers(); // nothing runs: what is posted stays queued
+    const b = serverB!;
+    const remaining = async (base: string) => (await get(base, '/prompt')).json.exec_info.queue_remaining as number;
+    const ws = await WsRecorder.open(b.url, 'qr');
+    const statusOf = (n: number) => (f: { type: string; data: Record<string, unknown> }) =>
+      f.type === 'status' &&
+      (f.data.status as { exec_info: { queue_remaining: number } }).exec_info.queue_remaining === n;
+    expect(await remaining(b.url)).toBe(0);
+    for (const v of [51, 52, 53]) await post(url, '/prompt', { prompt: prompt(v, 2, 20), client_id: 'qr' });
+    expect(await remaining(url)).toBe(3);
+    await ws.waitFor(statusOf(3), 30_000); // B's clients hear of A's prompts
+    expect(await remaining(b.url)).toBe(3);
+    await post(b.url, '/prompt', { prompt: prompt(54, 2, 20), client_id: 'qr' });
+    await until('4 on A', async () => ((await remaining(url)) === 4 ? true : undefined));
+    expect(await remaining(b.url)).toBe(4);
+    // emptied: the pending ones cleared through A, the running ones (waiting in Redis) interrupted
+    const seen = ws.frames.length;
+    expect((await post(url, '/queue', { clear: true })).status).toBe(200);
+    for (const base of [url, b.url]) await post(base, '/interrupt', {});
+    await ws.waitFor((f) => ws.frames.indexOf(f) >= seen && statusOf(0)(f), 30_000);
+    await until('0 on A', async () => ((await remaining(url)) === 0 ? true : undefined));
+    ws.close();
+  }, 240_000);
+
+  it("the server passes on the workers' coalesced progress without holding it a second time", async () => {
+    await untilWorkers(0);
+    // a server whose own interval would hold everything between a node's first and last step, and a
+    // worker that publishes every step: the client sees every step, in order
+    const c = await launchServer('server-c', { progressIntervalMs: 60_000 });
+    await startWorker('wEvery', true, { PRIORGRAPH_PROGRESS_INTERVAL_MS: '0' });
+    const ws = await WsRecorder.open(c.url, 'ev');
+    const id = (await post(c.url, '/prompt', { prompt: prompt(61, 8, 30), client_id: 'ev' })).json.prompt_id;
+    await ws.waitFor((f) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id, 90_000);
+    const values = ws
+      .of(id)
+      .filter((f) => f.type === 'progress' && f.data.node === '2')
+      .map((f) => f.data.value);
+    expect(values).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(ws.binary).toHaveLength(8); // every step's preview
+    ws.close();
+  }, 240_000);
 });

@@ -17,8 +17,14 @@
  *   not kept in Redis itself: the store already is the durable, paginated, pruned and
  *   integrity-checked history of the single-machine default, and Redis holds only what must be
  *   shared, bounded.
- * - Deleting or clearing queued prompts or history, and interrupting a prompt another server runs,
- *   go out on `priorgraph:control`; every server applies them to what it holds.
+ *   GET /queue, and `queue_remaining` in the status message, count its own and every live peer's
+ *   prompts; a server whose count changes says so on `priorgraph:queues`, so the others re-read.
+ * - Deleting or clearing queued prompts or history are entries on the same history stream, so that
+ *   they are durable and ordered with the jobs they concern: every server applies them as it reads
+ *   them, and one that was down applies those it missed when it catches up. A history clear removes
+ *   what came before it in the stream, on every server alike (the clearing one included), never a
+ *   job of the reading server's own whose entry comes after it. Interrupting a prompt another server
+ *   runs goes out on `priorgraph:control` (pub/sub: it means nothing later).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@priorgraph/core';
@@ -28,6 +34,7 @@ import { carriedFiles, type OutputDirs, writeCarriedFiles } from './carried.js';
 
 const HISTORY = 'priorgraph:history';
 const CONTROL = 'priorgraph:control';
+const QUEUES = 'priorgraph:queues';
 const SERVER_KEY = (id: string) => `priorgraph:servers:${id}`;
 /** Finished jobs the shared stream keeps for servers that were away (older ones are trimmed). */
 export const HISTORY_STREAM_MAX = 10_000;
@@ -59,8 +66,12 @@ export interface ClusterOptions {
   dirs: OutputDirs;
   log: Logger;
   queueItem: (j: JobRecord) => QueueItem;
-  /** Applies another server's request to what this one holds. */
+  /** Applies another server's interrupt to what this one holds. */
   onControl: (m: ControlMessage) => Promise<void>;
+  /** This server's queue changed by a delete or clear another server asked for. */
+  onQueueChanged: () => Promise<void>;
+  /** The count of the other servers' prompts (peerRemaining()) changed. */
+  onPeersChanged: () => void;
 }
 
 export class ClusterSync {
@@ -74,6 +85,13 @@ export class ClusterSync {
   private scheduled: NodeJS.Timeout | undefined;
   private reading: Promise<void> = Promise.resolve();
   private peersCache: { at: number; value: Promise<Snapshot[]> } | null = null;
+  /** The other live servers' running + pending prompts, as last read. */
+  private peerTotal = 0;
+  /** This server's count as last published on QUEUES. */
+  private publishedCount = -1;
+  /** Jobs this server finished whose own stream entry the reader has not passed yet: a clear read
+   *  before that entry must leave them (they finished after it). */
+  private readonly ownAhead = new Set<string>();
 
   constructor(private readonly opts: ClusterOptions) {
     this.cmd = opts.connect();
@@ -86,10 +104,18 @@ export class ClusterSync {
     this.id = (await store.getMeta('server_id')) ?? randomUUID();
     await store.setMeta('server_id', this.id);
     this.position = (await store.getMeta(POSITION)) ?? '0';
-    this.sub.on('message', (_channel: string, text: string) => void this.receive(text));
-    await this.sub.subscribe(CONTROL);
+    this.sub.on('message', (channel: string, text: string) => {
+      if (channel === QUEUES) {
+        if (text !== this.id) void this.refreshPeers();
+      } else void this.receive(text);
+    });
+    await this.sub.subscribe(CONTROL, QUEUES);
     await this.publishSnapshot();
-    this.timer = setInterval(() => void this.publishSnapshot(), SNAPSHOT_REFRESH_MS);
+    await this.refreshPeers();
+    this.timer = setInterval(() => {
+      void this.publishSnapshot();
+      void this.refreshPeers(); // a peer that died drops off when its snapshot expires
+    }, SNAPSHOT_REFRESH_MS);
     this.reading = this.readLoop();
   }
 
@@ -113,9 +139,30 @@ export class ClusterSync {
         pending: (await store.list(['pending'])).map(entry),
       };
       await this.cmd.set(SERVER_KEY(this.id), JSON.stringify(snap), 'PX', SNAPSHOT_TTL_MS);
+      const count = snap.running.length + snap.pending.length;
+      if (count !== this.publishedCount) {
+        this.publishedCount = count;
+        await this.cmd.publish(QUEUES, this.id);
+      }
     } catch (e) {
       this.opts.log.warn(`could not publish this server's queue to Redis: ${(e as Error).message}`);
     }
+  }
+
+  /** How many prompts the other live servers hold (running and pending), as last read. */
+  peerRemaining(): number {
+    return this.peerTotal;
+  }
+
+  /** Re-reads the peers' snapshots (a peer said its queue changed, or the periodic look). */
+  private async refreshPeers(): Promise<void> {
+    if (this.closed) return;
+    const value = this.readPeers();
+    this.peersCache = { at: Date.now(), value };
+    const total = (await value).reduce((n, s) => n + s.running.length + s.pending.length, 0);
+    if (total === this.peerTotal) return;
+    this.peerTotal = total;
+    this.opts.onPeersChanged();
   }
 
   /** The other live servers' running and pending prompts, oldest first. */
@@ -152,6 +199,7 @@ export class ClusterSync {
 
   /** A job this server finished: to the shared history, with its output files. */
   async announce(id: string): Promise<void> {
+    this.ownAhead.add(id);
     try {
       const job = await this.opts.store.get(id);
       if (!job || !FINISHED_STATUSES.includes(job.status)) return;
@@ -174,9 +222,13 @@ export class ClusterSync {
     }
   }
 
-  /** Asks every server (this one included) to apply `m`. */
+  /** Asks every other server to apply `m` (this one has applied it already): an interrupt at once
+   *  (pub/sub), a delete or clear through the history stream, so that it is durable. */
   async control(m: ControlRequest): Promise<void> {
-    await this.cmd.publish(CONTROL, JSON.stringify({ ...m, from: this.id }));
+    const text = JSON.stringify({ ...m, from: this.id });
+    if (m.op === 'interrupt') await this.cmd.publish(CONTROL, text);
+    else
+      await this.cmd.xadd(HISTORY, 'MAXLEN', '~', String(HISTORY_STREAM_MAX), '*', 'server', this.id, 'control', text);
   }
 
   private async receive(text: string): Promise<void> {
@@ -223,12 +275,35 @@ export class ClusterSync {
   private async importEntry(fields: string[]): Promise<void> {
     const f = new Map<string, string>();
     for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i], fields[i + 1]);
-    if (f.get('server') === this.id) return;
+    const control = f.get('control');
+    if (control !== undefined) return this.applyStreamed(JSON.parse(control) as ControlMessage);
     const job = JSON.parse(f.get('job') ?? 'null') as JobRecord | null;
+    if (f.get('server') === this.id) {
+      if (job?.id) this.ownAhead.delete(job.id);
+      return;
+    }
     if (!job?.id) return;
     if ((await this.opts.store.get(job.id)) !== null) return;
     writeCarriedFiles(this.opts.dirs, job.id, JSON.parse(f.get('files') ?? '[]'), this.opts.log);
     await this.opts.store.importFinished(job);
+  }
+
+  /** A delete or clear read from the stream. This server applied its own already, when asked; a
+   *  history clear it applies again at its place in the stream, for the jobs recorded since. */
+  private async applyStreamed(m: ControlMessage): Promise<void> {
+    if (m.op === 'interrupt') return;
+    const { store } = this.opts;
+    const own = m.from === this.id;
+    const statuses = own ? m.statuses.filter((s) => FINISHED_STATUSES.includes(s)) : m.statuses;
+    if (m.op === 'delete' && !own) await store.delete(m.ids, statuses);
+    else if (m.op === 'clear' && statuses.length > 0) {
+      if (this.ownAhead.size === 0) await store.clear(statuses);
+      else {
+        const ids = (await store.list(statuses)).map((j) => j.id).filter((id) => !this.ownAhead.has(id));
+        await store.delete(ids, statuses);
+      }
+    } else return;
+    await this.opts.onQueueChanged();
   }
 
   async close(): Promise<void> {
