@@ -4,7 +4,22 @@
  * code in (a) the server's local worker process, (b) BullMQ on a real redis-server with 1, 2 and 4
  * `priorgraph worker` processes. Reports wall time and throughput as a ratio to (a), and per-job
  * added latency: POST → first progress event, and last progress event → output visible at /view.
+ * Before the burst, each setup also runs jobs ONE AT A TIME on an idle queue (Slow: 2 × 25 ms): the
+ * first after start is reported apart (cold: fresh processes, BullMQ's Lua scripts not yet loaded in
+ * a fresh Redis), then the median of 8 (warm), with BullMQ's own stages read from the job's hash
+ * (`timestamp` = added, `processedOn` = taken by a worker).
  * Needs /usr/bin/redis-server (or PRIORGRAPH_REDIS_SERVER). Run: node --import tsx bench/queue.bench.ts
+ *
+ * Queue → first progress (issue 11, 3 Dec 09:39–09:45 UTC, main vs this branch alternating, load
+ * 8–11): idle queue, warm, median of 8 — local 47–68 ms, BullMQ 1 worker 52–88 ms (main 53 / 88,
+ * branch 66 / 52); per run the difference swings from −15 to +41 ms with the load, BullMQ's own
+ * add → taken is 2–7 ms. Traced over many jobs the queue adds ≈ 5 ms (below). The burst's first wave
+ * (1, 2, 4 samples) spreads 85–304 ms on both (local 55–93 ms): with 24 POSTs arriving and 2–8 more
+ * processes on 2 cores it measures contention, not the queue. A per-stage trace of 36 sequential jobs
+ * (load ≈ 5, temporary timestamps in each process): runner start → added 3.1 ms → taken 2.9 → in the
+ * worker's child 3.0 → first step (validation, 25 ms wait) 27.8 → PUBLISH 1.1 → server 0.7 → websocket
+ * 0.8; total 51.3 ms vs 46.0 ms local (+5.3); the first job of 8 warm bursts (load ≈ 6.5) 67.7 vs
+ * 63.5 ms (+4.2). The earlier "+31–43 ms" was the first job after start (cold), one sample each.
  *
  * Per-step events coalesced in the worker before PUBLISH (issue 11; src/throttle.ts: ≤ 1 progress and
  * ≤ 1 preview per job per 100 ms, the last value and every state message always). Recorded 2026-12-03,
@@ -18,6 +33,7 @@
  * commands are BullMQ's own (add/take/lock/complete scripts and their stream events).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer as netServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -27,6 +43,8 @@ import { fileURLToPath } from 'node:url';
 import { SERVE_SCRIPT, TEST_PLUGIN_URL, WebSocket } from '@priorgraph/server/testkit';
 
 const JOBS = 24;
+/** Jobs timed one at a time on an idle queue, after a first one (which is timed apart: cold). */
+const SEQUENTIAL = 8;
 const REDIS = process.env.PRIORGRAPH_REDIS_SERVER ?? '/usr/bin/redis-server';
 const serveScript = SERVE_SCRIPT;
 const cli = fileURLToPath(new URL('../packages/server/src/cli.ts', import.meta.url));
@@ -78,24 +96,42 @@ function freePort(): Promise<number> {
   });
 }
 
-/** `INFO commandstats` of a redis-server over a plain socket: calls per command. */
-function commandStats(port: number): Promise<Map<string, number>> {
+/** One command to a redis-server over a plain socket; the reply's text once `complete` says it is whole. */
+function redisCall(port: number, args: string[], complete: (text: string) => boolean): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = connect(port, '127.0.0.1');
     let text = '';
     sock.on('data', (d) => {
       text += String(d);
-      const header = text.match(/^\$(\d+)\r\n/);
-      if (header && Buffer.byteLength(text) >= header[0].length + Number(header[1])) {
+      if (complete(text)) {
         sock.end();
-        const calls = new Map<string, number>();
-        for (const m of text.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) calls.set(m[1], Number(m[2]));
-        resolve(calls);
+        resolve(text);
       }
     });
     sock.on('error', reject);
-    sock.write('INFO commandstats\r\n');
+    sock.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
   });
+}
+
+/** `INFO commandstats`: calls per command. */
+async function commandStats(port: number): Promise<Map<string, number>> {
+  const text = await redisCall(port, ['INFO', 'commandstats'], (t) => {
+    const header = t.match(/^\$(\d+)\r\n/);
+    return header !== null && Buffer.byteLength(t) >= header[0].length + Number(header[1]);
+  });
+  const calls = new Map<string, number>();
+  for (const m of text.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) calls.set(m[1], Number(m[2]));
+  return calls;
+}
+
+/** When BullMQ added a job and when a worker took it (epoch ms, from the job's hash). */
+async function jobTimes(port: number, id: string): Promise<{ added: number; taken: number }> {
+  const reply = /^\*2\r\n(?:\$-1\r\n|\$\d+\r\n[^\r]*\r\n){2}/;
+  const text = await redisCall(port, ['HMGET', `bull:priorgraph:${id}`, 'timestamp', 'processedOn'], (t) =>
+    reply.test(t),
+  );
+  const [added, taken] = [...text.matchAll(/\$\d+\r\n(\d+)\r\n/g)].map((m) => Number(m[1]));
+  return { added, taken };
 }
 const diff = (a: Map<string, number>, b: Map<string, number>) =>
   new Map([...b].map(([k, v]) => [k, v - (a.get(k) ?? 0)] as const).filter(([, v]) => v > 0));
@@ -103,6 +139,8 @@ const total = (m: Map<string, number>) => [...m.values()].reduce((x, y) => x + y
 
 interface Run {
   wallMs: number;
+  /** One job at a time on an idle queue: the first after start, then the rest (warm). */
+  idle?: Idle;
   /** Redis commands during the run (BullMQ runs only), and during as long a stretch idle before it */
   redis?: { run: Map<string, number>; idle: Map<string, number> };
   firstProgress: number[];
@@ -178,6 +216,65 @@ async function measure(url: string, workers: number): Promise<Run> {
   return { wallMs, firstProgress, lastToView };
 }
 
+/** Epoch ms with sub-ms resolution (comparable with the servers' and BullMQ's Date.now()). */
+const epoch = () => performance.timeOrigin + performance.now();
+
+interface Idle {
+  /** POST sent → first progress on the websocket, the first job after start (cold) and the rest. */
+  cold: number;
+  warm: number[];
+  /** Of the warm jobs, ms after POST sent: answered, added to BullMQ, taken by a worker. */
+  stages: Array<{ answered: number; added?: number; taken?: number; first: number }>;
+}
+
+/** SEQUENTIAL jobs, each posted when the one before has ended, on an otherwise idle queue. */
+async function idleLatency(url: string, redisPort?: number): Promise<Idle> {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/ws?clientId=idle`);
+  await new Promise((r) => ws.once('open', r));
+  const first = new Map<string, number>();
+  let ended: (id: string) => void = () => {};
+  ws.on('message', (data, binary) => {
+    if (binary) return;
+    const f = JSON.parse(String(data)) as { type: string; data: { prompt_id?: string; node?: string | null } };
+    const id = f.data?.prompt_id;
+    if (!id) return;
+    if (f.type === 'progress' && !first.has(id)) first.set(id, epoch());
+    if (f.type === 'executing' && f.data.node === null) ended(id);
+  });
+  const out: Idle = { cold: 0, warm: [], stages: [] };
+  for (let i = 0; i <= SEQUENTIAL; i++) {
+    const id = randomUUID();
+    const prompt = {
+      '1': { class_type: 'Number', inputs: { value: i } },
+      '2': { class_type: 'Slow', inputs: { x: ['1', 0], steps: 2, ms: 25, seed: 7_000_000 + i } },
+      '3': { class_type: 'SaveNumber', inputs: { value: ['2', 0], prefix: `idle${i}` } },
+    };
+    const done = new Promise<void>((r) => {
+      ended = (e) => e === id && r();
+    });
+    const sent = epoch();
+    const r = await fetch(`${url}/prompt`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt, client_id: 'idle', prompt_id: id }),
+    });
+    await r.arrayBuffer();
+    const answered = epoch() - sent;
+    await done;
+    const latency = first.get(id)! - sent;
+    if (i === 0) {
+      out.cold = latency;
+      continue;
+    }
+    out.warm.push(latency);
+    const t = redisPort === undefined ? undefined : await jobTimes(redisPort, id);
+    out.stages.push({ answered, added: t && t.added - sent, taken: t && t.taken - sent, first: latency });
+    await new Promise((res) => setTimeout(res, 100)); // the queue idle again
+  }
+  ws.close();
+  return out;
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -194,7 +291,8 @@ try {
       ['--import', 'tsx', serveScript, join(dir, 'local')],
       /(http:\/\/\S+)\n/,
     );
-    rows.push({ name: 'local worker process', r: await measure(url, 1) });
+    const idle = await idleLatency(url);
+    rows.push({ name: 'local worker process', r: { ...(await measure(url, 1)), idle } });
     await stopAll();
   }
   // (b) BullMQ with N workers
@@ -250,6 +348,7 @@ try {
     while (((await (await fetch(`${url}/api/workers`)).json()) as unknown[]).length < n) {
       await new Promise((r) => setTimeout(r, 200));
     }
+    const idleRun = await idleLatency(url, port);
     // what the queue costs Redis: commands while idle for a stretch, then during the run
     const i0 = await commandStats(port);
     const idleStart = performance.now();
@@ -260,6 +359,7 @@ try {
     const r1 = await commandStats(port);
     const idle = new Map([...diff(i0, i1)].map(([k, v]) => [k, (v * r.wallMs) / idleMs] as const));
     r.redis = { run: diff(i1, r1), idle };
+    r.idle = idleRun;
     rows.push({ name: `BullMQ, ${n} worker${n > 1 ? 's' : ''}`, r });
     await stopAll();
   }
@@ -294,5 +394,24 @@ for (const { name, r } of rows) {
   const idlePerSec = (total(idle) / r.wallMs) * 1000;
   console.log(
     `| ${name} | ${perJob.toFixed(1)} | ${((run.get('publish') ?? 0) / JOBS).toFixed(1)} | ${((run.get('evalsha') ?? 0) / JOBS).toFixed(1)} | ${idlePerSec.toFixed(1)} |`,
+  );
+}
+
+console.log(
+  `\nOne job at a time on an idle queue (Slow: 2 steps × 25 ms; POST sent → first progress on the websocket; the first job after start apart, then the median of ${SEQUENTIAL}; BullMQ's stages from the job's hash, ms after POST sent):\n`,
+);
+console.log(
+  '| node code runs in | first job after start | idle queue → first progress, median (min–max) | POST answered | added to BullMQ | taken by a worker |',
+);
+console.log('|---|---|---|---|---|---|');
+for (const { name, r } of rows) {
+  const i = r.idle;
+  if (!i) continue;
+  const stage = (k: 'answered' | 'added' | 'taken') => {
+    const xs = i.stages.map((x) => x[k]).filter((x): x is number => x !== undefined);
+    return xs.length > 0 ? median(xs).toFixed(1) : '—';
+  };
+  console.log(
+    `| ${name} | ${i.cold.toFixed(1)} | ${median(i.warm).toFixed(1)} (${Math.min(...i.warm).toFixed(1)}–${Math.max(...i.warm).toFixed(1)}) | ${stage('answered')} | ${stage('added')} | ${stage('taken')} |`,
   );
 }
