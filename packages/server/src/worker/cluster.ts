@@ -202,7 +202,10 @@ export class ClusterSync {
     this.ownAhead.add(id);
     try {
       const job = await this.opts.store.get(id);
-      if (!job || !FINISHED_STATUSES.includes(job.status)) return;
+      if (!job || !FINISHED_STATUSES.includes(job.status)) {
+        this.ownAhead.delete(id); // no entry will come
+        return;
+      }
       const files = carriedFiles(this.opts.dirs, job.results as never, this.opts.log);
       await this.cmd.xadd(
         HISTORY,
@@ -218,6 +221,7 @@ export class ClusterSync {
         JSON.stringify(files),
       );
     } catch (e) {
+      this.ownAhead.delete(id);
       this.opts.log.error(`job ${id}: could not share it with the other servers: ${(e as Error).message}`);
     }
   }
