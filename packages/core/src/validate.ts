@@ -100,6 +100,48 @@ function topoOrder(ids: string[], sourcesOf: Map<string, string[]>, skip: Set<st
   return out;
 }
 
+/**
+ * The order topoOrder gives `ids` when nothing is skipped, or null when the links form a cycle (a
+ * source still being visited is met again). One depth-first pass, no per-node frame objects: the
+ * usual, acyclic case needs neither findCycles nor a second walk. Every source of an id in `ids`
+ * must be in `ids` (true of the active nodes and of an ancestry).
+ */
+function acyclicOrder(ids: string[], sourcesOf: Map<string, string[]>): string[] | null {
+  const out: string[] = [];
+  const state = new Map<string, 1 | 2>();
+  const stackIds: string[] = [];
+  const stackPos: number[] = [];
+  for (const root of ids) {
+    if (state.has(root)) continue;
+    state.set(root, 1);
+    stackIds.push(root);
+    stackPos.push(0);
+    while (stackIds.length > 0) {
+      const top = stackIds.length - 1;
+      const id = stackIds[top];
+      const srcs = sourcesOf.get(id);
+      const i = stackPos[top];
+      if (srcs !== undefined && i < srcs.length) {
+        stackPos[top] = i + 1;
+        const s = srcs[i];
+        const st = state.get(s);
+        if (st === 1) return null;
+        if (st === undefined) {
+          state.set(s, 1);
+          stackIds.push(s);
+          stackPos.push(0);
+        }
+      } else {
+        stackIds.pop();
+        stackPos.pop();
+        state.set(id, 2);
+        out.push(id);
+      }
+    }
+  }
+  return out;
+}
+
 function describe(v: unknown): string {
   try {
     const s = JSON.stringify(v);
@@ -359,25 +401,38 @@ function selectOutputs(pass: Pass, active: string[]): { outputs: string[]; promp
   };
 }
 
-/** Edges (source → consumers, and back) between active nodes. */
-function linkEdges(doc: WorkflowDocument, active: string[]) {
-  const consumersOf = new Map<string, string[]>();
+/** Each active node's active link sources, in input order (a node without any has no entry). */
+function linkSources(doc: WorkflowDocument, active: string[]): Map<string, string[]> {
   const sourcesOf = new Map<string, string[]>();
-  const push = (m: Map<string, string[]>, k: string, v: string) => {
-    const list = m.get(k);
-    if (list) list.push(v);
-    else m.set(k, [v]);
-  };
   for (const id of active) {
-    for (const v of Object.values(doc.nodes[id].inputs)) {
+    const inputs = doc.nodes[id].inputs;
+    let list: string[] | undefined;
+    for (const k in inputs) {
+      const v = inputs[k];
       if (!isLink(v)) continue;
       const src = doc.nodes[v.node];
       if (!src || src.mode === 'muted') continue;
-      push(consumersOf, v.node, id);
-      push(sourcesOf, id, v.node);
+      if (list) list.push(v.node);
+      else {
+        list = [v.node];
+        sourcesOf.set(id, list);
+      }
     }
   }
-  return { consumersOf, sourcesOf };
+  return sourcesOf;
+}
+
+/** The reverse of linkSources (source → consumers), each list in the order the links were found. */
+function linkConsumers(active: string[], sourcesOf: Map<string, string[]>): Map<string, string[]> {
+  const consumersOf = new Map<string, string[]>();
+  for (const id of active) {
+    for (const src of sourcesOf.get(id) ?? []) {
+      const list = consumersOf.get(src);
+      if (list) list.push(id);
+      else consumersOf.set(src, [id]);
+    }
+  }
+  return consumersOf;
 }
 
 /** `roots` and everything they depend on. */
@@ -395,7 +450,25 @@ function ancestry(roots: string[], sourcesOf: Map<string, string[]>): Set<string
   return seen;
 }
 
-type Fail = (type: ValidationErrorType, message: string, details: string, extra?: Record<string, unknown>) => void;
+/** One node's input checks in progress: the input being checked, whether any failed, its literals.
+ *  (A class, not a closure per input: validation runs per node per run.) */
+class NodeCheck {
+  failed = false;
+  /** the input being checked (errors are reported on it) */
+  name = '';
+  /** the literal inputs as written */
+  readonly literals: Record<string, unknown> = {};
+  constructor(
+    readonly pass: Pass,
+    readonly id: string,
+    readonly inputs: Record<string, unknown>,
+  ) {}
+
+  fail(type: ValidationErrorType, message: string, details: string, extra: Record<string, unknown> = {}): void {
+    this.failed = true;
+    this.pass.add(this.id, { type, message, details, extra_info: { input_name: this.name, ...extra } });
+  }
+}
 
 /** One linked input: the source node and output exist, are not muted, and their type fits. */
 function checkLink(
@@ -403,19 +476,19 @@ function checkLink(
   name: string,
   spec: InputSpec,
   value: { node: string; output: string },
-  fail: Fail,
+  c: NodeCheck,
 ): void {
   const { doc, resolved } = pass;
   const src = doc.nodes[value.node];
   if (!src) {
-    fail('bad_linked_input', 'Linked node does not exist', `${name} is linked to missing node "${value.node}"`, {
+    c.fail('bad_linked_input', 'Linked node does not exist', `${name} is linked to missing node "${value.node}"`, {
       linked_node: value.node,
     });
     return;
   }
   if (src.mode === 'muted') {
     if (!spec.optional) {
-      fail(
+      c.fail(
         'required_input_missing',
         'Required input is linked to a muted node',
         `${name} is linked to muted node "${value.node}"`,
@@ -427,7 +500,7 @@ function checkLink(
   const out = outputTypeOf(doc, resolved, value.node, value.output);
   if (!out.known) return; // the source's own missing_node_type error covers it
   if (out.type === undefined) {
-    fail(
+    c.fail(
       'bad_linked_input',
       'Linked output does not exist',
       `${name} is linked to output "${value.output}" of node "${value.node}" (${src.type}), which has no such output`,
@@ -437,7 +510,7 @@ function checkLink(
   }
   const expected = spec.kind === 'combo' ? 'COMBO,STRING' : widgetTypeName(spec);
   if (!compatible(out.type, expected)) {
-    fail(
+    c.fail(
       'return_type_mismatch',
       'Return type mismatch between linked nodes',
       `${name}, received_type(${out.type}) mismatch input_type(${widgetTypeName(spec)})`,
@@ -446,32 +519,40 @@ function checkLink(
   }
 }
 
-/** One literal (widget) value: its type, range and, for a combo, its options. */
-async function checkLiteral(
-  pass: Pass,
+/** One literal (widget) value: its type, range and, for a combo, its options (the only
+ *  asynchronous check: a promise then, else nothing). */
+function checkLiteral(
   name: string,
   spec: Exclude<InputSpec, { kind: 'socket' }>,
   value: unknown,
-  fail: Fail,
-): Promise<void> {
+  c: NodeCheck,
+): Promise<void> | undefined {
   const problem = WIDGET_KINDS[spec.kind].check(spec, value);
   if (problem?.kind === 'type') {
-    fail('invalid_input_type', 'Invalid input type', `${name}: expected ${problem.error}, got ${describe(value)}`, {
+    c.fail('invalid_input_type', 'Invalid input type', `${name}: expected ${problem.error}, got ${describe(value)}`, {
       received_value: value,
     });
   } else if (problem) {
     const type = problem.kind === 'min' ? 'value_smaller_than_min' : 'value_bigger_than_max';
-    fail(type, `Value ${problem.error}`, `${name}`, { received_value: value });
-  } else if (spec.kind === 'combo') {
-    const { options: opts, error } = await comboOptions(spec, pass.host);
-    if (!opts.includes(value as string)) {
-      fail(
-        'value_not_in_list',
-        'Value not in list',
-        `${name}: ${describe(value)} not in ${error ? `(${error})` : describe(opts)}`,
-        { received_value: value, input_config: opts.slice(0, 50) },
-      );
-    }
+    c.fail(type, `Value ${problem.error}`, `${name}`, { received_value: value });
+  } else if (spec.kind === 'combo') return checkCombo(name, spec, value, c);
+  return undefined;
+}
+
+async function checkCombo(
+  name: string,
+  spec: Extract<InputSpec, { kind: 'combo' }>,
+  value: unknown,
+  c: NodeCheck,
+): Promise<void> {
+  const { options: opts, error } = await comboOptions(spec, c.pass.host);
+  if (!opts.includes(value as string)) {
+    c.fail(
+      'value_not_in_list',
+      'Value not in list',
+      `${name}: ${describe(value)} not in ${error ? `(${error})` : describe(opts)}`,
+      { received_value: value, input_config: opts.slice(0, 50) },
+    );
   }
 }
 
@@ -498,69 +579,112 @@ async function customValidate(pass: Pass, id: string, t: RegisteredNodeType, lit
   }
 }
 
-/** A node's literal inputs with defaults filled in and its (migrated) inputs, when they all passed. */
-interface NodeInputs {
-  literals: Record<string, unknown>;
-  inputs: Record<string, unknown>;
+/** Each definition's inputs as [name, spec] pairs, computed once (checkNode runs per node per run). */
+const specEntries = new WeakMap<object, Array<[string, InputSpec]>>();
+function entriesOf(specs: Record<string, InputSpec>): Array<[string, InputSpec]> {
+  let e = specEntries.get(specs);
+  if (!e) {
+    e = Object.entries(specs);
+    specEntries.set(specs, e);
+  }
+  return e;
 }
 
-/** Every input of one node, then its own validate hook; null when any input failed. */
-async function checkNode(pass: Pass, id: string): Promise<NodeInputs | null> {
+/** One input: missing, linked or literal; a promise only while a combo's options are listed. */
+function checkInput(c: NodeCheck, name: string, spec: InputSpec): Promise<void> | undefined {
+  c.name = name;
+  const value = c.inputs[name];
+  if (value === undefined || value === null) {
+    if (!spec.optional)
+      c.fail('required_input_missing', 'Required input is missing', `${name} (${widgetTypeName(spec)})`);
+  } else if (isLink(value)) {
+    checkLink(c.pass, name, spec, value, c);
+  } else if (isSocketSpec(spec)) {
+    c.fail(
+      'bad_linked_input',
+      'Bad linked input, must be a link {node, output}',
+      `${name} expects a link to a ${spec.type} output, got ${describe(value)}`,
+      { received_value: value },
+    );
+  } else {
+    c.literals[name] = value;
+    return checkLiteral(name, spec, value, c);
+  }
+  return undefined;
+}
+
+/**
+ * Every input of one node, in order, then its own validate hook; null when any input failed.
+ * Synchronous unless a check is not (a combo's options, a validate hook): the usual node then
+ * costs no promise.
+ */
+function checkNode(pass: Pass, id: string): NodeCheck | null | Promise<NodeCheck | null> {
   const node = pass.doc.nodes[id];
   const t = pass.resolved.get(id);
   if (!t) return null;
-  const mig = pass.registry.migrateNode(node);
-  if (!mig.ok) {
-    pass.add(id, {
-      type: 'node_version_unsupported',
-      message: 'Node version not supported',
-      details: mig.message,
-      extra_info: { saved_version: node.version, installed_version: t.def.version },
-    });
-    return null;
-  }
-  const inputs = mig.inputs;
-  const specs = t.def.inputs as Record<string, InputSpec>;
-  let nodeHasError = false;
-  const literals: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(specs)) {
-    const value = inputs[name];
-    const fail: Fail = (type, message, details, extra = {}) => {
-      nodeHasError = true;
-      pass.add(id, { type, message, details, extra_info: { input_name: name, ...extra } });
-    };
-    if (value === undefined || value === null) {
-      if (!spec.optional)
-        fail('required_input_missing', 'Required input is missing', `${name} (${widgetTypeName(spec)})`);
-    } else if (isLink(value)) {
-      checkLink(pass, name, spec, value, fail);
-    } else if (isSocketSpec(spec)) {
-      fail(
-        'bad_linked_input',
-        'Bad linked input, must be a link {node, output}',
-        `${name} expects a link to a ${spec.type} output, got ${describe(value)}`,
-        { received_value: value },
-      );
-    } else {
-      literals[name] = value;
-      await checkLiteral(pass, name, spec, value, fail);
+  let inputs: Record<string, unknown> = node.inputs;
+  if (node.version !== t.def.version) {
+    const mig = pass.registry.migrateNode(node);
+    if (!mig.ok) {
+      pass.add(id, {
+        type: 'node_version_unsupported',
+        message: 'Node version not supported',
+        details: mig.message,
+        extra_info: { saved_version: node.version, installed_version: t.def.version },
+      });
+      return null;
     }
+    inputs = mig.inputs;
   }
-  if (nodeHasError) return null;
-  if (node.mode !== 'bypass' && typeof t.def.validate === 'function') await customValidate(pass, id, t, literals);
+  const c = new NodeCheck(pass, id, inputs);
+  const entries = entriesOf(t.def.inputs as Record<string, InputSpec>);
+  for (let i = 0; i < entries.length; i++) {
+    const pending = checkInput(c, entries[i][0], entries[i][1]);
+    if (pending) return checkRestAsync(c, t, entries, i, pending);
+  }
+  return concludeNode(c, t);
+}
+
+/** checkNode from input `i` on, once its pending check settles. */
+async function checkRestAsync(
+  c: NodeCheck,
+  t: RegisteredNodeType,
+  entries: Array<[string, InputSpec]>,
+  i: number,
+  pending: Promise<void>,
+): Promise<NodeCheck | null> {
+  await pending;
+  for (let j = i + 1; j < entries.length; j++) {
+    const next = checkInput(c, entries[j][0], entries[j][1]);
+    if (next) await next;
+  }
+  return concludeNode(c, t);
+}
+
+/** After a node's inputs: null when one failed, else the node (after its validate hook, if any). */
+function concludeNode(c: NodeCheck, t: RegisteredNodeType): NodeCheck | null | Promise<NodeCheck | null> {
+  if (c.failed) return null;
+  if (c.pass.doc.nodes[c.id].mode !== 'bypass' && typeof t.def.validate === 'function') {
+    return customValidate(c.pass, c.id, t, c.literals).then(() => c);
+  }
+  return c;
+}
+
+/** A node's literal inputs with the spec defaults filled in (what `infer` receives). */
+function literalsWithDefaults(c: NodeCheck, t: RegisteredNodeType): Record<string, unknown> {
   const withDefaults: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(specs)) {
-    if (name in literals) withDefaults[name] = literals[name];
+  for (const [name, spec] of entriesOf(t.def.inputs as Record<string, InputSpec>)) {
+    if (name in c.literals) withDefaults[name] = c.literals[name];
     else if (spec.kind !== 'socket' && spec.default !== undefined) withDefaults[name] = spec.default;
   }
-  return { literals: withDefaults, inputs };
+  return withDefaults;
 }
 
 /**
  * Facts from the graph (NodeFacts): shapes flow downstream; problems and the memory budget are
  * checked per node. Only nodes whose own inputs passed are asked; unknown facts stay unknown.
  */
-function inferFacts(pass: Pass, order: string[], passed: Map<string, NodeInputs>): void {
+function inferFacts(pass: Pass, order: string[], passed: Map<string, NodeCheck>): void {
   const facts = new Map<string, Record<string, unknown>>();
   for (const id of order) {
     const t = pass.resolved.get(id);
@@ -573,7 +697,7 @@ function inferFacts(pass: Pass, order: string[], passed: Map<string, NodeInputs>
     }
     let f: NodeFacts | undefined;
     try {
-      f = t.def.infer(ok.literals, linked, pass.host) ?? undefined;
+      f = t.def.infer(literalsWithDefaults(ok, t), linked, pass.host) ?? undefined;
     } catch {
       f = undefined;
     }
@@ -645,14 +769,15 @@ async function validateParsed(
   const active = ids.filter((id) => doc.nodes[id].mode !== 'muted');
   const missingTypes = resolveTypes(pass, ids);
   const { outputs, promptError } = selectOutputs(pass, active);
-  const { consumersOf, sourcesOf } = linkEdges(doc, active);
+  const sourcesOf = linkSources(doc, active);
   // With explicitly requested outputs (partial execution), only their ancestry is checked, as in
   // ComfyUI: a half-built node elsewhere must not block running the selected output. Unknown
   // types are reported wherever they are.
   const partial = options.outputs !== undefined && options.outputs.length > 0;
   const scope = partial ? ancestry(outputs, sourcesOf) : null;
   const checked = scope ? active.filter((id) => scope.has(id)) : active;
-  const inCycle = findCycles(checked, consumersOf);
+  const acyclic = acyclicOrder(checked, sourcesOf);
+  const inCycle = acyclic ? new Set<string>() : findCycles(checked, linkConsumers(active, sourcesOf));
   for (const id of inCycle) {
     pass.add(id, {
       type: 'dependency_cycle',
@@ -661,12 +786,14 @@ async function validateParsed(
       extra_info: {},
     });
   }
-  const passed = new Map<string, NodeInputs>();
+  // Only nodes that infer facts keep their checked inputs (the rest would be garbage held to the end).
+  const passed = new Map<string, NodeCheck>();
   for (const id of checked) {
-    const ok = await checkNode(pass, id);
-    if (ok) passed.set(id, ok);
+    let ok = checkNode(pass, id);
+    if (ok instanceof Promise) ok = await ok;
+    if (ok && typeof pass.resolved.get(id)?.def.infer === 'function') passed.set(id, ok);
   }
-  inferFacts(pass, topoOrder(checked, sourcesOf, inCycle), passed);
+  inferFacts(pass, acyclic ?? topoOrder(checked, sourcesOf, inCycle), passed);
   // dependent_outputs: the requested outputs whose ancestry includes the node.
   if (Object.keys(pass.nodeErrors).length > 0) {
     for (const out of outputs)
