@@ -3,7 +3,7 @@
  * sources' signatures), the output cache keyed by it (bounded by an estimate of the bytes its values
  * hold, least-recently-used first out), and which nodes of a plan the cache serves.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { type InputSpec, sizeOf, type UiOutput } from './api.js';
 import { widgetValue } from './inputs.js';
 import type { Plan, PlanNode } from './planning.js';
@@ -203,7 +203,7 @@ export function signature(p: PlanNode, nodes: Map<string, PlanNode>, doc: Workfl
       s += stableStringify(canonicalLiteral(spec, v === undefined && spec.kind !== 'socket' ? spec.default : v));
     }
   }
-  return createHash('sha1').update(s).digest('base64');
+  return hash('sha1', s, 'base64');
 }
 
 /** Signs every node of a plan, sources first. */
@@ -230,12 +230,10 @@ export function lookupPlan(plan: Plan, targets: readonly string[], cache: Output
   const uiOutputs: Record<string, UiOutput> = {};
   const cached: string[] = [];
   const toRun = new Set<string>();
-  const seen = new Set<string>();
   const stack = [...targets];
   while (stack.length > 0) {
     const id = stack.pop()!;
-    if (seen.has(id)) continue;
-    seen.add(id);
+    if (toRun.has(id) || values.has(id)) continue; // seen: a node either runs or the cache serves it
     const p = plan.nodes.get(id)!;
     const hit = p.mode === 'normal' && !p.t.def.notIdempotent ? cache.get(p.sig) : undefined;
     if (hit) {
@@ -247,7 +245,6 @@ export function lookupPlan(plan: Plan, targets: readonly string[], cache: Output
     toRun.add(id);
     for (const d of p.deps) stack.push(d);
   }
-  const pos = new Map(plan.order.map((id, i) => [id, i]));
-  cached.sort((a, b) => pos.get(a)! - pos.get(b)!);
+  if (cached.length > 1) cached.sort((a, b) => plan.nodes.get(a)!.index - plan.nodes.get(b)!.index);
   return { values, cached, toRun, uiOutputs };
 }
