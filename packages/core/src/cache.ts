@@ -168,7 +168,9 @@ export function stableStringify(v: unknown): string {
   return s + '}';
 }
 
-const sortedInputNames = new WeakMap<object, string[]>();
+/** Per definition: its input names, sorted, each with its `\0name=` part of a signature (built once:
+ *  signatures are built per node per run). */
+const signedInputs = new WeakMap<object, Array<[name: string, part: string]>>();
 
 /** A literal as the node will receive it (a seed 5 and "5" are one seed), or as written when the
  *  input-spec table refuses it (the run then fails on it). */
@@ -186,21 +188,22 @@ export function signature(p: PlanNode, nodes: Map<string, PlanNode>, doc: Workfl
   let s = `${p.t.qualifiedName}\u0000${p.t.def.version}\u0000${p.mode}`;
   if (p.t.def.notIdempotent && p.mode === 'normal') s += `\u0000run:${runId}`;
   const specs = p.t.def.inputs as Record<string, InputSpec>;
-  let names = sortedInputNames.get(specs);
+  let names = signedInputs.get(specs);
   if (!names) {
-    names = Object.keys(specs).sort();
-    sortedInputNames.set(specs, names);
+    names = Object.keys(specs)
+      .sort()
+      .map((name) => [name, `\u0000${name}=`]);
+    signedInputs.set(specs, names);
   }
-  for (const name of names) {
+  for (const [name, part] of names) {
     const v = p.inputs[name];
-    s += `\u0000${name}=`;
     if (isLink(v)) {
       const src = doc.nodes[v.node];
-      if (!src || src.mode === 'muted') s += 'muted';
-      else s += `@${nodes.get(v.node)!.sig}:${v.output}`;
+      if (!src || src.mode === 'muted') s += `${part}muted`;
+      else s += `${part}@${nodes.get(v.node)!.sig}:${v.output}`;
     } else {
       const spec = specs[name];
-      s += stableStringify(canonicalLiteral(spec, v === undefined && spec.kind !== 'socket' ? spec.default : v));
+      s += part + stableStringify(canonicalLiteral(spec, v === undefined && spec.kind !== 'socket' ? spec.default : v));
     }
   }
   return hash('sha1', s, 'base64');

@@ -156,19 +156,17 @@ function isSocketSpec(spec: InputSpec): spec is Extract<InputSpec, { kind: 'sock
   return spec.kind === 'socket';
 }
 
-/** The output type of `output` on node `id`, or undefined when it cannot be known. */
+/** The type of `output` on node `id`: null when the node's type is unknown (nothing can be said),
+ *  undefined when the type has no such output. */
 function outputTypeOf(
-  doc: WorkflowDocument,
   resolved: Map<string, RegisteredNodeType | null>,
   id: string,
   output: string,
-): { known: boolean; type?: string } {
+): string | null | undefined {
   const t = resolved.get(id);
-  if (!t) return { known: false };
-  const o = (t.def.outputs as readonly OutputSpec[]).find((x) => x.name === output);
-  if (!o) return { known: true };
-  void doc;
-  return { known: true, type: o.type };
+  if (!t) return null;
+  for (const o of t.def.outputs as readonly OutputSpec[]) if (o.name === output) return o.type;
+  return undefined;
 }
 
 /** The ids that lie on a cycle: Kahn's algorithm peels off everything acyclic (cheap, the usual
@@ -299,14 +297,26 @@ async function validateInner(
   return validateParsed(parsed.doc, registry, host, options);
 }
 
-const compatCache = new Map<string, boolean>();
+/** socketsCompatible, remembered per (output type, input type) pair without building a key string
+ *  (it runs per link per run). */
+const compatCache = new Map<string, Map<string, boolean>>();
+let compatEntries = 0;
 function compatible(outType: string, inType: string): boolean {
-  const key = `${outType}\u0000${inType}`;
-  let r = compatCache.get(key);
+  let byIn = compatCache.get(outType);
+  let r = byIn?.get(inType);
   if (r === undefined) {
     r = socketsCompatible(outType, inType);
-    if (compatCache.size > 10_000) compatCache.clear();
-    compatCache.set(key, r);
+    if (compatEntries > 10_000) {
+      compatCache.clear();
+      compatEntries = 0;
+      byIn = undefined;
+    }
+    if (!byIn) {
+      byIn = new Map();
+      compatCache.set(outType, byIn);
+    }
+    byIn.set(inType, r);
+    compatEntries++;
   }
   return r;
 }
@@ -357,24 +367,41 @@ function newPass(doc: WorkflowDocument, registry: Registry, host: HostInfo, opti
   };
 }
 
-/** Resolves every node's type; returns the unknown type names of active nodes. */
-function resolveTypes(pass: Pass, ids: string[]): Set<string> {
+/** What one pass over the document finds (each node visited once: at 10k nodes every extra pass
+ *  over them costs cache misses). */
+interface Scan {
+  /** the non-muted ids, in document order */
+  active: string[];
+  /** the unknown type names of active nodes */
+  missingTypes: Set<string>;
+  /** each active node's active link sources, in input order (no entry when it has none) */
+  sourcesOf: Map<string, string[]>;
+}
+
+/** Resolves every node's type (reporting unknown ones on active nodes) and lists the active nodes
+ *  and their link sources. */
+function scanNodes(pass: Pass): Scan {
   const { doc, registry } = pass;
-  const missingTypes = new Set<string>();
-  for (const id of ids) {
-    const r = registry.resolve(doc.nodes[id].type);
+  const scan: Scan = { active: [], missingTypes: new Set(), sourcesOf: new Map() };
+  for (const id in doc.nodes) {
+    const node = doc.nodes[id];
+    const r = registry.resolve(node.type);
     pass.resolved.set(id, r.ok ? r.node : null);
-    if (!r.ok && doc.nodes[id].mode !== 'muted') {
-      missingTypes.add(doc.nodes[id].type);
+    if (node.mode === 'muted') continue;
+    scan.active.push(id);
+    if (!r.ok) {
+      scan.missingTypes.add(node.type);
       pass.add(id, {
         type: r.reason === 'ambiguous' ? 'ambiguous_node_type' : 'missing_node_type',
         message: r.reason === 'ambiguous' ? 'Ambiguous node type' : 'Node type not found',
         details: r.message,
-        extra_info: { class_type: doc.nodes[id].type, candidates: r.candidates },
+        extra_info: { class_type: node.type, candidates: r.candidates },
       });
     }
+    const sources = linkSources(doc, node.inputs);
+    if (sources) scan.sourcesOf.set(id, sources);
   }
-  return missingTypes;
+  return scan;
 }
 
 /** The outputs that run: the requested ones (unknown ids are a prompt error), else every output node. */
@@ -401,25 +428,18 @@ function selectOutputs(pass: Pass, active: string[]): { outputs: string[]; promp
   };
 }
 
-/** Each active node's active link sources, in input order (a node without any has no entry). */
-function linkSources(doc: WorkflowDocument, active: string[]): Map<string, string[]> {
-  const sourcesOf = new Map<string, string[]>();
-  for (const id of active) {
-    const inputs = doc.nodes[id].inputs;
-    let list: string[] | undefined;
-    for (const k in inputs) {
-      const v = inputs[k];
-      if (!isLink(v)) continue;
-      const src = doc.nodes[v.node];
-      if (!src || src.mode === 'muted') continue;
-      if (list) list.push(v.node);
-      else {
-        list = [v.node];
-        sourcesOf.set(id, list);
-      }
-    }
+/** The active link sources of one node's inputs, in input order; undefined when none. */
+function linkSources(doc: WorkflowDocument, inputs: Record<string, unknown>): string[] | undefined {
+  let list: string[] | undefined;
+  for (const k in inputs) {
+    const v = inputs[k];
+    if (!isLink(v)) continue;
+    const src = doc.nodes[v.node];
+    if (!src || src.mode === 'muted') continue;
+    if (list) list.push(v.node);
+    else list = [v.node];
   }
-  return sourcesOf;
+  return list;
 }
 
 /** The reverse of linkSources (source → consumers), each list in the order the links were found. */
@@ -497,9 +517,9 @@ function checkLink(
     }
     return;
   }
-  const out = outputTypeOf(doc, resolved, value.node, value.output);
-  if (!out.known) return; // the source's own missing_node_type error covers it
-  if (out.type === undefined) {
+  const outType = outputTypeOf(resolved, value.node, value.output);
+  if (outType === null) return; // the source's own missing_node_type error covers it
+  if (outType === undefined) {
     c.fail(
       'bad_linked_input',
       'Linked output does not exist',
@@ -509,12 +529,12 @@ function checkLink(
     return;
   }
   const expected = spec.kind === 'combo' ? 'COMBO,STRING' : widgetTypeName(spec);
-  if (!compatible(out.type, expected)) {
+  if (!compatible(outType, expected)) {
     c.fail(
       'return_type_mismatch',
       'Return type mismatch between linked nodes',
-      `${name}, received_type(${out.type}) mismatch input_type(${widgetTypeName(spec)})`,
-      { received_type: out.type, input_type: widgetTypeName(spec), linked_node: value.node },
+      `${name}, received_type(${outType}) mismatch input_type(${widgetTypeName(spec)})`,
+      { received_type: outType, input_type: widgetTypeName(spec), linked_node: value.node },
     );
   }
 }
@@ -765,11 +785,8 @@ async function validateParsed(
   options: ValidateOptions,
 ): Promise<ValidationResult> {
   const pass = newPass(doc, registry, host, options);
-  const ids = Object.keys(doc.nodes);
-  const active = ids.filter((id) => doc.nodes[id].mode !== 'muted');
-  const missingTypes = resolveTypes(pass, ids);
+  const { active, missingTypes, sourcesOf } = scanNodes(pass);
   const { outputs, promptError } = selectOutputs(pass, active);
-  const sourcesOf = linkSources(doc, active);
   // With explicitly requested outputs (partial execution), only their ancestry is checked, as in
   // ComfyUI: a half-built node elsewhere must not block running the selected output. Unknown
   // types are reported wherever they are.
