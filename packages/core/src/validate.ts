@@ -73,7 +73,7 @@ function formatBytes(n: number): string {
 }
 
 /** Ids in an order where every link source comes before its consumers (cycle members left out). */
-function topoOrder(ids: string[], sourcesOf: Map<string, string[]>, skip: Set<string>): string[] {
+function topoOrder(ids: string[], sourcesOf: SourcesOf, skip: Set<string>): string[] {
   const inScope = new Set(ids.filter((id) => !skip.has(id)));
   const out: string[] = [];
   const state = new Map<string, 1 | 2>();
@@ -102,40 +102,41 @@ function topoOrder(ids: string[], sourcesOf: Map<string, string[]>, skip: Set<st
 
 /**
  * The order topoOrder gives `ids` when nothing is skipped, or null when the links form a cycle (a
- * source still being visited is met again). One depth-first pass, no per-node frame objects: the
- * usual, acyclic case needs neither findCycles nor a second walk. Every source of an id in `ids`
- * must be in `ids` (true of the active nodes and of an ancestry).
+ * source still being visited is met again). One depth-first pass, its state kept in each node's
+ * NodeInfo (no map of its own, no frame object per node): the usual, acyclic case needs neither
+ * findCycles nor a second walk. Every source of an id in `ids` must be in `ids` (true of the active
+ * nodes and of an ancestry).
  */
-function acyclicOrder(ids: string[], sourcesOf: Map<string, string[]>): string[] | null {
+function acyclicOrder(ids: string[], info: Map<string, NodeInfo>): string[] | null {
   const out: string[] = [];
-  const state = new Map<string, 1 | 2>();
+  const stack: NodeInfo[] = [];
   const stackIds: string[] = [];
   const stackPos: number[] = [];
   for (const root of ids) {
-    if (state.has(root)) continue;
-    state.set(root, 1);
+    const r = info.get(root)!;
+    if (r.visit !== 0) continue;
+    r.visit = 1;
+    stack.push(r);
     stackIds.push(root);
     stackPos.push(0);
-    while (stackIds.length > 0) {
-      const top = stackIds.length - 1;
-      const id = stackIds[top];
-      const srcs = sourcesOf.get(id);
+    while (stack.length > 0) {
+      const top = stack.length - 1;
+      const srcs = stack[top].sources;
       const i = stackPos[top];
       if (srcs !== undefined && i < srcs.length) {
         stackPos[top] = i + 1;
-        const s = srcs[i];
-        const st = state.get(s);
-        if (st === 1) return null;
-        if (st === undefined) {
-          state.set(s, 1);
-          stackIds.push(s);
+        const s = info.get(srcs[i])!;
+        if (s.visit === 1) return null;
+        if (s.visit === 0) {
+          s.visit = 1;
+          stack.push(s);
+          stackIds.push(srcs[i]);
           stackPos.push(0);
         }
       } else {
-        stackIds.pop();
+        stack.pop()!.visit = 2;
+        out.push(stackIds.pop()!);
         stackPos.pop();
-        state.set(id, 2);
-        out.push(id);
       }
     }
   }
@@ -158,12 +159,8 @@ function isSocketSpec(spec: InputSpec): spec is Extract<InputSpec, { kind: 'sock
 
 /** The type of `output` on node `id`: null when the node's type is unknown (nothing can be said),
  *  undefined when the type has no such output. */
-function outputTypeOf(
-  resolved: Map<string, RegisteredNodeType | null>,
-  id: string,
-  output: string,
-): string | null | undefined {
-  const t = resolved.get(id);
+function outputTypeOf(info: Map<string, NodeInfo>, id: string, output: string): string | null | undefined {
+  const t = info.get(id)?.t;
   if (!t) return null;
   for (const o of t.def.outputs as readonly OutputSpec[]) if (o.name === output) return o.type;
   return undefined;
@@ -335,14 +332,29 @@ export async function validateParsedDocument(
   }
 }
 
+/** What validation knows of one node. */
+interface NodeInfo {
+  /** its registered type, null when unknown */
+  t: RegisteredNodeType | null;
+  /** its active link sources, in input order (active nodes with links only) */
+  sources: string[] | undefined;
+  /** acyclicOrder's depth-first state: 0 not seen, 1 on the stack, 2 done */
+  visit: 0 | 1 | 2;
+}
+
+/** Each node's active link sources (what the graph walks below read). */
+interface SourcesOf {
+  get(id: string): string[] | undefined;
+}
+
 /** What one validation pass shares between its phases. */
 interface Pass {
   doc: WorkflowDocument;
   registry: Registry;
   host: HostInfo;
   options: ValidateOptions;
-  /** each node's registered type, null when unknown */
-  resolved: Map<string, RegisteredNodeType | null>;
+  /** what is known of each node (one map, not one per fact: validation runs per node per run) */
+  info: Map<string, NodeInfo>;
   nodeErrors: Record<string, NodeErrors>;
   add(id: string, err: Omit<NodeValidationError, 'details'> & { details?: string }): void;
 }
@@ -354,7 +366,7 @@ function newPass(doc: WorkflowDocument, registry: Registry, host: HostInfo, opti
     registry,
     host,
     options,
-    resolved: new Map(),
+    info: new Map(),
     nodeErrors,
     add(id, err) {
       let entry = nodeErrors[id];
@@ -374,19 +386,21 @@ interface Scan {
   active: string[];
   /** the unknown type names of active nodes */
   missingTypes: Set<string>;
-  /** each active node's active link sources, in input order (no entry when it has none) */
-  sourcesOf: Map<string, string[]>;
+  /** each active node's active link sources, in input order */
+  sourcesOf: SourcesOf;
 }
 
 /** Resolves every node's type (reporting unknown ones on active nodes) and lists the active nodes
  *  and their link sources. */
 function scanNodes(pass: Pass): Scan {
   const { doc, registry } = pass;
-  const scan: Scan = { active: [], missingTypes: new Set(), sourcesOf: new Map() };
+  const info = pass.info;
+  const scan: Scan = { active: [], missingTypes: new Set(), sourcesOf: { get: (id) => info.get(id)?.sources } };
   for (const id in doc.nodes) {
     const node = doc.nodes[id];
     const r = registry.resolve(node.type);
-    pass.resolved.set(id, r.ok ? r.node : null);
+    const entry: NodeInfo = { t: r.ok ? r.node : null, sources: undefined, visit: 0 };
+    info.set(id, entry);
     if (node.mode === 'muted') continue;
     scan.active.push(id);
     if (!r.ok) {
@@ -398,8 +412,7 @@ function scanNodes(pass: Pass): Scan {
         extra_info: { class_type: node.type, candidates: r.candidates },
       });
     }
-    const sources = linkSources(doc, node.inputs);
-    if (sources) scan.sourcesOf.set(id, sources);
+    entry.sources = linkSources(doc, node.inputs);
   }
   return scan;
 }
@@ -408,7 +421,7 @@ function scanNodes(pass: Pass): Scan {
 function selectOutputs(pass: Pass, active: string[]): { outputs: string[]; promptError?: PromptError } {
   const { doc, options } = pass;
   if (!options.outputs || options.outputs.length === 0) {
-    return { outputs: active.filter((id) => pass.resolved.get(id)?.def.outputNode === true) };
+    return { outputs: active.filter((id) => pass.info.get(id)?.t?.def.outputNode === true) };
   }
   const outputs: string[] = [];
   const bad: string[] = [];
@@ -443,7 +456,7 @@ function linkSources(doc: WorkflowDocument, inputs: Record<string, unknown>): st
 }
 
 /** The reverse of linkSources (source → consumers), each list in the order the links were found. */
-function linkConsumers(active: string[], sourcesOf: Map<string, string[]>): Map<string, string[]> {
+function linkConsumers(active: string[], sourcesOf: SourcesOf): Map<string, string[]> {
   const consumersOf = new Map<string, string[]>();
   for (const id of active) {
     for (const src of sourcesOf.get(id) ?? []) {
@@ -456,7 +469,7 @@ function linkConsumers(active: string[], sourcesOf: Map<string, string[]>): Map<
 }
 
 /** `roots` and everything they depend on. */
-function ancestry(roots: string[], sourcesOf: Map<string, string[]>): Set<string> {
+function ancestry(roots: string[], sourcesOf: SourcesOf): Set<string> {
   const seen = new Set<string>(roots);
   const queue = [...roots];
   while (queue.length > 0) {
@@ -498,7 +511,7 @@ function checkLink(
   value: { node: string; output: string },
   c: NodeCheck,
 ): void {
-  const { doc, resolved } = pass;
+  const { doc, info } = pass;
   const src = doc.nodes[value.node];
   if (!src) {
     c.fail('bad_linked_input', 'Linked node does not exist', `${name} is linked to missing node "${value.node}"`, {
@@ -517,7 +530,7 @@ function checkLink(
     }
     return;
   }
-  const outType = outputTypeOf(resolved, value.node, value.output);
+  const outType = outputTypeOf(info, value.node, value.output);
   if (outType === null) return; // the source's own missing_node_type error covers it
   if (outType === undefined) {
     c.fail(
@@ -640,7 +653,7 @@ function checkInput(c: NodeCheck, name: string, spec: InputSpec): Promise<void> 
  */
 function checkNode(pass: Pass, id: string): NodeCheck | null | Promise<NodeCheck | null> {
   const node = pass.doc.nodes[id];
-  const t = pass.resolved.get(id);
+  const t = pass.info.get(id)?.t;
   if (!t) return null;
   let inputs: Record<string, unknown> = node.inputs;
   if (node.version !== t.def.version) {
@@ -707,7 +720,7 @@ function literalsWithDefaults(c: NodeCheck, t: RegisteredNodeType): Record<strin
 function inferFacts(pass: Pass, order: string[], passed: Map<string, NodeCheck>): void {
   const facts = new Map<string, Record<string, unknown>>();
   for (const id of order) {
-    const t = pass.resolved.get(id);
+    const t = pass.info.get(id)?.t;
     const ok = passed.get(id);
     const node = pass.doc.nodes[id];
     if (!t || !ok || node.mode === 'bypass' || typeof t.def.infer !== 'function') continue;
@@ -793,7 +806,7 @@ async function validateParsed(
   const partial = options.outputs !== undefined && options.outputs.length > 0;
   const scope = partial ? ancestry(outputs, sourcesOf) : null;
   const checked = scope ? active.filter((id) => scope.has(id)) : active;
-  const acyclic = acyclicOrder(checked, sourcesOf);
+  const acyclic = acyclicOrder(checked, pass.info);
   const inCycle = acyclic ? new Set<string>() : findCycles(checked, linkConsumers(active, sourcesOf));
   for (const id of inCycle) {
     pass.add(id, {
@@ -808,7 +821,7 @@ async function validateParsed(
   for (const id of checked) {
     let ok = checkNode(pass, id);
     if (ok instanceof Promise) ok = await ok;
-    if (ok && typeof pass.resolved.get(id)?.def.infer === 'function') passed.set(id, ok);
+    if (ok && typeof pass.info.get(id)?.t?.def.infer === 'function') passed.set(id, ok);
   }
   inferFacts(pass, acyclic ?? topoOrder(checked, sourcesOf, inCycle), passed);
   // dependent_outputs: the requested outputs whose ancestry includes the node.
