@@ -9,6 +9,11 @@
  *
  * Add --trace-gc to see every scavenge, or V8 flags (--max-semi-space-size=MB) to see how the
  * young generation's size moves the costs.
+ *
+ * The "floor" rows run no priorgraph code: per node, a lookup in the document's node dictionary, a
+ * small record kept in a run-sized Map, then a second pass reading the records back -- the least
+ * any executor does per node. How that grows with the graph is what V8 and the memory hierarchy of
+ * this machine charge for size alone.
  */
 import os from 'node:os';
 import { constants, PerformanceObserver, performance } from 'node:perf_hooks';
@@ -73,9 +78,28 @@ async function runPhases(doc: WorkflowDocument, cache: OutputCache, into: Record
   lap('schedule');
 }
 
+/** The floor: an executor-shaped walk with no priorgraph code (see the header). */
+function floorRun(doc: WorkflowDocument): number {
+  const records = new Map<string, { id: string; mode: string; deps: string[] }>();
+  for (const id in doc.nodes) {
+    const n = doc.nodes[id];
+    const deps: string[] = [];
+    for (const k in n.inputs) {
+      const v = n.inputs[k] as { node?: string };
+      if (typeof v === 'object' && v !== null && typeof v.node === 'string' && doc.nodes[v.node]) deps.push(v.node);
+    }
+    records.set(id, { id, mode: n.mode, deps });
+  }
+  let links = 0;
+  for (const r of records.values()) for (const d of r.deps) if (records.get(d)) links++;
+  return links;
+}
+
 interface Samples {
   cold: Record<Phase, number[]>;
   cached: Record<Phase, number[]>;
+  /** the floor's CPU µs per node, per round */
+  floor: number[];
   /** wall-clock windows of the measured runs */
   windows: Array<[number, number]>;
 }
@@ -108,6 +132,9 @@ async function round(n: number, doc: WorkflowDocument, s: Samples): Promise<void
     s.cold[k].push((cold[k] * 1000) / (n * reps));
     s.cached[k].push((cached[k] * 1000) / (n * reps));
   }
+  const c = cpuMs();
+  for (let r = 0; r < reps; r++) floorRun(doc);
+  s.floor.push(((cpuMs() - c) * 1000) / (n * reps));
 }
 
 function gcLine(n: number, s: Samples): string {
@@ -141,8 +168,10 @@ console.log(
 );
 const docs = new Map(sizes.map((n) => [n, makeDag(n, 'bench.SyncNode')]));
 const warm = makeDag(2000, 'bench.SyncNode');
-for (let i = 0; i < 3; i++) await round(2000, warm, { cold: lists(), cached: lists(), windows: [] });
-const samples = new Map<number, Samples>(sizes.map((n) => [n, { cold: lists(), cached: lists(), windows: [] }]));
+for (let i = 0; i < 3; i++) await round(2000, warm, { cold: lists(), cached: lists(), floor: [], windows: [] });
+const samples = new Map<number, Samples>(
+  sizes.map((n) => [n, { cold: lists(), cached: lists(), floor: [], windows: [] }]),
+);
 for (let r = 0; r < rounds; r++) for (const n of sizes) await round(n, docs.get(n)!, samples.get(n)!);
 await new Promise((r) => setTimeout(r, 50)); // let the GC observer deliver
 console.log('');
@@ -156,6 +185,7 @@ for (const n of sizes) {
     const gc = run === 'cold' ? gcLine(n, s) : '';
     console.log(`| ${n} | ${run} | ${sum(m).toFixed(2)} | ${PHASES.map((k) => m[k].toFixed(2)).join(' | ')} | ${gc} |`);
   }
+  console.log(`| ${n} | floor | ${median(s.floor).toFixed(2)} | ${PHASES.map(() => '').join(' | ')} |  |`);
 }
 console.log('');
 console.log(`Load at end ${load()}. Phase columns are medians over ${rounds} rounds; the total is their sum.`);
