@@ -7,6 +7,7 @@ import {
   defineNode,
   definePlugin,
   type HostInfo,
+  type NodeDefinition,
   Registry,
   type WorkflowDocument,
 } from '../packages/core/src/index.js';
@@ -24,22 +25,15 @@ const inputs = {
   b: { kind: 'socket', type: 'INT', optional: true },
   v: { kind: 'int', default: 0, min: -1_000_000, max: 1_000_000 },
 } as const;
-const SyncNode = defineNode({
-  type: 'SyncNode',
-  version: 1,
-  category: 'bench',
-  inputs,
-  outputs: [{ name: 'OUT', type: 'INT' }],
-  execute: ({ a, b, v }) => ({ OUT: ((a as number) ?? 0) + ((b as number) ?? 0) + v }),
-});
-const AsyncNode = defineNode({
-  type: 'AsyncNode',
-  version: 1,
-  category: 'bench',
-  inputs,
-  outputs: [{ name: 'OUT', type: 'INT' }],
-  execute: async ({ a, b, v }) => ({ OUT: ((a as number) ?? 0) + ((b as number) ?? 0) + v }),
-});
+const outputs = [{ name: 'OUT', type: 'INT' }] as const;
+type SumNode = NodeDefinition<typeof inputs, typeof outputs>;
+/** A trivial node: OUT = a + b + v, its body sync or async. */
+const sumNode = (type: string, execute: SumNode['execute']): SumNode =>
+  defineNode({ type, version: 1, category: 'bench', inputs, outputs, execute });
+const SyncNode = sumNode('SyncNode', ({ a, b, v }) => ({ OUT: ((a as number) ?? 0) + ((b as number) ?? 0) + v }));
+const AsyncNode = sumNode('AsyncNode', async ({ a, b, v }) => ({
+  OUT: ((a as number) ?? 0) + ((b as number) ?? 0) + v,
+}));
 const Sink = defineNode({
   type: 'Sink',
   version: 1,
