@@ -8,82 +8,8 @@
  */
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import {
-  defineNode,
-  definePlugin,
-  Executor,
-  type HostInfo,
-  Registry,
-  type WorkflowDocument,
-} from '../packages/core/src/index.js';
-
-const host: HostInfo = {
-  modelRoots: [],
-  outputDir: os.tmpdir(),
-  inputDir: os.tmpdir(),
-  tempDir: os.tmpdir(),
-  config: {},
-};
-
-const inputs = {
-  a: { kind: 'socket', type: 'INT', optional: true },
-  b: { kind: 'socket', type: 'INT', optional: true },
-  v: { kind: 'int', default: 0, min: -1_000_000, max: 1_000_000 },
-} as const;
-const SyncNode = defineNode({
-  type: 'SyncNode',
-  version: 1,
-  category: 'bench',
-  inputs,
-  outputs: [{ name: 'OUT', type: 'INT' }],
-  execute: ({ a, b, v }) => ({ OUT: ((a as number) ?? 0) + ((b as number) ?? 0) + v }),
-});
-const AsyncNode = defineNode({
-  type: 'AsyncNode',
-  version: 1,
-  category: 'bench',
-  inputs,
-  outputs: [{ name: 'OUT', type: 'INT' }],
-  execute: async ({ a, b, v }) => ({ OUT: ((a as number) ?? 0) + ((b as number) ?? 0) + v }),
-});
-const Sink = defineNode({
-  type: 'Sink',
-  version: 1,
-  category: 'bench',
-  outputNode: true,
-  inputs: { x: { kind: 'socket', type: 'INT' } },
-  outputs: [],
-  execute: ({ x }, ctx) => {
-    ctx.ui({ value: [x] });
-    return {};
-  },
-});
-const registry = new Registry();
-registry.register(definePlugin({ name: 'bench', version: '1', nodes: [SyncNode, AsyncNode, Sink] }));
-
-/** A DAG: node i links to i−1 and to a pseudo-random earlier node (deterministic), so every node
- *  is needed by the single sink at the end. */
-function makeDag(n: number, type: string): WorkflowDocument {
-  const doc: WorkflowDocument = { format: 'priorgraph', version: 1, nodes: {} };
-  let seed = 12345;
-  const rand = () => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return seed / 2147483648;
-  };
-  for (let i = 0; i < n - 1; i++) {
-    const node: Record<string, unknown> = { v: i % 7 };
-    if (i > 0) node.a = { node: `n${i - 1}`, output: 'OUT' };
-    if (i > 1) node.b = { node: `n${Math.floor(rand() * (i - 1))}`, output: 'OUT' };
-    doc.nodes[`n${i}`] = { type, version: 1, mode: 'normal', inputs: node as never };
-  }
-  doc.nodes.sink = {
-    type: 'bench.Sink',
-    version: 1,
-    mode: 'normal',
-    inputs: { x: { node: `n${n - 2}`, output: 'OUT' } },
-  };
-  return doc;
-}
+import { Executor } from '../packages/core/src/index.js';
+import { host, makeDag, registry } from './executor-dag.js';
 
 function cpuMs(since: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(since);

@@ -3,7 +3,7 @@
  * sources' signatures), the output cache keyed by it (bounded by an estimate of the bytes its values
  * hold, least-recently-used first out), and which nodes of a plan the cache serves.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { type InputSpec, sizeOf, type UiOutput } from './api.js';
 import { widgetValue } from './inputs.js';
 import type { Plan, PlanNode } from './planning.js';
@@ -168,7 +168,9 @@ export function stableStringify(v: unknown): string {
   return s + '}';
 }
 
-const sortedInputNames = new WeakMap<object, string[]>();
+/** Per definition: its input names, sorted, each with its `\0name=` part of a signature (built once:
+ *  signatures are built per node per run). */
+const signedInputs = new WeakMap<object, Array<[name: string, part: string]>>();
 
 /** A literal as the node will receive it (a seed 5 and "5" are one seed), or as written when the
  *  input-spec table refuses it (the run then fails on it). */
@@ -186,24 +188,25 @@ export function signature(p: PlanNode, nodes: Map<string, PlanNode>, doc: Workfl
   let s = `${p.t.qualifiedName}\u0000${p.t.def.version}\u0000${p.mode}`;
   if (p.t.def.notIdempotent && p.mode === 'normal') s += `\u0000run:${runId}`;
   const specs = p.t.def.inputs as Record<string, InputSpec>;
-  let names = sortedInputNames.get(specs);
+  let names = signedInputs.get(specs);
   if (!names) {
-    names = Object.keys(specs).sort();
-    sortedInputNames.set(specs, names);
+    names = Object.keys(specs)
+      .sort()
+      .map((name) => [name, `\u0000${name}=`]);
+    signedInputs.set(specs, names);
   }
-  for (const name of names) {
+  for (const [name, part] of names) {
     const v = p.inputs[name];
-    s += `\u0000${name}=`;
     if (isLink(v)) {
       const src = doc.nodes[v.node];
-      if (!src || src.mode === 'muted') s += 'muted';
-      else s += `@${nodes.get(v.node)!.sig}:${v.output}`;
+      if (!src || src.mode === 'muted') s += `${part}muted`;
+      else s += `${part}@${nodes.get(v.node)!.sig}:${v.output}`;
     } else {
       const spec = specs[name];
-      s += stableStringify(canonicalLiteral(spec, v === undefined && spec.kind !== 'socket' ? spec.default : v));
+      s += part + stableStringify(canonicalLiteral(spec, v === undefined && spec.kind !== 'socket' ? spec.default : v));
     }
   }
-  return createHash('sha1').update(s).digest('base64');
+  return hash('sha1', s, 'base64');
 }
 
 /** Signs every node of a plan, sources first. */
@@ -230,12 +233,10 @@ export function lookupPlan(plan: Plan, targets: readonly string[], cache: Output
   const uiOutputs: Record<string, UiOutput> = {};
   const cached: string[] = [];
   const toRun = new Set<string>();
-  const seen = new Set<string>();
   const stack = [...targets];
   while (stack.length > 0) {
     const id = stack.pop()!;
-    if (seen.has(id)) continue;
-    seen.add(id);
+    if (toRun.has(id) || values.has(id)) continue; // seen: a node either runs or the cache serves it
     const p = plan.nodes.get(id)!;
     const hit = p.mode === 'normal' && !p.t.def.notIdempotent ? cache.get(p.sig) : undefined;
     if (hit) {
@@ -247,7 +248,6 @@ export function lookupPlan(plan: Plan, targets: readonly string[], cache: Output
     toRun.add(id);
     for (const d of p.deps) stack.push(d);
   }
-  const pos = new Map(plan.order.map((id, i) => [id, i]));
-  cached.sort((a, b) => pos.get(a)! - pos.get(b)!);
+  if (cached.length > 1) cached.sort((a, b) => plan.nodes.get(a)!.index - plan.nodes.get(b)!.index);
   return { values, cached, toRun, uiOutputs };
 }

@@ -10,7 +10,7 @@
  * number up to 2^53 − 1 and a bigint above.
  */
 import { z } from 'zod';
-import type { InputSpec, WidgetInput } from './api.js';
+import type { FloatInput, InputSpec, IntInput, WidgetInput } from './api.js';
 
 /** The seed range, inclusive. */
 export const SEED_MIN = 0n;
@@ -90,7 +90,7 @@ function checkNumber(spec: WidgetInput, v: unknown, isInt: boolean): WidgetProbl
   if (typeof v !== 'number' || !Number.isFinite(v) || (isInt && !Number.isInteger(v))) {
     return { kind: 'type', error: isInt ? 'an integer' : 'a finite number' };
   }
-  const { min, max } = widgetRange(spec);
+  const { min, max } = spec as IntInput | FloatInput; // only int and float specs are checked here
   if (min !== undefined && v < min) return { kind: 'min', error: `${v} smaller than min of ${min}` };
   if (max !== undefined && v > max) return { kind: 'max', error: `${v} bigger than max of ${max}` };
   return null;

@@ -14,6 +14,8 @@ export interface PlanNode {
   sig: string;
   /** Active sources (ids) this node links to. */
   deps: string[];
+  /** Position in the plan's order (-1 while planning visits its sources). */
+  index: number;
 }
 
 export interface Plan {
@@ -62,36 +64,44 @@ function planNode(doc: WorkflowDocument, registry: Registry, id: string): PlanNo
       if (src && src.mode !== 'muted') deps.push(v.node);
     }
   }
-  return { id, t: r.node, mode: n.mode === 'bypass' ? 'bypass' : 'normal', inputs, sig: '', deps };
+  return { id, t: r.node, mode: n.mode === 'bypass' ? 'bypass' : 'normal', inputs, sig: '', deps, index: -1 };
 }
 
 /** The plan of `targets` (iterative depth-first, so deep graphs do not overflow the stack); throws a
- *  PlanningError on an unknown type, a failed migration or a dependency cycle. */
+ *  PlanningError on an unknown type, a failed migration or a dependency cycle. A node's visiting
+ *  state is its `index` (no map beside `nodes`, no frame object per node: planning runs per node
+ *  per run). */
 export function planRun(doc: WorkflowDocument, registry: Registry, targets: readonly string[]): Plan {
   const nodes = new Map<string, PlanNode>();
   const order: string[] = [];
-  const state = new Map<string, 1 | 2>(); // 1: visiting, 2: done
-  const stack: Array<{ id: string; deps: string[]; i: number }> = [];
-  const enter = (id: string) => {
-    const p = planNode(doc, registry, id);
-    nodes.set(id, p);
-    state.set(id, 1);
-    stack.push({ id, deps: p.deps, i: 0 });
-  };
+  const stack: PlanNode[] = [];
+  const next: number[] = []; // per stack entry: the next of its deps to visit
   for (const root of targets) {
-    if (state.has(root)) continue;
-    enter(root);
+    if (nodes.has(root)) continue;
+    const r = planNode(doc, registry, root);
+    nodes.set(root, r);
+    stack.push(r);
+    next.push(0);
     while (stack.length > 0) {
-      const f = stack[stack.length - 1];
-      if (f.i < f.deps.length) {
-        const d = f.deps[f.i++];
-        const s = state.get(d);
-        if (s === 1) throw new PlanningError(`dependency cycle through node ${d}`, d, doc.nodes[d].type);
-        if (s === undefined) enter(d);
+      const top = stack.length - 1;
+      const p = stack[top];
+      const i = next[top];
+      if (i < p.deps.length) {
+        next[top] = i + 1;
+        const d = p.deps[i];
+        const seen = nodes.get(d);
+        if (seen === undefined) {
+          const q = planNode(doc, registry, d);
+          nodes.set(d, q);
+          stack.push(q);
+          next.push(0);
+        } else if (seen.index === -1)
+          throw new PlanningError(`dependency cycle through node ${d}`, d, doc.nodes[d].type);
       } else {
         stack.pop();
-        state.set(f.id, 2);
-        order.push(f.id);
+        next.pop();
+        p.index = order.length;
+        order.push(p.id);
       }
     }
   }

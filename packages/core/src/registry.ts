@@ -95,6 +95,8 @@ function checkNodeDefinition(def: unknown): string | null {
 export class Registry {
   private readonly types = new Map<string, RegisteredNodeType>();
   private readonly byBare = new Map<string, RegisteredNodeType[]>();
+  /** one shared (frozen) successful ResolveResult per registered type: resolve() runs per node per run */
+  private readonly found = new Map<RegisteredNodeType, ResolveResult>();
   private readonly pluginMap = new Map<string, RegisteredPlugin>();
   /** Plugins that failed to load (filled by `loadPlugins`, exposed for /api/plugins). */
   readonly failures: PluginFailure[] = [];
@@ -136,6 +138,7 @@ export class Registry {
         source,
       };
       this.types.set(entry.qualifiedName, entry);
+      this.found.set(entry, Object.freeze({ ok: true as const, node: entry }));
       const list = this.byBare.get(def.type) ?? [];
       list.push(entry);
       this.byBare.set(def.type, list);
@@ -156,7 +159,7 @@ export class Registry {
   /** Resolves a qualified or bare type name without throwing. */
   resolve(type: string): ResolveResult {
     const exact = this.types.get(type);
-    if (exact) return { ok: true, node: exact };
+    if (exact) return this.found.get(exact)!;
     if (typeof type !== 'string' || type.includes('.')) {
       return { ok: false, reason: 'unknown', message: `unknown node type "${type}"`, candidates: [] };
     }
@@ -173,7 +176,7 @@ export class Registry {
         candidates,
       };
     }
-    return { ok: true, node: list[0] };
+    return this.found.get(list[0])!;
   }
 
   /** The node type for a qualified name or a unique bare name; undefined when unknown.

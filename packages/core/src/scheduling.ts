@@ -9,6 +9,12 @@ import { widgetTypeName, widgetValue } from './inputs.js';
 import type { Plan, PlanNode } from './planning.js';
 import { isLink, type WorkflowDocument } from './schema.js';
 
+/** What a node's context asks of the run it belongs to. */
+interface RunState {
+  stopped(): boolean;
+  emit(e: ExecutionEvent): void;
+}
+
 class RunContext implements NodeContext {
   uiOut: UiOutput | undefined;
   constructor(
@@ -18,14 +24,14 @@ class RunContext implements NodeContext {
     readonly document: WorkflowDocument,
     readonly signal: AbortSignal,
     readonly log: Logger,
-    private readonly emit: (e: ExecutionEvent) => void,
-    private readonly alive: () => boolean,
+    private readonly run: RunState,
   ) {}
   progress(value: number, max: number): void {
-    if (this.alive()) this.emit({ type: 'progress', promptId: this.promptId, nodeId: this.nodeId, value, max });
+    if (!this.run.stopped())
+      this.run.emit({ type: 'progress', promptId: this.promptId, nodeId: this.nodeId, value, max });
   }
   preview(image: PreviewImage): void {
-    if (this.alive()) this.emit({ type: 'preview', promptId: this.promptId, nodeId: this.nodeId, image });
+    if (!this.run.stopped()) this.run.emit({ type: 'preview', promptId: this.promptId, nodeId: this.nodeId, image });
   }
   ui(output: UiOutput): void {
     this.uiOut = { ...(this.uiOut ?? {}), ...output };
@@ -60,27 +66,33 @@ export interface ScheduleResult {
   interrupted?: { nodeId?: string };
 }
 
-/** In-degrees among the nodes to run, their dependents, and the first ready nodes in plan order. */
+/** Among the nodes to run, by plan index: how many sources each still waits for, who depends on
+ *  each (`dependents[first[i] .. first[i + 1])`, in the order toRun lists them), and the first
+ *  ready nodes in plan order. Arrays of small integers, not maps of lists (this runs per node per
+ *  run), and not typed arrays: their off-heap buffers made every scavenge about 3× longer (measured
+ *  with --trace-gc at 1,000 nodes). */
 function readiness(plan: Plan, toRun: Set<string>) {
-  const pending = new Map<string, number>();
-  const dependents = new Map<string, string[]>();
+  const n = plan.order.length;
+  const pending: number[] = new Array(n).fill(0);
+  const first: number[] = new Array(n + 1).fill(0);
   for (const id of toRun) {
-    let n = 0;
-    for (const d of plan.nodes.get(id)!.deps) {
+    const p = plan.nodes.get(id)!;
+    for (const d of p.deps) {
       if (!toRun.has(d)) continue;
-      n++;
-      let l = dependents.get(d);
-      if (!l) {
-        l = [];
-        dependents.set(d, l);
-      }
-      l.push(id);
+      pending[p.index]++;
+      first[plan.nodes.get(d)!.index + 1]++;
     }
-    pending.set(id, n);
+  }
+  for (let i = 0; i < n; i++) first[i + 1] += first[i];
+  const fill = first.slice(0, n);
+  const dependents: number[] = new Array(first[n]).fill(0);
+  for (const id of toRun) {
+    const p = plan.nodes.get(id)!;
+    for (const d of p.deps) if (toRun.has(d)) dependents[fill[plan.nodes.get(d)!.index]++] = p.index;
   }
   const ready: string[] = [];
-  for (const id of plan.order) if (toRun.has(id) && pending.get(id) === 0) ready.push(id);
-  return { pending, dependents, ready };
+  for (const id of plan.order) if (toRun.has(id) && pending[plan.nodes.get(id)!.index] === 0) ready.push(id);
+  return { pending, first, dependents, ready };
 }
 
 /** Runs the plan's nodes in `toRun`; never throws for a node failure. */
@@ -88,12 +100,13 @@ export function schedule(a: ScheduleInput): Promise<ScheduleResult> {
   return new Scheduler(a).run();
 }
 
-class Scheduler {
+class Scheduler implements RunState {
   private readonly internal = new AbortController();
   private readonly executed: string[] = [];
   private readonly inFlight = new Set<string>();
-  private readonly pending: Map<string, number>;
-  private readonly dependents: Map<string, string[]>;
+  private readonly pending: number[];
+  private readonly first: number[];
+  private readonly dependents: number[];
   private readonly ready: string[];
   private failure: RunError | undefined;
   private runningAtAbort: string | undefined;
@@ -103,7 +116,12 @@ class Scheduler {
   private resolveDone!: () => void;
 
   constructor(private readonly a: ScheduleInput) {
-    ({ pending: this.pending, dependents: this.dependents, ready: this.ready } = readiness(a.plan, a.toRun));
+    ({
+      pending: this.pending,
+      first: this.first,
+      dependents: this.dependents,
+      ready: this.ready,
+    } = readiness(a.plan, a.toRun));
     this.internal.signal.addEventListener('abort', () => {
       this.runningAtAbort = this.inFlight.values().next().value;
     });
@@ -130,7 +148,11 @@ class Scheduler {
     return { executed };
   }
 
-  private stopped(): boolean {
+  emit(e: ExecutionEvent): void {
+    this.a.emit(e);
+  }
+
+  stopped(): boolean {
     return this.failure !== undefined || this.internal.signal.aborted;
   }
 
@@ -162,8 +184,7 @@ class Scheduler {
       return;
     }
     if (a.listening) a.emit({ type: 'node_start', promptId: a.promptId, nodeId: id, nodeType: p.t.qualifiedName });
-    const alive = () => !this.stopped();
-    const ctx = new RunContext(id, a.promptId, a.host, a.doc, this.internal.signal, a.log, a.emit, alive);
+    const ctx = new RunContext(id, a.promptId, a.host, a.doc, this.internal.signal, a.log, this);
     let ret: unknown;
     try {
       ret = p.t.def.execute(inputs as never, ctx);
@@ -230,10 +251,10 @@ class Scheduler {
       }
       a.onDone(p, outs, ui);
     }
-    for (const d of this.dependents.get(p.id) ?? []) {
-      const n = this.pending.get(d)! - 1;
-      this.pending.set(d, n);
-      if (n === 0) this.ready.push(d);
+    const { pending, dependents, first } = this;
+    for (let k = first[p.index]; k < first[p.index + 1]; k++) {
+      const d = dependents[k];
+      if (--pending[d] === 0) this.ready.push(a.plan.order[d]);
     }
   }
 }

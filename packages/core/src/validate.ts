@@ -73,7 +73,7 @@ function formatBytes(n: number): string {
 }
 
 /** Ids in an order where every link source comes before its consumers (cycle members left out). */
-function topoOrder(ids: string[], sourcesOf: Map<string, string[]>, skip: Set<string>): string[] {
+function topoOrder(ids: string[], sourcesOf: SourcesOf, skip: Set<string>): string[] {
   const inScope = new Set(ids.filter((id) => !skip.has(id)));
   const out: string[] = [];
   const state = new Map<string, 1 | 2>();
@@ -100,6 +100,49 @@ function topoOrder(ids: string[], sourcesOf: Map<string, string[]>, skip: Set<st
   return out;
 }
 
+/**
+ * The order topoOrder gives `ids` when nothing is skipped, or null when the links form a cycle (a
+ * source still being visited is met again). One depth-first pass, its state kept in each node's
+ * NodeInfo (no map of its own, no frame object per node): the usual, acyclic case needs neither
+ * findCycles nor a second walk. Every source of an id in `ids` must be in `ids` (true of the active
+ * nodes and of an ancestry).
+ */
+function acyclicOrder(ids: string[], info: Map<string, NodeInfo>): string[] | null {
+  const out: string[] = [];
+  const stack: NodeInfo[] = [];
+  const stackIds: string[] = [];
+  const stackPos: number[] = [];
+  for (const root of ids) {
+    const r = info.get(root)!;
+    if (r.visit !== 0) continue;
+    r.visit = 1;
+    stack.push(r);
+    stackIds.push(root);
+    stackPos.push(0);
+    while (stack.length > 0) {
+      const top = stack.length - 1;
+      const srcs = stack[top].sources;
+      const i = stackPos[top];
+      if (srcs !== undefined && i < srcs.length) {
+        stackPos[top] = i + 1;
+        const s = info.get(srcs[i])!;
+        if (s.visit === 1) return null;
+        if (s.visit === 0) {
+          s.visit = 1;
+          stack.push(s);
+          stackIds.push(srcs[i]);
+          stackPos.push(0);
+        }
+      } else {
+        stack.pop()!.visit = 2;
+        out.push(stackIds.pop()!);
+        stackPos.pop();
+      }
+    }
+  }
+  return out;
+}
+
 function describe(v: unknown): string {
   try {
     const s = JSON.stringify(v);
@@ -114,19 +157,13 @@ function isSocketSpec(spec: InputSpec): spec is Extract<InputSpec, { kind: 'sock
   return spec.kind === 'socket';
 }
 
-/** The output type of `output` on node `id`, or undefined when it cannot be known. */
-function outputTypeOf(
-  doc: WorkflowDocument,
-  resolved: Map<string, RegisteredNodeType | null>,
-  id: string,
-  output: string,
-): { known: boolean; type?: string } {
-  const t = resolved.get(id);
-  if (!t) return { known: false };
-  const o = (t.def.outputs as readonly OutputSpec[]).find((x) => x.name === output);
-  if (!o) return { known: true };
-  void doc;
-  return { known: true, type: o.type };
+/** The type of `output` on node `id`: null when the node's type is unknown (nothing can be said),
+ *  undefined when the type has no such output. */
+function outputTypeOf(info: Map<string, NodeInfo>, id: string, output: string): string | null | undefined {
+  const t = info.get(id)?.t;
+  if (!t) return null;
+  for (const o of t.def.outputs as readonly OutputSpec[]) if (o.name === output) return o.type;
+  return undefined;
 }
 
 /** The ids that lie on a cycle: Kahn's algorithm peels off everything acyclic (cheap, the usual
@@ -257,14 +294,26 @@ async function validateInner(
   return validateParsed(parsed.doc, registry, host, options);
 }
 
-const compatCache = new Map<string, boolean>();
+/** socketsCompatible, remembered per (output type, input type) pair without building a key string
+ *  (it runs per link per run). */
+const compatCache = new Map<string, Map<string, boolean>>();
+let compatEntries = 0;
 function compatible(outType: string, inType: string): boolean {
-  const key = `${outType}\u0000${inType}`;
-  let r = compatCache.get(key);
+  let byIn = compatCache.get(outType);
+  let r = byIn?.get(inType);
   if (r === undefined) {
     r = socketsCompatible(outType, inType);
-    if (compatCache.size > 10_000) compatCache.clear();
-    compatCache.set(key, r);
+    if (compatEntries > 10_000) {
+      compatCache.clear();
+      compatEntries = 0;
+      byIn = undefined;
+    }
+    if (!byIn) {
+      byIn = new Map();
+      compatCache.set(outType, byIn);
+    }
+    byIn.set(inType, r);
+    compatEntries++;
   }
   return r;
 }
@@ -283,14 +332,29 @@ export async function validateParsedDocument(
   }
 }
 
+/** What validation knows of one node. */
+interface NodeInfo {
+  /** its registered type, null when unknown */
+  t: RegisteredNodeType | null;
+  /** its active link sources, in input order (active nodes with links only) */
+  sources: string[] | undefined;
+  /** acyclicOrder's depth-first state: 0 not seen, 1 on the stack, 2 done */
+  visit: 0 | 1 | 2;
+}
+
+/** Each node's active link sources (what the graph walks below read). */
+interface SourcesOf {
+  get(id: string): string[] | undefined;
+}
+
 /** What one validation pass shares between its phases. */
 interface Pass {
   doc: WorkflowDocument;
   registry: Registry;
   host: HostInfo;
   options: ValidateOptions;
-  /** each node's registered type, null when unknown */
-  resolved: Map<string, RegisteredNodeType | null>;
+  /** what is known of each node (one map, not one per fact: validation runs per node per run) */
+  info: Map<string, NodeInfo>;
   nodeErrors: Record<string, NodeErrors>;
   add(id: string, err: Omit<NodeValidationError, 'details'> & { details?: string }): void;
 }
@@ -302,7 +366,7 @@ function newPass(doc: WorkflowDocument, registry: Registry, host: HostInfo, opti
     registry,
     host,
     options,
-    resolved: new Map(),
+    info: new Map(),
     nodeErrors,
     add(id, err) {
       let entry = nodeErrors[id];
@@ -315,31 +379,49 @@ function newPass(doc: WorkflowDocument, registry: Registry, host: HostInfo, opti
   };
 }
 
-/** Resolves every node's type; returns the unknown type names of active nodes. */
-function resolveTypes(pass: Pass, ids: string[]): Set<string> {
+/** What one pass over the document finds (each node visited once: at 10k nodes every extra pass
+ *  over them costs cache misses). */
+interface Scan {
+  /** the non-muted ids, in document order */
+  active: string[];
+  /** the unknown type names of active nodes */
+  missingTypes: Set<string>;
+  /** each active node's active link sources, in input order */
+  sourcesOf: SourcesOf;
+}
+
+/** Resolves every node's type (reporting unknown ones on active nodes) and lists the active nodes
+ *  and their link sources. */
+function scanNodes(pass: Pass): Scan {
   const { doc, registry } = pass;
-  const missingTypes = new Set<string>();
-  for (const id of ids) {
-    const r = registry.resolve(doc.nodes[id].type);
-    pass.resolved.set(id, r.ok ? r.node : null);
-    if (!r.ok && doc.nodes[id].mode !== 'muted') {
-      missingTypes.add(doc.nodes[id].type);
+  const info = pass.info;
+  const scan: Scan = { active: [], missingTypes: new Set(), sourcesOf: { get: (id) => info.get(id)?.sources } };
+  for (const id in doc.nodes) {
+    const node = doc.nodes[id];
+    const r = registry.resolve(node.type);
+    const entry: NodeInfo = { t: r.ok ? r.node : null, sources: undefined, visit: 0 };
+    info.set(id, entry);
+    if (node.mode === 'muted') continue;
+    scan.active.push(id);
+    if (!r.ok) {
+      scan.missingTypes.add(node.type);
       pass.add(id, {
         type: r.reason === 'ambiguous' ? 'ambiguous_node_type' : 'missing_node_type',
         message: r.reason === 'ambiguous' ? 'Ambiguous node type' : 'Node type not found',
         details: r.message,
-        extra_info: { class_type: doc.nodes[id].type, candidates: r.candidates },
+        extra_info: { class_type: node.type, candidates: r.candidates },
       });
     }
+    entry.sources = linkSources(doc, node.inputs);
   }
-  return missingTypes;
+  return scan;
 }
 
 /** The outputs that run: the requested ones (unknown ids are a prompt error), else every output node. */
 function selectOutputs(pass: Pass, active: string[]): { outputs: string[]; promptError?: PromptError } {
   const { doc, options } = pass;
   if (!options.outputs || options.outputs.length === 0) {
-    return { outputs: active.filter((id) => pass.resolved.get(id)?.def.outputNode === true) };
+    return { outputs: active.filter((id) => pass.info.get(id)?.t?.def.outputNode === true) };
   }
   const outputs: string[] = [];
   const bad: string[] = [];
@@ -359,29 +441,35 @@ function selectOutputs(pass: Pass, active: string[]): { outputs: string[]; promp
   };
 }
 
-/** Edges (source → consumers, and back) between active nodes. */
-function linkEdges(doc: WorkflowDocument, active: string[]) {
+/** The active link sources of one node's inputs, in input order; undefined when none. */
+function linkSources(doc: WorkflowDocument, inputs: Record<string, unknown>): string[] | undefined {
+  let list: string[] | undefined;
+  for (const k in inputs) {
+    const v = inputs[k];
+    if (!isLink(v)) continue;
+    const src = doc.nodes[v.node];
+    if (!src || src.mode === 'muted') continue;
+    if (list) list.push(v.node);
+    else list = [v.node];
+  }
+  return list;
+}
+
+/** The reverse of linkSources (source → consumers), each list in the order the links were found. */
+function linkConsumers(active: string[], sourcesOf: SourcesOf): Map<string, string[]> {
   const consumersOf = new Map<string, string[]>();
-  const sourcesOf = new Map<string, string[]>();
-  const push = (m: Map<string, string[]>, k: string, v: string) => {
-    const list = m.get(k);
-    if (list) list.push(v);
-    else m.set(k, [v]);
-  };
   for (const id of active) {
-    for (const v of Object.values(doc.nodes[id].inputs)) {
-      if (!isLink(v)) continue;
-      const src = doc.nodes[v.node];
-      if (!src || src.mode === 'muted') continue;
-      push(consumersOf, v.node, id);
-      push(sourcesOf, id, v.node);
+    for (const src of sourcesOf.get(id) ?? []) {
+      const list = consumersOf.get(src);
+      if (list) list.push(id);
+      else consumersOf.set(src, [id]);
     }
   }
-  return { consumersOf, sourcesOf };
+  return consumersOf;
 }
 
 /** `roots` and everything they depend on. */
-function ancestry(roots: string[], sourcesOf: Map<string, string[]>): Set<string> {
+function ancestry(roots: string[], sourcesOf: SourcesOf): Set<string> {
   const seen = new Set<string>(roots);
   const queue = [...roots];
   while (queue.length > 0) {
@@ -395,7 +483,25 @@ function ancestry(roots: string[], sourcesOf: Map<string, string[]>): Set<string
   return seen;
 }
 
-type Fail = (type: ValidationErrorType, message: string, details: string, extra?: Record<string, unknown>) => void;
+/** One node's input checks in progress: the input being checked, whether any failed, its literals.
+ *  (A class, not a closure per input: validation runs per node per run.) */
+class NodeCheck {
+  failed = false;
+  /** the input being checked (errors are reported on it) */
+  name = '';
+  /** the literal inputs as written */
+  readonly literals: Record<string, unknown> = {};
+  constructor(
+    readonly pass: Pass,
+    readonly id: string,
+    readonly inputs: Record<string, unknown>,
+  ) {}
+
+  fail(type: ValidationErrorType, message: string, details: string, extra: Record<string, unknown> = {}): void {
+    this.failed = true;
+    this.pass.add(this.id, { type, message, details, extra_info: { input_name: this.name, ...extra } });
+  }
+}
 
 /** One linked input: the source node and output exist, are not muted, and their type fits. */
 function checkLink(
@@ -403,19 +509,19 @@ function checkLink(
   name: string,
   spec: InputSpec,
   value: { node: string; output: string },
-  fail: Fail,
+  c: NodeCheck,
 ): void {
-  const { doc, resolved } = pass;
+  const { doc, info } = pass;
   const src = doc.nodes[value.node];
   if (!src) {
-    fail('bad_linked_input', 'Linked node does not exist', `${name} is linked to missing node "${value.node}"`, {
+    c.fail('bad_linked_input', 'Linked node does not exist', `${name} is linked to missing node "${value.node}"`, {
       linked_node: value.node,
     });
     return;
   }
   if (src.mode === 'muted') {
     if (!spec.optional) {
-      fail(
+      c.fail(
         'required_input_missing',
         'Required input is linked to a muted node',
         `${name} is linked to muted node "${value.node}"`,
@@ -424,10 +530,10 @@ function checkLink(
     }
     return;
   }
-  const out = outputTypeOf(doc, resolved, value.node, value.output);
-  if (!out.known) return; // the source's own missing_node_type error covers it
-  if (out.type === undefined) {
-    fail(
+  const outType = outputTypeOf(info, value.node, value.output);
+  if (outType === null) return; // the source's own missing_node_type error covers it
+  if (outType === undefined) {
+    c.fail(
       'bad_linked_input',
       'Linked output does not exist',
       `${name} is linked to output "${value.output}" of node "${value.node}" (${src.type}), which has no such output`,
@@ -436,42 +542,50 @@ function checkLink(
     return;
   }
   const expected = spec.kind === 'combo' ? 'COMBO,STRING' : widgetTypeName(spec);
-  if (!compatible(out.type, expected)) {
-    fail(
+  if (!compatible(outType, expected)) {
+    c.fail(
       'return_type_mismatch',
       'Return type mismatch between linked nodes',
-      `${name}, received_type(${out.type}) mismatch input_type(${widgetTypeName(spec)})`,
-      { received_type: out.type, input_type: widgetTypeName(spec), linked_node: value.node },
+      `${name}, received_type(${outType}) mismatch input_type(${widgetTypeName(spec)})`,
+      { received_type: outType, input_type: widgetTypeName(spec), linked_node: value.node },
     );
   }
 }
 
-/** One literal (widget) value: its type, range and, for a combo, its options. */
-async function checkLiteral(
-  pass: Pass,
+/** One literal (widget) value: its type, range and, for a combo, its options (the only
+ *  asynchronous check: a promise then, else nothing). */
+function checkLiteral(
   name: string,
   spec: Exclude<InputSpec, { kind: 'socket' }>,
   value: unknown,
-  fail: Fail,
-): Promise<void> {
+  c: NodeCheck,
+): Promise<void> | undefined {
   const problem = WIDGET_KINDS[spec.kind].check(spec, value);
   if (problem?.kind === 'type') {
-    fail('invalid_input_type', 'Invalid input type', `${name}: expected ${problem.error}, got ${describe(value)}`, {
+    c.fail('invalid_input_type', 'Invalid input type', `${name}: expected ${problem.error}, got ${describe(value)}`, {
       received_value: value,
     });
   } else if (problem) {
     const type = problem.kind === 'min' ? 'value_smaller_than_min' : 'value_bigger_than_max';
-    fail(type, `Value ${problem.error}`, `${name}`, { received_value: value });
-  } else if (spec.kind === 'combo') {
-    const { options: opts, error } = await comboOptions(spec, pass.host);
-    if (!opts.includes(value as string)) {
-      fail(
-        'value_not_in_list',
-        'Value not in list',
-        `${name}: ${describe(value)} not in ${error ? `(${error})` : describe(opts)}`,
-        { received_value: value, input_config: opts.slice(0, 50) },
-      );
-    }
+    c.fail(type, `Value ${problem.error}`, `${name}`, { received_value: value });
+  } else if (spec.kind === 'combo') return checkCombo(name, spec, value, c);
+  return undefined;
+}
+
+async function checkCombo(
+  name: string,
+  spec: Extract<InputSpec, { kind: 'combo' }>,
+  value: unknown,
+  c: NodeCheck,
+): Promise<void> {
+  const { options: opts, error } = await comboOptions(spec, c.pass.host);
+  if (!opts.includes(value as string)) {
+    c.fail(
+      'value_not_in_list',
+      'Value not in list',
+      `${name}: ${describe(value)} not in ${error ? `(${error})` : describe(opts)}`,
+      { received_value: value, input_config: opts.slice(0, 50) },
+    );
   }
 }
 
@@ -498,72 +612,115 @@ async function customValidate(pass: Pass, id: string, t: RegisteredNodeType, lit
   }
 }
 
-/** A node's literal inputs with defaults filled in and its (migrated) inputs, when they all passed. */
-interface NodeInputs {
-  literals: Record<string, unknown>;
-  inputs: Record<string, unknown>;
+/** Each definition's inputs as [name, spec] pairs, computed once (checkNode runs per node per run). */
+const specEntries = new WeakMap<object, Array<[string, InputSpec]>>();
+function entriesOf(specs: Record<string, InputSpec>): Array<[string, InputSpec]> {
+  let e = specEntries.get(specs);
+  if (!e) {
+    e = Object.entries(specs);
+    specEntries.set(specs, e);
+  }
+  return e;
 }
 
-/** Every input of one node, then its own validate hook; null when any input failed. */
-async function checkNode(pass: Pass, id: string): Promise<NodeInputs | null> {
+/** One input: missing, linked or literal; a promise only while a combo's options are listed. */
+function checkInput(c: NodeCheck, name: string, spec: InputSpec): Promise<void> | undefined {
+  c.name = name;
+  const value = c.inputs[name];
+  if (value === undefined || value === null) {
+    if (!spec.optional)
+      c.fail('required_input_missing', 'Required input is missing', `${name} (${widgetTypeName(spec)})`);
+  } else if (isLink(value)) {
+    checkLink(c.pass, name, spec, value, c);
+  } else if (isSocketSpec(spec)) {
+    c.fail(
+      'bad_linked_input',
+      'Bad linked input, must be a link {node, output}',
+      `${name} expects a link to a ${spec.type} output, got ${describe(value)}`,
+      { received_value: value },
+    );
+  } else {
+    c.literals[name] = value;
+    return checkLiteral(name, spec, value, c);
+  }
+  return undefined;
+}
+
+/**
+ * Every input of one node, in order, then its own validate hook; null when any input failed.
+ * Synchronous unless a check is not (a combo's options, a validate hook): the usual node then
+ * costs no promise.
+ */
+function checkNode(pass: Pass, id: string): NodeCheck | null | Promise<NodeCheck | null> {
   const node = pass.doc.nodes[id];
-  const t = pass.resolved.get(id);
+  const t = pass.info.get(id)?.t;
   if (!t) return null;
-  const mig = pass.registry.migrateNode(node);
-  if (!mig.ok) {
-    pass.add(id, {
-      type: 'node_version_unsupported',
-      message: 'Node version not supported',
-      details: mig.message,
-      extra_info: { saved_version: node.version, installed_version: t.def.version },
-    });
-    return null;
-  }
-  const inputs = mig.inputs;
-  const specs = t.def.inputs as Record<string, InputSpec>;
-  let nodeHasError = false;
-  const literals: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(specs)) {
-    const value = inputs[name];
-    const fail: Fail = (type, message, details, extra = {}) => {
-      nodeHasError = true;
-      pass.add(id, { type, message, details, extra_info: { input_name: name, ...extra } });
-    };
-    if (value === undefined || value === null) {
-      if (!spec.optional)
-        fail('required_input_missing', 'Required input is missing', `${name} (${widgetTypeName(spec)})`);
-    } else if (isLink(value)) {
-      checkLink(pass, name, spec, value, fail);
-    } else if (isSocketSpec(spec)) {
-      fail(
-        'bad_linked_input',
-        'Bad linked input, must be a link {node, output}',
-        `${name} expects a link to a ${spec.type} output, got ${describe(value)}`,
-        { received_value: value },
-      );
-    } else {
-      literals[name] = value;
-      await checkLiteral(pass, name, spec, value, fail);
+  let inputs: Record<string, unknown> = node.inputs;
+  if (node.version !== t.def.version) {
+    const mig = pass.registry.migrateNode(node);
+    if (!mig.ok) {
+      pass.add(id, {
+        type: 'node_version_unsupported',
+        message: 'Node version not supported',
+        details: mig.message,
+        extra_info: { saved_version: node.version, installed_version: t.def.version },
+      });
+      return null;
     }
+    inputs = mig.inputs;
   }
-  if (nodeHasError) return null;
-  if (node.mode !== 'bypass' && typeof t.def.validate === 'function') await customValidate(pass, id, t, literals);
+  const c = new NodeCheck(pass, id, inputs);
+  const entries = entriesOf(t.def.inputs as Record<string, InputSpec>);
+  for (let i = 0; i < entries.length; i++) {
+    const pending = checkInput(c, entries[i][0], entries[i][1]);
+    if (pending) return checkRestAsync(c, t, entries, i, pending);
+  }
+  return concludeNode(c, t);
+}
+
+/** checkNode from input `i` on, once its pending check settles. */
+async function checkRestAsync(
+  c: NodeCheck,
+  t: RegisteredNodeType,
+  entries: Array<[string, InputSpec]>,
+  i: number,
+  pending: Promise<void>,
+): Promise<NodeCheck | null> {
+  await pending;
+  for (let j = i + 1; j < entries.length; j++) {
+    const next = checkInput(c, entries[j][0], entries[j][1]);
+    if (next) await next;
+  }
+  return concludeNode(c, t);
+}
+
+/** After a node's inputs: null when one failed, else the node (after its validate hook, if any). */
+function concludeNode(c: NodeCheck, t: RegisteredNodeType): NodeCheck | null | Promise<NodeCheck | null> {
+  if (c.failed) return null;
+  if (c.pass.doc.nodes[c.id].mode !== 'bypass' && typeof t.def.validate === 'function') {
+    return customValidate(c.pass, c.id, t, c.literals).then(() => c);
+  }
+  return c;
+}
+
+/** A node's literal inputs with the spec defaults filled in (what `infer` receives). */
+function literalsWithDefaults(c: NodeCheck, t: RegisteredNodeType): Record<string, unknown> {
   const withDefaults: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(specs)) {
-    if (name in literals) withDefaults[name] = literals[name];
+  for (const [name, spec] of entriesOf(t.def.inputs as Record<string, InputSpec>)) {
+    if (name in c.literals) withDefaults[name] = c.literals[name];
     else if (spec.kind !== 'socket' && spec.default !== undefined) withDefaults[name] = spec.default;
   }
-  return { literals: withDefaults, inputs };
+  return withDefaults;
 }
 
 /**
  * Facts from the graph (NodeFacts): shapes flow downstream; problems and the memory budget are
  * checked per node. Only nodes whose own inputs passed are asked; unknown facts stay unknown.
  */
-function inferFacts(pass: Pass, order: string[], passed: Map<string, NodeInputs>): void {
+function inferFacts(pass: Pass, order: string[], passed: Map<string, NodeCheck>): void {
   const facts = new Map<string, Record<string, unknown>>();
   for (const id of order) {
-    const t = pass.resolved.get(id);
+    const t = pass.info.get(id)?.t;
     const ok = passed.get(id);
     const node = pass.doc.nodes[id];
     if (!t || !ok || node.mode === 'bypass' || typeof t.def.infer !== 'function') continue;
@@ -573,7 +730,7 @@ function inferFacts(pass: Pass, order: string[], passed: Map<string, NodeInputs>
     }
     let f: NodeFacts | undefined;
     try {
-      f = t.def.infer(ok.literals, linked, pass.host) ?? undefined;
+      f = t.def.infer(literalsWithDefaults(ok, t), linked, pass.host) ?? undefined;
     } catch {
       f = undefined;
     }
@@ -641,18 +798,16 @@ async function validateParsed(
   options: ValidateOptions,
 ): Promise<ValidationResult> {
   const pass = newPass(doc, registry, host, options);
-  const ids = Object.keys(doc.nodes);
-  const active = ids.filter((id) => doc.nodes[id].mode !== 'muted');
-  const missingTypes = resolveTypes(pass, ids);
+  const { active, missingTypes, sourcesOf } = scanNodes(pass);
   const { outputs, promptError } = selectOutputs(pass, active);
-  const { consumersOf, sourcesOf } = linkEdges(doc, active);
   // With explicitly requested outputs (partial execution), only their ancestry is checked, as in
   // ComfyUI: a half-built node elsewhere must not block running the selected output. Unknown
   // types are reported wherever they are.
   const partial = options.outputs !== undefined && options.outputs.length > 0;
   const scope = partial ? ancestry(outputs, sourcesOf) : null;
   const checked = scope ? active.filter((id) => scope.has(id)) : active;
-  const inCycle = findCycles(checked, consumersOf);
+  const acyclic = acyclicOrder(checked, pass.info);
+  const inCycle = acyclic ? new Set<string>() : findCycles(checked, linkConsumers(active, sourcesOf));
   for (const id of inCycle) {
     pass.add(id, {
       type: 'dependency_cycle',
@@ -661,12 +816,14 @@ async function validateParsed(
       extra_info: {},
     });
   }
-  const passed = new Map<string, NodeInputs>();
+  // Only nodes that infer facts keep their checked inputs (the rest would be garbage held to the end).
+  const passed = new Map<string, NodeCheck>();
   for (const id of checked) {
-    const ok = await checkNode(pass, id);
-    if (ok) passed.set(id, ok);
+    let ok = checkNode(pass, id);
+    if (ok instanceof Promise) ok = await ok;
+    if (ok && typeof pass.info.get(id)?.t?.def.infer === 'function') passed.set(id, ok);
   }
-  inferFacts(pass, topoOrder(checked, sourcesOf, inCycle), passed);
+  inferFacts(pass, acyclic ?? topoOrder(checked, sourcesOf, inCycle), passed);
   // dependent_outputs: the requested outputs whose ancestry includes the node.
   if (Object.keys(pass.nodeErrors).length > 0) {
     for (const out of outputs)

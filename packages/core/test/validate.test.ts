@@ -249,6 +249,55 @@ describe('validateWorkflow', () => {
     });
   });
 
+  it('reports errors in input order and node order when a combo lists its options asynchronously', async () => {
+    // Validation is synchronous for a node without asynchronous checks and waits only where one
+    // is: the errors must still come out in input order, node by node, in document order.
+    const r2 = new Registry();
+    const later = (opts: string[]) => () => new Promise<string[]>((resolve) => setTimeout(() => resolve(opts), 5));
+    r2.register({
+      name: 'o',
+      version: '1',
+      nodes: [
+        {
+          type: 'Mixed',
+          version: 1,
+          category: 'o',
+          outputNode: true,
+          inputs: {
+            lo: { kind: 'int', min: 0, max: 10 },
+            pick: { kind: 'combo', options: later(['a', 'b']) },
+            hi: { kind: 'int', min: 0, max: 10 },
+            pick2: { kind: 'combo', options: ['x'] },
+            need: { kind: 'socket', type: 'INT' },
+          },
+          outputs: [],
+          execute: () => ({}),
+        },
+      ],
+    });
+    const bad = { lo: -1, pick: 'z', hi: 11, pick2: 'y' };
+    const r = await validateWorkflow(
+      doc({ m1: { type: 'o.Mixed', inputs: bad }, m2: { type: 'o.Mixed', inputs: { ...bad, pick: 'a' } } }),
+      r2,
+      host,
+    );
+    expect(Object.keys(r.node_errors)).toEqual(['m1', 'm2']);
+    const named = (id: string) => r.node_errors[id].errors.map((e) => `${e.extra_info.input_name}:${e.type}`);
+    expect(named('m1')).toEqual([
+      'lo:value_smaller_than_min',
+      'pick:value_not_in_list',
+      'hi:value_bigger_than_max',
+      'pick2:value_not_in_list',
+      'need:required_input_missing',
+    ]);
+    expect(named('m2')).toEqual([
+      'lo:value_smaller_than_min',
+      'hi:value_bigger_than_max',
+      'pick2:value_not_in_list',
+      'need:required_input_missing',
+    ]);
+  });
+
   it('never throws on garbage, and reports it', async () => {
     await fc.assert(
       fc.asyncProperty(fc.anything(), async (value) => {

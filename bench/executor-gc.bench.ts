@@ -1,0 +1,191 @@
+/**
+ * Where the executor's per-node cost goes as graphs grow: the phases of executor.bench.ts's runs
+ * (parse, validate, plan, sign, cache lookup, schedule), called one by one, in CPU µs per node, and
+ * the garbage collector's main-thread pauses (scavenges and the rest) as µs per node and as a share
+ * of the runs' wall time. Sizes are interleaved round by round (so load and JIT state hit them alike);
+ * medians of the rounds. Each repetition is a cold run (empty cache) then a cached re-run.
+ *
+ *   node --import tsx bench/executor-gc.bench.ts [sizes, default 1000,2000,5000,10000,20000] [rounds, default 7]
+ *
+ * Add --trace-gc to see every scavenge, or V8 flags (--max-semi-space-size=MB) to see how the
+ * young generation's size moves the costs.
+ *
+ * The "floor" rows run no priorgraph code: per node, a lookup in the document's node dictionary, a
+ * small record kept in a run-sized Map, then a second pass reading the records back -- the least
+ * any executor does per node. How that grows with the graph is what V8 and the memory hierarchy of
+ * this machine charge for size alone.
+ */
+import os from 'node:os';
+import { constants, PerformanceObserver, performance } from 'node:perf_hooks';
+import { lookupPlan, OutputCache, signPlan } from '../packages/core/src/cache.js';
+import type { WorkflowDocument } from '../packages/core/src/index.js';
+import { planRun } from '../packages/core/src/planning.js';
+import { schedule } from '../packages/core/src/scheduling.js';
+import { safeParseDocument } from '../packages/core/src/schema.js';
+import { validateParsedDocument } from '../packages/core/src/validate.js';
+import { host, makeDag, registry } from './executor-dag.js';
+
+const PHASES = ['parse', 'validate', 'plan', 'sign', 'lookup', 'schedule'] as const;
+type Phase = (typeof PHASES)[number];
+
+const gcPauses: Array<{ start: number; ms: number; minor: boolean }> = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+    gcPauses.push({ start: e.startTime, ms: e.duration, minor: kind === constants.NODE_PERFORMANCE_GC_MINOR });
+  }
+}).observe({ entryTypes: ['gc'] });
+
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** One run, as the executor does it, phase by phase; adds each phase's CPU ms to `into`. */
+async function runPhases(doc: WorkflowDocument, cache: OutputCache, into: Record<Phase, number>): Promise<void> {
+  let c = cpuMs();
+  const lap = (k: Phase) => {
+    const now = cpuMs();
+    into[k] += now - c;
+    c = now;
+  };
+  const parsed = safeParseDocument(doc);
+  if (!parsed.ok) throw new Error('bench document did not parse');
+  lap('parse');
+  const v = await validateParsedDocument(parsed.doc, registry, host);
+  if (!v.ok) throw new Error('bench document did not validate');
+  lap('validate');
+  const plan = planRun(parsed.doc, registry, v.outputs);
+  lap('plan');
+  signPlan(plan, parsed.doc, 'bench#1');
+  lap('sign');
+  const { toRun, values, uiOutputs } = lookupPlan(plan, v.outputs, cache);
+  lap('lookup');
+  const r = await schedule({
+    plan,
+    toRun,
+    values,
+    uiOutputs,
+    doc: parsed.doc,
+    promptId: 'bench',
+    host,
+    log: { debug() {}, info() {}, warn() {}, error() {} },
+    emit: () => {},
+    listening: false,
+    onDone: (p, outs, ui) => cache.set(p.sig, outs, ui),
+  });
+  if (r.failure) throw new Error(`bench run failed: ${r.failure.message}`);
+  lap('schedule');
+}
+
+/** The floor: an executor-shaped walk with no priorgraph code (see the header). */
+function floorRun(doc: WorkflowDocument): number {
+  const records = new Map<string, { id: string; mode: string; deps: string[] }>();
+  for (const id in doc.nodes) {
+    const n = doc.nodes[id];
+    const deps: string[] = [];
+    for (const k in n.inputs) {
+      const v = n.inputs[k] as { node?: string };
+      if (typeof v === 'object' && v !== null && typeof v.node === 'string' && doc.nodes[v.node]) deps.push(v.node);
+    }
+    records.set(id, { id, mode: n.mode, deps });
+  }
+  let links = 0;
+  for (const r of records.values()) for (const d of r.deps) if (records.get(d)) links++;
+  return links;
+}
+
+interface Samples {
+  cold: Record<Phase, number[]>;
+  cached: Record<Phase, number[]>;
+  /** the floor's CPU µs per node, per round */
+  floor: number[];
+  /** wall-clock windows of the measured runs */
+  windows: Array<[number, number]>;
+}
+
+const zero = (): Record<Phase, number> => ({ parse: 0, validate: 0, plan: 0, sign: 0, lookup: 0, schedule: 0 });
+const lists = (): Record<Phase, number[]> => ({
+  parse: [],
+  validate: [],
+  plan: [],
+  sign: [],
+  lookup: [],
+  schedule: [],
+});
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const sum = (r: Record<Phase, number>) => PHASES.reduce((t, k) => t + r[k], 0);
+
+/** One round at size n: enough repetitions for ~10,000 nodes, cold then cached each time. */
+async function round(n: number, doc: WorkflowDocument, s: Samples): Promise<void> {
+  const reps = Math.max(1, Math.round(10_000 / n));
+  const cold = zero();
+  const cached = zero();
+  for (let r = 0; r < reps; r++) {
+    const cache = new OutputCache(1024 ** 3);
+    const t0 = performance.now();
+    await runPhases(doc, cache, cold);
+    await runPhases(doc, cache, cached);
+    s.windows.push([t0, performance.now()]);
+  }
+  for (const k of PHASES) {
+    s.cold[k].push((cold[k] * 1000) / (n * reps));
+    s.cached[k].push((cached[k] * 1000) / (n * reps));
+  }
+  const c = cpuMs();
+  for (let r = 0; r < reps; r++) floorRun(doc);
+  s.floor.push(((cpuMs() - c) * 1000) / (n * reps));
+}
+
+function gcLine(n: number, s: Samples): string {
+  let wall = 0;
+  let minor = 0;
+  let other = 0;
+  let scavenges = 0;
+  for (const [a, b] of s.windows) {
+    wall += b - a;
+    for (const g of gcPauses) {
+      if (g.start < a || g.start >= b) continue;
+      if (g.minor) {
+        minor += g.ms;
+        scavenges++;
+      } else other += g.ms;
+    }
+  }
+  const perNode = (ms: number) => ((ms * 1000) / (n * s.windows.length)).toFixed(2);
+  return `scavenges ${perNode(minor)} µs/node (${scavenges}, mean ${(minor / Math.max(1, scavenges)).toFixed(1)} ms), other GC ${perNode(other)} µs/node, ${((100 * (minor + other)) / wall).toFixed(0)}% of wall`;
+}
+
+const sizes = (process.argv[2] ?? '1000,2000,5000,10000,20000').split(',').map(Number);
+const rounds = Number(process.argv[3] ?? 7);
+const load = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
+console.log(
+  `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version} ${process.execArgv.filter((a) => a.startsWith('--') && a !== '--import').join(' ')}; load at start ${load()}`,
+);
+const docs = new Map(sizes.map((n) => [n, makeDag(n, 'bench.SyncNode')]));
+const warm = makeDag(2000, 'bench.SyncNode');
+for (let i = 0; i < 3; i++) await round(2000, warm, { cold: lists(), cached: lists(), floor: [], windows: [] });
+const samples = new Map<number, Samples>(
+  sizes.map((n) => [n, { cold: lists(), cached: lists(), floor: [], windows: [] }]),
+);
+for (let r = 0; r < rounds; r++) for (const n of sizes) await round(n, docs.get(n)!, samples.get(n)!);
+await new Promise((r) => setTimeout(r, 50)); // let the GC observer deliver
+console.log('');
+console.log(`| nodes | run | CPU µs/node | ${PHASES.join(' | ')} | GC pauses (cold + cached) |`);
+console.log(`|---|---|---|${PHASES.map(() => '---|').join('')}---|`);
+for (const n of sizes) {
+  const s = samples.get(n)!;
+  for (const run of ['cold', 'cached'] as const) {
+    const m = zero();
+    for (const k of PHASES) m[k] = median(s[run][k]);
+    const gc = run === 'cold' ? gcLine(n, s) : '';
+    console.log(`| ${n} | ${run} | ${sum(m).toFixed(2)} | ${PHASES.map((k) => m[k].toFixed(2)).join(' | ')} | ${gc} |`);
+  }
+  console.log(`| ${n} | floor | ${median(s.floor).toFixed(2)} | ${PHASES.map(() => '').join(' | ')} |  |`);
+}
+console.log('');
+console.log(`Load at end ${load()}. Phase columns are medians over ${rounds} rounds; the total is their sum.`);
