@@ -51,10 +51,11 @@
  * largest item) and the bench client's own work on the same 2 cores; moving the websocket fan-out off
  * the main thread is the next step if the 50 ms goal must hold under load.
  */
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { slowPrompt, spawnServer, WebSocket } from '@priorgraph/server/testkit';
 
@@ -64,6 +65,8 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '20' },
     listeners: { type: 'string', default: '100' },
     profile: { type: 'string' },
+    'listeners-apart': { type: 'boolean', default: false },
+    'listener-child': { type: 'string' },
   },
 });
 const JOBS = Number(values.jobs);
@@ -84,6 +87,45 @@ async function timed(fn: () => Promise<Response>): Promise<number> {
   return performance.now() - t;
 }
 
+/** Opens `n` websocket listeners subscribed to everything; `frames()` counts what they received. */
+async function openListeners(wsUrl: string, n: number): Promise<{ frames: () => number; close: () => void }> {
+  const sockets: WebSocket[] = [];
+  let frames = 0;
+  for (let i = 0; i < n; i++) {
+    const ws = new WebSocket(`${wsUrl}/ws?clientId=l${i}`);
+    ws.on('message', () => {
+      frames++;
+    });
+    await new Promise((r, j) => {
+      ws.once('open', r);
+      ws.once('error', j);
+    });
+    ws.send(JSON.stringify({ type: 'subscribe', data: { all: true } }));
+    sockets.push(ws);
+  }
+  const close = () => {
+    for (const ws of sockets) ws.close();
+  };
+  return { frames: () => frames, close };
+}
+
+/** With --listeners-apart the listeners live in a child process: their frame parsing then does not
+ *  delay this process's timed requests (it still shares the cores). */
+async function listenersApart(wsUrl: string, n: number): Promise<{ frames: () => Promise<number>; close: () => void }> {
+  const child = fork(new URL(import.meta.url).pathname, ['--listener-child', `${wsUrl} ${n}`], {
+    execArgv: ['--import', 'tsx'],
+  });
+  await new Promise<void>((r) => child.once('message', () => r()));
+  return {
+    frames: () =>
+      new Promise<number>((r) => {
+        child.once('message', (m) => r(Number(m)));
+        child.send('count');
+      }),
+    close: () => child.kill(),
+  };
+}
+
 async function main(): Promise<void> {
   console.log(
     `machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.version}; load average ${loadavg()
@@ -101,20 +143,10 @@ async function main(): Promise<void> {
     });
   const queue = () => fetch(`${url}/queue`);
 
-  const sockets: WebSocket[] = [];
-  let frames = 0;
-  for (let i = 0; i < LISTENERS; i++) {
-    const ws = new WebSocket(`${url.replace('http', 'ws')}/ws?clientId=l${i}`);
-    ws.on('message', () => {
-      frames++;
-    });
-    await new Promise((r, j) => {
-      ws.once('open', r);
-      ws.once('error', j);
-    });
-    ws.send(JSON.stringify({ type: 'subscribe', data: { all: true } }));
-    sockets.push(ws);
-  }
+  const wsUrl = url.replace('http', 'ws');
+  const listeners = values['listeners-apart']
+    ? await listenersApart(wsUrl, LISTENERS)
+    : await openListeners(wsUrl, LISTENERS).then((l) => ({ frames: async () => l.frames(), close: l.close }));
 
   const waitIdle = async () => {
     for (;;) {
@@ -141,6 +173,9 @@ async function main(): Promise<void> {
   const drainQueue: number[] = [];
   let sending = true;
   let draining = true;
+  // this process's own event-loop delay during the send phase: a timed answer can wait here too
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const t0 = performance.now();
   const senders = Array.from({ length: CLIENTS }, async (_, c) => {
     for (let k = 0; k < JOBS / CLIENTS; k++) burstPost.push(await timed(() => prompt(c * 1000 + k)));
@@ -154,6 +189,7 @@ async function main(): Promise<void> {
   });
   await Promise.all(senders);
   const sendS = (performance.now() - t0) / 1000;
+  loopDelay.disable();
   sending = false;
   await waitIdle();
   draining = false;
@@ -164,7 +200,10 @@ async function main(): Promise<void> {
     `\n${JOBS} prompts from ${CLIENTS} clients, ${LISTENERS} websocket listeners (subscribed to all), 4 GET /queue pollers`,
   );
   console.log(
-    `  sent in ${sendS.toFixed(2)} s, all finished after ${drainS.toFixed(2)} s, ${frames} ws frames received`,
+    `  sent in ${sendS.toFixed(2)} s, all finished after ${drainS.toFixed(2)} s, ${await listeners.frames()} ws frames received${values['listeners-apart'] ? ' (listeners in a child process)' : ''}`,
+  );
+  console.log(
+    `  the bench client's own event-loop delay while sending: p50 ${ms(loopDelay.percentile(50) / 1e6)} p99 ${ms(loopDelay.percentile(99) / 1e6)} max ${ms(loopDelay.max / 1e6)}`,
   );
   const row = (name: string, idle: number[], burst: number[], goal: number) => {
     const i99 = pct(idle, 99);
@@ -183,10 +222,16 @@ async function main(): Promise<void> {
       .join(' ')}`,
   );
 
-  for (const ws of sockets) ws.close();
+  listeners.close();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-await main();
+if (values['listener-child']) {
+  const [wsUrl, n] = values['listener-child'].split(' ');
+  const l = await openListeners(wsUrl!, Number(n));
+  process.on('message', () => process.send!(l.frames()));
+  process.on('SIGTERM', () => process.exit(0));
+  process.send!('ready');
+} else await main();
