@@ -52,7 +52,7 @@
  * the main thread is the next step if the 50 ms goal must hold under load.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -85,6 +85,17 @@ async function timed(fn: () => Promise<Response>): Promise<number> {
   await r.arrayBuffer();
   if (r.status >= 300) throw new Error(`HTTP ${r.status}`);
   return performance.now() - t;
+}
+
+/** CPU seconds (user + system, all its threads) a process has used so far; NaN where /proc is missing.
+ *  Unlike latency this hardly depends on what else runs on the machine. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Opens `n` websocket listeners subscribed to everything; `frames()` counts what they received. */
@@ -176,6 +187,7 @@ async function main(): Promise<void> {
   // this process's own event-loop delay during the send phase: a timed answer can wait here too
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
+  const cpu0 = cpuSeconds(child.pid);
   const t0 = performance.now();
   const senders = Array.from({ length: CLIENTS }, async (_, c) => {
     for (let k = 0; k < JOBS / CLIENTS; k++) burstPost.push(await timed(() => prompt(c * 1000 + k)));
@@ -190,17 +202,22 @@ async function main(): Promise<void> {
   await Promise.all(senders);
   const sendS = (performance.now() - t0) / 1000;
   loopDelay.disable();
+  const sendCpu = cpuSeconds(child.pid) - cpu0;
   sending = false;
   await waitIdle();
   draining = false;
   await Promise.all(pollers);
   const drainS = (performance.now() - t0) / 1000;
+  const serverCpu = cpuSeconds(child.pid) - cpu0;
 
   console.log(
     `\n${JOBS} prompts from ${CLIENTS} clients, ${LISTENERS} websocket listeners (subscribed to all), 4 GET /queue pollers`,
   );
   console.log(
     `  sent in ${sendS.toFixed(2)} s, all finished after ${drainS.toFixed(2)} s, ${await listeners.frames()} ws frames received${values['listeners-apart'] ? ' (listeners in a child process)' : ''}`,
+  );
+  console.log(
+    `  server process CPU (not the worker process's): send phase ${sendCpu.toFixed(2)} s, send + drain ${serverCpu.toFixed(2)} s = ${((serverCpu / JOBS) * 1000).toFixed(1)} ms per prompt (with ${burstQueue.length + drainQueue.length} GET /queue answered)`,
   );
   console.log(
     `  the bench client's own event-loop delay while sending: p50 ${ms(loopDelay.percentile(50) / 1e6)} p99 ${ms(loopDelay.percentile(99) / 1e6)} max ${ms(loopDelay.max / 1e6)}`,

@@ -42,10 +42,11 @@ interface RawSocket {
 /**
  * One complete, unfragmented websocket message as a server sends it (RFC 6455 §5.2: FIN, opcode 1
  * text or 2 binary, no mask, 7/16/64-bit length). Without extensions (perMessageDeflate is off) these
- * are exactly the bytes ws.send writes, so one buffer serves every socket.
+ * are exactly the bytes ws.send writes, so one buffer serves every socket. A string payload is
+ * written as UTF-8 straight into the frame.
  */
-export function frame(payload: Buffer, binary: boolean): Buffer {
-  const len = payload.length;
+export function frame(payload: Buffer | string, binary: boolean): Buffer {
+  const len = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
   const out = Buffer.allocUnsafe(head + len);
   out[0] = 0x80 | (binary ? 0x02 : 0x01);
@@ -58,7 +59,8 @@ export function frame(payload: Buffer, binary: boolean): Buffer {
     out.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
     out.writeUInt32BE(len >>> 0, 6);
   }
-  payload.copy(out, head);
+  if (typeof payload === 'string') out.write(payload, head, 'utf8');
+  else payload.copy(out, head);
   return out;
 }
 
@@ -218,7 +220,7 @@ export class WsHub {
   /** A prompt's event, to the sockets that follow it. */
   emit(promptId: string, type: string, data: Record<string, unknown>): void {
     // Serialized and framed once for every socket (a text frame).
-    const bytes = frame(Buffer.from(JSON.stringify({ type, data })), false);
+    const bytes = frame(JSON.stringify({ type, data }), false);
     for (const [ws, state] of this.clients) {
       if (ws.readyState !== WebSocket.OPEN || !this.wants(state, promptId)) continue;
       if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -232,7 +234,7 @@ export class WsHub {
 
   /** To everyone (queue status). */
   broadcast(type: string, data: Record<string, unknown>): void {
-    const bytes = frame(Buffer.from(JSON.stringify({ type, data })), false);
+    const bytes = frame(JSON.stringify({ type, data }), false);
     for (const ws of this.clients.keys()) {
       if (ws.readyState === WebSocket.OPEN) this.sendFrame(ws, bytes);
     }

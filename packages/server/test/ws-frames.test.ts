@@ -71,6 +71,8 @@ describe('websocket frames made once for every listener', () => {
     const big = frame(Buffer.alloc(65536), false);
     expect([...big.subarray(0, 10)]).toEqual([0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
     expect(big.length).toBe(10 + 65536);
+    // a string payload: its UTF-8 bytes, counted as bytes
+    expect([...frame('é', false)]).toEqual([0x81, 2, 0xc3, 0xa9]);
   });
 
   it('events, statuses and previews of every length class reach every listener whole and in order', async () => {
