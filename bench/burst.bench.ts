@@ -50,6 +50,37 @@
  * throttle.test.ts and queue.bench.ts for the per-step effect). What remains is socket writes to the listeners (still the
  * largest item) and the bench client's own work on the same 2 cores; moving the websocket fan-out off
  * the main thread is the next step if the 50 ms goal must hold under load.
+ *
+ * Recorded 2026-12-03 09:45–10:01 UTC (branch fanout vs main b499c4c in a second worktree, this file
+ * in both, nice 10, alternating, the order swapped every other pair), AMD EPYC, 2 cores shared,
+ * Node 20.20.2. Changes: each broadcast/event/preview is framed once (RFC 6455, perMessageDeflate
+ * off) and the same bytes go to every listener's corked socket; GET /queue keeps each queued job's
+ * item as JSON text and the whole answer as bytes with its ETag between queue changes.
+ *   server process CPU for the burst (send + drain; /proc utime+stime, worker process not counted),
+ *   8 pairs at load 4.3–8.1: main 2.31–3.32 s, after 2.06–2.63 s: −10 % to −22 % in every pair, at
+ *   the same number of GET /queue answered (1958–2628). The send phase alone: 0.38–0.67 s vs
+ *   0.41–0.57 s (≈ 2–3 ms of server CPU per prompt either way).
+ *   p99 in the same 8 pairs: GET /queue main 87–509 ms, after 134–495 ms; POST /prompt main
+ *   105–609 ms, after 215–593 ms; the p50s overlap as well: at this load the runs differ from each
+ *   other more than the two servers do, and the cut in CPU does not show in the latencies.
+ *   The bench client's own event-loop delay p99 while sending was 23–248 ms in those runs: the
+ *   client (24 HTTP loops and 100 listeners parsing ≈ 200000 frames) waits for the CPU as much as
+ *   the server does, so at load ≥ 4 the 50 ms goal cannot be shown by this bench whatever the server
+ *   does. --listeners-apart (the listeners in a child process) did not change that in one try at
+ *   load ≈ 8 (client loop p99 154 ms). Two pairs at nice 0 (load ≈ 6): the same picture.
+ *   The WAL fsync (timed ad hoc in the store during one run at load ≈ 10): p50 10 ms, p99 81 ms,
+ *   max 171 ms; a POST waits for one or two of them, so POST p99 ≤ 200 ms at that load also needs
+ *   the disk's fsync tail shorter.
+ * Profile (--profile, back to back at load ≈ 11, wall-clock samples of the burst): main 5.2 s busy —
+ * GET /queue route 1.30 s (the HTTP write, the body copied to a Buffer and its sha1 ETag on every
+ * request, listing), websocket flush (writev to 100 listeners) 1.03 s, express/HTTP parsing 0.53 s,
+ * IPC to the worker process 0.46 s, GC 0.42 s, store 0.32 s, runner 0.29 s, ws event loop over the
+ * listeners 0.20 s, POST /prompt route 0.14 s; after: 4.1 s busy (GET /queue 0.88 s, flush 0.77 s,
+ * the rest alike). Under load a sample in a syscall that wakes another process (writev to the
+ * listeners, the IPC send) also counts the time the server then waits for a CPU, so these items are
+ * larger than their own CPU cost. Next: the websocket fan-out in a process of its own (the upgraded
+ * sockets handed to it; one IPC write per flush instead of 100 socket writes), GET /queue answered
+ * before express's router, and an fsync tail under the disk's control.
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
