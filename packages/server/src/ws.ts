@@ -154,6 +154,17 @@ export class WsHub {
     });
   }
 
+  /** Route a prompt's events to its submitter (rule 1) from before it is stored: a runner can start a
+   *  job as soon as it is written, before its POST has its answer (the fsync). Returns the undo, for a
+   *  POST that fails; a prompt id that already has an owner is left alone. */
+  claim(promptId: string, clientId: string | undefined): () => void {
+    if (!clientId || this.owners.has(promptId)) return () => {};
+    this.owners.set(promptId, clientId);
+    return () => {
+      if (this.owners.get(promptId) === clientId) this.owners.delete(promptId);
+    };
+  }
+
   /** Remember who submitted a prompt (rule 1) and take that clientId out of watch mode. */
   noteSubmission(promptId: string, clientId: string | undefined): void {
     if (!clientId) return;
