@@ -63,6 +63,9 @@
  *   p99 in the same 8 pairs: GET /queue main 87–509 ms, after 134–495 ms; POST /prompt main
  *   105–609 ms, after 215–593 ms; the p50s overlap as well: at this load the runs differ from each
  *   other more than the two servers do, and the cut in CPU does not show in the latencies.
+ *   3 more pairs at load 11–12.8 (10:11–10:13 UTC, final code): CPU 2.68 / 3.29 / 3.35 s →
+ *   2.59 / 2.28 / 2.65 s (−3 / −31 / −21 %); p99 GET /queue 103 / 312 / 370 vs 253 / 194 / 381 ms,
+ *   POST /prompt 147 / 472 / 574 vs 321 / 330 / 416 ms.
  *   The bench client's own event-loop delay p99 while sending was 23–248 ms in those runs: the
  *   client (24 HTTP loops and 100 listeners parsing ≈ 200000 frames) waits for the CPU as much as
  *   the server does, so at load ≥ 4 the 50 ms goal cannot be shown by this bench whatever the server
