@@ -50,11 +50,46 @@
  * throttle.test.ts and queue.bench.ts for the per-step effect). What remains is socket writes to the listeners (still the
  * largest item) and the bench client's own work on the same 2 cores; moving the websocket fan-out off
  * the main thread is the next step if the 50 ms goal must hold under load.
+ *
+ * Recorded 2026-12-03 09:45–10:01 UTC (branch fanout vs main b499c4c in a second worktree, this file
+ * in both, nice 10, alternating, the order swapped every other pair), AMD EPYC, 2 cores shared,
+ * Node 20.20.2. Changes: each broadcast/event/preview is framed once (RFC 6455, perMessageDeflate
+ * off) and the same bytes go to every listener's corked socket; GET /queue keeps each queued job's
+ * item as JSON text and the whole answer as bytes with its ETag between queue changes.
+ *   server process CPU for the burst (send + drain; /proc utime+stime, worker process not counted),
+ *   8 pairs at load 4.3–8.1: main 2.31–3.32 s, after 2.06–2.63 s: −10 % to −22 % in every pair, at
+ *   the same number of GET /queue answered (1958–2628). The send phase alone: 0.38–0.67 s vs
+ *   0.41–0.57 s (≈ 2–3 ms of server CPU per prompt either way).
+ *   p99 in the same 8 pairs: GET /queue main 87–509 ms, after 134–495 ms; POST /prompt main
+ *   105–609 ms, after 215–593 ms; the p50s overlap as well: at this load the runs differ from each
+ *   other more than the two servers do, and the cut in CPU does not show in the latencies.
+ *   3 more pairs at load 11–12.8 (10:11–10:13 UTC, final code): CPU 2.68 / 3.29 / 3.35 s →
+ *   2.59 / 2.28 / 2.65 s (−3 / −31 / −21 %); p99 GET /queue 103 / 312 / 370 vs 253 / 194 / 381 ms,
+ *   POST /prompt 147 / 472 / 574 vs 321 / 330 / 416 ms.
+ *   The bench client's own event-loop delay p99 while sending was 23–248 ms in those runs: the
+ *   client (24 HTTP loops and 100 listeners parsing ≈ 200000 frames) waits for the CPU as much as
+ *   the server does, so at load ≥ 4 the 50 ms goal cannot be shown by this bench whatever the server
+ *   does. --listeners-apart (the listeners in a child process) did not change that in one try at
+ *   load ≈ 8 (client loop p99 154 ms). Two pairs at nice 0 (load ≈ 6): the same picture.
+ *   The WAL fsync (timed ad hoc in the store during one run at load ≈ 10): p50 10 ms, p99 81 ms,
+ *   max 171 ms; a POST waits for one or two of them, so POST p99 ≤ 200 ms at that load also needs
+ *   the disk's fsync tail shorter.
+ * Profile (--profile, back to back at load ≈ 11, wall-clock samples of the burst): main 5.2 s busy —
+ * GET /queue route 1.30 s (the HTTP write, the body copied to a Buffer and its sha1 ETag on every
+ * request, listing), websocket flush (writev to 100 listeners) 1.03 s, express/HTTP parsing 0.53 s,
+ * IPC to the worker process 0.46 s, GC 0.42 s, store 0.32 s, runner 0.29 s, ws event loop over the
+ * listeners 0.20 s, POST /prompt route 0.14 s; after: 4.1 s busy (GET /queue 0.88 s, flush 0.77 s,
+ * the rest alike). Under load a sample in a syscall that wakes another process (writev to the
+ * listeners, the IPC send) also counts the time the server then waits for a CPU, so these items are
+ * larger than their own CPU cost. Next: the websocket fan-out in a process of its own (the upgraded
+ * sockets handed to it; one IPC write per flush instead of 100 socket writes), GET /queue answered
+ * before express's router, and an fsync tail under the disk's control.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { slowPrompt, spawnServer, WebSocket } from '@priorgraph/server/testkit';
 
@@ -64,6 +99,8 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '20' },
     listeners: { type: 'string', default: '100' },
     profile: { type: 'string' },
+    'listeners-apart': { type: 'boolean', default: false },
+    'listener-child': { type: 'string' },
   },
 });
 const JOBS = Number(values.jobs);
@@ -84,6 +121,56 @@ async function timed(fn: () => Promise<Response>): Promise<number> {
   return performance.now() - t;
 }
 
+/** CPU seconds (user + system, all its threads) a process has used so far; NaN where /proc is missing.
+ *  Unlike latency this hardly depends on what else runs on the machine. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Opens `n` websocket listeners subscribed to everything; `frames()` counts what they received. */
+async function openListeners(wsUrl: string, n: number): Promise<{ frames: () => number; close: () => void }> {
+  const sockets: WebSocket[] = [];
+  let frames = 0;
+  for (let i = 0; i < n; i++) {
+    const ws = new WebSocket(`${wsUrl}/ws?clientId=l${i}`);
+    ws.on('message', () => {
+      frames++;
+    });
+    await new Promise((r, j) => {
+      ws.once('open', r);
+      ws.once('error', j);
+    });
+    ws.send(JSON.stringify({ type: 'subscribe', data: { all: true } }));
+    sockets.push(ws);
+  }
+  const close = () => {
+    for (const ws of sockets) ws.close();
+  };
+  return { frames: () => frames, close };
+}
+
+/** With --listeners-apart the listeners live in a child process: their frame parsing then does not
+ *  delay this process's timed requests (it still shares the cores). */
+async function listenersApart(wsUrl: string, n: number): Promise<{ frames: () => Promise<number>; close: () => void }> {
+  const child = fork(new URL(import.meta.url).pathname, ['--listener-child', `${wsUrl} ${n}`], {
+    execArgv: ['--import', 'tsx'],
+  });
+  await new Promise<void>((r) => child.once('message', () => r()));
+  return {
+    frames: () =>
+      new Promise<number>((r) => {
+        child.once('message', (m) => r(Number(m)));
+        child.send('count');
+      }),
+    close: () => child.kill(),
+  };
+}
+
 async function main(): Promise<void> {
   console.log(
     `machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.version}; load average ${loadavg()
@@ -101,20 +188,10 @@ async function main(): Promise<void> {
     });
   const queue = () => fetch(`${url}/queue`);
 
-  const sockets: WebSocket[] = [];
-  let frames = 0;
-  for (let i = 0; i < LISTENERS; i++) {
-    const ws = new WebSocket(`${url.replace('http', 'ws')}/ws?clientId=l${i}`);
-    ws.on('message', () => {
-      frames++;
-    });
-    await new Promise((r, j) => {
-      ws.once('open', r);
-      ws.once('error', j);
-    });
-    ws.send(JSON.stringify({ type: 'subscribe', data: { all: true } }));
-    sockets.push(ws);
-  }
+  const wsUrl = url.replace('http', 'ws');
+  const listeners = values['listeners-apart']
+    ? await listenersApart(wsUrl, LISTENERS)
+    : await openListeners(wsUrl, LISTENERS).then((l) => ({ frames: async () => l.frames(), close: l.close }));
 
   const waitIdle = async () => {
     for (;;) {
@@ -141,6 +218,10 @@ async function main(): Promise<void> {
   const drainQueue: number[] = [];
   let sending = true;
   let draining = true;
+  // this process's own event-loop delay during the send phase: a timed answer can wait here too
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const cpu0 = cpuSeconds(child.pid);
   const t0 = performance.now();
   const senders = Array.from({ length: CLIENTS }, async (_, c) => {
     for (let k = 0; k < JOBS / CLIENTS; k++) burstPost.push(await timed(() => prompt(c * 1000 + k)));
@@ -154,17 +235,26 @@ async function main(): Promise<void> {
   });
   await Promise.all(senders);
   const sendS = (performance.now() - t0) / 1000;
+  loopDelay.disable();
+  const sendCpu = cpuSeconds(child.pid) - cpu0;
   sending = false;
   await waitIdle();
   draining = false;
   await Promise.all(pollers);
   const drainS = (performance.now() - t0) / 1000;
+  const serverCpu = cpuSeconds(child.pid) - cpu0;
 
   console.log(
     `\n${JOBS} prompts from ${CLIENTS} clients, ${LISTENERS} websocket listeners (subscribed to all), 4 GET /queue pollers`,
   );
   console.log(
-    `  sent in ${sendS.toFixed(2)} s, all finished after ${drainS.toFixed(2)} s, ${frames} ws frames received`,
+    `  sent in ${sendS.toFixed(2)} s, all finished after ${drainS.toFixed(2)} s, ${await listeners.frames()} ws frames received${values['listeners-apart'] ? ' (listeners in a child process)' : ''}`,
+  );
+  console.log(
+    `  server process CPU (not the worker process's): send phase ${sendCpu.toFixed(2)} s, send + drain ${serverCpu.toFixed(2)} s = ${((serverCpu / JOBS) * 1000).toFixed(1)} ms per prompt (with ${burstQueue.length + drainQueue.length} GET /queue answered)`,
+  );
+  console.log(
+    `  the bench client's own event-loop delay while sending: p50 ${ms(loopDelay.percentile(50) / 1e6)} p99 ${ms(loopDelay.percentile(99) / 1e6)} max ${ms(loopDelay.max / 1e6)}`,
   );
   const row = (name: string, idle: number[], burst: number[], goal: number) => {
     const i99 = pct(idle, 99);
@@ -183,10 +273,16 @@ async function main(): Promise<void> {
       .join(' ')}`,
   );
 
-  for (const ws of sockets) ws.close();
+  listeners.close();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-await main();
+if (values['listener-child']) {
+  const [wsUrl, n] = values['listener-child'].split(' ');
+  const l = await openListeners(wsUrl!, Number(n));
+  process.on('message', () => process.send!(l.frames()));
+  process.on('SIGTERM', () => process.exit(0));
+  process.send!('ready');
+} else await main();

@@ -31,6 +31,39 @@ const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 /** Least time between two flushes of the corked sockets (see cork). */
 const FLUSH_GAP_MS = 10;
 
+/** The TCP socket under a websocket (ws keeps it as `_socket`). */
+interface RawSocket {
+  cork(): void;
+  uncork(): void;
+  write(b: Buffer): boolean;
+  destroyed?: boolean;
+}
+
+/**
+ * One complete, unfragmented websocket message as a server sends it (RFC 6455 §5.2: FIN, opcode 1
+ * text or 2 binary, no mask, 7/16/64-bit length). Without extensions (perMessageDeflate is off) these
+ * are exactly the bytes ws.send writes, so one buffer serves every socket. A string payload is
+ * written as UTF-8 straight into the frame.
+ */
+export function frame(payload: Buffer | string, binary: boolean): Buffer {
+  const len = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(head + len);
+  out[0] = 0x80 | (binary ? 0x02 : 0x01);
+  if (len < 126) out[1] = len;
+  else if (len < 65536) {
+    out[1] = 126;
+    out.writeUInt16BE(len, 2);
+  } else {
+    out[1] = 127;
+    out.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+    out.writeUInt32BE(len >>> 0, 6);
+  }
+  if (typeof payload === 'string') out.write(payload, head, 'utf8');
+  else payload.copy(out, head);
+  return out;
+}
+
 export class WsHub {
   readonly wss: WebSocketServer;
   private readonly clients = new Map<WebSocket, ClientState>();
@@ -46,7 +79,12 @@ export class WsHub {
       maxMessageBytes?: number;
     },
   ) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxMessageBytes ?? 256 * 1024 });
+    // No compression: every socket then gets the same frame bytes (see frame()), made once per event.
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: opts.maxMessageBytes ?? 256 * 1024,
+      perMessageDeflate: false,
+    });
   }
 
   get size(): number {
@@ -116,6 +154,17 @@ export class WsHub {
     });
   }
 
+  /** Route a prompt's events to its submitter (rule 1) from before it is stored: a runner can start a
+   *  job as soon as it is written, before its POST has its answer (the fsync). Returns the undo, for a
+   *  POST that fails; a prompt id that already has an owner is left alone. */
+  claim(promptId: string, clientId: string | undefined): () => void {
+    if (!clientId || this.owners.has(promptId)) return () => {};
+    this.owners.set(promptId, clientId);
+    return () => {
+      if (this.owners.get(promptId) === clientId) this.owners.delete(promptId);
+    };
+  }
+
   /** Remember who submitted a prompt (rule 1) and take that clientId out of watch mode. */
   noteSubmission(promptId: string, clientId: string | undefined): void {
     if (!clientId) return;
@@ -133,11 +182,12 @@ export class WsHub {
 
   /** Frames are held until the next turn of the event loop, and while busy (a flush less than
    *  FLUSH_GAP_MS ago) until FLUSH_GAP_MS after it: under a burst each socket gets one larger write
-   *  per gap instead of one per event, while a lone event still leaves on the next turn. */
-  private cork(ws: WebSocket): void {
-    if (this.corked.has(ws)) return;
-    const sock = (ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })._socket;
-    if (!sock) return;
+   *  per gap instead of one per event, while a lone event still leaves on the next turn. Returns the
+   *  socket (corked), or null when the websocket has none (then it is not open). */
+  private cork(ws: WebSocket): RawSocket | null {
+    const sock = (ws as unknown as { _socket?: RawSocket })._socket;
+    if (!sock) return null;
+    if (this.corked.has(ws)) return sock;
     sock.cork();
     if (this.corked.size === 0) {
       const wait = this.lastFlush + FLUSH_GAP_MS - performance.now();
@@ -145,13 +195,21 @@ export class WsHub {
       else setTimeout(() => this.uncorkAll(), wait);
     }
     this.corked.add(ws);
+    return sock;
+  }
+
+  /** A frame made by frame(), to one open socket: written straight to its (corked) TCP socket, as
+   *  ws.send would write it, without ws framing it again for every socket. */
+  private sendFrame(ws: WebSocket, bytes: Buffer): void {
+    const sock = this.cork(ws);
+    if (sock) sock.write(bytes);
   }
 
   private uncorkAll(): void {
     if (this.corked.size === 0) return;
     this.lastFlush = performance.now();
     for (const ws of this.corked) {
-      const sock = (ws as unknown as { _socket?: { uncork(): void; destroyed?: boolean } })._socket;
+      const sock = (ws as unknown as { _socket?: RawSocket })._socket;
       if (sock && !sock.destroyed) sock.uncork();
     }
     this.corked.clear();
@@ -172,8 +230,8 @@ export class WsHub {
 
   /** A prompt's event, to the sockets that follow it. */
   emit(promptId: string, type: string, data: Record<string, unknown>): void {
-    // Encode once for every socket (sent as a text frame).
-    const text = Buffer.from(JSON.stringify({ type, data }));
+    // Serialized and framed once for every socket (a text frame).
+    const bytes = frame(JSON.stringify({ type, data }), false);
     for (const [ws, state] of this.clients) {
       if (ws.readyState !== WebSocket.OPEN || !this.wants(state, promptId)) continue;
       if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -181,18 +239,15 @@ export class WsHub {
         this.clients.delete(ws);
         continue;
       }
-      this.cork(ws);
-      ws.send(text, { binary: false });
+      this.sendFrame(ws, bytes);
     }
   }
 
   /** To everyone (queue status). */
   broadcast(type: string, data: Record<string, unknown>): void {
-    const text = Buffer.from(JSON.stringify({ type, data }));
+    const bytes = frame(JSON.stringify({ type, data }), false);
     for (const ws of this.clients.keys()) {
-      if (ws.readyState !== WebSocket.OPEN) continue;
-      this.cork(ws);
-      ws.send(text, { binary: false });
+      if (ws.readyState === WebSocket.OPEN) this.sendFrame(ws, bytes);
     }
   }
 
@@ -224,19 +279,17 @@ export class WsHub {
           const head = Buffer.alloc(8);
           head.writeUInt32BE(4, 0);
           head.writeUInt32BE(meta.length, 4);
-          withMeta = Buffer.concat([head, meta, data]);
+          withMeta = frame(Buffer.concat([head, meta, data]), true);
         }
-        this.cork(ws);
-        ws.send(withMeta);
+        this.sendFrame(ws, withMeta);
       } else {
         if (!legacy) {
           const head = Buffer.alloc(8);
           head.writeUInt32BE(1, 0);
           head.writeUInt32BE(image.format === 'png' ? 2 : 1, 4);
-          legacy = Buffer.concat([head, data]);
+          legacy = frame(Buffer.concat([head, data]), true);
         }
-        this.cork(ws);
-        ws.send(legacy);
+        this.sendFrame(ws, legacy);
       }
     }
   }

@@ -46,6 +46,7 @@ export async function queuePrompt(ctx: ServerContext, input: PromptInput): Promi
   const id = input.prompt_id ?? newPromptId();
   const extraData = { ...(input.extra_data ?? {}), ...(input.client_id ? { client_id: input.client_id } : {}) };
   let number: number;
+  const unclaim = ctx.hub.claim(id, input.client_id);
   try {
     number = await store.enqueue({
       id,
@@ -58,6 +59,7 @@ export async function queuePrompt(ctx: ServerContext, input: PromptInput): Promi
       clientId: input.client_id,
     });
   } catch (e) {
+    unclaim();
     if (!(e instanceof DuplicateJobError)) throw e;
     const body = apiError('duplicate_prompt_id', e.message, { field: 'prompt_id', prompt_id: id });
     return { ok: false, status: 409, body };

@@ -6,7 +6,7 @@
 import { type Router, Router as router } from 'express';
 import type { ServerContext } from '../context.js';
 import { ClearDeleteBody, InterruptBody } from '../schemas.js';
-import type { JobRecord, JobStatus } from '../store.js';
+import type { JobRecord, JobStatus, JobStore } from '../store.js';
 import { asObject, both, parsedOr400 } from './http.js';
 
 /** ComfyUI queue item `[number, prompt_id, prompt, extra_data, outputs_to_execute]`. */
@@ -29,21 +29,50 @@ export async function shareControl(
   }
 }
 
+/** A queued job's item as JSON text, kept while its parsed prompt is (the store parses a queued
+ *  job's fixed parts once and hands out the same objects until it leaves the queue). */
+const itemText = new WeakMap<object, { j: Pick<JobRecord, 'number' | 'id' | 'extraData' | 'outputs'>; text: string }>();
+
+function queueItemText(j: JobRecord): string {
+  const hit = itemText.get(j.prompt);
+  if (
+    hit &&
+    hit.j.id === j.id &&
+    hit.j.number === j.number &&
+    hit.j.extraData === j.extraData &&
+    hit.j.outputs === j.outputs
+  )
+    return hit.text;
+  const text = JSON.stringify(queueItem(j));
+  itemText.set(j.prompt, { j, text });
+  return text;
+}
+
+/** GET /queue's body, byte for byte what JSON.stringify gives for the whole answer. */
+async function queueBody(store: JobStore): Promise<string> {
+  const running = (await store.list(['running'])).map(queueItemText).join(',');
+  const pending = (await store.list(['pending'])).map(queueItemText).join(',');
+  return `{"queue_running":[${running}],"queue_pending":[${pending}]}`;
+}
+
 export function queueRouter(ctx: ServerContext): Router {
   const { store, runner } = ctx;
   const r = router();
-  // Pollers read /queue far more often than it changes: the answer is serialized once per change.
-  let queueCache: { version: number; body: string } | null = null;
-  r.get(both('/queue'), async (_req, res) => {
+  // Pollers read /queue far more often than it changes: the answer (bytes and ETag) is made once per
+  // change, and each queued job's item is serialized once.
+  let queueCache: { version: number; body: string; bytes: Buffer; etag: string | undefined } | null = null;
+  r.get(both('/queue'), async (req, res) => {
     const version = store.changes;
     if (queueCache?.version !== version) {
-      const running = await store.list(['running']);
-      const pending = await store.list(['pending']);
-      const body = JSON.stringify({ queue_running: running.map(queueItem), queue_pending: pending.map(queueItem) });
-      queueCache = { version, body };
+      const body = await queueBody(store);
+      const bytes = Buffer.from(body);
+      // the ETag express would compute for this body (its `etag fn` setting), computed once
+      const etagFn = req.app.get('etag fn') as ((b: Buffer) => string) | undefined;
+      queueCache = { version, body, bytes, etag: typeof etagFn === 'function' ? etagFn(bytes) : undefined };
     }
     if (!ctx.cluster) {
-      res.type('json').send(queueCache.body);
+      if (queueCache.etag) res.set('ETag', queueCache.etag);
+      res.type('json').send(queueCache.bytes);
       return;
     }
     // several servers on one queue: this one's prompts, then the other servers' (oldest first)
