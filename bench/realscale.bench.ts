@@ -15,7 +15,11 @@
  * PRIORGRAPH_TOOLS_PYTHON (default python3; it needs torch, diffusers, transformers, onnx, onnxruntime).
  * `npm run bench` without names skips this benchmark; `npm run bench realscale` runs it.
  *
- *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16 cfgSpin | report]
+ *   - where one UNet's peak RSS goes (bare session: baseline, load, first call, later calls) under each
+ *     session-option knob, with its s per call (`mem`: every variant of MEM_VARIANTS in realscale-mem.ts;
+ *     `mem:<knob>[+<knob>…]` one; knobs: KNOBS there). These are not run without names.
+ *
+ *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16 cfgSpin mem mem:<knobs> | report]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,6 +35,7 @@ import { sessionOptions } from '../packages/nodes/src/runtime/options.ts';
 import { modelBytes, RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
 import { runSampling } from '../packages/nodes/src/sampling.ts';
 import type { DenoiserValue, GuiderValue, LatentValue, ModelValue } from '../packages/nodes/src/types.ts';
+import { MEM_VARIANTS, memBreakdown, memTable, type StoredMem } from './realscale-mem.ts';
 
 const DIR = process.env.PRIORGRAPH_REALSCALE_DIR ?? join(homedir(), '.cache', 'priorgraph', 'realscale');
 const PY = process.env.PRIORGRAPH_TOOLS_PYTHON ?? 'python3';
@@ -52,6 +57,9 @@ interface Result {
   loadS?: number;
   peakRssBytes?: number;
   baselineRssBytes?: number;
+  /** VmRSS with the models loaded, and after the prompt was encoded (before sampling) */
+  loadedRssBytes?: number;
+  encodedRssBytes?: number;
   modelBytes?: number;
   error?: string;
   note?: string;
@@ -101,8 +109,10 @@ async function child(modeArg: string, threads: number, steps: number): Promise<R
   const loadS = (performance.now() - t0) / 1000;
   const files = [...new Set(pool.stats().loaded.map((l) => l.path))];
   const total = files.reduce((s, f) => s + modelBytes(f), 0);
+  const loadedRssBytes = rss('VmRSS');
 
   const [cond, empty] = await encodeTexts(clip, [PROMPT, ''], pool);
+  const encodedRssBytes = rss('VmRSS');
   const D = (m: ModelValue, c: typeof cond): DenoiserValue => ({ kind: 'DENOISER', model: m, cond: c, concat: null });
   const guider: GuiderValue = cfgGuider(mode, D(model, cond), D(base ?? model, empty), {
     cfg: GUIDANCE,
@@ -137,6 +147,8 @@ async function child(modeArg: string, threads: number, steps: number): Promise<R
     loadS,
     peakRssBytes,
     baselineRssBytes,
+    loadedRssBytes,
+    encodedRssBytes,
     modelBytes: total,
     note: warnings.length ? `${warnings.length} budget warning(s)` : undefined,
   };
@@ -247,8 +259,21 @@ async function main() {
     ? JSON.parse(readFileSync(store, 'utf8'))
     : {};
   const wanted = names.filter((n) => n in configs);
-  for (const name of reportOnly ? [] : wanted.length ? wanted : Object.keys(configs)) {
-    res[name] = { ...configs[name](), at: new Date().toISOString() };
+  // `mem` (every variant of MEM_VARIANTS) or `mem:<knob>[+<knob>…]`: the bare-session breakdown
+  const memWanted = names.flatMap((n) =>
+    n === 'mem' ? MEM_VARIANTS.map((v) => `mem:${v}`) : n.startsWith('mem:') ? [n] : [],
+  );
+  const todo = reportOnly ? [] : wanted.length || memWanted.length ? [...wanted, ...memWanted] : Object.keys(configs);
+  for (const name of todo) {
+    const run = name.startsWith('mem:')
+      ? () =>
+          runChild(
+            process.execPath,
+            ['--import', 'tsx', 'bench/realscale.bench.ts', '--mem', name.slice(4), String(CORES), String(steps + 1)],
+            `bare UNet session, ${name.slice(4)}`,
+          )
+      : configs[name];
+    res[name] = { ...run(), at: new Date().toISOString() };
     writeFileSync(store, JSON.stringify(res, null, 1));
   }
   const missing = { mode: 'not measured', threads: 0, stepS: Number.NaN, load: 'n/a', error: 'not measured' };
@@ -257,7 +282,7 @@ async function main() {
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
   const memRow = (r: Result) =>
     r.peakRssBytes && r.modelBytes
-      ? `${gb(r.peakRssBytes)} for ${gb(r.modelBytes)} of models: **${f(r.peakRssBytes / r.modelBytes)}** (baseline ${gb(r.baselineRssBytes ?? 0)}; without it ${f((r.peakRssBytes - (r.baselineRssBytes ?? 0)) / r.modelBytes)})`
+      ? `${gb(r.peakRssBytes)} for ${gb(r.modelBytes)} of models: **${f(r.peakRssBytes / r.modelBytes)}** (baseline ${gb(r.baselineRssBytes ?? 0)}; without it ${f((r.peakRssBytes - (r.baselineRssBytes ?? 0)) / r.modelBytes)}${r.loadedRssBytes ? `; ${gb(r.loadedRssBytes)} with the models loaded, before sampling` : ''})`
       : (r.error ?? 'n/a');
   const out: string[] = [];
   out.push(
@@ -301,11 +326,22 @@ async function main() {
     `| thread policy, one model: ${half} thread(s) ÷ ${CORES} | ${f(res.cfgHalf.stepS / res.cfg.stepS, 3)} | > 1 keeps the policy |`,
   );
   out.push(`| fp16 UNet ÷ fp32 UNet, CFG s/step | ${f(res.fp16.stepS / res.cfg.stepS, 3)} | |`);
+  out.push(...memTable(res as unknown as Record<string, StoredMem>));
   out.push(`\n(load average at the end: ${uptime()})`);
   console.log(out.join('\n'));
 }
 
-if (process.argv[2] === '--child') {
+if (process.argv[2] === '--mem') {
+  const [variant, t, calls, batch] = process.argv.slice(3);
+  try {
+    const r = await memBreakdown(join(A, 'unet', 'model.onnx'), variant, Number(t), Number(calls), Number(batch ?? 2));
+    console.log(JSON.stringify(r));
+  } catch (e) {
+    console.error((e as Error).stack);
+    process.exit(1);
+  }
+  process.exit(0);
+} else if (process.argv[2] === '--child') {
   const [mode, t, steps] = process.argv.slice(3);
   try {
     console.log(JSON.stringify(await child(mode, Number(t), Number(steps))));

@@ -22,6 +22,7 @@ export function poolOptionsFromHost(host: HostInfo, log?: Logger) {
     memoryBudgetMB: budget,
     defaultThreads: threads,
     allowSpinning: c.allowSpinning === true,
+    memoryPattern: c.memoryPattern === true,
     log,
   };
 }

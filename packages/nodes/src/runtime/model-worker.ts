@@ -2,7 +2,7 @@
  * A model worker: owns ONE onnxruntime InferenceSession (onnxruntime-node's run() blocks its thread).
  *
  * Messages from the main thread:
- *   {op:'load', path, threads, providers}  → {ok, info} | {ok:false, error}
+ *   {op:'load', path, threads, providers, tuning}  → {ok, info} | {ok:false, error}
  *   {op:'run', id, feeds}                  → {id, ok, outputs} | {id, ok:false, error}
  *   {op:'attach', sab}                     serve calls from another worker's sampling loop over the
  *                                          shared channel until it is detached, then → {op:'detached'}
@@ -14,7 +14,7 @@ import * as ort from 'onnxruntime-node';
 import { latentPreviewStrip } from '../guidance/index.ts';
 import { previewPng } from '../image-utils.ts';
 import { float32ToHalf, halfToFloat32 } from './fp16.ts';
-import { sessionOptions } from './options.ts';
+import { type SessionTuning, sessionOptions } from './options.ts';
 import type { CoordinatorMessage, DistributiveOmit, SamplePlan } from './plan.ts';
 import {
   awaitResponse,
@@ -52,11 +52,11 @@ async function load(
   p: string,
   threads: number,
   providers: string[],
-  spinning: boolean,
+  tuning: SessionTuning,
 ): Promise<{ info: ModelInfo; warnings: string[] }> {
   path = p;
   const warnings: string[] = [];
-  const opts = (eps: string[]) => sessionOptions(eps, threads, spinning);
+  const opts = (eps: string[]) => sessionOptions(eps, threads, tuning);
   let provider = providers[0] ?? 'cpu';
   try {
     session = await ort.InferenceSession.create(p, opts(providers));
@@ -207,7 +207,7 @@ async function sampleHere(plan: SamplePlan): Promise<void> {
 }
 
 type Msg =
-  | { op: 'load'; path: string; threads: number; providers: string[]; spinning: boolean }
+  | { op: 'load'; path: string; threads: number; providers: string[]; tuning: SessionTuning }
   | { op: 'run'; id: number; feeds: HostTensor[] }
   | { op: 'attach'; sab: SharedArrayBuffer }
   | { op: 'sample'; plan: SamplePlan };
@@ -215,7 +215,7 @@ type Msg =
 parentPort!.on('message', async (m: Msg) => {
   if (m.op === 'load') {
     try {
-      const r = await load(m.path, m.threads, m.providers, m.spinning);
+      const r = await load(m.path, m.threads, m.providers, m.tuning);
       parentPort!.postMessage({ op: 'loaded', ok: true, ...r });
     } catch (e) {
       parentPort!.postMessage({ op: 'loaded', ok: false, error: (e as Error).message });

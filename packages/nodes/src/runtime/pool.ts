@@ -29,6 +29,8 @@ export interface PoolOptions {
   defaultThreads?: number;
   /** onnxruntime intra-op spinning (default false; see options.ts) */
   allowSpinning?: boolean;
+  /** onnxruntime's memory pattern (default false; see options.ts) */
+  memoryPattern?: boolean;
   log?: Logger;
 }
 
@@ -156,6 +158,7 @@ export class RuntimePool {
   /** intra-op threads of every session */
   readonly defaultThreads: number;
   readonly allowSpinning: boolean;
+  readonly memoryPattern: boolean;
   /** loads in flight: a second load of the same file waits for the first */
   private loading = new Map<string, Promise<ModelHandle>>();
   private loaded = new Map<string, ModelHandle>();
@@ -171,6 +174,7 @@ export class RuntimePool {
     this.budgetBytes = (opts.memoryBudgetMB ?? 4096) * MB;
     this.defaultThreads = Math.max(1, Math.min(opts.defaultThreads ?? availableParallelism(), availableParallelism()));
     this.allowSpinning = opts.allowSpinning ?? false;
+    this.memoryPattern = opts.memoryPattern ?? false;
     this.log = opts.log;
   }
 
@@ -259,7 +263,7 @@ export class RuntimePool {
           path,
           threads: this.defaultThreads,
           providers: this.providers,
-          spinning: this.allowSpinning,
+          tuning: { spinning: this.allowSpinning, memoryPattern: this.memoryPattern },
         });
       });
     } finally {
