@@ -60,6 +60,8 @@ for (const set of benchSets()) {
       batchSize: 1,
       latent,
       previewEvery: 5,
+      // listeners as the Sampler node has (progress and previews are made only for a listener)
+      hooks: { onProgress: () => undefined, onPreview: (png) => void png.length },
     });
   const bare = await bareSession(model.path, threads);
   const feeds = bareFeeds(model, 2, h, w, cond);

@@ -56,18 +56,20 @@ export function imageItemToRgb(img: ImageValue, b: number): Uint8Array {
   return out;
 }
 
-/** A step preview as PNG: the small latent-preview RGBA enlarged (nearest) to at least 64 px. Runs in the
- *  sampling worker, so the host's event loop never pays for it. */
+/** A step preview as PNG: the small latent-preview RGBA enlarged (nearest) to at least 64 px. Made on
+ *  the sampling run's coordinating thread (runtime/index.ts), not in the step loop's. */
 export function previewPng(rgba: Uint8Array, w: number, h: number): Uint8Array {
   const k = Math.max(1, Math.ceil(64 / Math.max(w, h)));
   if (k === 1) return encodePng(rgba, w, h, 4);
+  // one 32-bit word per RGBA pixel: a row of source pixels, each repeated k times, then that row k times
+  const px = rgba.byteOffset % 4 === 0 ? rgba : rgba.slice();
+  const src = new Uint32Array(px.buffer, px.byteOffset, w * h);
   const W = w * k;
-  const out = new Uint8Array(W * h * k * 4);
-  for (let y = 0; y < h * k; y++) {
-    for (let x = 0; x < W; x++) {
-      const src = (Math.floor(y / k) * w + Math.floor(x / k)) * 4;
-      out.set(rgba.subarray(src, src + 4), (y * W + x) * 4);
-    }
+  const out = new Uint32Array(W * h * k);
+  for (let y = 0; y < h; y++) {
+    const row = y * k * W;
+    for (let x = 0; x < w; x++) out.fill(src[y * w + x], row + x * k, row + (x + 1) * k);
+    for (let r = 1; r < k; r++) out.copyWithin(row + r * W, row, row + W);
   }
-  return encodePng(out, W, h * k, 4);
+  return encodePng(new Uint8Array(out.buffer), W, h * k, 4);
 }

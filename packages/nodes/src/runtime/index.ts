@@ -4,6 +4,8 @@
  */
 import { availableParallelism } from 'node:os';
 import type { HostInfo, Logger } from '@priorgraph/core';
+import { latentPreviewStrip } from '../guidance/index.ts';
+import { previewPng } from '../image-utils.ts';
 import { latentDims } from '../video.ts';
 import type { CoordinatorMessage, SamplePlan } from './plan.ts';
 import type { ModelHandle } from './pool.ts';
@@ -54,7 +56,7 @@ let nextRunId = 1;
 export interface SampleHooks {
   signal?: AbortSignal;
   onProgress?(step: number, total: number): void;
-  /** A PNG of the current latents (made in the worker). */
+  /** A PNG of the current latents (drawn and encoded on this thread from the worker's copy). */
   onPreview?(png: Uint8Array): void;
 }
 
@@ -103,7 +105,7 @@ let multiModelQueue: Promise<unknown> = Promise.resolve();
  * sets a shared flag that the loop checks before every step.
  */
 export function sample(
-  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId'>,
+  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId' | 'progress'>,
   handles: ModelHandle[],
   hooks: SampleHooks = {},
 ): Promise<SampleResult> {
@@ -114,7 +116,7 @@ export function sample(
 }
 
 async function sampleIn(
-  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId'>,
+  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId' | 'progress'>,
   handles: ModelHandle[],
   hooks: SampleHooks,
 ): Promise<SampleResult> {
@@ -157,9 +159,15 @@ async function sampleIn(
       const onMsg = (m: CoordinatorMessage | { op: string }) => {
         const msg = m as CoordinatorMessage;
         if (msg.runId !== runId) return; // another run on the same worker
-        if (msg.op === 'progress') hooks.onProgress?.(msg.step, msg.total);
-        else if (msg.op === 'preview') hooks.onPreview?.(msg.png);
-        else {
+        if (msg.op === 'events') {
+          for (const e of msg.events) {
+            hooks.onProgress?.(e.step, msg.total);
+            if (e.latents && hooks.onPreview) {
+              const { rgba, width, height } = latentPreviewStrip(e.latents, plan.shape);
+              hooks.onPreview(previewPng(rgba, width, height));
+            }
+          }
+        } else {
           done();
           if (msg.op === 'done') {
             resolve({
@@ -185,7 +193,18 @@ async function sampleIn(
       };
       target.on('message', onMsg);
       target.once('error', onErr);
-      target.postMessage({ op: 'sample', plan: { ...plan, channels, control, runId } satisfies SamplePlan });
+      target.postMessage({
+        op: 'sample',
+        plan: {
+          ...plan,
+          // nothing is made or posted that no hook takes
+          previewEvery: hooks.onPreview ? plan.previewEvery : 0,
+          progress: hooks.onProgress !== undefined,
+          channels,
+          control,
+          runId,
+        } satisfies SamplePlan,
+      });
     });
   } finally {
     hooks.signal?.removeEventListener('abort', onAbort);

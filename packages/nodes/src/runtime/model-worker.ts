@@ -11,11 +11,9 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { latentPreviewStrip } from '../guidance/index.ts';
-import { previewPng } from '../image-utils.ts';
 import { float32ToHalf, halfToFloat32 } from './fp16.ts';
 import { type SessionTuning, sessionOptions } from './options.ts';
-import type { CoordinatorMessage, DistributiveOmit, SamplePlan } from './plan.ts';
+import type { CoordinatorMessage, DistributiveOmit, LoopEvent, SamplePlan } from './plan.ts';
 import {
   awaitResponse,
   ctrlOf,
@@ -146,13 +144,52 @@ async function serve(sab: SharedArrayBuffer): Promise<void> {
   }
 }
 
+/** At most one event message per this many ms (a display frame). */
+const EVENT_BATCH_MS = 16;
+
+/**
+ * The loop's progress and previews, in order, batched: each message costs the loop's thread a
+ * structured clone and wakes the coordinator's thread (on a small machine, a core taken from the
+ * session). The first event goes at once, later ones at most once per EVENT_BATCH_MS — a step that
+ * ends within that time of the last message waits for the next step's, or for `flush` before the run's
+ * result. Nothing is posted for what no one listens to (plan.progress, plan.previewEvery = 0). A
+ * preview carries a copy of the latents (transferred); the coordinator draws and encodes it.
+ */
+function eventBatcher(plan: SamplePlan, post: (m: CoordinatorMessage, transfer: ArrayBuffer[]) => void) {
+  let events: LoopEvent[] = [];
+  let transfer: ArrayBuffer[] = [];
+  let total = 0;
+  let last = Number.NEGATIVE_INFINITY;
+  const flush = () => {
+    if (!events.length) return;
+    post({ op: 'events', total, events, runId: plan.runId }, transfer);
+    events = [];
+    transfer = [];
+    last = performance.now();
+  };
+  const stepDone = (step: number, n: number, preview: Float32Array | null) => {
+    if (!plan.progress && !preview) return;
+    total = n;
+    if (preview) {
+      const latents = preview.slice();
+      transfer.push(latents.buffer);
+      events.push({ step, latents });
+    } else events.push({ step });
+    if (performance.now() - last >= EVENT_BATCH_MS) flush();
+  };
+  return { flush, stepDone };
+}
+
 /** A whole sampling run whose guider uses only this worker's model: the step loop runs here and calls
  *  the session directly (see runtime/index.ts `sample`). */
 async function sampleHere(plan: SamplePlan): Promise<void> {
   const tStart = performance.now();
   const control = new Int32Array(plan.control);
-  const post = (m: DistributiveOmit<CoordinatorMessage, 'runId'>, transfer: ArrayBuffer[] = []) =>
+  const events = eventBatcher(plan, (m, transfer) => parentPort!.postMessage(m, transfer));
+  const post = (m: DistributiveOmit<CoordinatorMessage, 'runId'>, transfer: ArrayBuffer[] = []) => {
+    events.flush();
     parentPort!.postMessage({ ...m, runId: plan.runId }, transfer);
+  };
   let runMs = 0;
   let modelMs = 0;
   let calls = 0;
@@ -183,12 +220,7 @@ async function sampleHere(plan: SamplePlan): Promise<void> {
       },
       {
         cancelled: () => Atomics.load(control, 0) === 1,
-        progress: (step, total) => post({ op: 'progress', step, total }),
-        preview: (lat) => {
-          const { rgba, width, height } = latentPreviewStrip(lat, plan.shape);
-          const png = previewPng(rgba, width, height);
-          post({ op: 'preview', png }, [png.buffer as ArrayBuffer]);
-        },
+        stepDone: events.stepDone,
       },
     );
     // the other workers' run() time (accumulated in their channels)

@@ -48,7 +48,10 @@ export interface SamplePlan {
   /** [B, C, H, W], or [B, C, T, H, W] for a video */
   shape: LatentShape;
   init: Float32Array | null;
+  /** a preview every this many steps; 0: none (no one listens) */
   previewEvery: number;
+  /** report each finished step (false: no one listens) */
+  progress: boolean;
   /** one entry per distinct model session: a shared channel to that model's worker, or null for the
    *  session of the worker that hosts the loop (called directly) */
   channels: Array<SharedArrayBuffer | null>;
@@ -58,9 +61,18 @@ export interface SamplePlan {
   runId: number;
 }
 
-export type CoordinatorMessage = { runId: number } & (
-  | { op: 'progress'; step: number; total: number }
-  | { op: 'preview'; png: Uint8Array }
+/** A step finished (its number, 1-based); with `latents`, a copy of the latents after it to preview
+ *  (the coordinator draws and encodes it, off the step loop's thread). */
+export interface LoopEvent {
+  step: number;
+  latents?: Float32Array;
+}
+
+export type CoordinatorMessage = {
+  runId: number;
+} & /** what happened since the last message, in order (batched: see model-worker.ts `eventBatcher`) */
+(
+  | { op: 'events'; total: number; events: LoopEvent[] }
   | { op: 'done'; latents: Float32Array; modelMs: number; runMs: number; loopMs: number; calls: number }
   | { op: 'cancelled' }
   | { op: 'error'; message: string }

@@ -19,13 +19,28 @@ export type CallModels = (
 
 export interface LoopHooks {
   cancelled(): boolean;
-  progress(step: number, total: number): void;
-  preview(latents: Float32Array, step: number): void;
+  /** after step `step` of `total`; `preview`: the latents after it when a preview is due (copy what
+   *  is kept: the loop goes on with them) */
+  stepDone(step: number, total: number, preview: Float32Array | null): void;
 }
 
 interface Branch {
   d: DenoiserSpec;
+  /** the denoiser's index in its guider (names the branch's call group in a CallCache) */
+  i: number;
 }
+
+/** One call group's buffers for a whole run: the inputs that do not change from step to step (text,
+ *  class and added conditioning) packed once, and the sample and timestep arrays refilled in place —
+ *  a call reads its inputs before it returns (wrapped for this worker's session, copied into a
+ *  channel for another's). */
+interface GroupBuffers {
+  sample: Float32Array;
+  ts: Float32Array;
+  fixed: HostTensor[];
+}
+/** Per-run cache of GroupBuffers, by channel and branch indices. */
+export type CallCache = Map<string, GroupBuffers>;
 
 /** Evaluate branches at (x, t): returns ε with respect to the reference schedule, one per branch. */
 export async function evalBranches(
@@ -35,6 +50,7 @@ export async function evalBranches(
   refAlphaBar: number,
   shape: SamplePlan['shape'],
   call: CallModels,
+  cache: CallCache = new Map(),
 ): Promise<Vec[]> {
   // hw: values per channel of one batch item (T·h·w for a video latent): everything below is per item
   const { batch: B, channels: C, perChannel: hw, inner } = latentDims(shape);
@@ -51,8 +67,13 @@ export async function evalBranches(
     const d0 = branches[idx[0]].d;
     const n = idx.length * B;
     const inC = d0.inChannels;
-    const sample = new Float32Array(n * inC * hw);
-    const ts = new Float32Array(n);
+    const key = `${channel}:${idx.map((bi) => branches[bi].i).join(',')}`;
+    let buf = cache.get(key);
+    if (!buf) {
+      buf = { sample: new Float32Array(n * inC * hw), ts: new Float32Array(n), fixed: fixedInputs(branches, idx, B) };
+      cache.set(key, buf);
+    }
+    const { sample, ts } = buf;
     idx.forEach((bi, k) => {
       const d = branches[bi].d;
       for (let b = 0; b < B; b++) {
@@ -68,49 +89,8 @@ export async function evalBranches(
     const inputs: HostTensor[] = [
       { name: d0.sampleName, data: sample, dims: [n, inC, ...inner] },
       { name: d0.timestepName, data: ts, dims: [n] },
+      ...buf.fixed,
     ];
-    if (d0.encoderHiddenStatesName) {
-      const dims = idx.map((bi) => branches[bi].d.ehsDims);
-      const seq = dims[0]![1];
-      const dim = dims[0]![2];
-      const per = seq * dim;
-      const ehs = new Float32Array(n * per);
-      idx.forEach((bi, k) => {
-        const d = branches[bi].d;
-        if (!d.ehs || !d.ehsDims)
-          throw new Error(`${d.label}: the model needs encoder_hidden_states (a text conditioning)`);
-        if (d.ehsDims[1] !== seq || d.ehsDims[2] !== dim)
-          throw new Error(`${d.label}: conditionings of one batch differ in shape`);
-        for (let b = 0; b < B; b++) {
-          const src = d.ehsDims[0] === 1 ? 0 : b;
-          ehs.set(d.ehs.subarray(src * per, (src + 1) * per), (k * B + b) * per);
-        }
-      });
-      inputs.push({ name: d0.encoderHiddenStatesName, data: ehs, dims: [n, seq, dim] });
-    }
-    if (d0.classLabelsName) {
-      const cl = new Float32Array(n);
-      idx.forEach((bi, k) => {
-        const d = branches[bi].d;
-        if (d.classLabel === null) throw new Error(`${d.label}: the model needs class_labels (a class conditioning)`);
-        for (let b = 0; b < B; b++) cl[k * B + b] = d.classLabel;
-      });
-      inputs.push({ name: d0.classLabelsName, data: cl, dims: [n] });
-    }
-    for (const { name, dims } of d0.extra ?? []) {
-      const per = dims.slice(1).reduce((a, b) => a * b, 1);
-      const data = new Float32Array(n * per);
-      idx.forEach((bi, k) => {
-        const e = branches[bi].d.extra?.find((x) => x.name === name);
-        if (!e || e.dims.length !== dims.length || e.dims.slice(1).some((v, j) => v !== dims[j + 1]))
-          throw new Error(`${branches[bi].d.label}: conditionings of one batch differ in input "${name}"`);
-        for (let b = 0; b < B; b++) {
-          const src = e.dims[0] === 1 ? 0 : b;
-          data.set(e.data.subarray(src * per, (src + 1) * per), (k * B + b) * per);
-        }
-      });
-      inputs.push({ name, data, dims: [n, ...dims.slice(1)] });
-    }
     calls.push({ channel, inputs });
   }
   const outs = await call(calls);
@@ -144,6 +124,56 @@ export async function evalBranches(
   return result;
 }
 
+/** The inputs of the call for branches `idx` (one model, B items each) that are the same at every step. */
+function fixedInputs(branches: Branch[], idx: number[], B: number): HostTensor[] {
+  const d0 = branches[idx[0]].d;
+  const n = idx.length * B;
+  const inputs: HostTensor[] = [];
+  if (d0.encoderHiddenStatesName) {
+    const dims = idx.map((bi) => branches[bi].d.ehsDims);
+    const seq = dims[0]![1];
+    const dim = dims[0]![2];
+    const per = seq * dim;
+    const ehs = new Float32Array(n * per);
+    idx.forEach((bi, k) => {
+      const d = branches[bi].d;
+      if (!d.ehs || !d.ehsDims)
+        throw new Error(`${d.label}: the model needs encoder_hidden_states (a text conditioning)`);
+      if (d.ehsDims[1] !== seq || d.ehsDims[2] !== dim)
+        throw new Error(`${d.label}: conditionings of one batch differ in shape`);
+      for (let b = 0; b < B; b++) {
+        const src = d.ehsDims[0] === 1 ? 0 : b;
+        ehs.set(d.ehs.subarray(src * per, (src + 1) * per), (k * B + b) * per);
+      }
+    });
+    inputs.push({ name: d0.encoderHiddenStatesName, data: ehs, dims: [n, seq, dim] });
+  }
+  if (d0.classLabelsName) {
+    const cl = new Float32Array(n);
+    idx.forEach((bi, k) => {
+      const d = branches[bi].d;
+      if (d.classLabel === null) throw new Error(`${d.label}: the model needs class_labels (a class conditioning)`);
+      for (let b = 0; b < B; b++) cl[k * B + b] = d.classLabel;
+    });
+    inputs.push({ name: d0.classLabelsName, data: cl, dims: [n] });
+  }
+  for (const { name, dims } of d0.extra ?? []) {
+    const per = dims.slice(1).reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n * per);
+    idx.forEach((bi, k) => {
+      const e = branches[bi].d.extra?.find((x) => x.name === name);
+      if (!e || e.dims.length !== dims.length || e.dims.slice(1).some((v, j) => v !== dims[j + 1]))
+        throw new Error(`${branches[bi].d.label}: conditionings of one batch differ in input "${name}"`);
+      for (let b = 0; b < B; b++) {
+        const src = e.dims[0] === 1 ? 0 : b;
+        data.set(e.data.subarray(src * per, (src + 1) * per), (k * B + b) * per);
+      }
+    });
+    inputs.push({ name, data, dims: [n, ...dims.slice(1)] });
+  }
+  return inputs;
+}
+
 /** A branch's prediction → x̂0 with its own ᾱ (the DENOISER's common parameterization) → ε w.r.t. the
  *  reference ᾱ. Native ε on the reference schedule passes through unchanged. */
 function toReferenceEpsilon(pred: Float32Array, x: Float32Array, d: DenoiserSpec, tModel: number, refAB: number): Vec {
@@ -173,17 +203,19 @@ export async function guide(
   sigma: number,
   shape: SamplePlan['shape'],
   call: CallModels,
+  cache?: CallCache,
 ): Promise<Vec> {
   const m = guidanceMethod(g.method);
   const alphaBar = bridgeAlphaBar(sigma);
   const idx = m.branches ? m.branches(g.params, sigma) : g.denoisers.map((_, i) => i);
   const eps = await evalBranches(
-    idx.map((i) => ({ d: g.denoisers[i] })),
+    idx.map((i) => ({ d: g.denoisers[i], i })),
     x,
     t,
     alphaBar,
     shape,
     call,
+    cache,
   );
   const predictionType = g.denoisers[0].predictionType;
   return m.combine(eps, g.params, { x, alphaBar, sigma, batch: shape[0], predictionType });
@@ -208,19 +240,20 @@ export async function runLoop(plan: SamplePlan, call: CallModels, hooks: LoopHoo
     if (sched.initNoiseSigma !== 1) for (let i = 0; i < n; i++) latents[i] *= sched.initNoiseSigma;
   }
   const total = timesteps.length;
+  const cache: CallCache = new Map();
   for (let i = 0; i < total; i++) {
     if (hooks.cancelled()) return null;
     const t = timesteps[i];
     const sigma = sched.sigmaAt(t);
     const xin = sched.scaleModelInput(latents, t);
-    const eps = await guide(plan.guider, xin, t, sigma, plan.shape, call);
+    const eps = await guide(plan.guider, xin, t, sigma, plan.shape, call, cache);
     const pred = epsilonToPrediction(eps, xin, bridgeAlphaBar(sigma), predType);
     // a scheduler may keep the model output (multistep history): never hand it a view over a channel
     const out =
       pred instanceof Float32Array && !(pred.buffer instanceof SharedArrayBuffer) ? pred : Float32Array.from(pred);
     latents = sched.step(out, t, latents, rng).prevSample;
-    hooks.progress(i + 1, total);
-    if (plan.previewEvery > 0 && ((i + 1) % plan.previewEvery === 0 || i + 1 === total)) hooks.preview(latents, i + 1);
+    const due = plan.previewEvery > 0 && ((i + 1) % plan.previewEvery === 0 || i + 1 === total);
+    hooks.stepDone(i + 1, total, due ? latents : null);
   }
   return latents;
 }
