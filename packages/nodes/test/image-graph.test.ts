@@ -3,9 +3,10 @@
  *  guiders (autoguidance, APG, class labels) as nodes. */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { decode } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodePng } from '../src/image-utils.ts';
+import { encodePng, previewPng } from '../src/image-utils.ts';
 import { stopRuntime } from '../src/index.ts';
 import { compareGrid } from '../src/nodes/images.ts';
 import { doc, link, makeExecutor, makeHost, runDoc } from './helpers.ts';
@@ -36,6 +37,38 @@ const sampler = (guider: string, extra: Record<string, unknown> = {}) => ({
     preview_every: 0,
     ...extra,
   },
+});
+
+describe('step preview PNG', () => {
+  it('is the strip enlarged by nearest neighbour to at least 64 px, pixel for pixel (seeded)', () => {
+    const strip = fc
+      .tuple(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 40 }), fc.boolean())
+      .chain(([w, h, odd]) =>
+        fc.tuple(
+          fc.constant(w),
+          fc.constant(h),
+          fc.constant(odd),
+          fc.uint8Array({ minLength: w * h * 4, maxLength: w * h * 4 }),
+        ),
+      );
+    fc.assert(
+      fc.property(strip, ([w, h, odd, px]) => {
+        // an unaligned view too (the strip of a message may start anywhere in its buffer)
+        const rgba = odd ? new Uint8Array([0, ...px]).subarray(1) : px;
+        const png = decode(previewPng(rgba, w, h));
+        const k = Math.max(1, Math.ceil(64 / Math.max(w, h)));
+        expect([png.width, png.height, png.channels]).toEqual([w * k, h * k, 4]);
+        for (let y = 0; y < h * k; y++)
+          for (let x = 0; x < w * k; x++)
+            for (let c = 0; c < 4; c++) {
+              const got = png.data[(y * w * k + x) * 4 + c];
+              const want = rgba[(Math.floor(y / k) * w + Math.floor(x / k)) * 4 + c];
+              if (got !== want) expect([x, y, c, got]).toEqual([x, y, c, want]);
+            }
+      }),
+      { seed: 14, numRuns: 40 },
+    );
+  });
 });
 
 describe('image graphs', () => {
