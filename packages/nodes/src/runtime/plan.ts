@@ -68,10 +68,9 @@ export interface LoopEvent {
   latents?: Float32Array;
 }
 
-export type CoordinatorMessage = {
-  runId: number;
-} & /** what happened since the last message, in order (batched: see model-worker.ts `eventBatcher`) */
-(
+/** The loop's messages to the coordinator. `events`: what happened since the last message, in order
+ *  (batched: see model-worker.ts `eventBatcher`). */
+export type CoordinatorMessage = { runId: number } & (
   | { op: 'events'; total: number; events: LoopEvent[] }
   | { op: 'done'; latents: Float32Array; modelMs: number; runMs: number; loopMs: number; calls: number }
   | { op: 'cancelled' }
