@@ -57,19 +57,51 @@ export function imageItemToRgb(img: ImageValue, b: number): Uint8Array {
 }
 
 /** A step preview as PNG: the small latent-preview RGBA enlarged (nearest) to at least 64 px. Made on
- *  the sampling run's coordinating thread (runtime/index.ts), not in the step loop's. */
+ *  the sampling run's coordinating thread (runtime/index.ts), not in the step loop's. A strip of at
+ *  most 256 colours, all opaque (an image latent's up to 16×16 always), is written with a palette: one
+ *  byte per pixel, ≈3× faster to encode than RGBA and fewer bytes, the same colours once decoded. */
 export function previewPng(rgba: Uint8Array, w: number, h: number): Uint8Array {
   const k = Math.max(1, Math.ceil(64 / Math.max(w, h)));
-  if (k === 1) return encodePng(rgba, w, h, 4);
-  // one 32-bit word per RGBA pixel: a row of source pixels, each repeated k times, then that row k times
   const px = rgba.byteOffset % 4 === 0 ? rgba : rgba.slice();
   const src = new Uint32Array(px.buffer, px.byteOffset, w * h);
+  // colour → palette index, and the first pixel of each colour
+  const index = new Map<number, number>();
+  const first: number[] = [];
+  const idx = new Uint8Array(w * h);
+  for (let i = 0; i < src.length && first.length <= 256; i++) {
+    let j = index.get(src[i]);
+    if (j === undefined) {
+      j = first.length;
+      index.set(src[i], j);
+      first.push(i);
+    }
+    idx[i] = j;
+  }
+  // (fast-png 8 writes the alpha of a palette out of order: translucent strips go as RGBA)
+  if (first.length > 256 || !first.every((i) => px[i * 4 + 3] === 255)) {
+    const big = enlarge(src, w, h, k, Uint32Array);
+    return encodePng(new Uint8Array(big.buffer, big.byteOffset, big.byteLength), w * k, h * k, 4);
+  }
+  const palette = first.map((i) => [px[i * 4], px[i * 4 + 1], px[i * 4 + 2]]);
+  const data = enlarge(idx, w, h, k, Uint8Array);
+  return encode({ width: w * k, height: h * k, data, channels: 1, depth: 8, palette });
+}
+
+/** Nearest enlargement by k of a w×h image of one array element per pixel. */
+function enlarge<A extends Uint8Array | Uint32Array>(
+  src: A,
+  w: number,
+  h: number,
+  k: number,
+  Type: new (n: number) => A,
+): A {
+  if (k === 1) return src;
   const W = w * k;
-  const out = new Uint32Array(W * h * k);
+  const out = new Type(W * h * k);
   for (let y = 0; y < h; y++) {
     const row = y * k * W;
     for (let x = 0; x < w; x++) out.fill(src[y * w + x], row + x * k, row + (x + 1) * k);
     for (let r = 1; r < k; r++) out.copyWithin(row + r * W, row, row + W);
   }
-  return encodePng(new Uint8Array(out.buffer), W, h * k, 4);
+  return out;
 }
