@@ -483,7 +483,7 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
     expect(ha).toHaveLength(new Set(ha).size);
   }, 300_000);
 
-  it('a history delete made while another server is down reaches it when it comes back', async () => {
+  it('a history delete made while another server is down reaches it when it comes back, before it listens', async () => {
     await untilWorkers(3);
     const b = serverB!;
     const [gone, kept] = [burstIds[1], burstIds[2]];
@@ -496,10 +496,29 @@ describe.skipIf(skip)('BullMQ queue with worker processes on a real redis-server
     const after = (await post(url, '/prompt', { prompt: prompt(36, 2, 20), client_id: 'cl' })).json.prompt_id;
     await finished(url, after);
     serverB = await launchServer('server-b'); // the same data dir: it catches up from where it stopped
+    // before it listens (and before its runner starts anything): the delete is applied already
+    expect((await get(serverB.url, `/history/${gone}`)).json).toEqual({});
     await finished(serverB.url, after);
     expect((await get(serverB.url, `/history/${gone}`)).json).toEqual({});
     expect((await get(serverB.url, `/api/jobs/${gone}`)).status).toBe(404);
     expect(Object.keys((await get(serverB.url, `/history/${kept}`)).json)).toEqual([kept]);
+  }, 240_000);
+
+  it('a history clear made while another server is down empties what came before it there too', async () => {
+    const b = serverB!;
+    const before = Object.keys((await get(b.url, '/history')).json);
+    expect(before.length).toBeGreaterThan(0); // B holds the earlier jobs, its own and A's
+    b.child.kill('SIGTERM');
+    await new Promise((r) => b.child.once('exit', r));
+    expect((await post(url, '/history', { clear: true })).status).toBe(200);
+    expect((await get(url, '/history')).json).toEqual({});
+    serverB = await launchServer('server-b');
+    // applied during its catch-up, before it listens
+    expect((await get(serverB.url, '/history')).json).toEqual({});
+    const after = (await post(serverB.url, '/prompt', { prompt: prompt(37, 2, 20), client_id: 'cl' })).json.prompt_id;
+    await finished(serverB.url, after); // a job after the clear stays, on both
+    await finished(url, after);
+    expect(Object.keys((await get(serverB.url, '/history')).json)).toEqual([after]);
   }, 240_000);
 
   it("queue_remaining (GET /prompt and the status message) counts every live server's prompts", async () => {

@@ -43,6 +43,8 @@ const SNAPSHOT_TTL_MS = 5 * SNAPSHOT_REFRESH_MS;
 /** GET /queue reads the peers' snapshots at most this often. */
 const PEERS_CACHE_MS = 200;
 const POSITION = 'history_stream_position';
+/** Longest start-up wait for the catch-up read of the history stream (see catchUp). */
+const CATCH_UP_MS = 10_000;
 
 export type QueueItem = unknown[];
 interface Snapshot {
@@ -116,6 +118,7 @@ export class ClusterSync {
       void this.publishSnapshot();
       void this.refreshPeers(); // a peer that died drops off when its snapshot expires
     }, SNAPSHOT_REFRESH_MS);
+    await this.catchUp();
     this.reading = this.readLoop();
   }
 
@@ -255,17 +258,8 @@ export class ClusterSync {
     let lastError = '';
     while (!this.closed) {
       try {
-        const got = (await this.reader.xread('COUNT', 100, 'BLOCK', 1000, 'STREAMS', HISTORY, this.position)) as Array<
-          [string, Array<[string, string[]]>]
-        > | null;
+        await this.readBatch(true);
         lastError = '';
-        for (const [, entries] of got ?? []) {
-          for (const [entryId, fields] of entries) {
-            await this.importEntry(fields);
-            this.position = entryId;
-          }
-          await this.opts.store.setMeta(POSITION, this.position);
-        }
       } catch (e) {
         if (this.closed) return;
         const message = (e as Error).message;
@@ -273,6 +267,40 @@ export class ClusterSync {
         lastError = message;
         await new Promise((r) => setTimeout(r, 1000));
       }
+    }
+  }
+
+  /** Reads and applies the next entries of the stream (waiting up to 1 s for one when `block`);
+   *  returns how many there were. */
+  private async readBatch(block: boolean): Promise<number> {
+    const { reader, position } = this;
+    type Read = Array<[string, Array<[string, string[]]>]> | null;
+    const got = (
+      block
+        ? await reader.xread('COUNT', 100, 'BLOCK', 1000, 'STREAMS', HISTORY, position)
+        : await reader.xread('COUNT', 100, 'STREAMS', HISTORY, position)
+    ) as Read;
+    let n = 0;
+    for (const [, entries] of got ?? []) {
+      for (const [entryId, fields] of entries) {
+        await this.importEntry(fields);
+        this.position = entryId;
+        n++;
+      }
+      await this.opts.store.setMeta(POSITION, this.position);
+    }
+    return n;
+  }
+
+  /** Before this server runs anything: apply what the stream holds since it last read (deletes and
+   *  clears made while it was down must reach its queue before its runner starts a deleted prompt).
+   *  Bounded: it stops reading after CATCH_UP_MS (or at a Redis error) and the read loop goes on. */
+  private async catchUp(): Promise<void> {
+    const until = performance.now() + CATCH_UP_MS;
+    try {
+      while (performance.now() < until && (await this.readBatch(false)) > 0) {}
+    } catch (e) {
+      this.opts.log.warn(`catching up with the shared history: ${(e as Error).message}`);
     }
   }
 
