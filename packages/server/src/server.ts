@@ -302,7 +302,14 @@ function buildApp(ctx: ServerContext): express.Express {
   // Static editor build (public: no data in it), before auth.
   const uiDir = resolve(opts.uiDir ?? defaultUiDir());
   if (existsSync(join(uiDir, 'index.html'))) {
-    app.use(express.static(uiDir, { index: 'index.html', fallthrough: true }));
+    const files = express.static(uiDir, { index: 'index.html', fallthrough: true });
+    // Only what can be one of its files (the page, or a name with an extension): an API request
+    // (/prompt, /queue, /history, /view?…) never waits for a file-system lookup on its way.
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const file = (req.method === 'GET' || req.method === 'HEAD') && (req.path === '/' || req.path.includes('.'));
+      if (file) files(req, res, next);
+      else next();
+    });
   } else {
     app.get('/', (_req, res) => {
       res
