@@ -6,12 +6,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ExecutionEvent, Executor, type HostInfo, type Logger, Registry } from '@priorgraph/core';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import plugin, { runtimeStats, stopRuntime } from '../src/index.ts';
-import { type ModelHandle, mb, modelBytes, RuntimePool } from '../src/runtime/pool.ts';
+import { poolOptionsFromHost } from '../src/runtime/index.ts';
+import { type ModelHandle, mb, modelBytes, RuntimePool, SMALL_MODEL_BYTES } from '../src/runtime/pool.ts';
 import { doc, link, makeHost } from './helpers.ts';
 
 const MODELS = fileURLToPath(new URL('../../../models/', import.meta.url));
@@ -226,4 +228,26 @@ describe('disposing right after a channel is detached (committed fixture model)'
       stderr: '',
     });
   }, 180_000); // a fresh Node process with tsx and a model worker: slow on the loaded 2-core machine
+});
+
+// The thread policy (runtime/pool.ts threadsFor): the host's count when it sets one, else one thread
+// for a small model and all cores for a large one; the session is created with that count.
+describe('intra-op threads by model size', () => {
+  const FIXTURE = fileURLToPath(new URL('./fixtures/models/single/bench_unet.onnx', import.meta.url));
+
+  it('a small model gets one thread, a large one all cores, and a host count wins', async () => {
+    const policy = new RuntimePool();
+    expect(policy.threadsFor(SMALL_MODEL_BYTES - 1)).toBe(1);
+    expect(policy.threadsFor(SMALL_MODEL_BYTES)).toBe(availableParallelism());
+    expect(new RuntimePool({ defaultThreads: 2 }).threadsFor(1)).toBe(Math.min(2, availableParallelism()));
+    const h = await policy.load(FIXTURE);
+    expect(h.threads).toBe(1);
+    expect(policy.stats().loaded[0].threads).toBe(1);
+    await policy.dispose();
+  });
+
+  it('a host without intraOpNumThreads leaves the choice to the policy', () => {
+    expect(poolOptionsFromHost(makeHost()).defaultThreads).toBeUndefined();
+    expect(poolOptionsFromHost(makeHost({ config: { intraOpNumThreads: 1 } })).defaultThreads).toBe(1);
+  });
 });

@@ -2,7 +2,6 @@
  * The plugin's runtime: one worker pool per process (started by the plugin's setup, or lazily with the
  * host's config on first use), and the main-thread side of a sampling run.
  */
-import { availableParallelism } from 'node:os';
 import type { HostInfo, Logger } from '@priorgraph/core';
 import { latentPreviewStrip } from '../guidance/index.ts';
 import { previewPng } from '../image-utils.ts';
@@ -18,7 +17,7 @@ export function poolOptionsFromHost(host: HostInfo, log?: Logger) {
   const c = host.config ?? {};
   const eps = Array.isArray(c.executionProviders) ? (c.executionProviders as unknown[]).map(String) : ['cpu'];
   const budget = typeof c.modelMemoryBudgetMB === 'number' ? c.modelMemoryBudgetMB : 4096;
-  const threads = typeof c.intraOpNumThreads === 'number' ? c.intraOpNumThreads : availableParallelism();
+  const threads = typeof c.intraOpNumThreads === 'number' ? c.intraOpNumThreads : undefined;
   return {
     executionProviders: eps,
     memoryBudgetMB: budget,

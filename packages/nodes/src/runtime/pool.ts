@@ -5,8 +5,9 @@
  *   main event loop, and two models run in parallel.
  * - A model is loaded ONCE per (resolved path, execution providers) and shared by every node and job
  *   that uses it: the loader's handle is the one the sampler runs. Two loads of the same file at the
- *   same time share one load. Every session has the pool's intra-op thread count (the thread policy is
- *   a pool setting, not part of a model's identity; see README "Benchmarks" for why).
+ *   same time share one load. A session's intra-op thread count is the pool's policy, not part of a
+ *   model's identity: the host's `intraOpNumThreads` for every session when it sets one; otherwise one
+ *   thread for a model file under SMALL_MODEL_BYTES and all cores above (see threadsFor).
  * - Loaded models are evicted least-recently-used when the sum of their sizes (file size, external
  *   weights included, plus loads in flight) would exceed the memory budget. Never evicted: a model
  *   pinned by a call or a sampling run (`acquire` … `release`), and a model loaded or acquired by the
@@ -25,7 +26,7 @@ import type { HostTensor, ModelInfo } from './protocol.ts';
 export interface PoolOptions {
   executionProviders?: string[];
   memoryBudgetMB?: number;
-  /** intra-op threads of a session when a caller does not ask for a count; default: all cores */
+  /** intra-op threads of every session; default: by the model's size (threadsFor) */
   defaultThreads?: number;
   /** onnxruntime intra-op spinning (default false; see options.ts) */
   allowSpinning?: boolean;
@@ -40,6 +41,15 @@ export interface LoadOptions {
 }
 
 const MB = 1024 * 1024;
+/**
+ * Below this size (weights included) a model's session gets one intra-op thread unless the host sets a
+ * count. Such models' operators are too short for a parallel section to pay for waking a pool thread
+ * (spinning is off, see options.ts), and prior swap runs two of them at once on the same cores. Measured
+ * with bench/priorswap.bench.ts on 2 cores: the demo models (1–4 MB) run CFG 20–25 % faster and prior
+ * swap ≈ 2× faster on one-thread sessions than on two-thread ones; the 0.1 M-parameter fixture UNets
+ * about the same either way; a full-size SD 1.5 UNet (3.4 GB) keeps all cores (README "Real scale").
+ */
+export const SMALL_MODEL_BYTES = 64 * MB;
 /** A byte count as whole MB, for messages (no 32-bit shifts: budgets are often ≥ 2 GB). */
 export const mb = (bytes: number) => `${Math.round(bytes / MB)} MB`;
 
@@ -155,8 +165,8 @@ export interface Lease {
 export class RuntimePool {
   readonly providers: string[];
   readonly budgetBytes: number;
-  /** intra-op threads of every session */
-  readonly defaultThreads: number;
+  /** intra-op threads of every session when the host set a count, else undefined (see threadsFor) */
+  readonly fixedThreads: number | undefined;
   readonly allowSpinning: boolean;
   readonly memoryPattern: boolean;
   /** loads in flight: a second load of the same file waits for the first */
@@ -172,10 +182,17 @@ export class RuntimePool {
   constructor(opts: PoolOptions = {}) {
     this.providers = opts.executionProviders?.length ? opts.executionProviders : ['cpu'];
     this.budgetBytes = (opts.memoryBudgetMB ?? 4096) * MB;
-    this.defaultThreads = Math.max(1, Math.min(opts.defaultThreads ?? availableParallelism(), availableParallelism()));
+    const cores = availableParallelism();
+    this.fixedThreads =
+      opts.defaultThreads === undefined ? undefined : Math.max(1, Math.min(opts.defaultThreads, cores));
     this.allowSpinning = opts.allowSpinning ?? false;
     this.memoryPattern = opts.memoryPattern ?? false;
     this.log = opts.log;
+  }
+
+  /** Intra-op threads of a session for a model of `sizeBytes` (weights included). */
+  threadsFor(sizeBytes: number): number {
+    return this.fixedThreads ?? (sizeBytes < SMALL_MODEL_BYTES ? 1 : availableParallelism());
   }
 
   /** The handle itself while its worker lives, else the model loaded again (after an eviction). */
@@ -245,6 +262,7 @@ export class RuntimePool {
 
   private async spawn(key: string, path: string, owner: string | undefined): Promise<ModelHandle> {
     const size = modelBytes(path);
+    const threads = this.threadsFor(size);
     this.evict(size, path, owner);
     this.loadingBytes += size;
     this.loads++;
@@ -261,7 +279,7 @@ export class RuntimePool {
         worker.postMessage({
           op: 'load',
           path,
-          threads: this.defaultThreads,
+          threads,
           providers: this.providers,
           tuning: { spinning: this.allowSpinning, memoryPattern: this.memoryPattern },
         });
@@ -275,7 +293,7 @@ export class RuntimePool {
     }
     for (const w of r.warnings ?? []) this.log?.warn(w);
     worker.unref();
-    const h = new ModelHandle(key, path, this.defaultThreads, r.info!, size, worker);
+    const h = new ModelHandle(key, path, threads, r.info!, size, worker);
     h.owner = owner;
     if (this.disposed) {
       await worker.terminate();
@@ -322,7 +340,7 @@ export class RuntimePool {
     return {
       providers: this.providers,
       memoryBudgetMB: this.budgetBytes / MB,
-      threads: this.defaultThreads,
+      threads: this.fixedThreads ?? 'by model size',
       loads: this.loads,
       loaded: [...this.loaded.values()].map((h) => ({
         path: h.path,
