@@ -20,8 +20,12 @@ describe('text-to-image through the Executor', () => {
     expect(result.status).toBe('success');
     const prog = events.filter((e) => e.type === 'progress' && e.nodeId === 'sample');
     expect(prog.map((e) => (e as { value: number }).value)).toEqual([1, 2, 3, 4, 5, 6]);
+    // a preview every 2 steps, coalesced at the source to at most 10 a second (a run of these tiny
+    // models may take less): between one and three, the final step's always, after its progress
     const previews = events.filter((e) => e.type === 'preview');
-    expect(previews.length).toBe(3);
+    expect(previews.length).toBeGreaterThanOrEqual(1);
+    expect(previews.length).toBeLessThanOrEqual(3);
+    expect(events.lastIndexOf(previews.at(-1)!)).toBeGreaterThan(events.lastIndexOf(prog.at(-1)!));
     const p0 = (previews[0] as { image: { format: string; data: Uint8Array } }).image;
     expect(p0.format).toBe('png');
     expect(decode(p0.data).width).toBe(64); // the 8×8 latent preview enlarged

@@ -100,7 +100,7 @@ export const Sampler = defineNode({
   category: 'sampling',
   displayName: 'Sampler (KSampler-like)',
   description:
-    "Runs the denoising loop (still latents [B,C,h,w] or video latents [B,C,T,h,w]) inside the worker of the reference model (other models called concurrently through shared memory): seeded noise (Philox4x32-10, createRng), GUIDER, SCHEDULER, steps, denoise strength (img2img from latent_image). Progress every step, a latent→RGB preview every preview_every steps, stops within one step when cancelled. Batch: latent_image's batch wins; batch_size only repeats a latent of batch 1 (or sets the batch without a latent); a batch_size above 1 that differs from the latent's batch is refused at validation.",
+    "Runs the denoising loop (still latents [B,C,h,w] or video latents [B,C,T,h,w]) inside the worker of the reference model (other models called concurrently through shared memory): seeded noise (Philox4x32-10, createRng), GUIDER, SCHEDULER, steps, denoise strength (img2img from latent_image). Progress every step, a latent→RGB preview every preview_every steps (at most 10 a second; the final step's always), stops within one step when cancelled. Batch: latent_image's batch wins; batch_size only repeats a latent of batch 1 (or sets the batch without a latent); a batch_size above 1 that differs from the latent's batch is refused at validation.",
   inputs: {
     guider: { kind: 'socket', type: 'GUIDER' },
     scheduler: { kind: 'socket', type: 'SCHEDULER' },

@@ -6,7 +6,8 @@ import type { HostInfo, Logger } from '@priorgraph/core';
 import { latentPreviewStrip } from '../guidance/index.ts';
 import { previewPng } from '../image-utils.ts';
 import { latentDims } from '../video.ts';
-import type { CoordinatorMessage, SamplePlan } from './plan.ts';
+import { PREVIEW_INTERVAL_MS } from './loop-events.ts';
+import type { CoordinatorMessage, LoopEvents, SamplePlan } from './plan.ts';
 import type { ModelHandle } from './pool.ts';
 import { RuntimePool } from './pool.ts';
 import { createChannel, ctrlOf, detachChannel, ST_ERROR, writeError } from './protocol.ts';
@@ -55,8 +56,11 @@ let nextRunId = 1;
 export interface SampleHooks {
   signal?: AbortSignal;
   onProgress?(step: number, total: number): void;
-  /** A PNG of the current latents (drawn and encoded on this thread from the worker's copy). */
+  /** A PNG of the current latents (drawn and encoded on this thread from the worker's copy): for a
+   *  step whose preview is due, at most one per `previewIntervalMs`, and the final step's always. */
   onPreview?(png: Uint8Array): void;
+  /** default: PREVIEW_INTERVAL_MS (loop-events.ts) */
+  previewIntervalMs?: number;
 }
 
 export interface SampleResult {
@@ -91,6 +95,21 @@ export function channelBytes(h: ModelHandle, items: number, latentHW: number, la
   return items * perItem + 64 * 1024;
 }
 
+/** A batch of the loop's events to the hooks, in order: progress for each step, and a preview drawn
+ *  and encoded for the latest one that carries latents (the worker sends at most one per batch). */
+function deliver(batch: LoopEvents, shape: SamplePlan['shape'], hooks: SampleHooks): void {
+  const { events, total } = batch;
+  let last = -1;
+  if (hooks.onPreview) for (let i = 0; i < events.length; i++) if (events[i].latents) last = i;
+  for (let i = 0; i < events.length; i++) {
+    hooks.onProgress?.(events[i].step, total);
+    if (i === last) {
+      const { rgba, width, height } = latentPreviewStrip(events[i].latents!, shape);
+      hooks.onPreview!(previewPng(rgba, width, height));
+    }
+  }
+}
+
 /** Runs with several models are serialized: a worker hosting such a loop waits on other workers, and
  *  two of them waiting on each other would deadlock. (Single-model loops never wait on anyone.) */
 let multiModelQueue: Promise<unknown> = Promise.resolve();
@@ -104,7 +123,7 @@ let multiModelQueue: Promise<unknown> = Promise.resolve();
  * sets a shared flag that the loop checks before every step.
  */
 export function sample(
-  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId' | 'progress'>,
+  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId' | 'progress' | 'previewIntervalMs'>,
   handles: ModelHandle[],
   hooks: SampleHooks = {},
 ): Promise<SampleResult> {
@@ -115,7 +134,7 @@ export function sample(
 }
 
 async function sampleIn(
-  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId' | 'progress'>,
+  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId' | 'progress' | 'previewIntervalMs'>,
   handles: ModelHandle[],
   hooks: SampleHooks,
 ): Promise<SampleResult> {
@@ -158,15 +177,9 @@ async function sampleIn(
       const onMsg = (m: CoordinatorMessage | { op: string }) => {
         const msg = m as CoordinatorMessage;
         if (msg.runId !== runId) return; // another run on the same worker
-        if (msg.op === 'events') {
-          for (const e of msg.events) {
-            hooks.onProgress?.(e.step, msg.total);
-            if (e.latents && hooks.onPreview) {
-              const { rgba, width, height } = latentPreviewStrip(e.latents, plan.shape);
-              hooks.onPreview(previewPng(rgba, width, height));
-            }
-          }
-        } else {
+        if (msg.op === 'events') deliver(msg, plan.shape, hooks);
+        else {
+          if (msg.pending) deliver(msg.pending, plan.shape, hooks);
           done();
           if (msg.op === 'done') {
             resolve({
@@ -198,6 +211,7 @@ async function sampleIn(
           ...plan,
           // nothing is made or posted that no hook takes
           previewEvery: hooks.onPreview ? plan.previewEvery : 0,
+          previewIntervalMs: hooks.previewIntervalMs ?? PREVIEW_INTERVAL_MS,
           progress: hooks.onProgress !== undefined,
           channels,
           control,

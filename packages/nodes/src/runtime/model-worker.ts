@@ -12,8 +12,9 @@
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { float32ToHalf, halfToFloat32 } from './fp16.ts';
+import { eventBatcher } from './loop-events.ts';
 import { type SessionTuning, sessionOptions } from './options.ts';
-import type { CoordinatorMessage, DistributiveOmit, LoopEvent, SamplePlan } from './plan.ts';
+import type { CoordinatorMessage, DistributiveOmit, SamplePlan } from './plan.ts';
 import {
   awaitResponse,
   ctrlOf,
@@ -144,51 +145,19 @@ async function serve(sab: SharedArrayBuffer): Promise<void> {
   }
 }
 
-/** At most one event message per this many ms (a display frame). */
-const EVENT_BATCH_MS = 16;
-
-/**
- * The loop's progress and previews, in order, batched: each message costs the loop's thread a
- * structured clone and wakes the coordinator's thread (on a small machine, a core taken from the
- * session). The first event goes at once, later ones at most once per EVENT_BATCH_MS — a step that
- * ends within that time of the last message waits for the next step's, or for `flush` before the run's
- * result. Nothing is posted for what no one listens to (plan.progress, plan.previewEvery = 0). A
- * preview carries a copy of the latents (transferred); the coordinator draws and encodes it.
- */
-function eventBatcher(plan: SamplePlan, post: (m: CoordinatorMessage, transfer: ArrayBuffer[]) => void) {
-  let events: LoopEvent[] = [];
-  let transfer: ArrayBuffer[] = [];
-  let total = 0;
-  let last = Number.NEGATIVE_INFINITY;
-  const flush = () => {
-    if (!events.length) return;
-    post({ op: 'events', total, events, runId: plan.runId }, transfer);
-    events = [];
-    transfer = [];
-    last = performance.now();
-  };
-  const stepDone = (step: number, n: number, preview: Float32Array | null) => {
-    if (!plan.progress && !preview) return;
-    total = n;
-    if (preview) {
-      const latents = preview.slice();
-      transfer.push(latents.buffer);
-      events.push({ step, latents });
-    } else events.push({ step });
-    if (performance.now() - last >= EVENT_BATCH_MS) flush();
-  };
-  return { flush, stepDone };
-}
-
 /** A whole sampling run whose guider uses only this worker's model: the step loop runs here and calls
  *  the session directly (see runtime/index.ts `sample`). */
 async function sampleHere(plan: SamplePlan): Promise<void> {
   const tStart = performance.now();
   const control = new Int32Array(plan.control);
-  const events = eventBatcher(plan, (m, transfer) => parentPort!.postMessage(m, transfer));
-  const post = (m: DistributiveOmit<CoordinatorMessage, 'runId'>, transfer: ArrayBuffer[] = []) => {
-    events.flush();
-    parentPort!.postMessage({ ...m, runId: plan.runId }, transfer);
+  const events = eventBatcher(plan, (batch, transfer) =>
+    parentPort!.postMessage({ op: 'events', ...batch, runId: plan.runId } satisfies CoordinatorMessage, transfer),
+  );
+  // the run's outcome, with the events not yet posted (handled first on the other side)
+  const post = (m: DistributiveOmit<CoordinatorMessage, 'runId' | 'pending'>, transfer: ArrayBuffer[] = []) => {
+    const rest = events.take();
+    const msg = { ...m, pending: rest?.batch ?? null, runId: plan.runId } as CoordinatorMessage;
+    parentPort!.postMessage(msg, [...transfer, ...(rest?.transfer ?? [])]);
   };
   let runMs = 0;
   let modelMs = 0;

@@ -50,6 +50,8 @@ export interface SamplePlan {
   init: Float32Array | null;
   /** a preview every this many steps; 0: none (no one listens) */
   previewEvery: number;
+  /** at most one preview per this many ms (the final step's always; see loop-events.ts) */
+  previewIntervalMs: number;
   /** report each finished step (false: no one listens) */
   progress: boolean;
   /** one entry per distinct model session: a shared channel to that model's worker, or null for the
@@ -68,13 +70,28 @@ export interface LoopEvent {
   latents?: Float32Array;
 }
 
-/** The loop's messages to the coordinator. `events`: what happened since the last message, in order
- *  (batched: see model-worker.ts `eventBatcher`). */
+/** What happened since the loop's last message, in order (see loop-events.ts): every step when
+ *  progress is listened to, at most one of them with a preview. */
+export interface LoopEvents {
+  total: number;
+  events: LoopEvent[];
+}
+
+/** The loop's messages to the coordinator. A message that ends the run carries the events not yet
+ *  posted (the final step's among them), to be handled before its outcome. */
 export type CoordinatorMessage = { runId: number } & (
-  | { op: 'events'; total: number; events: LoopEvent[] }
-  | { op: 'done'; latents: Float32Array; modelMs: number; runMs: number; loopMs: number; calls: number }
-  | { op: 'cancelled' }
-  | { op: 'error'; message: string }
+  | ({ op: 'events' } & LoopEvents)
+  | {
+      op: 'done';
+      latents: Float32Array;
+      modelMs: number;
+      runMs: number;
+      loopMs: number;
+      calls: number;
+      pending: LoopEvents | null;
+    }
+  | { op: 'cancelled'; pending: LoopEvents | null }
+  | { op: 'error'; message: string; pending: LoopEvents | null }
 );
 
 /** Omit over each member of a union. */
