@@ -8,7 +8,10 @@
  * Also: event-loop lag p99 on the main thread during the runs (goal ≤ 20 ms), and for comparison a naive
  * main-thread step loop that posts one message per model call.
  *
- *   node --import tsx bench/pipeline.bench.ts [steps=30] [rounds=5]
+ * Sessions get the pool's default thread policy (one intra-op thread for a model under 64 MB, so both
+ * sets here run on one) unless a fixed count is given as the third argument.
+ *
+ *   node --import tsx bench/pipeline.bench.ts [steps=30] [rounds=5] [threads=by model size]
  */
 import { loadavg } from 'node:os';
 import {
@@ -26,18 +29,19 @@ import { cfgGuider } from '../packages/nodes/src/guiders/cfg.ts';
 import { noGuidanceOptions } from '../packages/nodes/src/guiders/common.ts';
 import { createRng } from '../packages/nodes/src/rng.ts';
 import { stopRuntime } from '../packages/nodes/src/runtime/index.ts';
-import { RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
+import { modelBytes, RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
 import { runSampling } from '../packages/nodes/src/sampling.ts';
 import { createScheduler } from '../packages/nodes/src/schedulers/index.ts';
 import type { DenoiserValue, GuiderValue, LatentValue } from '../packages/nodes/src/types.ts';
 
 const steps = Number(process.argv[2] ?? 30);
 const rounds = Number(process.argv[3] ?? 5);
-const threads = 2;
+const fixedThreads = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
+const threadCounts = new Set<number>();
 const rows: string[] = [];
 
 for (const set of benchSets()) {
-  const pool = new RuntimePool({ defaultThreads: threads });
+  const pool = new RuntimePool({ defaultThreads: fixedThreads });
   const model = await loadModel(pool, set.ft);
   const cond = await conditioning(pool, set, model);
   const h = model.sig.height ?? set.latent[0];
@@ -63,6 +67,8 @@ for (const set of benchSets()) {
       // listeners as the Sampler node has (progress and previews are made only for a listener)
       hooks: { onProgress: () => undefined, onPreview: (png) => void png.length },
     });
+  const threads = pool.threadsFor(modelBytes(model.path));
+  threadCounts.add(threads);
   const bare = await bareSession(model.path, threads);
   const feeds = bareFeeds(model, 2, h, w, cond);
 
@@ -131,7 +137,7 @@ for (const set of benchSets()) {
 await stopRuntime();
 
 console.log(
-  `\n### Pipeline overhead (CFG, one batch-2 call per step, ${threads} intra-op threads, median of ${rounds} rounds)\n`,
+  `\n### Pipeline overhead (CFG, one batch-2 call per step, ${[...threadCounts].join(' / ')} intra-op thread(s)${fixedThreads === undefined ? ' by the default policy' : ''}, median of ${rounds} rounds)\n`,
 );
 console.log(`Machine: ${machine()}\n`);
 console.log(
