@@ -101,6 +101,8 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     'listeners-apart': { type: 'boolean', default: false },
     'listener-child': { type: 'string' },
+    'pollers-apart': { type: 'boolean', default: false },
+    'poller-child': { type: 'string' },
   },
 });
 const JOBS = Number(values.jobs);
@@ -171,6 +173,79 @@ async function listenersApart(wsUrl: string, n: number): Promise<{ frames: () =>
   };
 }
 
+/** Wall-clock time in ms, comparable between processes (to tell send-phase samples from the drain's). */
+const wallMs = () => performance.timeOrigin + performance.now();
+
+/** GET /queue timed: idle (one at a time), then `pollers` closed loops until told to stop; each
+ *  sample is [wall-clock start, ms]. Runs in the bench process or, with --pollers-apart, in a child. */
+function queuePoller(url: string) {
+  const queue = () => fetch(`${url}/queue`);
+  let polling = false;
+  let loops: Promise<void>[] = [];
+  const samples: Array<[number, number]> = [];
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  return {
+    async idle(): Promise<number[]> {
+      for (let i = 0; i < 20; i++) await timed(queue); // warm-up
+      const out: number[] = [];
+      for (let i = 0; i < 200; i++) out.push(await timed(queue));
+      return out;
+    },
+    start(pollers: number): void {
+      polling = true;
+      delay.enable();
+      loops = Array.from({ length: pollers }, async () => {
+        while (polling) {
+          const at = wallMs();
+          samples.push([at, await timed(queue)]);
+        }
+      });
+    },
+    async stop(): Promise<{ samples: Array<[number, number]>; delay: [number, number, number] }> {
+      polling = false;
+      await Promise.all(loops);
+      delay.disable();
+      const d: [number, number, number] = [delay.percentile(50) / 1e6, delay.percentile(99) / 1e6, delay.max / 1e6];
+      return { samples, delay: d };
+    },
+  };
+}
+type Poller = {
+  idle(): Promise<number[]>;
+  start(pollers: number): void;
+  stop(): Promise<{ samples: Array<[number, number]>; delay: [number, number, number] }>;
+  close(): void;
+};
+
+/** With --pollers-apart the GET /queue pollers live in a child process: what they time is then not
+ *  delayed by this process's POSTers and listeners (all still share the cores with the server). */
+async function pollerApart(url: string): Promise<Poller> {
+  const child = fork(new URL(import.meta.url).pathname, ['--poller-child', url], { execArgv: ['--import', 'tsx'] });
+  await new Promise<void>((r) => child.once('message', () => r()));
+  const ask = <T>(cmd: string): Promise<T> =>
+    new Promise<T>((r) => {
+      child.once('message', (m) => r(m as T));
+      child.send(cmd);
+    });
+  return {
+    idle: () => ask<number[]>('idle'),
+    start: (n) => child.send(`start ${n}`),
+    stop: () => ask('stop'),
+    close: () => child.kill(),
+  };
+}
+
+async function pollerChild(url: string): Promise<void> {
+  const p = queuePoller(url);
+  process.on('message', async (m: string) => {
+    if (m === 'idle') process.send!(await p.idle());
+    else if (m.startsWith('start ')) p.start(Number(m.slice(6)));
+    else if (m === 'stop') process.send!(await p.stop());
+  });
+  process.on('SIGTERM', () => process.exit(0));
+  process.send!('ready');
+}
+
 async function main(): Promise<void> {
   console.log(
     `machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.version}; load average ${loadavg()
@@ -201,10 +276,10 @@ async function main(): Promise<void> {
     }
   };
 
+  const apart = values['pollers-apart'];
+  const poller: Poller = apart ? await pollerApart(url) : { ...queuePoller(url), close() {} };
   // Idle: one request at a time.
-  for (let i = 0; i < 20; i++) await timed(queue); // warm-up
-  const idleQueue: number[] = [];
-  for (let i = 0; i < 200; i++) idleQueue.push(await timed(queue));
+  const idleQueue = await poller.idle();
   const idlePost: number[] = [];
   for (let i = 0; i < 40; i++) {
     idlePost.push(await timed(() => prompt(i)));
@@ -213,36 +288,29 @@ async function main(): Promise<void> {
 
   // Burst.
   const burstPost: number[] = [];
-  const burstQueue: number[] = [];
-  // GET /queue answered after the last POST, while the queued jobs run and their events fan out
-  const drainQueue: number[] = [];
-  let sending = true;
-  let draining = true;
   // this process's own event-loop delay during the send phase: a timed answer can wait here too
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
   const cpu0 = cpuSeconds(child.pid);
   const t0 = performance.now();
+  poller.start(4);
   const senders = Array.from({ length: CLIENTS }, async (_, c) => {
     for (let k = 0; k < JOBS / CLIENTS; k++) burstPost.push(await timed(() => prompt(c * 1000 + k)));
   });
-  const pollers = Array.from({ length: 4 }, async () => {
-    while (draining) {
-      const during = sending;
-      const t = await timed(queue);
-      (during ? burstQueue : drainQueue).push(t);
-    }
-  });
   await Promise.all(senders);
+  const sendEnd = wallMs();
   const sendS = (performance.now() - t0) / 1000;
   loopDelay.disable();
   const sendCpu = cpuSeconds(child.pid) - cpu0;
-  sending = false;
   await waitIdle();
-  draining = false;
-  await Promise.all(pollers);
+  const polled = await poller.stop();
+  poller.close();
   const drainS = (performance.now() - t0) / 1000;
   const serverCpu = cpuSeconds(child.pid) - cpu0;
+  // a poll that started before the last POST was answered counts in the send phase
+  const burstQueue = polled.samples.filter(([at]) => at < sendEnd).map(([, d]) => d);
+  // GET /queue answered after the last POST, while the queued jobs run and their events fan out
+  const drainQueue = polled.samples.filter(([at]) => at >= sendEnd).map(([, d]) => d);
 
   console.log(
     `\n${JOBS} prompts from ${CLIENTS} clients, ${LISTENERS} websocket listeners (subscribed to all), 4 GET /queue pollers`,
@@ -256,6 +324,12 @@ async function main(): Promise<void> {
   console.log(
     `  the bench client's own event-loop delay while sending: p50 ${ms(loopDelay.percentile(50) / 1e6)} p99 ${ms(loopDelay.percentile(99) / 1e6)} max ${ms(loopDelay.max / 1e6)}`,
   );
+  if (apart) {
+    const [d50, d99, dmax] = polled.delay;
+    console.log(
+      `  GET /queue pollers in a child process (--pollers-apart); its event-loop delay (send + drain): p50 ${ms(d50)} p99 ${ms(d99)} max ${ms(dmax)}`,
+    );
+  }
   const row = (name: string, idle: number[], burst: number[], goal: number) => {
     const i99 = pct(idle, 99);
     const b99 = pct(burst, 99);
@@ -279,7 +353,8 @@ async function main(): Promise<void> {
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-if (values['listener-child']) {
+if (values['poller-child']) await pollerChild(values['poller-child']);
+else if (values['listener-child']) {
   const [wsUrl, n] = values['listener-child'].split(' ');
   const l = await openListeners(wsUrl!, Number(n));
   process.on('message', () => process.send!(l.frames()));
