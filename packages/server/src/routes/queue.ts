@@ -29,47 +29,72 @@ export async function shareControl(
   }
 }
 
-/** A queued job's item as JSON text, kept while its parsed prompt is (the store parses a queued
- *  job's fixed parts once and hands out the same objects until it leaves the queue). */
-const itemText = new WeakMap<object, { j: Pick<JobRecord, 'number' | 'id' | 'extraData' | 'outputs'>; text: string }>();
-
-function queueItemText(j: JobRecord): string {
-  const hit = itemText.get(j.prompt);
-  if (
-    hit &&
-    hit.j.id === j.id &&
-    hit.j.number === j.number &&
-    hit.j.extraData === j.extraData &&
-    hit.j.outputs === j.outputs
-  )
-    return hit.text;
-  const text = JSON.stringify(queueItem(j));
-  itemText.set(j.prompt, { j, text });
-  return text;
+/** GET /queue's answer as it was at one store version: the JSON text, its bytes and their ETag. */
+export interface QueueAnswer {
+  version: number;
+  body: string;
+  bytes: Buffer;
+  etag: string | undefined;
 }
 
-/** GET /queue's body, byte for byte what JSON.stringify gives for the whole answer. */
-async function queueBody(store: JobStore): Promise<string> {
-  const running = (await store.list(['running'])).map(queueItemText).join(',');
-  const pending = (await store.list(['pending'])).map(queueItemText).join(',');
-  return `{"queue_running":[${running}],"queue_pending":[${pending}]}`;
+/**
+ * GET /queue's body, byte for byte what JSON.stringify gives for the whole answer, made once per
+ * change of the store. Pollers read /queue far more often than it changes, and a burst of prompts
+ * changes it hundreds of times: a change reads only the queue's order (seqs, from an index) and
+ * serializes only the jobs it has not seen yet; each queued job's item text is kept by its seq while
+ * the job is queued (what the item shows never changes while it is).
+ */
+export class QueueBody {
+  private items = new Map<number, string>();
+  private answer: QueueAnswer | null = null;
+  constructor(private readonly store: JobStore) {}
+
+  /** The current answer; `etagFn` is express's (its `etag fn` setting), computed once per change. */
+  async current(etagFn?: (b: Buffer) => string): Promise<QueueAnswer> {
+    const version = this.store.changes;
+    if (this.answer?.version === version) return this.answer;
+    const known = this.items;
+    const { running, pending } = await this.store.queueOrder();
+    const missing = [...running, ...pending].filter((s) => !known.has(s));
+    const found = new Map<number, string>();
+    for (const { seq, job } of await this.store.bySeq(missing)) found.set(seq, JSON.stringify(queueItem(job)));
+    const kept = new Map<number, string>();
+    const texts = (seqs: number[]) => {
+      const out: string[] = [];
+      for (const s of seqs) {
+        const t = known.get(s) ?? found.get(s); // undefined: gone between the two reads
+        if (t === undefined) continue;
+        kept.set(s, t);
+        out.push(t);
+      }
+      return out.join(',');
+    };
+    const body = `{"queue_running":[${texts(running)}],"queue_pending":[${texts(pending)}]}`;
+    this.items = kept;
+    const bytes = Buffer.from(body);
+    this.answer = { version, body, bytes, etag: etagFn?.(bytes) };
+    return this.answer;
+  }
+}
+
+/** One QueueBody per server. */
+const bodies = new WeakMap<ServerContext, QueueBody>();
+export function queueBodyOf(ctx: ServerContext): QueueBody {
+  let b = bodies.get(ctx);
+  if (!b) {
+    b = new QueueBody(ctx.store);
+    bodies.set(ctx, b);
+  }
+  return b;
 }
 
 export function queueRouter(ctx: ServerContext): Router {
   const { store, runner } = ctx;
   const r = router();
-  // Pollers read /queue far more often than it changes: the answer (bytes and ETag) is made once per
-  // change, and each queued job's item is serialized once.
-  let queueCache: { version: number; body: string; bytes: Buffer; etag: string | undefined } | null = null;
+  const answers = queueBodyOf(ctx);
   r.get(both('/queue'), async (req, res) => {
-    const version = store.changes;
-    if (queueCache?.version !== version) {
-      const body = await queueBody(store);
-      const bytes = Buffer.from(body);
-      // the ETag express would compute for this body (its `etag fn` setting), computed once
-      const etagFn = req.app.get('etag fn') as ((b: Buffer) => string) | undefined;
-      queueCache = { version, body, bytes, etag: typeof etagFn === 'function' ? etagFn(bytes) : undefined };
-    }
+    const etagFn = req.app.get('etag fn') as ((b: Buffer) => string) | undefined;
+    const queueCache = await answers.current(typeof etagFn === 'function' ? etagFn : undefined);
     if (!ctx.cluster) {
       if (queueCache.etag) res.set('ETag', queueCache.etag);
       res.type('json').send(queueCache.bytes);
