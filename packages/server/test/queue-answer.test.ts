@@ -3,7 +3,9 @@
  * read from an index) equals the answer made from scratch — JSON.stringify of store.list() — after
  * any sequence of queue changes on a real SQLite store (seeded fast-check: enqueues at the back, at
  * the front and at given numbers, re-used ids, runs, finishes, deletes, clears, recoveries, prunes,
- * with the answer read after some changes and not others).
+ * with the answer read after some changes and not others). And the answer the HTTP server gives
+ * before express (the fast path) is express's own, byte for byte and header for header, and it still
+ * refuses what express refuses.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +14,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { QueueBody, queueItem } from '../src/routes/queue.js';
 import { type JobStore, SqliteJobStore } from '../src/store.js';
-import { slowPrompt } from '../testkit/index.js';
+import { post, slowPrompt, startServer } from '../testkit/index.js';
 
 type Op =
   | { op: 'enqueue'; id: number; front: boolean; number: number | undefined; seed: number }
@@ -130,5 +132,55 @@ describe('GET /queue answer', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('the fast path answers as express does, and refuses what express refuses', async () => {
+    const token = 'fast-path-token';
+    const s = await startServer({ token });
+    try {
+      const auth = { authorization: `Bearer ${token}` };
+      // the first job runs for 10 s: the queue does not change while the answers are compared
+      for (let i = 0; i < 3; i++) {
+        expect((await post(s.url, '/prompt', { prompt: slowPrompt(100, 100, i) }, auth)).status).toBe(200);
+      }
+      const answers = [];
+      // '/queue' and '/api/queue' take the fast path; with a query string they go through express
+      for (const path of ['/queue', '/queue?via=express', '/api/queue', '/api/queue?via=express']) {
+        const r = await fetch(`${s.url}${path}`, { headers: auth });
+        const headers = Object.fromEntries([...r.headers].filter(([k]) => k !== 'date'));
+        answers.push({ status: r.status, headers, body: await r.text() });
+      }
+      const q = JSON.parse(answers[0]!.body);
+      expect([q.queue_running.length, q.queue_pending.length]).toEqual([1, 2]);
+      for (const a of answers.slice(1)) expect(a).toEqual(answers[0]);
+      expect(answers[0]!.status).toBe(200);
+      expect(answers[0]!.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(answers[0]!.headers.etag).toMatch(/^W\/"/);
+
+      const noToken = await fetch(`${s.url}/queue`);
+      expect(noToken.status).toBe(401);
+      expect(noToken.headers.get('www-authenticate')).toBe('Bearer');
+      expect((await noToken.json()).error.type).toBe('unauthorized');
+      const wrong = await fetch(`${s.url}/api/queue`, { headers: { authorization: 'Bearer wrong-token-x' } });
+      expect(wrong.status).toBe(401);
+      await post(s.url, '/queue', { clear: true }, auth);
+      await post(s.url, '/interrupt', {}, auth);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('without a token, a foreign origin is refused on the fast path too', async () => {
+    const s = await startServer();
+    try {
+      const r = await fetch(`${s.url}/queue`, { headers: { origin: 'http://evil.example' } });
+      expect(r.status).toBe(403);
+      expect((await r.json()).error.type).toBe('forbidden_origin');
+      const ok = await fetch(`${s.url}/api/queue`);
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ queue_running: [], queue_pending: [] });
+    } finally {
+      await s.close();
+    }
   });
 });

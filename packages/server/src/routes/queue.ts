@@ -3,6 +3,7 @@
  * (clear or delete pending jobs), POST /interrupt. With several servers on one Redis queue, the
  * listing includes the other servers' jobs and a change is passed on to them.
  */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { type Router, Router as router } from 'express';
 import type { ServerContext } from '../context.js';
 import { ClearDeleteBody, InterruptBody } from '../schemas.js';
@@ -77,7 +78,7 @@ export class QueueBody {
   }
 }
 
-/** One QueueBody per server. */
+/** One QueueBody per server (the router and the fast path in ../server.ts share it). */
 const bodies = new WeakMap<ServerContext, QueueBody>();
 export function queueBodyOf(ctx: ServerContext): QueueBody {
   let b = bodies.get(ctx);
@@ -86,6 +87,39 @@ export function queueBodyOf(ctx: ServerContext): QueueBody {
     bodies.set(ctx, b);
   }
   return b;
+}
+
+/**
+ * GET /queue and /api/queue (no query, no conditional headers, one server) answered straight from
+ * the HTTP server, before express: a poll then costs the answer's write and little else. Returns
+ * false, having done nothing, for any other request and for one that `allowed` refuses; a failure
+ * to make the answer hands the request to `app`, whose route answers it (or its error) as usual.
+ */
+export function queueFastPath(
+  ctx: ServerContext,
+  app: (req: IncomingMessage, res: ServerResponse) => void,
+  allowed: (req: IncomingMessage) => boolean,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const answers = queueBodyOf(ctx);
+  return (req, res) => {
+    if (req.method !== 'GET' || (req.url !== '/queue' && req.url !== '/api/queue') || ctx.cluster) return false;
+    const h = req.headers;
+    if (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined || !allowed(req)) return false;
+    const etagFn = (app as { get?: (k: string) => unknown }).get?.('etag fn');
+    answers.current(typeof etagFn === 'function' ? (etagFn as (b: Buffer) => string) : undefined).then(
+      (a) => {
+        const headers: OutgoingHttpHeaders = {
+          'Content-Type': 'application/json; charset=utf-8',
+          'Content-Length': a.bytes.length,
+        };
+        if (a.etag) headers.ETag = a.etag;
+        res.writeHead(200, headers);
+        res.end(a.bytes);
+      },
+      () => app(req, res),
+    );
+    return true;
+  };
 }
 
 export function queueRouter(ctx: ServerContext): Router {
