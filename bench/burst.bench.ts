@@ -83,7 +83,39 @@
  * listeners, the IPC send) also counts the time the server then waits for a CPU, so these items are
  * larger than their own CPU cost. Next: the websocket fan-out in a process of its own (the upgraded
  * sockets handed to it; one IPC write per flush instead of 100 socket writes), GET /queue answered
- * before express's router, and an fsync tail under the disk's control.
+ * before express's router, and an fsync tail under the disk's control. *
+ * --pollers-apart: the 4 GET /queue pollers run in a child process (idle and burst samples alike; a
+ * poll counts in the send phase when it started before the last POST was answered, by wall-clock
+ * time). The POSTers and the 100 listeners (≈ 200000 frames to parse) stay in this process, whose
+ * event-loop delay otherwise lands in every GET /queue it times; the child reports its own delay.
+ * Everything still shares the 2 cores with the server. The default (all in one process) is kept for
+ * comparison with the numbers above.
+ *
+ * Recorded 2026-12-03 12:39–13:05 UTC (branch burst3 vs main 51ac023 in a second worktree, this file
+ * in both, nice 10, alternating, order swapped every other pair), AMD EPYC, 2 cores shared with 3
+ * other engineers' work, load 7–10.5 throughout (no quiet window). Changes: GET /queue's answer after
+ * a change reads only the queue's order (seqs, from the status index) and serializes only jobs it has
+ * not seen (server CPU per answer after a change, 200 queued, in-process: 565–747 µs → 121–127 µs);
+ * GET /queue answered before express.
+ *   server process CPU per prompt (send + drain), 12 pairs: main 10.6–14.1 ms, burst3 7.4–11.4 ms,
+ *   lower in every pair (−2 % to −39 %; GET /queue answered 1064–2694 vs 1308–2677 per run).
+ *   --pollers-apart, 6 pairs: GET /queue p99 in the send phase 166 / 171 / 300 / 249 / 204 / 128 ms →
+ *   88 / 102 / 114 / 152 / 137 / 207 ms (lower in 5 of 6; n = 147–368 per run); p50 22–60 → 10–39 ms.
+ *   POST /prompt p99 316–1007 → 280–658 ms (mixed). The poller child's own event-loop delay p99 was
+ *   36–80 ms: at this load the scheduler alone costs that much.
+ *   default mode, 6 pairs: GET /queue p99 in the send phase 96–239 ms (main) vs 107–334 ms (worse in
+ *   5 of 6), n = 71–168; the bench client's own loop delay p99 was 36–105 ms (main) vs 46–136 ms: a
+ *   server that answers sooner sends the listeners more frames in the same window, and this process
+ *   then delays its own timings more. This mode measures the client as much as the server.
+ *   Profile of the send phase (--profile, load ≈ 8–10, wall-clock samples): /queue body 51 ms →
+ *   25 ms (whole run 352 → 105 ms), express's router 158 ms → 112 ms; what remains: the socket writes
+ *   to the listeners (writev 110–200 ms of 700–1000 ms busy), POST /prompt (body, validation,
+ *   enqueue: ≈ 100–150 ms), GC 4–55 ms.
+ *   Tried and not kept: a 25 ms least gap between websocket flushes (10 ms now), 6 pairs against
+ *   burst3: GET /queue send p99 lower in 5 of 6 (108–237 vs 114–231 ms), server CPU per prompt lower
+ *   in only 3 of 6, POST p99 mixed, frames reach listeners up to 15 ms later — not shown to help.
+ *   The status broadcast was already coalesced to one per turn of the event loop (server.ts).
+ *   Goals at load 7–10: GET /queue p99 ≤ 50 ms ✗ (88–207 ms apart), POST /prompt p99 ≤ 200 ms ✗.
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
