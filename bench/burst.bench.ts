@@ -116,6 +116,17 @@
  *   in only 3 of 6, POST p99 mixed, frames reach listeners up to 15 ms later — not shown to help.
  *   The status broadcast was already coalesced to one per turn of the event loop (server.ts).
  *   Goals at load 7–10: GET /queue p99 ≤ 50 ms ✗ (88–207 ms apart), POST /prompt p99 ≤ 200 ms ✗.
+ * 13:08–13:11 UTC, load 4.4–6.9, 3 pairs in each mode: server CPU per prompt 8.9–11.6 → 6.2–8.1 ms
+ *   (−24 to −31 % in every pair; 18 of 18 pairs lower in all). --pollers-apart: GET /queue send p99
+ *   67 / 137 / 66 → 140 / 89 / 151 ms (p50 16–21 vs 18–21 ms), drain p99 37 / 54 / 37 → 58 / 60 /
+ *   66 ms (p50 4.8–8.7 → 3.2–6.1 ms), POST p99 235 / 279 / 114 → 192 / 216 / 268 ms; default mode: GET
+ *   /queue send p99 133 / 112 / 204 → 125 / 102 / 73 ms (n = 64–118), drain p99 59 / 52 / 45 → 46 /
+ *   49 / 23 ms, POST p99 152 / 244 / 238 → 181 / 141 / 112 ms.
+ * So: the CPU saved is certain; the send-phase p99 (≈ 70–180 samples, the 2nd–3rd slowest answer)
+ * moves by more from run to run than between the two servers at any load seen today, and the sign
+ * changes with the mode. With closed-loop pollers a cheaper GET /queue also means more of them (≈
+ * +40 % answered), which takes back part of what it saves. Goals at load 4–7: GET /queue p99 ≤ 50 ms
+ * ✗ in every run (main and burst3), POST /prompt p99 ≤ 200 ms ✓ in 6 of 12 runs (main 2, burst3 4).
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
