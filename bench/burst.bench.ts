@@ -122,11 +122,19 @@
  *   66 ms (p50 4.8–8.7 → 3.2–6.1 ms), POST p99 235 / 279 / 114 → 192 / 216 / 268 ms; default mode: GET
  *   /queue send p99 133 / 112 / 204 → 125 / 102 / 73 ms (n = 64–118), drain p99 59 / 52 / 45 → 46 /
  *   49 / 23 ms, POST p99 152 / 244 / 238 → 181 / 141 / 112 ms.
- * So: the CPU saved is certain; the send-phase p99 (≈ 70–180 samples, the 2nd–3rd slowest answer)
- * moves by more from run to run than between the two servers at any load seen today, and the sign
- * changes with the mode. With closed-loop pollers a cheaper GET /queue also means more of them (≈
- * +40 % answered), which takes back part of what it saves. Goals at load 4–7: GET /queue p99 ≤ 50 ms
- * ✗ in every run (main and burst3), POST /prompt p99 ≤ 200 ms ✓ in 6 of 12 runs (main 2, burst3 4).
+ * 13:11–13:17 UTC, load 3.3–7.6: --pollers-apart, 6 pairs: GET /queue send p99 157 / 90 / 89 / 49 /
+ *   138 / 122 → 32 / 71 / 57 / 71 / 43 / 57 ms (lower in 5 of 6; ≤ 50 ms in 2 burst3 runs, 1 main run),
+ *   POST /prompt p99 312 / 160 / 152 / 292 / 304 / 254 → 207 / 129 / 96 / 235 / 245 / 233 ms (lower in
+ *   6 of 6), CPU per prompt 9.4–15.2 → 6.7–9.1 ms; default mode, 3 pairs (load 6.2–7.7): GET /queue
+ *   send p99 175 / 113 / 98 → 167 / 99 / 134 ms, POST p99 281 / 145 / 225 → 170 / 116 / 167 ms.
+ * So, over the day: server CPU per prompt lower in 27 of 27 pairs (−2 to −43 %). With the pollers
+ * apart (15 pairs) the send-phase GET /queue p99 is lower in 11 and POST /prompt p99 in 11; in the
+ * default mode (12 pairs) GET /queue p99 is lower in 6 — there the bench client's own loop delay
+ * (p99 36–136 ms) decides. The send-phase p99 (≈ 60–370 samples: about the 2nd–4th slowest answer) moves
+ * by more from run to run than between the two servers, so single pairs say little. With
+ * closed-loop pollers a cheaper GET /queue also means more of them (≈ +40 % answered), which takes
+ * back part of what it saves. Goals: GET /queue p99 ≤ 50 ms ✗ (met in 2 of 27 burst3 runs, at load
+ * 3.3 and 5.1; main 1 of 27); POST /prompt p99 ≤ 200 ms met at load ≤ 4 in 2 of 3 runs (main too).
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
