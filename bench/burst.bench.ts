@@ -83,7 +83,58 @@
  * listeners, the IPC send) also counts the time the server then waits for a CPU, so these items are
  * larger than their own CPU cost. Next: the websocket fan-out in a process of its own (the upgraded
  * sockets handed to it; one IPC write per flush instead of 100 socket writes), GET /queue answered
- * before express's router, and an fsync tail under the disk's control.
+ * before express's router, and an fsync tail under the disk's control. *
+ * --pollers-apart: the 4 GET /queue pollers run in a child process (idle and burst samples alike; a
+ * poll counts in the send phase when it started before the last POST was answered, by wall-clock
+ * time). The POSTers and the 100 listeners (≈ 200000 frames to parse) stay in this process, whose
+ * event-loop delay otherwise lands in every GET /queue it times; the child reports its own delay.
+ * Everything still shares the 2 cores with the server. The default (all in one process) is kept for
+ * comparison with the numbers above.
+ *
+ * Recorded 2026-12-03 12:39–13:05 UTC (branch burst3 vs main 51ac023 in a second worktree, this file
+ * in both, nice 10, alternating, order swapped every other pair), AMD EPYC, 2 cores shared with 3
+ * other engineers' work, load 7–10.5 throughout (no quiet window). Changes: GET /queue's answer after
+ * a change reads only the queue's order (seqs, from the status index) and serializes only jobs it has
+ * not seen (server CPU per answer after a change, 200 queued, in-process: 565–747 µs → 121–127 µs);
+ * GET /queue answered before express.
+ *   server process CPU per prompt (send + drain), 12 pairs: main 10.6–14.1 ms, burst3 7.4–11.4 ms,
+ *   lower in every pair (−2 % to −39 %; GET /queue answered 1064–2694 vs 1308–2677 per run).
+ *   --pollers-apart, 6 pairs: GET /queue p99 in the send phase 166 / 171 / 300 / 249 / 204 / 128 ms →
+ *   88 / 102 / 114 / 152 / 137 / 207 ms (lower in 5 of 6; n = 147–368 per run); p50 22–60 → 10–39 ms.
+ *   POST /prompt p99 316–1007 → 280–658 ms (mixed). The poller child's own event-loop delay p99 was
+ *   36–80 ms: at this load the scheduler alone costs that much.
+ *   default mode, 6 pairs: GET /queue p99 in the send phase 96–239 ms (main) vs 107–334 ms (worse in
+ *   5 of 6), n = 71–168; the bench client's own loop delay p99 was 36–105 ms (main) vs 46–136 ms: a
+ *   server that answers sooner sends the listeners more frames in the same window, and this process
+ *   then delays its own timings more. This mode measures the client as much as the server.
+ *   Profile of the send phase (--profile, load ≈ 8–10, wall-clock samples): /queue body 51 ms →
+ *   25 ms (whole run 352 → 105 ms), express's router 158 ms → 112 ms; what remains: the socket writes
+ *   to the listeners (writev 110–200 ms of 700–1000 ms busy), POST /prompt (body, validation,
+ *   enqueue: ≈ 100–150 ms), GC 4–55 ms.
+ *   Tried and not kept: a 25 ms least gap between websocket flushes (10 ms now), 6 pairs against
+ *   burst3: GET /queue send p99 lower in 5 of 6 (108–237 vs 114–231 ms), server CPU per prompt lower
+ *   in only 3 of 6, POST p99 mixed, frames reach listeners up to 15 ms later — not shown to help.
+ *   The status broadcast was already coalesced to one per turn of the event loop (server.ts).
+ *   Goals at load 7–10: GET /queue p99 ≤ 50 ms ✗ (88–207 ms apart), POST /prompt p99 ≤ 200 ms ✗.
+ * 13:08–13:11 UTC, load 4.4–6.9, 3 pairs in each mode: server CPU per prompt 8.9–11.6 → 6.2–8.1 ms
+ *   (−24 to −31 % in every pair; 18 of 18 pairs lower in all). --pollers-apart: GET /queue send p99
+ *   67 / 137 / 66 → 140 / 89 / 151 ms (p50 16–21 vs 18–21 ms), drain p99 37 / 54 / 37 → 58 / 60 /
+ *   66 ms (p50 4.8–8.7 → 3.2–6.1 ms), POST p99 235 / 279 / 114 → 192 / 216 / 268 ms; default mode: GET
+ *   /queue send p99 133 / 112 / 204 → 125 / 102 / 73 ms (n = 64–118), drain p99 59 / 52 / 45 → 46 /
+ *   49 / 23 ms, POST p99 152 / 244 / 238 → 181 / 141 / 112 ms.
+ * 13:11–13:17 UTC, load 3.3–7.6: --pollers-apart, 6 pairs: GET /queue send p99 157 / 90 / 89 / 49 /
+ *   138 / 122 → 32 / 71 / 57 / 71 / 43 / 57 ms (lower in 5 of 6; ≤ 50 ms in 2 burst3 runs, 1 main run),
+ *   POST /prompt p99 312 / 160 / 152 / 292 / 304 / 254 → 207 / 129 / 96 / 235 / 245 / 233 ms (lower in
+ *   6 of 6), CPU per prompt 9.4–15.2 → 6.7–9.1 ms; default mode, 3 pairs (load 6.2–7.7): GET /queue
+ *   send p99 175 / 113 / 98 → 167 / 99 / 134 ms, POST p99 281 / 145 / 225 → 170 / 116 / 167 ms.
+ * So, over the day: server CPU per prompt lower in 27 of 27 pairs (−2 to −43 %). With the pollers
+ * apart (15 pairs) the send-phase GET /queue p99 is lower in 11 and POST /prompt p99 in 11; in the
+ * default mode (12 pairs) GET /queue p99 is lower in 6 — there the bench client's own loop delay
+ * (p99 36–136 ms) decides. The send-phase p99 (≈ 60–370 samples: about the 2nd–4th slowest answer) moves
+ * by more from run to run than between the two servers, so single pairs say little. With
+ * closed-loop pollers a cheaper GET /queue also means more of them (≈ +40 % answered), which takes
+ * back part of what it saves. Goals: GET /queue p99 ≤ 50 ms ✗ (met in 2 of 27 burst3 runs, at load
+ * 3.3 and 5.1; main 1 of 27); POST /prompt p99 ≤ 200 ms met at load ≤ 4 in 2 of 3 runs (main too).
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -101,6 +152,8 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     'listeners-apart': { type: 'boolean', default: false },
     'listener-child': { type: 'string' },
+    'pollers-apart': { type: 'boolean', default: false },
+    'poller-child': { type: 'string' },
   },
 });
 const JOBS = Number(values.jobs);
@@ -171,6 +224,79 @@ async function listenersApart(wsUrl: string, n: number): Promise<{ frames: () =>
   };
 }
 
+/** Wall-clock time in ms, comparable between processes (to tell send-phase samples from the drain's). */
+const wallMs = () => performance.timeOrigin + performance.now();
+
+/** GET /queue timed: idle (one at a time), then `pollers` closed loops until told to stop; each
+ *  sample is [wall-clock start, ms]. Runs in the bench process or, with --pollers-apart, in a child. */
+function queuePoller(url: string) {
+  const queue = () => fetch(`${url}/queue`);
+  let polling = false;
+  let loops: Promise<void>[] = [];
+  const samples: Array<[number, number]> = [];
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  return {
+    async idle(): Promise<number[]> {
+      for (let i = 0; i < 20; i++) await timed(queue); // warm-up
+      const out: number[] = [];
+      for (let i = 0; i < 200; i++) out.push(await timed(queue));
+      return out;
+    },
+    start(pollers: number): void {
+      polling = true;
+      delay.enable();
+      loops = Array.from({ length: pollers }, async () => {
+        while (polling) {
+          const at = wallMs();
+          samples.push([at, await timed(queue)]);
+        }
+      });
+    },
+    async stop(): Promise<{ samples: Array<[number, number]>; delay: [number, number, number] }> {
+      polling = false;
+      await Promise.all(loops);
+      delay.disable();
+      const d: [number, number, number] = [delay.percentile(50) / 1e6, delay.percentile(99) / 1e6, delay.max / 1e6];
+      return { samples, delay: d };
+    },
+  };
+}
+type Poller = {
+  idle(): Promise<number[]>;
+  start(pollers: number): void;
+  stop(): Promise<{ samples: Array<[number, number]>; delay: [number, number, number] }>;
+  close(): void;
+};
+
+/** With --pollers-apart the GET /queue pollers live in a child process: what they time is then not
+ *  delayed by this process's POSTers and listeners (all still share the cores with the server). */
+async function pollerApart(url: string): Promise<Poller> {
+  const child = fork(new URL(import.meta.url).pathname, ['--poller-child', url], { execArgv: ['--import', 'tsx'] });
+  await new Promise<void>((r) => child.once('message', () => r()));
+  const ask = <T>(cmd: string): Promise<T> =>
+    new Promise<T>((r) => {
+      child.once('message', (m) => r(m as T));
+      child.send(cmd);
+    });
+  return {
+    idle: () => ask<number[]>('idle'),
+    start: (n) => child.send(`start ${n}`),
+    stop: () => ask('stop'),
+    close: () => child.kill(),
+  };
+}
+
+async function pollerChild(url: string): Promise<void> {
+  const p = queuePoller(url);
+  process.on('message', async (m: string) => {
+    if (m === 'idle') process.send!(await p.idle());
+    else if (m.startsWith('start ')) p.start(Number(m.slice(6)));
+    else if (m === 'stop') process.send!(await p.stop());
+  });
+  process.on('SIGTERM', () => process.exit(0));
+  process.send!('ready');
+}
+
 async function main(): Promise<void> {
   console.log(
     `machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.version}; load average ${loadavg()
@@ -201,10 +327,10 @@ async function main(): Promise<void> {
     }
   };
 
+  const apart = values['pollers-apart'];
+  const poller: Poller = apart ? await pollerApart(url) : { ...queuePoller(url), close() {} };
   // Idle: one request at a time.
-  for (let i = 0; i < 20; i++) await timed(queue); // warm-up
-  const idleQueue: number[] = [];
-  for (let i = 0; i < 200; i++) idleQueue.push(await timed(queue));
+  const idleQueue = await poller.idle();
   const idlePost: number[] = [];
   for (let i = 0; i < 40; i++) {
     idlePost.push(await timed(() => prompt(i)));
@@ -213,36 +339,29 @@ async function main(): Promise<void> {
 
   // Burst.
   const burstPost: number[] = [];
-  const burstQueue: number[] = [];
-  // GET /queue answered after the last POST, while the queued jobs run and their events fan out
-  const drainQueue: number[] = [];
-  let sending = true;
-  let draining = true;
   // this process's own event-loop delay during the send phase: a timed answer can wait here too
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
   const cpu0 = cpuSeconds(child.pid);
   const t0 = performance.now();
+  poller.start(4);
   const senders = Array.from({ length: CLIENTS }, async (_, c) => {
     for (let k = 0; k < JOBS / CLIENTS; k++) burstPost.push(await timed(() => prompt(c * 1000 + k)));
   });
-  const pollers = Array.from({ length: 4 }, async () => {
-    while (draining) {
-      const during = sending;
-      const t = await timed(queue);
-      (during ? burstQueue : drainQueue).push(t);
-    }
-  });
   await Promise.all(senders);
+  const sendEnd = wallMs();
   const sendS = (performance.now() - t0) / 1000;
   loopDelay.disable();
   const sendCpu = cpuSeconds(child.pid) - cpu0;
-  sending = false;
   await waitIdle();
-  draining = false;
-  await Promise.all(pollers);
+  const polled = await poller.stop();
+  poller.close();
   const drainS = (performance.now() - t0) / 1000;
   const serverCpu = cpuSeconds(child.pid) - cpu0;
+  // a poll that started before the last POST was answered counts in the send phase
+  const burstQueue = polled.samples.filter(([at]) => at < sendEnd).map(([, d]) => d);
+  // GET /queue answered after the last POST, while the queued jobs run and their events fan out
+  const drainQueue = polled.samples.filter(([at]) => at >= sendEnd).map(([, d]) => d);
 
   console.log(
     `\n${JOBS} prompts from ${CLIENTS} clients, ${LISTENERS} websocket listeners (subscribed to all), 4 GET /queue pollers`,
@@ -256,6 +375,12 @@ async function main(): Promise<void> {
   console.log(
     `  the bench client's own event-loop delay while sending: p50 ${ms(loopDelay.percentile(50) / 1e6)} p99 ${ms(loopDelay.percentile(99) / 1e6)} max ${ms(loopDelay.max / 1e6)}`,
   );
+  if (apart) {
+    const [d50, d99, dmax] = polled.delay;
+    console.log(
+      `  GET /queue pollers in a child process (--pollers-apart); its event-loop delay (send + drain): p50 ${ms(d50)} p99 ${ms(d99)} max ${ms(dmax)}`,
+    );
+  }
   const row = (name: string, idle: number[], burst: number[], goal: number) => {
     const i99 = pct(idle, 99);
     const b99 = pct(burst, 99);
@@ -279,7 +404,8 @@ async function main(): Promise<void> {
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-if (values['listener-child']) {
+if (values['poller-child']) await pollerChild(values['poller-child']);
+else if (values['listener-child']) {
   const [wsUrl, n] = values['listener-child'].split(' ');
   const l = await openListeners(wsUrl!, Number(n));
   process.on('message', () => process.send!(l.frames()));

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Executor, type HostInfo, type Logger, loadPlugins, Registry } from '@priorgraph/core';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DEFAULT_HISTORY_MAX, type ServerContext, type ServerOptions } from './context.js';
-import { installRoutes, queueItem } from './routes/index.js';
+import { installRoutes, queueFastPath, queueItem } from './routes/index.js';
 import { inlineEngine, type JobEngine, type JobFinishedEvent, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
 import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
@@ -292,6 +292,26 @@ function errorAnswer(log: Logger) {
   };
 }
 
+/** Why a request is refused (see localRequestAllowed and the token), or null when it may go on. */
+function refusal(opts: ResolvedOptions, req: IncomingMessage): { status: 401 | 403; body: unknown } | null {
+  if (!opts.token && !localRequestAllowed(req)) {
+    return {
+      status: 403,
+      body: apiError(
+        'forbidden_origin',
+        `request from origin ${req.headers.origin ?? '?'} / host ${req.headers.host ?? '?'} refused: without a token only local pages may call this server`,
+      ),
+    };
+  }
+  if (opts.token && !tokenMatches(requestToken(req), opts.token)) {
+    return {
+      status: 401,
+      body: apiError('unauthorized', 'missing or wrong token: send Authorization: Bearer <token> or ?token='),
+    };
+  }
+  return null;
+}
+
 /** The express app: the editor's static build, the token and origin checks, the routes, 404 and errors. */
 function buildApp(ctx: ServerContext): express.Express {
   const opts = ctx.options;
@@ -325,25 +345,10 @@ function buildApp(ctx: ServerContext): express.Express {
   }
 
   app.use((req: Request, res: Response, next: NextFunction) => {
-    if (!opts.token && !localRequestAllowed(req)) {
-      res
-        .status(403)
-        .json(
-          apiError(
-            'forbidden_origin',
-            `request from origin ${req.headers.origin ?? '?'} / host ${req.headers.host ?? '?'} refused: without a token only local pages may call this server`,
-          ),
-        );
-      return;
-    }
-    if (opts.token && !tokenMatches(requestToken(req), opts.token)) {
-      res
-        .status(401)
-        .set('WWW-Authenticate', 'Bearer')
-        .json(apiError('unauthorized', 'missing or wrong token: send Authorization: Bearer <token> or ?token='));
-      return;
-    }
-    next();
+    const refused = refusal(opts, req);
+    if (!refused) return next();
+    if (refused.status === 401) res.set('WWW-Authenticate', 'Bearer');
+    res.status(refused.status).json(refused.body);
   });
 
   installRoutes(app, ctx);
@@ -515,7 +520,12 @@ export function createServer(options: ServerOptions): PriorgraphServer {
     app,
     async listen() {
       await init();
-      http = createHttpServer(app);
+      // GET /queue, polled by every client, is answered before express's middleware and routers
+      // (the same answer: routes/queue.ts); anything else, or a request it cannot answer, goes to app
+      const fast = queueFastPath(ctx, app, (req) => refusal(opts, req) === null);
+      http = createHttpServer((req, res) => {
+        if (!fast(req, res)) app(req, res);
+      });
       http.on('upgrade', upgradeHandler(opts, hub));
       http.headersTimeout = 30_000;
       http.requestTimeout = 10 * 60_000;

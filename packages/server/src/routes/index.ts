@@ -16,7 +16,7 @@ import { queueRouter } from './queue.js';
 import { systemRouter } from './system.js';
 import { userdataRouter } from './userdata.js';
 
-export { queueItem } from './queue.js';
+export { queueFastPath, queueItem } from './queue.js';
 
 /** After the JSON body parser, in this order (no two of them answer the same path). */
 const RESOURCE_ROUTERS = [

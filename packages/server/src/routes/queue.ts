@@ -3,6 +3,7 @@
  * (clear or delete pending jobs), POST /interrupt. With several servers on one Redis queue, the
  * listing includes the other servers' jobs and a change is passed on to them.
  */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { type Router, Router as router } from 'express';
 import type { ServerContext } from '../context.js';
 import { ClearDeleteBody, InterruptBody } from '../schemas.js';
@@ -29,47 +30,105 @@ export async function shareControl(
   }
 }
 
-/** A queued job's item as JSON text, kept while its parsed prompt is (the store parses a queued
- *  job's fixed parts once and hands out the same objects until it leaves the queue). */
-const itemText = new WeakMap<object, { j: Pick<JobRecord, 'number' | 'id' | 'extraData' | 'outputs'>; text: string }>();
-
-function queueItemText(j: JobRecord): string {
-  const hit = itemText.get(j.prompt);
-  if (
-    hit &&
-    hit.j.id === j.id &&
-    hit.j.number === j.number &&
-    hit.j.extraData === j.extraData &&
-    hit.j.outputs === j.outputs
-  )
-    return hit.text;
-  const text = JSON.stringify(queueItem(j));
-  itemText.set(j.prompt, { j, text });
-  return text;
+/** GET /queue's answer as it was at one store version: the JSON text, its bytes and their ETag. */
+export interface QueueAnswer {
+  version: number;
+  body: string;
+  bytes: Buffer;
+  etag: string | undefined;
 }
 
-/** GET /queue's body, byte for byte what JSON.stringify gives for the whole answer. */
-async function queueBody(store: JobStore): Promise<string> {
-  const running = (await store.list(['running'])).map(queueItemText).join(',');
-  const pending = (await store.list(['pending'])).map(queueItemText).join(',');
-  return `{"queue_running":[${running}],"queue_pending":[${pending}]}`;
+/**
+ * GET /queue's body, byte for byte what JSON.stringify gives for the whole answer, made once per
+ * change of the store. Pollers read /queue far more often than it changes, and a burst of prompts
+ * changes it hundreds of times: a change reads only the queue's order (seqs, from an index) and
+ * serializes only the jobs it has not seen yet; each queued job's item text is kept by its seq while
+ * the job is queued (what the item shows never changes while it is).
+ */
+export class QueueBody {
+  private items = new Map<number, string>();
+  private answer: QueueAnswer | null = null;
+  constructor(private readonly store: JobStore) {}
+
+  /** The current answer; `etagFn` is express's (its `etag fn` setting), computed once per change. */
+  async current(etagFn?: (b: Buffer) => string): Promise<QueueAnswer> {
+    const version = this.store.changes;
+    if (this.answer?.version === version) return this.answer;
+    const known = this.items;
+    const { running, pending } = await this.store.queueOrder();
+    const missing = [...running, ...pending].filter((s) => !known.has(s));
+    const found = new Map<number, string>();
+    for (const { seq, job } of await this.store.bySeq(missing)) found.set(seq, JSON.stringify(queueItem(job)));
+    const kept = new Map<number, string>();
+    const texts = (seqs: number[]) => {
+      const out: string[] = [];
+      for (const s of seqs) {
+        const t = known.get(s) ?? found.get(s); // undefined: gone between the two reads
+        if (t === undefined) continue;
+        kept.set(s, t);
+        out.push(t);
+      }
+      return out.join(',');
+    };
+    const body = `{"queue_running":[${texts(running)}],"queue_pending":[${texts(pending)}]}`;
+    this.items = kept;
+    const bytes = Buffer.from(body);
+    this.answer = { version, body, bytes, etag: etagFn?.(bytes) };
+    return this.answer;
+  }
+}
+
+/** One QueueBody per server (the router and the fast path in ../server.ts share it). */
+const bodies = new WeakMap<ServerContext, QueueBody>();
+export function queueBodyOf(ctx: ServerContext): QueueBody {
+  let b = bodies.get(ctx);
+  if (!b) {
+    b = new QueueBody(ctx.store);
+    bodies.set(ctx, b);
+  }
+  return b;
+}
+
+/**
+ * GET /queue and /api/queue (no query, no conditional headers, one server) answered straight from
+ * the HTTP server, before express: a poll then costs the answer's write and little else. Returns
+ * false, having done nothing, for any other request and for one that `allowed` refuses; a failure
+ * to make the answer hands the request to `app`, whose route answers it (or its error) as usual.
+ */
+export function queueFastPath(
+  ctx: ServerContext,
+  app: (req: IncomingMessage, res: ServerResponse) => void,
+  allowed: (req: IncomingMessage) => boolean,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const answers = queueBodyOf(ctx);
+  return (req, res) => {
+    if (req.method !== 'GET' || (req.url !== '/queue' && req.url !== '/api/queue') || ctx.cluster) return false;
+    const h = req.headers;
+    if (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined || !allowed(req)) return false;
+    const etagFn = (app as { get?: (k: string) => unknown }).get?.('etag fn');
+    answers.current(typeof etagFn === 'function' ? (etagFn as (b: Buffer) => string) : undefined).then(
+      (a) => {
+        const headers: OutgoingHttpHeaders = {
+          'Content-Type': 'application/json; charset=utf-8',
+          'Content-Length': a.bytes.length,
+        };
+        if (a.etag) headers.ETag = a.etag;
+        res.writeHead(200, headers);
+        res.end(a.bytes);
+      },
+      () => app(req, res),
+    );
+    return true;
+  };
 }
 
 export function queueRouter(ctx: ServerContext): Router {
   const { store, runner } = ctx;
   const r = router();
-  // Pollers read /queue far more often than it changes: the answer (bytes and ETag) is made once per
-  // change, and each queued job's item is serialized once.
-  let queueCache: { version: number; body: string; bytes: Buffer; etag: string | undefined } | null = null;
+  const answers = queueBodyOf(ctx);
   r.get(both('/queue'), async (req, res) => {
-    const version = store.changes;
-    if (queueCache?.version !== version) {
-      const body = await queueBody(store);
-      const bytes = Buffer.from(body);
-      // the ETag express would compute for this body (its `etag fn` setting), computed once
-      const etagFn = req.app.get('etag fn') as ((b: Buffer) => string) | undefined;
-      queueCache = { version, body, bytes, etag: typeof etagFn === 'function' ? etagFn(bytes) : undefined };
-    }
+    const etagFn = req.app.get('etag fn') as ((b: Buffer) => string) | undefined;
+    const queueCache = await answers.current(typeof etagFn === 'function' ? etagFn : undefined);
     if (!ctx.cluster) {
       if (queueCache.etag) res.set('ETag', queueCache.etag);
       res.type('json').send(queueCache.bytes);
