@@ -441,18 +441,21 @@ function selectOutputs(pass: Pass, active: string[]): { outputs: string[]; promp
   };
 }
 
+/** Scratch list for linkSources (copied out at its exact size: an array grown by push keeps room
+ *  for 17 entries, and validation keeps one list per node until it ends). */
+const scratch: string[] = [];
+
 /** The active link sources of one node's inputs, in input order; undefined when none. */
 function linkSources(doc: WorkflowDocument, inputs: Record<string, unknown>): string[] | undefined {
-  let list: string[] | undefined;
+  scratch.length = 0;
   for (const k in inputs) {
     const v = inputs[k];
     if (!isLink(v)) continue;
     const src = doc.nodes[v.node];
     if (!src || src.mode === 'muted') continue;
-    if (list) list.push(v.node);
-    else list = [v.node];
+    scratch.push(v.node);
   }
-  return list;
+  return scratch.length === 0 ? undefined : scratch.slice();
 }
 
 /** The reverse of linkSources (source → consumers), each list in the order the links were found. */
