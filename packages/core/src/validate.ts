@@ -442,7 +442,7 @@ function selectOutputs(pass: Pass, active: string[]): { outputs: string[]; promp
 }
 
 /** Scratch list for linkSources (copied out at its exact size: an array grown by push keeps room
- *  for 17 entries, and validation keeps one list per node until it ends). */
+ *  for 17 or more entries, and validation keeps one list per node until it ends). */
 const scratch: string[] = [];
 
 /** The active link sources of one node's inputs, in input order; undefined when none. */
