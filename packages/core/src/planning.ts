@@ -88,6 +88,9 @@ export function planRun(doc: WorkflowDocument, registry: Registry, targets: read
   const sources: number[] = [];
   const stack: PlanNode[] = [];
   const next: number[] = []; // per stack entry: the next of its deps to visit
+  // The sources met so far by the nodes on the stack, each node's on top of its consumer's: when a
+  // node is done, its last `deps.length` entries are its sources, all planned (no second lookup).
+  const met: PlanNode[] = [];
   for (const root of targets) {
     if (nodes.has(root)) continue;
     const r = planNode(doc, registry, root);
@@ -105,17 +108,21 @@ export function planRun(doc: WorkflowDocument, registry: Registry, targets: read
         if (seen === undefined) {
           const q = planNode(doc, registry, d);
           nodes.set(d, q);
+          met.push(q);
           stack.push(q);
           next.push(0);
         } else if (seen.index === -1)
           throw new PlanningError(`dependency cycle through node ${d}`, d, doc.nodes[d].type);
+        else met.push(seen);
       } else {
         stack.pop();
         next.pop();
         p.index = order.length;
         order.push(p.id);
         planned.push(p);
-        for (const d of p.deps) sources.push(nodes.get(d)!.index); // planned before p
+        const from = met.length - p.deps.length;
+        for (let k = from; k < met.length; k++) sources.push(met[k].index);
+        met.length = from;
         sourcesFrom.push(sources.length);
       }
     }
