@@ -53,6 +53,8 @@ export function defaultTargets(doc: WorkflowDocument, registry: Registry, output
   });
 }
 
+/** Scratch list for planNode's sources, written by index and copied out at its exact size (setting
+ *  its length to 0 would drop its storage, and pushing then regrows it for every node). */
 const scratch: string[] = [];
 function planNode(doc: WorkflowDocument, registry: Registry, id: string): PlanNode {
   const n = doc.nodes[id];
@@ -64,15 +66,15 @@ function planNode(doc: WorkflowDocument, registry: Registry, id: string): PlanNo
     if (!mig.ok) throw new PlanningError(mig.message, id, n.type);
     inputs = mig.inputs;
   }
-  scratch.length = 0;
+  let count = 0;
   for (const k in inputs) {
     const v = inputs[k];
     if (isLink(v)) {
       const src = doc.nodes[v.node];
-      if (src && src.mode !== 'muted') scratch.push(v.node);
+      if (src && src.mode !== 'muted') scratch[count++] = v.node;
     }
   }
-  const deps = scratch.slice();
+  const deps = scratch.slice(0, count);
   return { id, t: r.node, mode: n.mode === 'bypass' ? 'bypass' : 'normal', inputs, sig: '', deps, index: -1 };
 }
 
@@ -91,6 +93,7 @@ export function planRun(doc: WorkflowDocument, registry: Registry, targets: read
   // The sources met so far by the nodes on the stack, each node's on top of its consumer's: when a
   // node is done, its last `deps.length` entries are its sources, all planned (no second lookup).
   const met: PlanNode[] = [];
+  let metTop = 0; // met's length in use (never shortened: shortening drops storage that the next push regrows)
   for (const root of targets) {
     if (nodes.has(root)) continue;
     const r = planNode(doc, registry, root);
@@ -108,21 +111,21 @@ export function planRun(doc: WorkflowDocument, registry: Registry, targets: read
         if (seen === undefined) {
           const q = planNode(doc, registry, d);
           nodes.set(d, q);
-          met.push(q);
+          met[metTop++] = q;
           stack.push(q);
           next.push(0);
         } else if (seen.index === -1)
           throw new PlanningError(`dependency cycle through node ${d}`, d, doc.nodes[d].type);
-        else met.push(seen);
+        else met[metTop++] = seen;
       } else {
         stack.pop();
         next.pop();
         p.index = order.length;
         order.push(p.id);
         planned.push(p);
-        const from = met.length - p.deps.length;
-        for (let k = from; k < met.length; k++) sources.push(met[k].index);
-        met.length = from;
+        const from = metTop - p.deps.length;
+        for (let k = from; k < metTop; k++) sources.push(met[k].index);
+        metTop = from;
         sourcesFrom.push(sources.length);
       }
     }

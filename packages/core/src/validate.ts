@@ -447,21 +447,22 @@ function selectOutputs(pass: Pass, outputNodes: string[]): { outputs: string[]; 
   };
 }
 
-/** Scratch list for linkSources (copied out at its exact size: an array grown by push keeps room
- *  for 17 or more entries, and validation keeps one list per node until it ends). */
+/** Scratch list for linkSources, written by index and copied out at its exact size (an array grown
+ *  by push keeps room for 17 or more entries, and validation keeps one list per node until it ends;
+ *  setting the scratch list's length to 0 would drop its storage, regrown for every node). */
 const scratch: string[] = [];
 
 /** The active link sources of one node's inputs, in input order; undefined when none. */
 function linkSources(doc: WorkflowDocument, inputs: Record<string, unknown>): string[] | undefined {
-  scratch.length = 0;
+  let count = 0;
   for (const k in inputs) {
     const v = inputs[k];
     if (!isLink(v)) continue;
     const src = doc.nodes[v.node];
     if (!src || src.mode === 'muted') continue;
-    scratch.push(v.node);
+    scratch[count++] = v.node;
   }
-  return scratch.length === 0 ? undefined : scratch.slice();
+  return count === 0 ? undefined : scratch.slice(0, count);
 }
 
 /** The reverse of linkSources (source → consumers), each list in the order the links were found. */
