@@ -227,27 +227,31 @@ export interface CacheLookup {
   uiOutputs: Record<string, UiOutput>;
 }
 
-/** Which nodes the cache serves and which must run, walking back from the targets. */
+/** Which nodes the cache serves and which must run, walking back from the targets (by plan index). */
 export function lookupPlan(plan: Plan, targets: readonly string[], cache: OutputCache): CacheLookup {
   const values = new Map<string, Record<string, unknown>>();
   const uiOutputs: Record<string, UiOutput> = {};
-  const cached: string[] = [];
+  const served: number[] = [];
   const toRun = new Set<string>();
-  const stack = [...targets];
+  const { planned, sourcesFrom, sources } = plan;
+  const seen: boolean[] = new Array(planned.length).fill(false); // a node either runs or the cache serves it
+  const stack: number[] = [];
+  for (const id of targets) stack.push(plan.nodes.get(id)!.index);
   while (stack.length > 0) {
-    const id = stack.pop()!;
-    if (toRun.has(id) || values.has(id)) continue; // seen: a node either runs or the cache serves it
-    const p = plan.nodes.get(id)!;
+    const i = stack.pop()!;
+    if (seen[i]) continue;
+    seen[i] = true;
+    const p = planned[i];
     const hit = p.mode === 'normal' && !p.t.def.notIdempotent ? cache.get(p.sig) : undefined;
     if (hit) {
-      values.set(id, hit.outputs);
-      cached.push(id);
-      if (hit.ui) uiOutputs[id] = hit.ui;
+      values.set(p.id, hit.outputs);
+      served.push(i);
+      if (hit.ui) uiOutputs[p.id] = hit.ui;
       continue;
     }
-    toRun.add(id);
-    for (const d of p.deps) stack.push(d);
+    toRun.add(p.id);
+    for (let k = sourcesFrom[i]; k < sourcesFrom[i + 1]; k++) stack.push(sources[k]);
   }
-  if (cached.length > 1) cached.sort((a, b) => plan.nodes.get(a)!.index - plan.nodes.get(b)!.index);
-  return { values, cached, toRun, uiOutputs };
+  if (served.length > 1) served.sort((a, b) => a - b);
+  return { values, cached: served.map((i) => planned[i].id), toRun, uiOutputs };
 }

@@ -22,6 +22,13 @@ export interface Plan {
   nodes: Map<string, PlanNode>;
   /** every planned node, each after its sources */
   order: string[];
+  /** the planned nodes, in `order` */
+  planned: PlanNode[];
+  /** The sources of each node by plan index: node i's are `sources[sourcesFrom[i] .. sourcesFrom[i + 1])`
+   *  (its `deps`, as plan indices). Caching and scheduling walk these instead of looking ids up: at
+   *  10k nodes every lookup in a graph-sized map or set is a cache miss. */
+  sourcesFrom: number[];
+  sources: number[];
 }
 
 /** A planning failure, naming the node. */
@@ -46,6 +53,9 @@ export function defaultTargets(doc: WorkflowDocument, registry: Registry, output
   });
 }
 
+/** Scratch list for planNode's sources, written by index and copied out at its exact size (setting
+ *  its length to 0 would drop its storage, and pushing then regrows it for every node). */
+const scratch: string[] = [];
 function planNode(doc: WorkflowDocument, registry: Registry, id: string): PlanNode {
   const n = doc.nodes[id];
   const r = registry.resolve(n.type);
@@ -56,14 +66,15 @@ function planNode(doc: WorkflowDocument, registry: Registry, id: string): PlanNo
     if (!mig.ok) throw new PlanningError(mig.message, id, n.type);
     inputs = mig.inputs;
   }
-  const deps: string[] = [];
+  let count = 0;
   for (const k in inputs) {
     const v = inputs[k];
     if (isLink(v)) {
       const src = doc.nodes[v.node];
-      if (src && src.mode !== 'muted') deps.push(v.node);
+      if (src && src.mode !== 'muted') scratch[count++] = v.node;
     }
   }
+  const deps = scratch.slice(0, count);
   return { id, t: r.node, mode: n.mode === 'bypass' ? 'bypass' : 'normal', inputs, sig: '', deps, index: -1 };
 }
 
@@ -74,8 +85,15 @@ function planNode(doc: WorkflowDocument, registry: Registry, id: string): PlanNo
 export function planRun(doc: WorkflowDocument, registry: Registry, targets: readonly string[]): Plan {
   const nodes = new Map<string, PlanNode>();
   const order: string[] = [];
+  const planned: PlanNode[] = [];
+  const sourcesFrom: number[] = [0];
+  const sources: number[] = [];
   const stack: PlanNode[] = [];
   const next: number[] = []; // per stack entry: the next of its deps to visit
+  // The sources met so far by the nodes on the stack, each node's on top of its consumer's: when a
+  // node is done, its last `deps.length` entries are its sources, all planned (no second lookup).
+  const met: PlanNode[] = [];
+  let metTop = 0; // met's length in use (never shortened: shortening drops storage that the next push regrows)
   for (const root of targets) {
     if (nodes.has(root)) continue;
     const r = planNode(doc, registry, root);
@@ -93,17 +111,24 @@ export function planRun(doc: WorkflowDocument, registry: Registry, targets: read
         if (seen === undefined) {
           const q = planNode(doc, registry, d);
           nodes.set(d, q);
+          met[metTop++] = q;
           stack.push(q);
           next.push(0);
         } else if (seen.index === -1)
           throw new PlanningError(`dependency cycle through node ${d}`, d, doc.nodes[d].type);
+        else met[metTop++] = seen;
       } else {
         stack.pop();
         next.pop();
         p.index = order.length;
         order.push(p.id);
+        planned.push(p);
+        const from = metTop - p.deps.length;
+        for (let k = from; k < metTop; k++) sources.push(met[k].index);
+        metTop = from;
+        sourcesFrom.push(sources.length);
       }
     }
   }
-  return { nodes, order };
+  return { nodes, order, planned, sourcesFrom, sources };
 }

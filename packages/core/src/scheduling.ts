@@ -66,33 +66,42 @@ export interface ScheduleResult {
   interrupted?: { nodeId?: string };
 }
 
-/** Among the nodes to run, by plan index: how many sources each still waits for, who depends on
- *  each (`dependents[first[i] .. first[i + 1])`, in the order toRun lists them), and the first
- *  ready nodes in plan order. Arrays of small integers, not maps of lists (this runs per node per
- *  run), and not typed arrays: their off-heap buffers made every scavenge about 3× longer (measured
- *  with --trace-gc at 1,000 nodes). */
+/** Among the nodes to run, by plan index: which they are (in the order toRun lists them), how many
+ *  sources each still waits for, who depends on each (`dependents[first[i] .. first[i + 1])`, in
+ *  the order toRun lists them), and the first ready nodes in plan order. Arrays of small integers,
+ *  not maps of lists (this runs per node per run), and not typed arrays: their off-heap buffers made
+ *  every scavenge about 3× longer (measured with --trace-gc at 1,000 nodes). Each id is looked up
+ *  once; sources are read from the plan's index lists. */
 function readiness(plan: Plan, toRun: Set<string>) {
   const n = plan.order.length;
+  const { sourcesFrom, sources } = plan;
+  const runs: number[] = [];
+  const marked: boolean[] = new Array(n).fill(false);
+  for (const id of toRun) {
+    const i = plan.nodes.get(id)!.index;
+    runs.push(i);
+    marked[i] = true;
+  }
   const pending: number[] = new Array(n).fill(0);
   const first: number[] = new Array(n + 1).fill(0);
-  for (const id of toRun) {
-    const p = plan.nodes.get(id)!;
-    for (const d of p.deps) {
-      if (!toRun.has(d)) continue;
-      pending[p.index]++;
-      first[plan.nodes.get(d)!.index + 1]++;
+  for (const i of runs) {
+    for (let k = sourcesFrom[i]; k < sourcesFrom[i + 1]; k++) {
+      if (!marked[sources[k]]) continue;
+      pending[i]++;
+      first[sources[k] + 1]++;
     }
   }
   for (let i = 0; i < n; i++) first[i + 1] += first[i];
   const fill = first.slice(0, n);
   const dependents: number[] = new Array(first[n]).fill(0);
-  for (const id of toRun) {
-    const p = plan.nodes.get(id)!;
-    for (const d of p.deps) if (toRun.has(d)) dependents[fill[plan.nodes.get(d)!.index]++] = p.index;
+  for (const i of runs) {
+    for (let k = sourcesFrom[i]; k < sourcesFrom[i + 1]; k++) {
+      if (marked[sources[k]]) dependents[fill[sources[k]]++] = i;
+    }
   }
-  const ready: string[] = [];
-  for (const id of plan.order) if (toRun.has(id) && pending[plan.nodes.get(id)!.index] === 0) ready.push(id);
-  return { pending, first, dependents, ready };
+  const ready: number[] = [];
+  for (let i = 0; i < n; i++) if (marked[i] && pending[i] === 0) ready.push(i);
+  return { runs, pending, first, dependents, ready };
 }
 
 /** Runs the plan's nodes in `toRun`; never throws for a node failure. */
@@ -103,11 +112,18 @@ export function schedule(a: ScheduleInput): Promise<ScheduleResult> {
 class Scheduler implements RunState {
   private readonly internal = new AbortController();
   private readonly executed: string[] = [];
-  private readonly inFlight = new Set<string>();
+  /** By plan index: when each running node started (a count of starts), 0 when not running. The
+   *  longest-running node is looked for only on cancellation (a Set of running ids, added to and
+   *  deleted from per node, reallocated its table every few nodes). */
+  private readonly startedAt: number[];
+  private starts = 0;
+  /** the plan indices of the nodes to run */
+  private readonly runs: number[];
   private readonly pending: number[];
   private readonly first: number[];
   private readonly dependents: number[];
-  private readonly ready: string[];
+  /** plan indices, in the order they became ready */
+  private readonly ready: number[];
   private failure: RunError | undefined;
   private runningAtAbort: string | undefined;
   private running = 0;
@@ -117,13 +133,15 @@ class Scheduler implements RunState {
 
   constructor(private readonly a: ScheduleInput) {
     ({
+      runs: this.runs,
       pending: this.pending,
       first: this.first,
       dependents: this.dependents,
       ready: this.ready,
     } = readiness(a.plan, a.toRun));
+    this.startedAt = new Array(a.plan.order.length).fill(0);
     this.internal.signal.addEventListener('abort', () => {
-      this.runningAtAbort = this.inFlight.values().next().value;
+      this.runningAtAbort = this.longestRunning();
     });
   }
 
@@ -142,7 +160,7 @@ class Scheduler implements RunState {
     user?.removeEventListener('abort', onAbort);
     const executed = this.executed;
     if (this.failure) return { executed, failure: this.failure };
-    if (this.internal.signal.aborted && executed.length < countNormal(this.a.toRun, this.a.plan)) {
+    if (this.internal.signal.aborted && executed.length < countNormal(this.runs, this.a.plan)) {
       return { executed, interrupted: { nodeId: this.runningAtAbort } };
     }
     return { executed };
@@ -150,6 +168,16 @@ class Scheduler implements RunState {
 
   emit(e: ExecutionEvent): void {
     this.a.emit(e);
+  }
+
+  /** The id of the running node that started first, if any. */
+  private longestRunning(): string | undefined {
+    let at = -1;
+    for (let i = 0; i < this.startedAt.length; i++) {
+      const t = this.startedAt[i];
+      if (t !== 0 && (at === -1 || t < this.startedAt[at])) at = i;
+    }
+    return at === -1 ? undefined : this.a.plan.order[at];
   }
 
   stopped(): boolean {
@@ -167,20 +195,21 @@ class Scheduler implements RunState {
     if (this.running === 0 && (this.stopped() || this.head >= this.ready.length)) this.resolveDone();
   }
 
-  private start(id: string): void {
+  private start(index: number): void {
     const { a } = this;
-    const p = a.plan.nodes.get(id)!;
+    const p = a.plan.planned[index];
+    const id = p.id;
     this.running++;
-    this.inFlight.add(id);
+    this.startedAt[p.index] = ++this.starts;
     let inputs: Record<string, unknown>;
     try {
       inputs = resolveInputs(p, a.values, a.doc);
     } catch (e) {
-      this.finish(id, e, true, undefined); // a literal the input-spec table refuses (unvalidated runs)
+      this.finish(p, e, true, undefined); // a literal the input-spec table refuses (unvalidated runs)
       return;
     }
     if (p.mode === 'bypass') {
-      this.finish(id, bypassOutputs(p, inputs), false, undefined);
+      this.finish(p, bypassOutputs(p, inputs), false, undefined);
       return;
     }
     if (a.listening) a.emit({ type: 'node_start', promptId: a.promptId, nodeId: id, nodeType: p.t.qualifiedName });
@@ -189,23 +218,22 @@ class Scheduler implements RunState {
     try {
       ret = p.t.def.execute(inputs as never, ctx);
     } catch (e) {
-      this.finish(id, e, true, ctx);
+      this.finish(p, e, true, ctx);
       return;
     }
     if (ret !== null && typeof ret === 'object' && typeof (ret as Promise<unknown>).then === 'function') {
       (ret as Promise<unknown>).then(
-        (v) => this.finish(id, v, false, ctx),
-        (e) => this.finish(id, e, true, ctx),
+        (v) => this.finish(p, v, false, ctx),
+        (e) => this.finish(p, e, true, ctx),
       );
     } else {
-      this.finish(id, ret, false, ctx);
+      this.finish(p, ret, false, ctx);
     }
   }
 
-  private finish(id: string, result: unknown, threw: boolean, ctx: RunContext | undefined): void {
+  private finish(p: PlanNode, result: unknown, threw: boolean, ctx: RunContext | undefined): void {
     this.running--;
-    this.inFlight.delete(id);
-    const p = this.a.plan.nodes.get(id)!;
+    this.startedAt[p.index] = 0;
     if (threw) this.fail(p, result);
     else {
       let outs: Record<string, unknown>;
@@ -254,14 +282,14 @@ class Scheduler implements RunState {
     const { pending, dependents, first } = this;
     for (let k = first[p.index]; k < first[p.index + 1]; k++) {
       const d = dependents[k];
-      if (--pending[d] === 0) this.ready.push(a.plan.order[d]);
+      if (--pending[d] === 0) this.ready.push(d);
     }
   }
 }
 
-function countNormal(toRun: Set<string>, plan: Plan): number {
+function countNormal(runs: number[], plan: Plan): number {
   let n = 0;
-  for (const id of toRun) if (plan.nodes.get(id)!.mode === 'normal') n++;
+  for (const i of runs) if (plan.planned[i].mode === 'normal') n++;
   return n;
 }
 

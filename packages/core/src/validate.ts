@@ -388,6 +388,8 @@ interface Scan {
   missingTypes: Set<string>;
   /** each active node's active link sources, in input order */
   sourcesOf: SourcesOf;
+  /** the active output nodes, in document order */
+  outputNodes: string[];
 }
 
 /** Resolves every node's type (reporting unknown ones on active nodes) and lists the active nodes
@@ -395,7 +397,12 @@ interface Scan {
 function scanNodes(pass: Pass): Scan {
   const { doc, registry } = pass;
   const info = pass.info;
-  const scan: Scan = { active: [], missingTypes: new Set(), sourcesOf: { get: (id) => info.get(id)?.sources } };
+  const scan: Scan = {
+    active: [],
+    missingTypes: new Set(),
+    sourcesOf: { get: (id) => info.get(id)?.sources },
+    outputNodes: [],
+  };
   for (const id in doc.nodes) {
     const node = doc.nodes[id];
     const r = registry.resolve(node.type);
@@ -403,6 +410,7 @@ function scanNodes(pass: Pass): Scan {
     info.set(id, entry);
     if (node.mode === 'muted') continue;
     scan.active.push(id);
+    if (r.ok && r.node.def.outputNode === true) scan.outputNodes.push(id);
     if (!r.ok) {
       scan.missingTypes.add(node.type);
       pass.add(id, {
@@ -418,11 +426,9 @@ function scanNodes(pass: Pass): Scan {
 }
 
 /** The outputs that run: the requested ones (unknown ids are a prompt error), else every output node. */
-function selectOutputs(pass: Pass, active: string[]): { outputs: string[]; promptError?: PromptError } {
+function selectOutputs(pass: Pass, outputNodes: string[]): { outputs: string[]; promptError?: PromptError } {
   const { doc, options } = pass;
-  if (!options.outputs || options.outputs.length === 0) {
-    return { outputs: active.filter((id) => pass.info.get(id)?.t?.def.outputNode === true) };
-  }
+  if (!options.outputs || options.outputs.length === 0) return { outputs: outputNodes };
   const outputs: string[] = [];
   const bad: string[] = [];
   for (const o of options.outputs) {
@@ -441,18 +447,22 @@ function selectOutputs(pass: Pass, active: string[]): { outputs: string[]; promp
   };
 }
 
+/** Scratch list for linkSources, written by index and copied out at its exact size (an array grown
+ *  by push keeps room for 17 or more entries, and validation keeps one list per node until it ends;
+ *  setting the scratch list's length to 0 would drop its storage, regrown for every node). */
+const scratch: string[] = [];
+
 /** The active link sources of one node's inputs, in input order; undefined when none. */
 function linkSources(doc: WorkflowDocument, inputs: Record<string, unknown>): string[] | undefined {
-  let list: string[] | undefined;
+  let count = 0;
   for (const k in inputs) {
     const v = inputs[k];
     if (!isLink(v)) continue;
     const src = doc.nodes[v.node];
     if (!src || src.mode === 'muted') continue;
-    if (list) list.push(v.node);
-    else list = [v.node];
+    scratch[count++] = v.node;
   }
-  return list;
+  return count === 0 ? undefined : scratch.slice(0, count);
 }
 
 /** The reverse of linkSources (source → consumers), each list in the order the links were found. */
@@ -798,8 +808,8 @@ async function validateParsed(
   options: ValidateOptions,
 ): Promise<ValidationResult> {
   const pass = newPass(doc, registry, host, options);
-  const { active, missingTypes, sourcesOf } = scanNodes(pass);
-  const { outputs, promptError } = selectOutputs(pass, active);
+  const { active, missingTypes, sourcesOf, outputNodes } = scanNodes(pass);
+  const { outputs, promptError } = selectOutputs(pass, outputNodes);
   // With explicitly requested outputs (partial execution), only their ancestry is checked, as in
   // ComfyUI: a half-built node elsewhere must not block running the selected output. Unknown
   // types are reported wherever they are.
@@ -823,7 +833,8 @@ async function validateParsed(
     if (ok instanceof Promise) ok = await ok;
     if (ok && typeof pass.info.get(id)?.t?.def.infer === 'function') passed.set(id, ok);
   }
-  inferFacts(pass, acyclic ?? topoOrder(checked, sourcesOf, inCycle), passed);
+  // (passed holds only nodes that infer: without one, the walk would find nothing to ask)
+  if (passed.size > 0) inferFacts(pass, acyclic ?? topoOrder(checked, sourcesOf, inCycle), passed);
   // dependent_outputs: the requested outputs whose ancestry includes the node.
   if (Object.keys(pass.nodeErrors).length > 0) {
     for (const out of outputs)
