@@ -163,11 +163,14 @@ export function memTable(res: Record<string, StoredMem | undefined>): string[] {
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const [key, r] of Object.entries(res)) {
-    if (!key.startsWith('mem:') || !r) continue;
-    const label = (r.variant ?? key.slice(4))
+    const fused = key.startsWith('memFused:');
+    if (!(key.startsWith('mem:') || fused) || !r) continue;
+    const label = `${fused ? '**fused-attention UNet** (com.microsoft MultiHeadAttention), ' : ''}${(
+      r.variant ?? key.split(':')[1]
+    )
       .split('+')
       .map((k) => KNOBS[k]?.describe ?? k)
-      .join(' + ');
+      .join(' + ')}`;
     if (r.error || !r.modelBytes) {
       out.push(`| ${label} | ${r.error ?? 'n/a'} | | | | | | | ${r.load} |`);
       continue;

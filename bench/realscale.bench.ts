@@ -19,7 +19,12 @@
  *     session-option knob, with its s per call (`mem`: every variant of MEM_VARIANTS in realscale-mem.ts;
  *     `mem:<knob>[+<knob>…]` one; knobs: KNOBS there). These are not run without names.
  *
- *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16 cfgSpin mem mem:<knobs> | report]
+ *   - fused attention (com.microsoft MultiHeadAttention, made by tools/bench/fuse_attention.py into
+ *     sd15-a-fused / sd15-b-fused): `fusedCheck` (its output vs the original's on one batch-2 input, and their
+ *     batch-2 calls alternating in one process: s per call at the same load),
+ *     `cfgFused`, `psFused` (CFG and prior swap on it), `memFused` (its bare-session breakdown).
+ *
+ *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16 cfgSpin fusedCheck cfgFused psFused mem mem:<knobs> memFused | report]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -45,6 +50,9 @@ const CORES = availableParallelism();
 const A = join(DIR, 'sd15-a');
 const B = join(DIR, 'sd15-b');
 const A16 = join(DIR, 'sd15-a-fp16');
+// the same UNets with fused attention (com.microsoft MultiHeadAttention): tools/bench/fuse_attention.py
+const AF = join(DIR, 'sd15-a-fused');
+const BF = join(DIR, 'sd15-b-fused');
 
 /** What one measurement process reports (one JSON line on stdout). */
 interface Result {
@@ -63,6 +71,10 @@ interface Result {
   modelBytes?: number;
   error?: string;
   note?: string;
+  /** fusedCheck: the fused UNet's output against the original's on the same batch-2 input */
+  relL2?: number;
+  maxAbs?: number;
+  refMaxAbs?: number;
 }
 
 const rss = (field: 'VmHWM' | 'VmRSS') => {
@@ -79,7 +91,9 @@ const uptime = () =>
 async function child(modeArg: string, threads: number, steps: number): Promise<Result> {
   // "<mode>-spin": the same run with onnxruntime's intra-op spinning on (off by default, runtime/options.ts)
   const allowSpinning = modeArg.endsWith('-spin');
-  const mode = modeArg.replace(/-spin$/, '');
+  // "<mode>-fused": the same run on the fused-attention UNet(s)
+  const fused = modeArg.includes('-fused');
+  const mode = modeArg.replace(/-spin$/, '').replace(/-fused$/, '');
   // the runtime's own baseline: onnxruntime and one model worker on a tiny model
   {
     const p = new RuntimePool({ defaultThreads: threads });
@@ -88,6 +102,7 @@ async function child(modeArg: string, threads: number, steps: number): Promise<R
   }
   const baselineRssBytes = rss('VmRSS');
   if (mode === 'seq') return sequentialCalls(threads, steps, baselineRssBytes);
+  if (mode === 'check') return fusedCheck(threads, steps + 2);
 
   const warnings: string[] = [];
   const log = {
@@ -104,8 +119,8 @@ async function child(modeArg: string, threads: number, steps: number): Promise<R
   const t0 = performance.now();
   // text encoder and UNet(s); the VAE decode (a fixed cost after the loop) is left out to save time
   const clip = await loadClip(pool, A, { owner: 'bench' });
-  const model = await loadDenoiserModel(pool, mode === 'cfg-fp16' ? A16 : A, { owner: 'bench' });
-  const base = mode === 'priorswap' ? await loadDenoiserModel(pool, B, { owner: 'bench' }) : null;
+  const model = await loadDenoiserModel(pool, mode === 'cfg-fp16' ? A16 : fused ? AF : A, { owner: 'bench' });
+  const base = mode === 'priorswap' ? await loadDenoiserModel(pool, fused ? BF : B, { owner: 'bench' }) : null;
   const loadS = (performance.now() - t0) / 1000;
   const files = [...new Set(pool.stats().loaded.map((l) => l.path))];
   const total = files.reduce((s, f) => s + modelBytes(f), 0);
@@ -190,6 +205,59 @@ async function sequentialCalls(threads: number, steps: number, baselineRssBytes:
   };
 }
 
+/** The fused-attention UNet against the original, both sessions loaded in this process: the outputs of
+ *  one batch-2 input (timesteps 999 and 21), then `calls` batch-2 calls of each, alternating (which goes
+ *  first alternates too), so that both see the same machine load; stepS = the fused median ÷ 1,
+ *  `note` both medians (the first call of each, its warm-up, left out). */
+async function fusedCheck(threads: number, calls: number): Promise<Result> {
+  const opts = sessionOptions(['cpu'], threads);
+  const rng = createRng(5);
+  const feeds = {
+    sample: new ort.Tensor('float32', rng.randn(2 * 4 * 64 * 64), [2, 4, 64, 64]),
+    timestep: new ort.Tensor('float32', Float32Array.from([999, 21]), [2]),
+    encoder_hidden_states: new ort.Tensor('float32', rng.randn(2 * 77 * 768), [2, 77, 768]),
+  };
+  const sessions = [
+    await ort.InferenceSession.create(join(A, 'unet', 'model.onnx'), opts),
+    await ort.InferenceSession.create(join(AF, 'unet', 'model.onnx'), opts),
+  ];
+  const outs: Float32Array[] = [];
+  const secs: number[][] = [[], []];
+  for (let i = 0; i < calls; i++) {
+    for (const k of i % 2 ? [1, 0] : [0, 1]) {
+      const t0 = performance.now();
+      const r = await sessions[k].run(feeds);
+      secs[k].push((performance.now() - t0) / 1000);
+      if (i === 0) outs[k] = Float32Array.from(r[sessions[k].outputNames[0]].data as Float32Array);
+    }
+  }
+  for (const s of sessions) await s.release();
+  const [ref, got] = outs;
+  if (ref.length !== got.length) throw new Error(`output sizes differ: ${ref.length} vs ${got.length}`);
+  let d2 = 0;
+  let r2 = 0;
+  let maxAbs = 0;
+  let refMaxAbs = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const d = got[i] - ref[i];
+    d2 += d * d;
+    r2 += ref[i] * ref[i];
+    maxAbs = Math.max(maxAbs, Math.abs(d));
+    refMaxAbs = Math.max(refMaxAbs, Math.abs(ref[i]));
+  }
+  const later = (k: number) => median(secs[k].length > 1 ? secs[k].slice(1) : secs[k]);
+  const list = (k: number) => secs[k].map((x) => x.toFixed(1)).join(', ');
+  return {
+    mode: 'check',
+    threads,
+    stepS: later(1),
+    relL2: Math.sqrt(d2 / r2),
+    maxAbs,
+    refMaxAbs,
+    note: `batch-2 calls alternating, s: original ${list(0)}; fused ${list(1)}; later calls' medians ${later(0).toFixed(1)} vs ${later(1).toFixed(1)} (fused ÷ original ${(later(1) / later(0)).toFixed(2)})`,
+  };
+}
+
 // --- the driver -------------------------------------------------------------------------------------------
 function runChild(cmd: string, args: string[], label: string): Result & { load: string } {
   const load = uptime();
@@ -211,23 +279,37 @@ function runChild(cmd: string, args: string[], label: string): Result & { load: 
   return { ...(JSON.parse(line) as Result), load };
 }
 
+/** Runs a Python tool at nice 10 with the tools' Python; exits when it fails. */
+function python(args: string[], what: string) {
+  process.stderr.write(`[realscale] ${what} (${args[0]})...\n`);
+  const r = spawnSync('nice', ['-n', '10', PY, join(ROOT, args[0]), ...args.slice(1)], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`[realscale] ${what} failed (exit ${r.status}); set PRIORGRAPH_TOOLS_PYTHON`);
+    process.exit(1);
+  }
+}
+
+/** Makes the models the named configurations need, when they are missing. */
+function makeModels(names: string[]) {
+  const all = !names.length;
+  const need = [join(A, 'unet/model.onnx'), join(A, 'vae_decoder/model.onnx'), join(A, 'text_encoder/model.onnx')];
+  if (all || names.some((n) => n.startsWith('ps') || n === 'seq')) need.push(join(B, 'unet/model.onnx'));
+  if (all || names.includes('fp16')) need.push(join(A16, 'unet/model.onnx'));
+  if (!need.every(existsSync))
+    python(['tools/bench/make_realscale.py', '--out', DIR], `making the full-size models in ${DIR}`);
+  // [source, fused copy]; sd15-b's UNet is sd15-a's file, so its fused copy is hard links to sd15-a-fused's
+  const fuse: [string, string][] = [];
+  if (all || names.some((n) => /fused/i.test(n))) fuse.push([A, AF]);
+  if (all || names.includes('psFused')) fuse.push([B, BF]);
+  const todo = fuse.filter(([, dst]) => !existsSync(join(dst, 'unet/model.onnx')));
+  if (todo.length) python(['tools/bench/fuse_attention.py', ...todo.flat()], "fusing the UNets' attention");
+}
+
 async function main() {
   const steps = Number(process.argv[2] ?? 3);
   const names = process.argv.slice(3);
-  const need = [join(A, 'unet/model.onnx'), join(A, 'vae_decoder/model.onnx'), join(A, 'text_encoder/model.onnx')];
-  if (!names.length || names.some((n) => n.startsWith('ps') || n === 'seq')) need.push(join(B, 'unet/model.onnx'));
-  if (!names.length || names.includes('fp16')) need.push(join(A16, 'unet/model.onnx'));
   const reportOnly = names.includes('report'); // print the table of the stored results
-  if (!reportOnly && !need.every(existsSync)) {
-    process.stderr.write(`[realscale] making the full-size models in ${DIR} (tools/bench/make_realscale.py)...\n`);
-    const r = spawnSync('nice', ['-n', '10', PY, join(ROOT, 'tools/bench/make_realscale.py'), '--out', DIR], {
-      stdio: 'inherit',
-    });
-    if (r.status !== 0) {
-      console.error(`[realscale] could not make the models (exit ${r.status}); set PRIORGRAPH_TOOLS_PYTHON`);
-      process.exit(1);
-    }
-  }
+  if (!reportOnly) makeModels(names);
   const half = Math.max(1, Math.floor(CORES / 2));
   const self = (mode: string, t: number) => () =>
     runChild(
@@ -252,6 +334,9 @@ async function main() {
     cfgHalf: self('cfg', half),
     fp16: self('cfg-fp16', CORES),
     cfgSpin: self('cfg-spin', CORES),
+    fusedCheck: self('check', CORES),
+    cfgFused: self('cfg-fused', CORES),
+    psFused: self('priorswap-fused', CORES),
   };
   // results are kept in DIR/results.json, so a run can be done in parts: `... 3 cfg ps` then `... 3 onnx`
   const store = join(DIR, 'results.json');
@@ -259,18 +344,35 @@ async function main() {
     ? JSON.parse(readFileSync(store, 'utf8'))
     : {};
   const wanted = names.filter((n) => n in configs);
-  // `mem` (every variant of MEM_VARIANTS) or `mem:<knob>[+<knob>…]`: the bare-session breakdown
+  // `mem` (every variant of MEM_VARIANTS), `mem:<knob>[+<knob>…]`: the bare-session breakdown;
+  // `memFused`: the same for the fused-attention UNet under the default options
   const memWanted = names.flatMap((n) =>
-    n === 'mem' ? MEM_VARIANTS.map((v) => `mem:${v}`) : n.startsWith('mem:') ? [n] : [],
+    n === 'mem'
+      ? MEM_VARIANTS.map((v) => `mem:${v}`)
+      : n.startsWith('mem:')
+        ? [n]
+        : n === 'memFused'
+          ? ['memFused:default']
+          : [],
   );
   const todo = reportOnly ? [] : wanted.length || memWanted.length ? [...wanted, ...memWanted] : Object.keys(configs);
   for (const name of todo) {
-    const run = name.startsWith('mem:')
+    const [kind, variant] = name.split(':');
+    const run = variant
       ? () =>
           runChild(
             process.execPath,
-            ['--import', 'tsx', 'bench/realscale.bench.ts', '--mem', name.slice(4), String(CORES), String(steps + 1)],
-            `bare UNet session, ${name.slice(4)}`,
+            [
+              '--import',
+              'tsx',
+              'bench/realscale.bench.ts',
+              '--mem',
+              variant,
+              String(CORES),
+              String(steps + 1),
+              '2',
+            ].concat(kind === 'memFused' ? ['fused'] : []),
+            `bare ${kind === 'memFused' ? 'fused-attention ' : ''}UNet session, ${variant}`,
           )
       : configs[name];
     res[name] = { ...run(), at: new Date().toISOString() };
@@ -278,12 +380,17 @@ async function main() {
   }
   const missing = { mode: 'not measured', threads: 0, stepS: Number.NaN, load: 'n/a', error: 'not measured' };
   for (const name of Object.keys(configs)) res[name] ??= missing;
+  console.log(report(res, steps, half).join('\n'));
+}
 
-  const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
-  const memRow = (r: Result) =>
-    r.peakRssBytes && r.modelBytes
-      ? `${gb(r.peakRssBytes)} for ${gb(r.modelBytes)} of models: **${f(r.peakRssBytes / r.modelBytes)}** (baseline ${gb(r.baselineRssBytes ?? 0)}; without it ${f((r.peakRssBytes - (r.baselineRssBytes ?? 0)) / r.modelBytes)}${r.loadedRssBytes ? `; ${gb(r.loadedRssBytes)} with the models loaded, before sampling` : ''})`
-      : (r.error ?? 'n/a');
+const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
+const memRow = (r: Result) =>
+  r.peakRssBytes && r.modelBytes
+    ? `${gb(r.peakRssBytes)} for ${gb(r.modelBytes)} of models: **${f(r.peakRssBytes / r.modelBytes)}** (baseline ${gb(r.baselineRssBytes ?? 0)}; without it ${f((r.peakRssBytes - (r.baselineRssBytes ?? 0)) / r.modelBytes)}${r.loadedRssBytes ? `; ${gb(r.loadedRssBytes)} with the models loaded, before sampling` : ''})`
+    : (r.error ?? 'n/a');
+
+/** The markdown tables of the stored results. */
+function report(res: Record<string, Result & { load: string; at?: string }>, steps: number, half: number): string[] {
   const out: string[] = [];
   out.push(
     `\n### Real scale: SD 1.5 UNet (859 M params, random weights), 512×512, DDIM ${steps} steps, CFG w=${GUIDANCE}`,
@@ -304,37 +411,43 @@ async function main() {
   row('priorgraph CFG, half the threads', res.cfgHalf);
   row('priorgraph CFG, intra-op spinning on', res.cfgSpin);
   row('priorgraph CFG, fp16 UNet', res.fp16);
+  row('priorgraph CFG, fused-attention UNet (com.microsoft MultiHeadAttention)', res.cfgFused);
+  row('priorgraph prior swap, fused-attention UNets', res.psFused);
+  row(
+    'bare sessions, original and fused UNet loaded together, batch-2 calls alternating (s/step: the fused one)',
+    res.fusedCheck,
+  );
+  const wall = (r: Result) => r.wallMs ?? Number.NaN;
+  const fc = res.fusedCheck;
   out.push('\n| ratio | value | goal |');
   out.push('|---|---|---|');
   out.push(
-    `| CFG sampling wall ÷ Σ session.run | **${f((res.cfg.wallMs ?? Number.NaN) / (res.cfg.runMs ?? Number.NaN), 3)}** | ≤ 1.02 |`,
-  );
-  out.push(
-    `| prior swap ÷ CFG, sampling wall | **${f((res.ps.wallMs ?? Number.NaN) / (res.cfg.wallMs ?? Number.NaN), 3)}** (s/step ${f(res.ps.stepS / res.cfg.stepS, 3)}) | ≤ 1.00 |`,
-  );
-  out.push(`| peak RSS ÷ Σ model files, CFG | ${memRow(res.cfg)} | ≤ 1.3 + baseline |`);
-  out.push(`| peak RSS ÷ Σ model files, prior swap | ${memRow(res.ps)} | ≤ 1.3 + baseline |`);
-  out.push(`| priorgraph CFG ÷ diffusers ONNX pipeline, s/step | **${f(res.cfg.stepS / res.onnx.stepS, 3)}** | < 1 |`);
-  out.push(`| priorgraph CFG ÷ PyTorch eager, s/step | **${f(res.cfg.stepS / res.torch.stepS, 3)}** | < 1 |`);
-  out.push(
+    `| CFG sampling wall ÷ Σ session.run | **${f(wall(res.cfg) / (res.cfg.runMs ?? Number.NaN), 3)}** | ≤ 1.02 |`,
+    `| prior swap ÷ CFG, sampling wall | **${f(wall(res.ps) / wall(res.cfg), 3)}** (s/step ${f(res.ps.stepS / res.cfg.stepS, 3)}) | ≤ 1.00 |`,
+    `| peak RSS ÷ Σ model files, CFG | ${memRow(res.cfg)} | ≤ 1.3 + baseline |`,
+    `| peak RSS ÷ Σ model files, prior swap | ${memRow(res.ps)} | ≤ 1.3 + baseline |`,
+    `| priorgraph CFG ÷ diffusers ONNX pipeline, s/step | **${f(res.cfg.stepS / res.onnx.stepS, 3)}** | < 1 |`,
+    `| priorgraph CFG ÷ PyTorch eager, s/step | **${f(res.cfg.stepS / res.torch.stepS, 3)}** | < 1 |`,
     `| thread policy, two models at once: concurrent ${half} thread(s) each ÷ concurrent ${CORES} each | ${f(res.psHalf.stepS / res.ps.stepS, 3)} | > 1 keeps the policy |`,
-  );
-  out.push(
     `| thread policy, two models at once: one after the other, ${CORES} each ÷ concurrent ${CORES} each | ${f(res.seq.stepS / res.ps.stepS, 3)} | > 1 keeps the policy |`,
-  );
-  out.push(
     `| thread policy, one model: ${half} thread(s) ÷ ${CORES} | ${f(res.cfgHalf.stepS / res.cfg.stepS, 3)} | > 1 keeps the policy |`,
+    `| fp16 UNet ÷ fp32 UNet, CFG s/step | ${f(res.fp16.stepS / res.cfg.stepS, 3)} | |`,
+    `| fused-attention UNet vs the original, one batch-2 call: relative L2 error (max abs difference; max abs output) | ${fc.relL2 === undefined ? (fc.error ?? 'n/a') : `${fc.relL2.toExponential(2)} (${fc.maxAbs?.toExponential(2)}; ${f(fc.refMaxAbs)})`} | |`,
+    `| fused ÷ original UNet, CFG s/step | ${f(res.cfgFused.stepS / res.cfg.stepS, 3)} | |`,
+    `| fused prior swap ÷ fused CFG, sampling wall | ${f(wall(res.psFused) / wall(res.cfgFused), 3)} (s/step ${f(res.psFused.stepS / res.cfgFused.stepS, 3)}) | ≤ 1.00 |`,
+    `| peak RSS ÷ Σ model files, CFG, fused | ${memRow(res.cfgFused)} | ≤ 1.3 + baseline |`,
+    `| peak RSS ÷ Σ model files, prior swap, fused | ${memRow(res.psFused)} | ≤ 1.3 + baseline |`,
   );
-  out.push(`| fp16 UNet ÷ fp32 UNet, CFG s/step | ${f(res.fp16.stepS / res.cfg.stepS, 3)} | |`);
   out.push(...memTable(res as unknown as Record<string, StoredMem>));
   out.push(`\n(load average at the end: ${uptime()})`);
-  console.log(out.join('\n'));
+  return out;
 }
 
 if (process.argv[2] === '--mem') {
-  const [variant, t, calls, batch] = process.argv.slice(3);
+  const [variant, t, calls, batch, which] = process.argv.slice(3);
   try {
-    const r = await memBreakdown(join(A, 'unet', 'model.onnx'), variant, Number(t), Number(calls), Number(batch ?? 2));
+    const unet = join(which === 'fused' ? AF : A, 'unet', 'model.onnx');
+    const r = await memBreakdown(unet, variant, Number(t), Number(calls), Number(batch ?? 2));
     console.log(JSON.stringify(r));
   } catch (e) {
     console.error((e as Error).stack);

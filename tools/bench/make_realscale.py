@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
 from common import write_clip_tokenizer_files  # noqa: E402  (one copy of CLIP's vocabulary construction)
+from fuse_attention import load_with_data  # noqa: E402  (also used by the fused-attention conversion)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -246,29 +247,6 @@ def make_unet_b(out, src, redraw):
     os.replace(tmp, os.path.join(folder, "model.onnx_data"))
     shutil.copy(src, path)
     log(f"{path} done")
-
-
-def load_with_data(src):
-    """onnx.load with the external data read here: onnx >= 1.19 refuses a data file that has several hard
-    links ("potential hardlink attack"), and sd15-a's UNet data is hard-linked by sd15-b by default."""
-    import onnx
-
-    m = onnx.load(src, load_external_data=False)
-    tensors = list(m.graph.initializer)
-    tensors += [a.t for n in m.graph.node for a in n.attribute if a.type == onnx.AttributeProto.TENSOR]
-    maps = {}
-    for t in tensors:
-        if t.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        info = {e.key: e.value for e in t.external_data}
-        f = os.path.join(os.path.dirname(src), info["location"])
-        if f not in maps:
-            maps[f] = np.memmap(f, dtype=np.uint8, mode="r")
-        off = int(info.get("offset", 0))
-        t.raw_data = maps[f][off : off + int(info["length"])].tobytes()
-        del t.external_data[:]
-        t.data_location = onnx.TensorProto.DEFAULT
-    return m
 
 
 def keep_float_scales(m16):

@@ -2,7 +2,7 @@
  * A tiny ONNX ModelProto writer for test models built by the tests themselves (no Python in npm test).
  * Field numbers are those of onnx/onnx.proto; only what small elementwise graphs need: nodes with int /
  * ints attributes, float32 and int64 initializers (raw_data), inputs and outputs with fixed or symbolic
- * dims. The models it writes are loaded by onnxruntime-node, which checks them.
+ * dims, nodes of the com.microsoft domain (onnxruntime's contrib ops). The models it writes are loaded by onnxruntime-node, which checks them.
  */
 
 type Bytes = number[];
@@ -30,6 +30,8 @@ export interface OnnxNode {
   inputs: string[];
   outputs: string[];
   attrs?: Record<string, number | number[]>;
+  /** e.g. 'com.microsoft'; the default domain when absent */
+  domain?: string;
 }
 export interface OnnxInitializer {
   name: string;
@@ -70,7 +72,7 @@ function valueInfo(v: OnnxValue): Bytes {
   return [...lfield(1, v.name), ...lfield(2, lfield(1, tensorType))];
 }
 
-/** A ModelProto (IR version 8, default-domain opset 13). */
+/** A ModelProto (IR version 8, default-domain opset 13; version 1 of every other domain its nodes use). */
 export function onnxModel(g: {
   nodes: OnnxNode[];
   initializers: OnnxInitializer[];
@@ -85,6 +87,7 @@ export function onnxModel(g: {
         ...lfield(3, `n${i}`),
         ...lfield(4, n.op),
         ...Object.entries(n.attrs ?? {}).flatMap(([k, v]) => lfield(5, attribute(k, v))),
+        ...(n.domain ? lfield(7, n.domain) : []),
       ]),
     ),
     ...lfield(2, 'test'),
@@ -93,5 +96,10 @@ export function onnxModel(g: {
     ...g.outputs.flatMap((v) => lfield(12, valueInfo(v))),
   ];
   // ModelProto: ir_version = 1, graph = 7, opset_import = 8 (OperatorSetIdProto: domain = 1, version = 2)
-  return Uint8Array.from([...vfield(1, 8), ...lfield(7, graph), ...lfield(8, [...lfield(1, ''), ...vfield(2, 13)])]);
+  const domains = [...new Set(g.nodes.flatMap((n) => (n.domain ? [n.domain] : [])))];
+  const opsets = [
+    ...lfield(8, [...lfield(1, ''), ...vfield(2, 13)]),
+    ...domains.flatMap((d) => lfield(8, [...lfield(1, d), ...vfield(2, 1)])),
+  ];
+  return Uint8Array.from([...vfield(1, 8), ...lfield(7, graph), ...opsets]);
 }
