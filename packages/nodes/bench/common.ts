@@ -87,13 +87,10 @@ export const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** A bare in-process session on the same file with the same thread count. */
+/** A bare in-process session on the same file with the same thread count and the same session options
+ *  as the pool's (runtime/options.ts: memory pattern and spinning off). */
 export function bareSession(file: string, threads: number) {
-  return ort.InferenceSession.create(file, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  });
+  return ort.InferenceSession.create(file, sessionOptions(['cpu'], threads));
 }
 
 /** Feeds for one bare call of a denoiser with `n` batch items. */
