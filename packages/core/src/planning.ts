@@ -53,9 +53,25 @@ export function defaultTargets(doc: WorkflowDocument, registry: Registry, output
   });
 }
 
-/** Scratch list for planNode's sources, written by index and copied out at its exact size (setting
- *  its length to 0 would drop its storage, and pushing then regrows it for every node). */
+/** Scratch list for linkSources, written by index and copied out at its exact size (an array grown
+ *  by push keeps room for 17 or more entries, and validation and planning keep one list per node until
+ *  they end; setting the scratch list's length to 0 would drop its storage, regrown for every node). */
 const scratch: string[] = [];
+
+/** The active link sources of one node's inputs, in input order; undefined when none. Shared by
+ *  validation (its link checks) and planning (a node's deps). */
+export function linkSources(doc: WorkflowDocument, inputs: Record<string, unknown>): string[] | undefined {
+  let count = 0;
+  for (const k in inputs) {
+    const v = inputs[k];
+    if (!isLink(v)) continue;
+    const src = doc.nodes[v.node];
+    if (!src || src.mode === 'muted') continue;
+    scratch[count++] = v.node;
+  }
+  return count === 0 ? undefined : scratch.slice(0, count);
+}
+
 function planNode(doc: WorkflowDocument, registry: Registry, id: string): PlanNode {
   const n = doc.nodes[id];
   const r = registry.resolve(n.type);
@@ -66,15 +82,7 @@ function planNode(doc: WorkflowDocument, registry: Registry, id: string): PlanNo
     if (!mig.ok) throw new PlanningError(mig.message, id, n.type);
     inputs = mig.inputs;
   }
-  let count = 0;
-  for (const k in inputs) {
-    const v = inputs[k];
-    if (isLink(v)) {
-      const src = doc.nodes[v.node];
-      if (src && src.mode !== 'muted') scratch[count++] = v.node;
-    }
-  }
-  const deps = scratch.slice(0, count);
+  const deps = linkSources(doc, inputs) ?? [];
   return { id, t: r.node, mode: n.mode === 'bypass' ? 'bypass' : 'normal', inputs, sig: '', deps, index: -1 };
 }
 

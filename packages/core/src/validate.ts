@@ -5,6 +5,7 @@
  */
 import { type HostInfo, type InputSpec, type NodeFacts, type OutputSpec, socketsCompatible } from './api.js';
 import { WIDGET_KINDS, widgetTypeName } from './inputs.js';
+import { linkSources } from './planning.js';
 import { comboOptions, type RegisteredNodeType, type Registry } from './registry.js';
 import { isLink, safeParseDocument, type WorkflowDocument } from './schema.js';
 
@@ -445,24 +446,6 @@ function selectOutputs(pass: Pass, outputNodes: string[]): { outputs: string[]; 
       extra_info: { outputs: bad },
     },
   };
-}
-
-/** Scratch list for linkSources, written by index and copied out at its exact size (an array grown
- *  by push keeps room for 17 or more entries, and validation keeps one list per node until it ends;
- *  setting the scratch list's length to 0 would drop its storage, regrown for every node). */
-const scratch: string[] = [];
-
-/** The active link sources of one node's inputs, in input order; undefined when none. */
-function linkSources(doc: WorkflowDocument, inputs: Record<string, unknown>): string[] | undefined {
-  let count = 0;
-  for (const k in inputs) {
-    const v = inputs[k];
-    if (!isLink(v)) continue;
-    const src = doc.nodes[v.node];
-    if (!src || src.mode === 'muted') continue;
-    scratch[count++] = v.node;
-  }
-  return count === 0 ? undefined : scratch.slice(0, count);
 }
 
 /** The reverse of linkSources (source → consumers), each list in the order the links were found. */

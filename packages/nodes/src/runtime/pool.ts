@@ -45,9 +45,9 @@ const MB = 1024 * 1024;
  * Below this size (weights included) a model's session gets one intra-op thread unless the host sets a
  * count. Such models' operators are too short for a parallel section to pay for waking a pool thread
  * (spinning is off, see options.ts), and prior swap runs two of them at once on the same cores. Measured
- * with bench/priorswap.bench.ts on 2 cores: the demo models (1–4 MB) run CFG 20–25 % faster and prior
+ * with bench/priorswap.bench.ts on 2 cores: the demo models (1–4 MB) run CFG in 22–41 % less time and prior
  * swap ≈ 2× faster on one-thread sessions than on two-thread ones; the 0.1 M-parameter fixture UNets
- * about the same either way; a full-size SD 1.5 UNet (3.4 GB) keeps all cores (README "Real scale").
+ * CFG about the same, prior swap 7–10 % faster; a full-size SD 1.5 UNet (3.4 GB) keeps all cores (README "Real scale").
  */
 export const SMALL_MODEL_BYTES = 64 * MB;
 /** A byte count as whole MB, for messages (no 32-bit shifts: budgets are often ≥ 2 GB). */
