@@ -24,7 +24,7 @@
  *     batch-2 calls alternating in one process: s per call at the same load),
  *     `cfgFused`, `psFused` (CFG and prior swap on it), `memFused` (its bare-session breakdown).
  *
- *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16 cfgSpin fusedCheck cfgFused psFused mem mem:<knobs> memFused | report]
+ *   node --import tsx bench/realscale.bench.ts [steps=3] [configuration names: cfg ps onnx torch psHalf seq cfgHalf fp16 cfgSpin fusedCheck cfgFused psFused floor floorFused pair pairFused mem mem:<knobs> memFused | report]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -103,6 +103,7 @@ async function child(modeArg: string, threads: number, steps: number): Promise<R
   const baselineRssBytes = rss('VmRSS');
   if (mode === 'seq') return sequentialCalls(threads, steps, baselineRssBytes);
   if (mode === 'check') return fusedCheck(threads, steps + 2);
+  if (mode === 'floor') return swapFloor(threads, steps + 1, fused);
 
   const warnings: string[] = [];
   const log = {
@@ -120,7 +121,8 @@ async function child(modeArg: string, threads: number, steps: number): Promise<R
   // text encoder and UNet(s); the VAE decode (a fixed cost after the loop) is left out to save time
   const clip = await loadClip(pool, A, { owner: 'bench' });
   const model = await loadDenoiserModel(pool, mode === 'cfg-fp16' ? A16 : fused ? AF : A, { owner: 'bench' });
-  const base = mode === 'priorswap' ? await loadDenoiserModel(pool, fused ? BF : B, { owner: 'bench' }) : null;
+  const both = mode === 'priorswap' || mode === 'pair';
+  const base = both ? await loadDenoiserModel(pool, fused ? BF : B, { owner: 'bench' }) : null;
   const loadS = (performance.now() - t0) / 1000;
   const files = [...new Set(pool.stats().loaded.map((l) => l.path))];
   const total = files.reduce((s, f) => s + modelBytes(f), 0);
@@ -129,43 +131,61 @@ async function child(modeArg: string, threads: number, steps: number): Promise<R
   const [cond, empty] = await encodeTexts(clip, [PROMPT, ''], pool);
   const encodedRssBytes = rss('VmRSS');
   const D = (m: ModelValue, c: typeof cond): DenoiserValue => ({ kind: 'DENOISER', model: m, cond: c, concat: null });
-  const guider: GuiderValue = cfgGuider(mode, D(model, cond), D(base ?? model, empty), {
-    cfg: GUIDANCE,
-    ...noGuidanceOptions,
-  });
-  const latent: LatentValue = { samples: new Float32Array(4 * 64 * 64), shape: [1, 4, 64, 64] };
-  const stamps: number[] = [];
-  const w0 = performance.now();
-  const r = await runSampling({
-    pool,
-    guider,
-    scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
-    steps,
-    seed: 1,
-    denoise: 1,
-    batchSize: 1,
-    latent,
-    previewEvery: 0,
-    owner: 'bench',
-    hooks: { onProgress: () => stamps.push(performance.now()) },
-  });
-  const wallMs = performance.now() - w0;
-  const per = stamps.map((t, i) => t - (i ? stamps[i - 1] : w0));
+  const guide = (uncond: ModelValue) =>
+    cfgGuider(mode, D(model, cond), D(uncond, empty), { cfg: GUIDANCE, ...noGuidanceOptions });
+  const sample = async (guider: GuiderValue) => {
+    const latent: LatentValue = { samples: new Float32Array(4 * 64 * 64), shape: [1, 4, 64, 64] };
+    const stamps: number[] = [];
+    const w0 = performance.now();
+    const r = await runSampling({
+      pool,
+      guider,
+      scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
+      steps,
+      seed: 1,
+      denoise: 1,
+      batchSize: 1,
+      latent,
+      previewEvery: 0,
+      owner: 'bench',
+      hooks: { onProgress: () => stamps.push(performance.now()) },
+    });
+    return { per: stamps.map((t, i) => t - (i ? stamps[i - 1] : w0)), wallMs: performance.now() - w0, runMs: r.runMs };
+  };
+  let pairNote: string | undefined;
+  let run: Awaited<ReturnType<typeof sample>>;
+  if (mode === 'pair') {
+    // CFG and prior swap alternately in this one process (the order swapped every round), so that both
+    // see the same machine; stepS = prior swap's median ÷ CFG's (a ratio, not seconds)
+    const kinds = { cfg: guide(model), ps: guide(base as ModelValue) };
+    const per: Record<'cfg' | 'ps', number[]> = { cfg: [], ps: [] };
+    for (let i = 0; i < 3; i++) {
+      for (const k of i % 2 ? (['ps', 'cfg'] as const) : (['cfg', 'ps'] as const)) {
+        const r = await sample(kinds[k]);
+        per[k].push(...(i === 0 ? r.per.slice(1) : r.per));
+      }
+    }
+    const m = { cfg: median(per.cfg), ps: median(per.ps) };
+    pairNote = `alternating, s/step medians: CFG ${(m.cfg / 1000).toFixed(2)} (${per.cfg.map((x) => (x / 1000).toFixed(1)).join(', ')}), prior swap ${(m.ps / 1000).toFixed(2)} (${per.ps.map((x) => (x / 1000).toFixed(1)).join(', ')}); prior swap ÷ CFG ${(m.ps / m.cfg).toFixed(3)}`;
+    run = { per: [m.ps / m.cfg], wallMs: Number.NaN, runMs: Number.NaN };
+  } else run = await sample(guide(base ?? model));
+  const { per, wallMs } = run;
   const peakRssBytes = rss('VmHWM');
   await pool.dispose();
   return {
     mode: modeArg,
     threads,
-    stepS: median(per) / 1000,
+    stepS: mode === 'pair' ? per[0] : median(per) / 1000,
     wallMs,
-    runMs: r.runMs,
+    runMs: run.runMs,
     loadS,
     peakRssBytes,
     baselineRssBytes,
     loadedRssBytes,
     encodedRssBytes,
     modelBytes: total,
-    note: warnings.length ? `${warnings.length} budget warning(s)` : undefined,
+    note:
+      [pairNote, warnings.length ? `${warnings.length} budget warning(s)` : ''].filter(Boolean).join('; ') || undefined,
   };
 }
 
@@ -202,6 +222,75 @@ async function sequentialCalls(threads: number, steps: number, baselineRssBytes:
     peakRssBytes,
     baselineRssBytes,
     modelBytes: modelBytes(fa) + modelBytes(fb),
+  };
+}
+
+/**
+ * The floor under prior swap ÷ CFG with no engine around the calls: two bare sessions (UNets A and B, all
+ * threads each) in one process, and per round, in an order that rotates, (1) one batch-2 call on A (what
+ * CFG does per step), (2) a batch-1 call on A then one on B (prior swap, one after the other), (3) the
+ * same two issued together (prior swap as the sampling loop issues it), (4) two batch-1 calls on A (the
+ * same calls on one weight set: separates the cost of batching from that of streaming a second set of
+ * weights). stepS = (3)'s median; `note`: every median (the first round, the warm-up, left out) and the
+ * ratios to (1).
+ */
+async function swapFloor(threads: number, rounds: number, fused: boolean): Promise<Result> {
+  const opts = sessionOptions(['cpu'], threads);
+  const fa = join(fused ? AF : A, 'unet', 'model.onnx');
+  const fb = join(fused ? BF : B, 'unet', 'model.onnx');
+  const t0 = performance.now();
+  const a = await ort.InferenceSession.create(fa, opts);
+  const b = await ort.InferenceSession.create(fb, opts);
+  const loadS = (performance.now() - t0) / 1000;
+  const rng = createRng(11);
+  const feeds = (n: number) => ({
+    sample: new ort.Tensor('float32', rng.randn(n * 4 * 64 * 64), [n, 4, 64, 64]),
+    timestep: new ort.Tensor('float32', Float32Array.from(n === 2 ? [500, 500] : [500]), [n]),
+    encoder_hidden_states: new ort.Tensor('float32', rng.randn(n * 77 * 768), [n, 77, 768]),
+  });
+  const one = feeds(1);
+  const two = feeds(2);
+  const ways: Array<[string, () => Promise<unknown>]> = [
+    ['batch-2 on A', () => a.run(two)],
+    [
+      'A then B, batch 1',
+      async () => {
+        await a.run(one);
+        await b.run(one);
+      },
+    ],
+    ['A and B together, batch 1', () => Promise.all([a.run(one), b.run(one)])],
+    [
+      'A then A, batch 1',
+      async () => {
+        await a.run(one);
+        await a.run(one);
+      },
+    ],
+  ];
+  const secs: number[][] = ways.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let j = 0; j < ways.length; j++) {
+      const k = (j + r) % ways.length;
+      const s0 = performance.now();
+      await ways[k][1]();
+      secs[k].push((performance.now() - s0) / 1000);
+    }
+  }
+  const peakRssBytes = rss('VmHWM');
+  await a.release();
+  await b.release();
+  const med = secs.map((s) => median(s.length > 1 ? s.slice(1) : s));
+  return {
+    mode: 'floor',
+    threads,
+    stepS: med[2],
+    loadS,
+    peakRssBytes,
+    modelBytes: modelBytes(fa) + modelBytes(fb),
+    note: ways
+      .map(([name], k) => `${name} ${med[k].toFixed(2)} s (÷ batch-2 ${(med[k] / med[0]).toFixed(3)})`)
+      .join('; '),
   };
 }
 
@@ -293,14 +382,16 @@ function python(args: string[], what: string) {
 function makeModels(names: string[]) {
   const all = !names.length;
   const need = [join(A, 'unet/model.onnx'), join(A, 'vae_decoder/model.onnx'), join(A, 'text_encoder/model.onnx')];
-  if (all || names.some((n) => n.startsWith('ps') || n === 'seq')) need.push(join(B, 'unet/model.onnx'));
+  if (all || names.some((n) => n.startsWith('ps') || n === 'seq' || n.startsWith('floor') || n.startsWith('pair')))
+    need.push(join(B, 'unet/model.onnx'));
   if (all || names.includes('fp16')) need.push(join(A16, 'unet/model.onnx'));
   if (!need.every(existsSync))
     python(['tools/bench/make_realscale.py', '--out', DIR], `making the full-size models in ${DIR}`);
   // [source, fused copy]; sd15-b's UNet is sd15-a's file, so its fused copy is hard links to sd15-a-fused's
   const fuse: [string, string][] = [];
   if (all || names.some((n) => /fused/i.test(n))) fuse.push([A, AF]);
-  if (all || names.includes('psFused')) fuse.push([B, BF]);
+  if (all || names.includes('psFused') || names.includes('floorFused') || names.includes('pairFused'))
+    fuse.push([B, BF]);
   const todo = fuse.filter(([, dst]) => !existsSync(join(dst, 'unet/model.onnx')));
   if (todo.length) python(['tools/bench/fuse_attention.py', ...todo.flat()], "fusing the UNets' attention");
 }
@@ -337,6 +428,10 @@ async function main() {
     fusedCheck: self('check', CORES),
     cfgFused: self('cfg-fused', CORES),
     psFused: self('priorswap-fused', CORES),
+    floor: self('floor', CORES),
+    pair: self('pair', CORES),
+    pairFused: self('pair-fused', CORES),
+    floorFused: self('floor-fused', CORES),
   };
   // results are kept in DIR/results.json, so a run can be done in parts: `... 3 cfg ps` then `... 3 onnx`
   const store = join(DIR, 'results.json');
@@ -413,6 +508,10 @@ function report(res: Record<string, Result & { load: string; at?: string }>, ste
   row('priorgraph CFG, fp16 UNet', res.fp16);
   row('priorgraph CFG, fused-attention UNet (com.microsoft MultiHeadAttention)', res.cfgFused);
   row('priorgraph prior swap, fused-attention UNets', res.psFused);
+  row('bare sessions A and B, the prior-swap floor (s/step: both batch-1 calls issued together)', res.floor);
+  row('the same, fused-attention UNets', res.floorFused);
+  row('priorgraph CFG and prior swap alternating in one process (s/step column: prior swap ÷ CFG)', res.pair);
+  row('the same, fused-attention UNets', res.pairFused);
   row(
     'bare sessions, original and fused UNet loaded together, batch-2 calls alternating (s/step: the fused one)',
     res.fusedCheck,

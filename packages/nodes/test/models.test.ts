@@ -1,10 +1,10 @@
 /** Models and runtime on the committed fixtures: metadata per model kind, dtypes, the worker pool, path
  *  confinement, and the sampling loop (in the workers) against an in-process onnxruntime reference. */
 import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { singleMethod } from '../src/guiders/basic.ts';
 import { cfgGuider } from '../src/guiders/cfg.ts';
 import { guider as guiderValue, noGuidanceOptions } from '../src/guiders/common.ts';
@@ -13,7 +13,7 @@ import { loadClip, loadDenoiserModel, loadFolder } from '../src/models/load.ts';
 import { confinePath } from '../src/models/paths.ts';
 import { encodeTexts } from '../src/nodes/conditioning.ts';
 import { createRng } from '../src/rng.ts';
-import { RuntimePool } from '../src/runtime/pool.ts';
+import { callsOneAtATime, RuntimePool } from '../src/runtime/pool.ts';
 import { runSampling } from '../src/sampling.ts';
 import { createScheduler } from '../src/schedulers/index.ts';
 import type { ConditioningValue, DenoiserValue, GuiderValue, LatentValue, ModelValue } from '../src/types.ts';
@@ -159,87 +159,90 @@ async function callRef(s: ort.InferenceSession, feeds: Record<string, ort.Tensor
 }
 const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
 
-describe('sampling loop in the workers = in-process reference', () => {
-  it('prior-swap CFG (DDIM, 3 steps, batch 2): fine-tuned + int64 base, matching a step loop written here', async () => {
-    const { model, clip } = await loadFolder(pool, fixture('tiny-t2i'));
-    const base = await loadDenoiserModel(pool, fixture('tiny-base'));
-    const [h] = await clip!.handle.run([
-      { name: 'input_ids', data: Int32Array.from(clip!.tokenizer.encode('a red circle')), dims: [1, 16] },
-    ]);
-    const cond: ConditioningValue = {
-      kind: 'CONDITIONING',
-      ehs: h.data as Float32Array,
-      ehsDims: [1, 16, 32],
-      pooled: null,
-      classLabel: null,
-      text: 'a red circle',
-    };
-    const w = 3.5;
-    const guider: GuiderValue = cfgGuider(
-      'ps',
-      { kind: 'DENOISER', model, cond, concat: null },
-      { kind: 'DENOISER', model: base, cond: null, concat: null },
-      { cfg: w, ...noGuidanceOptions },
-    );
-    const r = await runSampling({
-      pool,
-      guider,
-      scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
-      steps: 3,
-      seed: 11,
-      denoise: 1,
-      batchSize: 2,
-      latent: null,
-      previewEvery: 0,
-    });
-    expect(r.calls).toBe(6);
+/** The tiny text encoder's output for `text`, as conditioning. */
+async function tinyCond(
+  clip: Awaited<ReturnType<typeof loadFolder>>['clip'],
+  text: string,
+): Promise<ConditioningValue> {
+  const [h] = await clip!.handle.run([
+    { name: 'input_ids', data: Int32Array.from(clip!.tokenizer.encode(text)), dims: [1, 16] },
+  ]);
+  return {
+    kind: 'CONDITIONING',
+    ehs: h.data as Float32Array,
+    ehsDims: [1, 16, 32],
+    pooled: null,
+    classLabel: null,
+    text,
+  };
+}
 
-    const ft = await session(fixture('tiny-t2i/unet/model.onnx'));
-    const bs = await session(fixture('tiny-base/unet/model.onnx'));
-    const sched = createScheduler('ddim', model.schedulerConfig);
-    sched.setTimesteps(3);
-    const rng = createRng(11);
-    let lat = rng.randn(2 * 4 * 64);
-    const ehs2 = new Float32Array(2 * 16 * 32);
-    ehs2.set(cond.ehs!, 0);
-    ehs2.set(cond.ehs!, 16 * 32);
-    for (const t of sched.timesteps) {
-      const x = sched.scaleModelInput(lat, t);
-      const ec = await callRef(ft, {
-        sample: f32(x, [2, 4, 8, 8]),
-        timestep: f32(Float32Array.from([t, t]), [2]),
-        encoder_hidden_states: f32(ehs2, [2, 16, 32]),
+describe('sampling loop in the workers = in-process reference', () => {
+  // one thread per session: the two models' calls run concurrently (on 2+ cores); all cores per
+  // session: one after the other (pool.ts callsOneAtATime) — the same latents either way
+  it.each([1, availableParallelism()])(
+    'prior-swap CFG (DDIM, 3 steps, batch 2): fine-tuned + int64 base, matching a step loop written here (%i intra-op threads)',
+    async (threads) => {
+      const own = new RuntimePool({ defaultThreads: threads, memoryBudgetMB: 64 });
+      onTestFinished(() => own.dispose());
+      expect(callsOneAtATime([threads, threads])).toBe(2 * threads > availableParallelism());
+      const { model, clip } = await loadFolder(own, fixture('tiny-t2i'));
+      const base = await loadDenoiserModel(own, fixture('tiny-base'));
+      const cond = await tinyCond(clip, 'a red circle');
+      const w = 3.5;
+      const guider: GuiderValue = cfgGuider(
+        'ps',
+        { kind: 'DENOISER', model, cond, concat: null },
+        { kind: 'DENOISER', model: base, cond: null, concat: null },
+        { cfg: w, ...noGuidanceOptions },
+      );
+      const r = await runSampling({
+        pool: own,
+        guider,
+        scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
+        steps: 3,
+        seed: 11,
+        denoise: 1,
+        batchSize: 2,
+        latent: null,
+        previewEvery: 0,
       });
-      const eu = await callRef(bs, {
-        sample: f32(x, [2, 4, 8, 8]),
-        timestep: new ort.Tensor('int64', BigInt64Array.from([BigInt(t), BigInt(t)]), [2]),
-      });
-      const e = Float32Array.from(ec, (c, i) => eu[i] + w * (c - eu[i]));
-      lat = sched.step(e, t, lat, rng).prevSample;
-    }
-    let maxErr = 0;
-    for (let i = 0; i < lat.length; i++) maxErr = Math.max(maxErr, Math.abs(lat[i] - r.latents![i]));
-    expect(maxErr).toBeLessThan(1e-5);
-  });
+      expect(r.calls).toBe(6);
+
+      const ft = await session(fixture('tiny-t2i/unet/model.onnx'));
+      const bs = await session(fixture('tiny-base/unet/model.onnx'));
+      const sched = createScheduler('ddim', model.schedulerConfig);
+      sched.setTimesteps(3);
+      const rng = createRng(11);
+      let lat = rng.randn(2 * 4 * 64);
+      const ehs2 = new Float32Array(2 * 16 * 32);
+      ehs2.set(cond.ehs!, 0);
+      ehs2.set(cond.ehs!, 16 * 32);
+      for (const t of sched.timesteps) {
+        const x = sched.scaleModelInput(lat, t);
+        const ec = await callRef(ft, {
+          sample: f32(x, [2, 4, 8, 8]),
+          timestep: f32(Float32Array.from([t, t]), [2]),
+          encoder_hidden_states: f32(ehs2, [2, 16, 32]),
+        });
+        const eu = await callRef(bs, {
+          sample: f32(x, [2, 4, 8, 8]),
+          timestep: new ort.Tensor('int64', BigInt64Array.from([BigInt(t), BigInt(t)]), [2]),
+        });
+        const e = Float32Array.from(ec, (c, i) => eu[i] + w * (c - eu[i]));
+        lat = sched.step(e, t, lat, rng).prevSample;
+      }
+      let maxErr = 0;
+      for (let i = 0; i < lat.length; i++) maxErr = Math.max(maxErr, Math.abs(lat[i] - r.latents![i]));
+      expect(maxErr).toBeLessThan(1e-5);
+    },
+  );
 
   it('prior swap with a base of another schedule, v-prediction and learned sigma (closest-variance timestep, x̂0 conversion)', async () => {
     const { model, clip } = await loadFolder(pool, fixture('tiny-t2i'));
     const dit = await loadDenoiserModel(pool, fixture('tiny-dit'));
-    const enc = async (text: string) => {
-      const [h] = await clip!.handle.run([
-        { name: 'input_ids', data: Int32Array.from(clip!.tokenizer.encode(text)), dims: [1, 16] },
-      ]);
-      return {
-        kind: 'CONDITIONING',
-        ehs: h.data as Float32Array,
-        ehsDims: [1, 16, 32],
-        pooled: null,
-        classLabel: null,
-        text,
-      } as ConditioningValue;
-    };
-    const cond = await enc('a red circle');
-    const empty = await enc('');
+    const cond = await tinyCond(clip, 'a red circle');
+    const empty = await tinyCond(clip, '');
     const w = 3;
     const guider: GuiderValue = cfgGuider(
       'ps',
@@ -378,17 +381,7 @@ describe('sampling loop in the workers = in-process reference', () => {
   it('computes no unconditional branch at w = 1 or outside the guidance interval', async () => {
     const { model, clip } = await loadFolder(pool, fixture('tiny-t2i'));
     const base = await loadDenoiserModel(pool, fixture('tiny-base'));
-    const [h] = await clip!.handle.run([
-      { name: 'input_ids', data: Int32Array.from(clip!.tokenizer.encode('')), dims: [1, 16] },
-    ]);
-    const cond: ConditioningValue = {
-      kind: 'CONDITIONING',
-      ehs: h.data as Float32Array,
-      ehsDims: [1, 16, 32],
-      pooled: null,
-      classLabel: null,
-      text: '',
-    };
+    const cond = await tinyCond(clip, '');
     const cond0: DenoiserValue = { kind: 'DENOISER', model, cond, concat: null };
     const uncond0: DenoiserValue = { kind: 'DENOISER', model: base, cond: null, concat: null };
     const ps = (cfg: number, interval_sigma_lo: number) =>

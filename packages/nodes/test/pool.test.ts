@@ -13,7 +13,14 @@ import { type ExecutionEvent, Executor, type HostInfo, type Logger, Registry } f
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import plugin, { runtimeStats, stopRuntime } from '../src/index.ts';
 import { poolOptionsFromHost } from '../src/runtime/index.ts';
-import { type ModelHandle, mb, modelBytes, RuntimePool, SMALL_MODEL_BYTES } from '../src/runtime/pool.ts';
+import {
+  callsOneAtATime,
+  type ModelHandle,
+  mb,
+  modelBytes,
+  RuntimePool,
+  SMALL_MODEL_BYTES,
+} from '../src/runtime/pool.ts';
 import { doc, link, makeHost } from './helpers.ts';
 
 const MODELS = fileURLToPath(new URL('../../../models/', import.meta.url));
@@ -244,6 +251,14 @@ describe('intra-op threads by model size', () => {
     expect(h.threads).toBe(1);
     expect(policy.stats().loaded[0].threads).toBe(1);
     await policy.dispose();
+  });
+
+  it("a step's calls run one after the other only when their threads exceed the cores", () => {
+    expect(callsOneAtATime([1, 1], 2)).toBe(false);
+    expect(callsOneAtATime([2, 2], 2)).toBe(true);
+    expect(callsOneAtATime([2, 1], 2)).toBe(true);
+    expect(callsOneAtATime([4, 4], 8)).toBe(false);
+    expect(callsOneAtATime([1], 1)).toBe(false);
   });
 
   it('a host without intraOpNumThreads leaves the choice to the policy', () => {

@@ -9,7 +9,7 @@ import { latentDims } from '../video.ts';
 import { PREVIEW_INTERVAL_MS } from './loop-events.ts';
 import type { CoordinatorMessage, LoopEvents, SamplePlan } from './plan.ts';
 import type { ModelHandle } from './pool.ts';
-import { RuntimePool } from './pool.ts';
+import { callsOneAtATime, RuntimePool } from './pool.ts';
 import { createChannel, ctrlOf, detachChannel, ST_ERROR, writeError } from './protocol.ts';
 
 let pool: RuntimePool | null = null;
@@ -119,11 +119,12 @@ let multiModelQueue: Promise<unknown> = Promise.resolve();
  * (handles[0]), which runs the step loop next to its session and calls it directly; the other models
  * of the guider (prior swap, autoguidance, IP2P with a prior) are called through SharedArrayBuffer
  * channels to their workers (Atomics, no postMessage per call), posted before this session runs, so
- * the models compute concurrently. Only progress, previews and the result come back. The AbortSignal
+ * the models compute concurrently — unless their sessions' threads together exceed the cores (two
+ * full-size UNets): then one after the other (pool.ts callsOneAtATime). Only progress, previews and the result come back. The AbortSignal
  * sets a shared flag that the loop checks before every step.
  */
 export function sample(
-  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId' | 'progress' | 'previewIntervalMs'>,
+  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId' | 'progress' | 'previewIntervalMs' | 'oneAtATime'>,
   handles: ModelHandle[],
   hooks: SampleHooks = {},
 ): Promise<SampleResult> {
@@ -134,7 +135,7 @@ export function sample(
 }
 
 async function sampleIn(
-  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId' | 'progress' | 'previewIntervalMs'>,
+  plan: Omit<SamplePlan, 'channels' | 'control' | 'runId' | 'progress' | 'previewIntervalMs' | 'oneAtATime'>,
   handles: ModelHandle[],
   hooks: SampleHooks,
 ): Promise<SampleResult> {
@@ -214,6 +215,7 @@ async function sampleIn(
           previewIntervalMs: hooks.previewIntervalMs ?? PREVIEW_INTERVAL_MS,
           progress: hooks.onProgress !== undefined,
           channels,
+          oneAtATime: callsOneAtATime(handles.map((h) => h.threads)),
           control,
           runId,
         } satisfies SamplePlan,

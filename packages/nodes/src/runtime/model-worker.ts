@@ -167,12 +167,15 @@ async function sampleHere(plan: SamplePlan): Promise<void> {
       plan,
       async (cs) => {
         const t0 = performance.now();
-        // post the other models' calls first, so they run while this session runs
-        for (const c of cs) {
-          const ch = plan.channels[c.channel];
-          if (ch) postRequest(ch, c.inputs);
-        }
+        // post the other models' calls first, so they run while this session runs (or, one at a
+        // time, each waited for before the next starts)
         const outs: HostTensor[][] = new Array(cs.length);
+        for (let i = 0; i < cs.length; i++) {
+          const ch = plan.channels[cs[i].channel];
+          if (!ch) continue;
+          postRequest(ch, cs[i].inputs);
+          if (plan.oneAtATime) outs[i] = awaitResponse(ch, 'model call');
+        }
         for (let i = 0; i < cs.length; i++) {
           if (plan.channels[cs[i].channel]) continue;
           const r0 = performance.now();
@@ -181,7 +184,7 @@ async function sampleHere(plan: SamplePlan): Promise<void> {
         }
         for (let i = 0; i < cs.length; i++) {
           const ch = plan.channels[cs[i].channel];
-          if (ch) outs[i] = awaitResponse(ch, 'model call');
+          if (ch && !plan.oneAtATime) outs[i] = awaitResponse(ch, 'model call');
         }
         modelMs += performance.now() - t0;
         calls += cs.length;

@@ -57,6 +57,8 @@ export interface SamplePlan {
   /** one entry per distinct model session: a shared channel to that model's worker, or null for the
    *  session of the worker that hosts the loop (called directly) */
   channels: Array<SharedArrayBuffer | null>;
+  /** call the models of a step one after the other, not concurrently (pool.ts callsOneAtATime) */
+  oneAtATime: boolean;
   /** Int32Array over it: [0] = 1 when cancelled */
   control: SharedArrayBuffer;
   /** tags the run's messages (several runs may share a worker) */

@@ -50,6 +50,19 @@ const MB = 1024 * 1024;
  * CFG about the same, prior swap 7–10 % faster; a full-size SD 1.5 UNet (3.4 GB) keeps all cores (README "Real scale").
  */
 export const SMALL_MODEL_BYTES = 64 * MB;
+/**
+ * Whether the calls of one sampling step to models with these intra-op thread counts run one after the
+ * other instead of concurrently: when together they would ask for more threads than there are cores.
+ * Oversubscribed (spinning is off, see options.ts), each parallel section waits for its threads to be
+ * scheduled again, and two full-size UNets' activations share the caches. Measured with bare sessions
+ * on 2 cores, two full-size SD 1.5 UNets with 2 threads each, batch 1 (bench/realscale.bench.ts
+ * `floor`, interleaved in one process, load ≈ 7): one after the other 1.043 × a batch-2 call on one,
+ * issued together 1.358 ×. Small models (one thread each) still run together.
+ */
+export function callsOneAtATime(threads: number[], cores: number = availableParallelism()): boolean {
+  return threads.reduce((s, t) => s + t, 0) > cores;
+}
+
 /** A byte count as whole MB, for messages (no 32-bit shifts: budgets are often ≥ 2 GB). */
 export const mb = (bytes: number) => `${Math.round(bytes / MB)} MB`;
 
