@@ -14,6 +14,24 @@
  * small record kept in a run-sized Map, then a second pass reading the records back -- the least
  * any executor does per node. How that grows with the graph is what V8 and the memory hierarchy of
  * this machine charge for size alone.
+ *
+ * Why the floor grows 4–8× from 1k to 10k (3 Dec, helper execlin2; scratch timings on this VM, CPU ns
+ * per node or entry, 1k → 10k): not the order the bench creates its objects in (the same document
+ * after JSON.parse(JSON.stringify()) grows alike; a walk over the same node objects through an array
+ * grows 1.3×), but its two graph-sized hash tables. Enumerating the 10k-key node dictionary costs
+ * 27 → 105 ns per key (V8 collects and sorts a dictionary's keys, then filters each); building a Map
+ * costs 17 → 300 ns per entry, with a cliff between 4,096 and 5,000 entries, for integer keys too: a
+ * table past 128 KB (a Map past 4,096 entries, a dictionary object, a plain array past 16k elements)
+ * is allocated in V8's large-object space, on fresh pages each time it grows, and perf puts the
+ * difference in page faults. Since then a run keeps such tables out where it can (an Int32Array id
+ * table, typed link lists, the dictionary enumerated once, by the parser, the output cache in 16
+ * Maps); what remains is the parser's copy of the node dictionary (the parse column; in the cached
+ * rows it also pays for scavenging the cold run's survivors), the scavenges of a run's live data, and
+ * passes over node objects that no longer fit the caches.
+ * 15:13 UTC, load ≈ 5, 2 alternating pairs vs main (sizes 1000,10000, 9 rounds): cold 2.56–2.74 /
+ * 4.17–4.30 µs/node (growth 1.6; main 3.78–5.92 / 8.99–12.28, 2.1–2.4), cached 1.72–1.89 / 3.56–3.59
+ * (main 2.60–4.91 / 7.76–9.08); scavenges 0.8 / 1.1 µs/node (main 1.4–2.4 / 2.5–3.4). 15:18, load 6,
+ * with the sharded cache, one run: cold 2.48 / 3.77 (growth 1.52; schedule 1.04 at 10k, was 1.38).
  */
 import os from 'node:os';
 import { constants, PerformanceObserver, performance } from 'node:perf_hooks';
@@ -21,8 +39,8 @@ import { lookupPlan, OutputCache, signPlan } from '../packages/core/src/cache.js
 import type { WorkflowDocument } from '../packages/core/src/index.js';
 import { planRun } from '../packages/core/src/planning.js';
 import { schedule } from '../packages/core/src/scheduling.js';
-import { safeParseDocument } from '../packages/core/src/schema.js';
-import { validateParsedDocument } from '../packages/core/src/validate.js';
+import { parseForRun } from '../packages/core/src/schema.js';
+import { validateForRun } from '../packages/core/src/validate.js';
 import { host, makeDag, registry } from './executor-dag.js';
 
 const PHASES = ['parse', 'validate', 'plan', 'sign', 'lookup', 'schedule'] as const;
@@ -49,17 +67,17 @@ async function runPhases(doc: WorkflowDocument, cache: OutputCache, into: Record
     into[k] += now - c;
     c = now;
   };
-  const parsed = safeParseDocument(doc);
+  const parsed = parseForRun(doc);
   if (!parsed.ok) throw new Error('bench document did not parse');
   lap('parse');
-  const v = await validateParsedDocument(parsed.doc, registry, host);
-  if (!v.ok) throw new Error('bench document did not validate');
+  const v = await validateForRun(parsed.doc, registry, host, {}, parsed.order);
+  if (!v.result.ok) throw new Error('bench document did not validate');
   lap('validate');
-  const plan = planRun(parsed.doc, registry, v.outputs);
+  const plan = planRun(parsed.doc, registry, v.result.outputs, v.graph);
   lap('plan');
-  signPlan(plan, parsed.doc, 'bench#1');
+  signPlan(plan, 'bench#1');
   lap('sign');
-  const { toRun, values, uiOutputs } = lookupPlan(plan, v.outputs, cache);
+  const { toRun, values, uiOutputs } = lookupPlan(plan, v.result.outputs, cache);
   lap('lookup');
   const r = await schedule({
     plan,

@@ -5,6 +5,13 @@
  * measured side by side in one process. Goal: ≤ 50 µs per node, linear (ratio ≈ 1).
  *
  *   node --import tsx bench/executor.bench.ts
+ *
+ * 3 Dec 15:19 UTC, AMD EPYC 2 cores, load 6.1–6.6 (shared), 8 alternating pairs vs main 2462689, CPU
+ * µs/node, medians: sync cold 1k 2.60 → 2.35, 10k 10.20 → 5.00 (growth 3.72 → 2.23); sync cached
+ * 10k 5.85 → 4.20 (growth 2.87 → 2.05); async cold 10k 8.40 → 5.00 (growth 2.95 → 2.37). (15:15, load
+ * 6–9, the same without the sharded output cache: sync cold 10k 8.65 → 4.85, growth 2.80 → 2.12.) The
+ * change (helper execlin2): one resolved graph per run, by index (core/src/graph.ts), and no
+ * graph-sized Map or plain array per run (executor-gc.bench.ts's header says why those cost more at 10k).
  */
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';

@@ -5,9 +5,10 @@
  */
 import { hash } from 'node:crypto';
 import { type InputSpec, sizeOf, type UiOutput } from './api.js';
+import { inputNames } from './graph.js';
 import { widgetValue } from './inputs.js';
 import type { Plan, PlanNode } from './planning.js';
-import { isLink, type WorkflowDocument } from './schema.js';
+import { isLink } from './schema.js';
 
 const MAX_WALK = 100_000;
 
@@ -93,30 +94,52 @@ export interface CacheEntry {
   outputs: Record<string, unknown>;
   ui: Record<string, unknown> | undefined;
   bytes: number;
+  /** when it was last stored or served (a count of uses of the cache) */
+  used: number;
 }
 
+/** How many Maps hold the entries (a power of two). */
+const SHARDS = 16;
+
+/**
+ * The outputs by signature, least recently used first out. The entries are spread over 16 Maps by
+ * their key's first character (a signature's first base64 digit), each in its own recency order:
+ * the least recently used entry overall is the oldest head among them. Not one Map: past 4,096
+ * entries a Map's table is allocated in V8's large-object space, on fresh pages each time it grows
+ * or is rehashed, and a cold run at 10k nodes then paid ≈ 300 ns per entry stored (see
+ * executor-gc.bench.ts); 16 of them stay below that size up to 65,536 entries.
+ */
 export class OutputCache {
-  private readonly map = new Map<string, CacheEntry>();
+  private readonly shards: Array<Map<string, CacheEntry>> = Array.from({ length: SHARDS }, () => new Map());
   private total = 0;
+  private uses = 0;
   constructor(public maxBytes: number) {}
 
   get bytes(): number {
     return this.total;
   }
   get size(): number {
-    return this.map.size;
+    let n = 0;
+    for (const m of this.shards) n += m.size;
+    return n;
+  }
+
+  private shard(key: string): Map<string, CacheEntry> {
+    return this.shards[key.length === 0 ? 0 : key.charCodeAt(0) & (SHARDS - 1)];
   }
 
   has(key: string): boolean {
-    return this.map.has(key);
+    return this.shard(key).has(key);
   }
 
   /** Returns the entry and marks it most recently used. */
   get(key: string): CacheEntry | undefined {
-    const e = this.map.get(key);
+    const m = this.shard(key);
+    const e = m.get(key);
     if (e) {
-      this.map.delete(key);
-      this.map.set(key, e);
+      m.delete(key);
+      m.set(key, e);
+      e.used = ++this.uses;
     }
     return e;
   }
@@ -124,28 +147,41 @@ export class OutputCache {
   /** Stores an entry (evicting least-recently-used ones); an entry larger than the bound is not kept. */
   set(key: string, outputs: Record<string, unknown>, ui: Record<string, unknown> | undefined): boolean {
     const bytes = estimateSize(outputs) + (ui ? estimateSize(ui) : 0);
-    const old = this.map.get(key);
+    const m = this.shard(key);
+    const old = m.get(key);
     if (old) {
       this.total -= old.bytes;
-      this.map.delete(key);
+      m.delete(key);
     }
     if (bytes > this.maxBytes) return false;
-    this.map.set(key, { outputs, ui, bytes });
+    m.set(key, { outputs, ui, bytes, used: ++this.uses });
     this.total += bytes;
     this.evict();
     return true;
   }
 
+  /** Drops least recently used entries until the bytes held are within the bound. */
   evict(): void {
-    while (this.total > this.maxBytes && this.map.size > 0) {
-      const [k, e] = this.map.entries().next().value as [string, CacheEntry];
-      this.map.delete(k);
+    while (this.total > this.maxBytes) {
+      let oldest: Map<string, CacheEntry> | undefined;
+      let at = Number.POSITIVE_INFINITY;
+      for (const m of this.shards) {
+        if (m.size === 0) continue;
+        const head = (m.values().next().value as CacheEntry).used;
+        if (head < at) {
+          at = head;
+          oldest = m;
+        }
+      }
+      if (!oldest) return;
+      const [k, e] = oldest.entries().next().value as [string, CacheEntry];
+      oldest.delete(k);
       this.total -= e.bytes;
     }
   }
 
   clear(): void {
-    this.map.clear();
+    for (const m of this.shards) m.clear();
     this.total = 0;
   }
 }
@@ -168,9 +204,9 @@ export function stableStringify(v: unknown): string {
   return s + '}';
 }
 
-/** Per definition: its input names, sorted, each with its `\0name=` part of a signature (built once:
- *  signatures are built per node per run). */
-const signedInputs = new WeakMap<object, Array<[name: string, part: string]>>();
+/** Per definition: its input names, sorted, each with its `\0name=` part of a signature and its
+ *  slot (position among the inputs, see inputSlot); built once: signatures are built per node per run. */
+const signedInputs = new WeakMap<object, Array<[name: string, part: string, slot: number]>>();
 
 /** A literal as the node will receive it (a seed 5 and "5" are one seed), or as written when the
  *  input-spec table refuses it (the run then fails on it). */
@@ -184,23 +220,22 @@ function canonicalLiteral(spec: InputSpec, v: unknown): unknown {
 
 /** The ancestry signature: hash of (qualified type, version, mode, input literals, upstream signatures).
  *  A not-idempotent node's signature is unique to the run (`runId`). Sources must be signed first. */
-export function signature(p: PlanNode, nodes: Map<string, PlanNode>, doc: WorkflowDocument, runId: string): string {
+export function signature(p: PlanNode, plan: Plan, runId: string): string {
   let s = `${p.t.qualifiedName}\u0000${p.t.def.version}\u0000${p.mode}`;
   if (p.t.def.notIdempotent && p.mode === 'normal') s += `\u0000run:${runId}`;
   const specs = p.t.def.inputs as Record<string, InputSpec>;
   let names = signedInputs.get(specs);
   if (!names) {
-    names = Object.keys(specs)
-      .sort()
-      .map((name) => [name, `\u0000${name}=`]);
+    const slots = inputNames(specs);
+    names = [...slots].sort().map((name) => [name, `\u0000${name}=`, slots.indexOf(name)]);
     signedInputs.set(specs, names);
   }
-  for (const [name, part] of names) {
+  for (const [name, part, slot] of names) {
     const v = p.inputs[name];
     if (isLink(v)) {
-      const src = doc.nodes[v.node];
-      if (!src || src.mode === 'muted') s += `${part}muted`;
-      else s += `${part}@${nodes.get(v.node)!.sig}:${v.output}`;
+      const k = plan.sourceOf(p.index, slot);
+      if (k === -1) s += `${part}muted`;
+      else s += `${part}@${plan.planned[k].sig}:${v.output}`;
     } else {
       const spec = specs[name];
       s += part + stableStringify(canonicalLiteral(spec, v === undefined && spec.kind !== 'socket' ? spec.default : v));
@@ -210,46 +245,44 @@ export function signature(p: PlanNode, nodes: Map<string, PlanNode>, doc: Workfl
 }
 
 /** Signs every node of a plan, sources first. */
-export function signPlan(plan: Plan, doc: WorkflowDocument, runId: string): void {
-  for (const id of plan.order) {
-    const p = plan.nodes.get(id)!;
-    p.sig = signature(p, plan.nodes, doc, runId);
-  }
+export function signPlan(plan: Plan, runId: string): void {
+  for (const p of plan.planned) p.sig = signature(p, plan, runId);
 }
 
 export interface CacheLookup {
-  /** outputs of the nodes the cache served */
-  values: Map<string, Record<string, unknown>>;
+  /** outputs by plan index: those the cache served (filled as nodes run) */
+  values: Array<Record<string, unknown> | undefined>;
   /** the nodes the cache served, in plan order */
   cached: string[];
-  /** the nodes that must run (a cached node's sources are not needed) */
-  toRun: Set<string>;
+  /** the plan indices of the nodes that must run, in the order the walk met them (a cached node's
+   *  sources are not needed) */
+  toRun: number[];
   uiOutputs: Record<string, UiOutput>;
 }
 
 /** Which nodes the cache serves and which must run, walking back from the targets (by plan index). */
 export function lookupPlan(plan: Plan, targets: readonly string[], cache: OutputCache): CacheLookup {
-  const values = new Map<string, Record<string, unknown>>();
+  const { planned, sourcesFrom, sources } = plan;
+  const values: Array<Record<string, unknown> | undefined> = new Array(planned.length).fill(undefined);
   const uiOutputs: Record<string, UiOutput> = {};
   const served: number[] = [];
-  const toRun = new Set<string>();
-  const { planned, sourcesFrom, sources } = plan;
-  const seen: boolean[] = new Array(planned.length).fill(false); // a node either runs or the cache serves it
+  const toRun: number[] = [];
+  const seen = new Uint8Array(planned.length); // a node either runs or the cache serves it
   const stack: number[] = [];
-  for (const id of targets) stack.push(plan.nodes.get(id)!.index);
+  for (const id of targets) stack.push(plan.indexOf(id));
   while (stack.length > 0) {
     const i = stack.pop()!;
-    if (seen[i]) continue;
-    seen[i] = true;
+    if (seen[i] !== 0) continue;
+    seen[i] = 1;
     const p = planned[i];
     const hit = p.mode === 'normal' && !p.t.def.notIdempotent ? cache.get(p.sig) : undefined;
     if (hit) {
-      values.set(p.id, hit.outputs);
+      values[i] = hit.outputs;
       served.push(i);
       if (hit.ui) uiOutputs[p.id] = hit.ui;
       continue;
     }
-    toRun.add(p.id);
+    toRun.push(i);
     for (let k = sourcesFrom[i]; k < sourcesFrom[i + 1]; k++) stack.push(sources[k]);
   }
   if (served.length > 1) served.sort((a, b) => a - b);

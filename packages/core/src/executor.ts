@@ -7,11 +7,12 @@
 import type { HostInfo, Logger } from './api.js';
 import { lookupPlan, OutputCache, signPlan } from './cache.js';
 import { type ExecutionEvent, errorInfo, type RunError, type RunResult } from './events.js';
+import { type ResolvedGraph, resolveGraph } from './graph.js';
 import { defaultTargets, type Plan, planRun } from './planning.js';
 import type { Registry } from './registry.js';
 import { schedule } from './scheduling.js';
-import { safeParseDocument, type WorkflowDocument } from './schema.js';
-import { validateParsedDocument } from './validate.js';
+import { parseForRun, type WorkflowDocument } from './schema.js';
+import { type ValidationResult, validateForRun } from './validate.js';
 
 export { stableStringify } from './cache.js';
 export type { ExecutionEvent, ExecutionEventType, RunError, RunResult } from './events.js';
@@ -36,7 +37,7 @@ export interface RunOptions {
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** The RunError of a failed validation, naming the first node with an error. */
-function validationError(v: Awaited<ReturnType<typeof validateParsedDocument>>): RunError {
+function validationError(v: ValidationResult): RunError {
   const firstId = Object.keys(v.node_errors)[0];
   const first = firstId ? v.node_errors[firstId] : undefined;
   return {
@@ -100,7 +101,7 @@ export class Executor {
     };
 
     emit({ type: 'execution_start', promptId });
-    const parsed = safeParseDocument(document);
+    const parsed = parseForRun(document);
     if (!parsed.ok) {
       const issues = parsed.issues.slice(0, 5).map((i) => `${i.path}: ${i.message}`);
       const message = `invalid workflow document: ${issues.join('; ')}`;
@@ -108,16 +109,21 @@ export class Executor {
     }
     const doc = parsed.doc;
     let targets: string[];
+    let graph: ResolvedGraph | undefined;
     if (options.validate !== false) {
-      const v = await validateParsedDocument(doc, this.registry, this.host, { outputs: options.outputs });
-      if (!v.ok) return fail(validationError(v));
-      targets = v.outputs;
-    } else targets = defaultTargets(doc, this.registry, options.outputs);
+      const v = await validateForRun(doc, this.registry, this.host, { outputs: options.outputs }, parsed.order);
+      if (!v.result.ok) return fail(validationError(v.result));
+      targets = v.result.outputs;
+      graph = v.graph;
+    } else {
+      targets = defaultTargets(doc, this.registry, options.outputs);
+      graph = resolveGraph(doc, this.registry, parsed.order);
+    }
 
     let plan: Plan;
     try {
-      plan = planRun(doc, this.registry, targets);
-      signPlan(plan, doc, `${promptId}#${++this.runCounter}`);
+      plan = planRun(doc, this.registry, targets, graph);
+      signPlan(plan, `${promptId}#${++this.runCounter}`);
     } catch (e) {
       const at = e as { nodeId?: string; nodeType?: string };
       return fail({
@@ -144,7 +150,14 @@ export class Executor {
       emit({ type: 'execution_cached', promptId, nodes: cached });
       for (const id of cached) {
         const ui = uiOutputs[id];
-        if (ui) emit({ type: 'node_output', promptId, nodeId: id, nodeType: plan.nodes.get(id)!.t.qualifiedName, ui });
+        if (ui)
+          emit({
+            type: 'node_output',
+            promptId,
+            nodeId: id,
+            nodeType: plan.planned[plan.indexOf(id)].t.qualifiedName,
+            ui,
+          });
       }
     }
     const r = await schedule({
@@ -167,7 +180,7 @@ export class Executor {
     if (r.failure) return { status: 'error', executed, cached, outputs: uiOutputs, error: r.failure };
     if (r.interrupted) {
       const last = r.interrupted.nodeId;
-      const at = last ? { nodeId: last, nodeType: plan.nodes.get(last)!.t.qualifiedName } : {};
+      const at = last ? { nodeId: last, nodeType: plan.planned[plan.indexOf(last)].t.qualifiedName } : {};
       emit({ type: 'interrupted', promptId, ...at, executed });
       return { status: 'interrupted', executed, cached, outputs: uiOutputs };
     }

@@ -2,33 +2,77 @@
  * Planning: which nodes the requested outputs need, in dependency order, each with its migrated
  * inputs and the active sources it links to. Pure: no running, no cache.
  */
+import { appendLinks, BYPASS, IntList, type ResolvedGraph, resolveGraph } from './graph.js';
 import type { RegisteredNodeType, Registry } from './registry.js';
-import { isLink, type WorkflowDocument } from './schema.js';
+import type { WorkflowDocument } from './schema.js';
 
-export interface PlanNode {
-  id: string;
-  t: RegisteredNodeType;
-  mode: 'normal' | 'bypass';
-  inputs: Record<string, unknown>;
+/** One planned node. Its sources are read from the plan's index lists (`deps` builds their ids on
+ *  demand, for tests and diagnostics: a run never asks). */
+export class PlanNode {
   /** the ancestry signature (filled by caching) */
-  sig: string;
-  /** Active sources (ids) this node links to. */
-  deps: string[];
-  /** Position in the plan's order (-1 while planning visits its sources). */
-  index: number;
+  sig = '';
+  constructor(
+    readonly id: string,
+    readonly t: RegisteredNodeType,
+    readonly mode: 'normal' | 'bypass',
+    readonly inputs: Record<string, unknown>,
+    /** position in the plan's order */
+    readonly index: number,
+    private readonly plan: Plan,
+  ) {}
+
+  /** Active sources (ids) this node links to, in input order. */
+  get deps(): string[] {
+    const { sourcesFrom, sources, planned } = this.plan;
+    const out: string[] = [];
+    for (let k = sourcesFrom[this.index]; k < sourcesFrom[this.index + 1]; k++) out.push(planned[sources[k]].id);
+    return out;
+  }
 }
 
-export interface Plan {
-  nodes: Map<string, PlanNode>;
-  /** every planned node, each after its sources */
-  order: string[];
-  /** the planned nodes, in `order` */
-  planned: PlanNode[];
+/** What the targets need, in dependency order, as index lists over the resolved graph. */
+export class Plan {
+  /** the planned nodes, each after its sources */
+  readonly planned: PlanNode[] = [];
   /** The sources of each node by plan index: node i's are `sources[sourcesFrom[i] .. sourcesFrom[i + 1])`
-   *  (its `deps`, as plan indices). Caching and scheduling walk these instead of looking ids up: at
-   *  10k nodes every lookup in a graph-sized map or set is a cache miss. */
-  sourcesFrom: number[];
-  sources: number[];
+   *  (plan indices, input order) and `sourceSlot[k]` is the input that source k feeds (its position
+   *  among the node type's inputs, see inputSlot). Caching and scheduling walk these instead of
+   *  looking ids up: at 10k nodes every lookup in a graph-sized map or set is a cache miss. Typed
+   *  arrays (see IntList); planRun fills them. */
+  sourcesFrom: Int32Array;
+  sources: Int32Array;
+  sourceSlot: Int32Array;
+  /** plan index by graph index, -1 where not planned */
+  readonly at: Int32Array;
+  constructor(readonly graph: ResolvedGraph) {
+    this.at = new Int32Array(graph.ids.length).fill(-1);
+    this.sourcesFrom = new Int32Array(graph.ids.length + 1);
+    this.sources = this.sourceSlot = new Int32Array(0);
+  }
+
+  /** The plan index of a node id, -1 when not planned. */
+  indexOf(id: string): number {
+    const g = this.graph.indexOf.get(id);
+    return g === undefined ? -1 : this.at[g];
+  }
+
+  /** The plan index of the source feeding input `slot` (inputSlot) of node `i`, -1 when none (not
+   *  a link, or a link to a muted or missing node). */
+  sourceOf(i: number, slot: number): number {
+    for (let k = this.sourcesFrom[i]; k < this.sourcesFrom[i + 1]; k++)
+      if (this.sourceSlot[k] === slot) return this.sources[k];
+    return -1;
+  }
+
+  /** every planned id, in order (built on demand) */
+  get order(): string[] {
+    return this.planned.map((p) => p.id);
+  }
+
+  /** the planned nodes by id (built on demand) */
+  get nodes(): Map<string, PlanNode> {
+    return new Map(this.planned.map((p) => [p.id, p]));
+  }
 }
 
 /** A planning failure, naming the node. */
@@ -53,90 +97,111 @@ export function defaultTargets(doc: WorkflowDocument, registry: Registry, output
   });
 }
 
-/** Scratch list for linkSources, written by index and copied out at its exact size (an array grown
- *  by push keeps room for 17 or more entries, and validation and planning keep one list per node until
- *  they end; setting the scratch list's length to 0 would drop its storage, regrown for every node). */
-const scratch: string[] = [];
-
-/** The active link sources of one node's inputs, in input order; undefined when none. Shared by
- *  validation (its link checks) and planning (a node's deps). */
-export function linkSources(doc: WorkflowDocument, inputs: Record<string, unknown>): string[] | undefined {
-  let count = 0;
-  for (const k in inputs) {
-    const v = inputs[k];
-    if (!isLink(v)) continue;
-    const src = doc.nodes[v.node];
-    if (!src || src.mode === 'muted') continue;
-    scratch[count++] = v.node;
-  }
-  return count === 0 ? undefined : scratch.slice(0, count);
+/** The depth-first stack of planRun: per entry, its graph index, its inputs (migrated or as written)
+ *  and its links `links[pos .. end)` (the graph's own lists, or planRun's copies for migrated nodes). */
+interface Stack {
+  node: number[];
+  inputs: Array<Record<string, unknown>>;
+  start: number[];
+  pos: number[];
+  end: number[];
+  /** whether the entry's links are in the migrated lists */
+  mig: boolean[];
 }
 
-function planNode(doc: WorkflowDocument, registry: Registry, id: string): PlanNode {
-  const n = doc.nodes[id];
-  const r = registry.resolve(n.type);
-  if (!r.ok) throw new PlanningError(r.message, id, n.type);
-  let inputs: Record<string, unknown> = n.inputs;
-  if (n.version !== r.node.def.version) {
-    const mig = registry.migrateNode(n);
-    if (!mig.ok) throw new PlanningError(mig.message, id, n.type);
-    inputs = mig.inputs;
+/** Lists of links of migrated nodes (their inputs may link elsewhere than the document says). */
+interface Migrated {
+  src: IntList;
+  slot: IntList;
+}
+
+/** Checks node g (its type resolves, its inputs migrate) and pushes it on the stack. */
+function visit(g: ResolvedGraph, registry: Registry, at: number, stack: Stack, mig: Migrated): void {
+  const n = g.nodes[at];
+  const t = g.types[at];
+  if (t === null) {
+    const r = registry.resolve(n.type);
+    throw new PlanningError(r.ok ? `unknown node type "${n.type}"` : r.message, g.ids[at], n.type);
   }
-  const deps = linkSources(doc, inputs) ?? [];
-  return { id, t: r.node, mode: n.mode === 'bypass' ? 'bypass' : 'normal', inputs, sig: '', deps, index: -1 };
+  stack.node.push(at);
+  if (n.version === t.def.version) {
+    stack.inputs.push(n.inputs);
+    stack.start.push(g.srcFrom[at]);
+    stack.pos.push(g.srcFrom[at]);
+    stack.end.push(g.srcFrom[at + 1]);
+    stack.mig.push(false);
+    return;
+  }
+  const m = registry.migrateNode(n);
+  if (!m.ok) {
+    stack.node.pop();
+    throw new PlanningError(m.message, g.ids[at], n.type);
+  }
+  const from = mig.src.length;
+  appendLinks(g, t, m.inputs, mig.src, mig.slot);
+  stack.inputs.push(m.inputs);
+  stack.start.push(from);
+  stack.pos.push(from);
+  stack.end.push(mig.src.length);
+  stack.mig.push(true);
 }
 
 /** The plan of `targets` (iterative depth-first, so deep graphs do not overflow the stack); throws a
- *  PlanningError on an unknown type, a failed migration or a dependency cycle. A node's visiting
- *  state is its `index` (no map beside `nodes`, no frame object per node: planning runs per node
- *  per run). */
-export function planRun(doc: WorkflowDocument, registry: Registry, targets: readonly string[]): Plan {
-  const nodes = new Map<string, PlanNode>();
-  const order: string[] = [];
-  const planned: PlanNode[] = [];
-  const sourcesFrom: number[] = [0];
-  const sources: number[] = [];
-  const stack: PlanNode[] = [];
-  const next: number[] = []; // per stack entry: the next of its deps to visit
-  // The sources met so far by the nodes on the stack, each node's on top of its consumer's: when a
-  // node is done, its last `deps.length` entries are its sources, all planned (no second lookup).
-  const met: PlanNode[] = [];
-  let metTop = 0; // met's length in use (never shortened: shortening drops storage that the next push regrows)
+ *  PlanningError on an unknown type, a failed migration or a dependency cycle. The graph is the one
+ *  validation resolved, or resolved here. Per node: integers on a stack and one PlanNode. */
+export function planRun(
+  doc: WorkflowDocument,
+  registry: Registry,
+  targets: readonly string[],
+  graph: ResolvedGraph = resolveGraph(doc, registry),
+): Plan {
+  const plan = new Plan(graph);
+  const { at, planned, sourcesFrom } = plan;
+  const sources = new IntList(graph.srcFrom[graph.ids.length]);
+  const slots = new IntList(graph.srcFrom[graph.ids.length]);
+  const state = new Uint8Array(graph.ids.length); // 0 unseen, 1 on the stack, 2 planned
+  const stack: Stack = { node: [], inputs: [], start: [], pos: [], end: [], mig: [] };
+  const mig: Migrated = { src: new IntList(0), slot: new IntList(0) };
   for (const root of targets) {
-    if (nodes.has(root)) continue;
-    const r = planNode(doc, registry, root);
-    nodes.set(root, r);
-    stack.push(r);
-    next.push(0);
-    while (stack.length > 0) {
-      const top = stack.length - 1;
-      const p = stack[top];
-      const i = next[top];
-      if (i < p.deps.length) {
-        next[top] = i + 1;
-        const d = p.deps[i];
-        const seen = nodes.get(d);
-        if (seen === undefined) {
-          const q = planNode(doc, registry, d);
-          nodes.set(d, q);
-          met[metTop++] = q;
-          stack.push(q);
-          next.push(0);
-        } else if (seen.index === -1)
-          throw new PlanningError(`dependency cycle through node ${d}`, d, doc.nodes[d].type);
-        else met[metTop++] = seen;
-      } else {
-        stack.pop();
-        next.pop();
-        p.index = order.length;
-        order.push(p.id);
-        planned.push(p);
-        const from = metTop - p.deps.length;
-        for (let k = from; k < metTop; k++) sources.push(met[k].index);
-        metTop = from;
-        sourcesFrom.push(sources.length);
+    const r = graph.indexOf.get(root);
+    if (r === undefined) throw new PlanningError(`unknown node "${root}"`, root, '');
+    if (state[r] !== 0) continue;
+    visit(graph, registry, r, stack, mig);
+    state[r] = 1;
+    while (stack.node.length > 0) {
+      const top = stack.node.length - 1;
+      const k = stack.pos[top];
+      const fromMig = stack.mig[top];
+      if (k < stack.end[top]) {
+        stack.pos[top] = k + 1;
+        const d = fromMig ? mig.src.data[k] : graph.src[k];
+        if (state[d] === 1)
+          throw new PlanningError(`dependency cycle through node ${graph.ids[d]}`, graph.ids[d], graph.nodes[d].type);
+        if (state[d] === 0) {
+          visit(graph, registry, d, stack, mig);
+          state[d] = 1;
+        }
+        continue;
       }
+      const g = stack.node.pop()!;
+      const inputs = stack.inputs.pop()!;
+      const from = stack.start.pop()!;
+      stack.pos.pop();
+      const end = stack.end.pop()!;
+      stack.mig.pop();
+      state[g] = 2;
+      const index = planned.length;
+      at[g] = index;
+      const mode = graph.modes[g] === BYPASS ? 'bypass' : 'normal';
+      planned.push(new PlanNode(graph.ids[g], graph.types[g]!, mode, inputs, index, plan));
+      for (let j = from; j < end; j++) {
+        sources.push(at[fromMig ? mig.src.data[j] : graph.src[j]]);
+        slots.push(fromMig ? mig.slot.data[j] : graph.srcSlot[j]);
+      }
+      sourcesFrom[index + 1] = sources.length;
     }
   }
-  return { nodes, order, planned, sourcesFrom, sources };
+  plan.sources = sources.data;
+  plan.sourceSlot = slots.data;
+  return plan;
 }

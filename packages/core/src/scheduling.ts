@@ -5,6 +5,7 @@
  */
 import type { HostInfo, InputSpec, Logger, NodeContext, OutputSpec, PreviewImage, UiOutput } from './api.js';
 import { type ExecutionEvent, errorInfo, type RunError } from './events.js';
+import { inputNames } from './graph.js';
 import { widgetTypeName, widgetValue } from './inputs.js';
 import type { Plan, PlanNode } from './planning.js';
 import { isLink, type WorkflowDocument } from './schema.js';
@@ -40,10 +41,10 @@ class RunContext implements NodeContext {
 
 export interface ScheduleInput {
   plan: Plan;
-  /** the nodes to run (the rest of the plan was served from the cache) */
-  toRun: Set<string>;
-  /** outputs known so far (the cached ones); filled as nodes finish */
-  values: Map<string, Record<string, unknown>>;
+  /** the plan indices of the nodes to run (the rest of the plan was served from the cache) */
+  toRun: readonly number[];
+  /** outputs by plan index, known so far (the cached ones); filled as nodes finish */
+  values: Array<Record<string, unknown> | undefined>;
   /** UI outputs known so far; filled as nodes finish */
   uiOutputs: Record<string, UiOutput>;
   doc: WorkflowDocument;
@@ -68,22 +69,18 @@ export interface ScheduleResult {
 
 /** Among the nodes to run, by plan index: which they are (in the order toRun lists them), how many
  *  sources each still waits for, who depends on each (`dependents[first[i] .. first[i + 1])`, in
- *  the order toRun lists them), and the first ready nodes in plan order. Arrays of small integers,
- *  not maps of lists (this runs per node per run), and not typed arrays: their off-heap buffers made
- *  every scavenge about 3× longer (measured with --trace-gc at 1,000 nodes). Each id is looked up
- *  once; sources are read from the plan's index lists. */
-function readiness(plan: Plan, toRun: Set<string>) {
-  const n = plan.order.length;
+ *  the order toRun lists them), and the first ready nodes in plan order. Typed arrays of small
+ *  integers, not maps of lists (this runs per node per run); not plain arrays either, which past 16k
+ *  elements live in V8's large-object space (see IntList). (An earlier note measured off-heap
+ *  buffers making scavenges 3× longer at 1,000 nodes; with these four per run, executor-gc.bench
+ *  shows no such change.) No id is looked up: sources are read from the plan's index lists. */
+function readiness(plan: Plan, runs: readonly number[]) {
+  const n = plan.planned.length;
   const { sourcesFrom, sources } = plan;
-  const runs: number[] = [];
-  const marked: boolean[] = new Array(n).fill(false);
-  for (const id of toRun) {
-    const i = plan.nodes.get(id)!.index;
-    runs.push(i);
-    marked[i] = true;
-  }
-  const pending: number[] = new Array(n).fill(0);
-  const first: number[] = new Array(n + 1).fill(0);
+  const marked = new Uint8Array(n);
+  for (const i of runs) marked[i] = 1;
+  const pending = new Int32Array(n);
+  const first = new Int32Array(n + 1);
   for (const i of runs) {
     for (let k = sourcesFrom[i]; k < sourcesFrom[i + 1]; k++) {
       if (!marked[sources[k]]) continue;
@@ -93,7 +90,7 @@ function readiness(plan: Plan, toRun: Set<string>) {
   }
   for (let i = 0; i < n; i++) first[i + 1] += first[i];
   const fill = first.slice(0, n);
-  const dependents: number[] = new Array(first[n]).fill(0);
+  const dependents = new Int32Array(first[n]);
   for (const i of runs) {
     for (let k = sourcesFrom[i]; k < sourcesFrom[i + 1]; k++) {
       if (marked[sources[k]]) dependents[fill[sources[k]]++] = i;
@@ -118,10 +115,10 @@ class Scheduler implements RunState {
   private readonly startedAt: number[];
   private starts = 0;
   /** the plan indices of the nodes to run */
-  private readonly runs: number[];
-  private readonly pending: number[];
-  private readonly first: number[];
-  private readonly dependents: number[];
+  private readonly runs: readonly number[];
+  private readonly pending: Int32Array;
+  private readonly first: Int32Array;
+  private readonly dependents: Int32Array;
   /** plan indices, in the order they became ready */
   private readonly ready: number[];
   private failure: RunError | undefined;
@@ -139,7 +136,7 @@ class Scheduler implements RunState {
       dependents: this.dependents,
       ready: this.ready,
     } = readiness(a.plan, a.toRun));
-    this.startedAt = new Array(a.plan.order.length).fill(0);
+    this.startedAt = new Array(a.plan.planned.length).fill(0);
     this.internal.signal.addEventListener('abort', () => {
       this.runningAtAbort = this.longestRunning();
     });
@@ -177,7 +174,7 @@ class Scheduler implements RunState {
       const t = this.startedAt[i];
       if (t !== 0 && (at === -1 || t < this.startedAt[at])) at = i;
     }
-    return at === -1 ? undefined : this.a.plan.order[at];
+    return at === -1 ? undefined : this.a.plan.planned[at].id;
   }
 
   stopped(): boolean {
@@ -203,7 +200,7 @@ class Scheduler implements RunState {
     this.startedAt[p.index] = ++this.starts;
     let inputs: Record<string, unknown>;
     try {
-      inputs = resolveInputs(p, a.values, a.doc);
+      inputs = resolveInputs(p, a.plan, a.values);
     } catch (e) {
       this.finish(p, e, true, undefined); // a literal the input-spec table refuses (unvalidated runs)
       return;
@@ -270,7 +267,7 @@ class Scheduler implements RunState {
 
   private succeed(p: PlanNode, outs: Record<string, unknown>, ui: UiOutput | undefined): void {
     const { a } = this;
-    a.values.set(p.id, outs);
+    a.values[p.index] = outs;
     if (p.mode === 'normal') {
       this.executed.push(p.id);
       if (ui) {
@@ -287,7 +284,7 @@ class Scheduler implements RunState {
   }
 }
 
-function countNormal(runs: number[], plan: Plan): number {
+function countNormal(runs: readonly number[], plan: Plan): number {
   let n = 0;
   for (const i of runs) if (plan.planned[i].mode === 'normal') n++;
   return n;
@@ -297,16 +294,18 @@ function countNormal(runs: number[], plan: Plan): number {
  *  input-spec table hands them to nodes. */
 export function resolveInputs(
   p: PlanNode,
-  values: Map<string, Record<string, unknown>>,
-  doc: WorkflowDocument,
+  plan: Plan,
+  values: ReadonlyArray<Record<string, unknown> | undefined>,
 ): Record<string, unknown> {
   const specs = p.t.def.inputs as Record<string, InputSpec>;
   const out: Record<string, unknown> = {};
-  for (const name in specs) {
+  const names = inputNames(specs);
+  for (let slot = 0; slot < names.length; slot++) {
+    const name = names[slot];
     const v = p.inputs[name];
     if (isLink(v)) {
-      const src = doc.nodes[v.node];
-      out[name] = src && src.mode !== 'muted' ? values.get(v.node)?.[v.output] : undefined;
+      const k = plan.sourceOf(p.index, slot);
+      out[name] = k === -1 ? undefined : values[k]?.[v.output];
     } else if (v === undefined || v === null) {
       const spec = specs[name];
       out[name] = spec.kind === 'socket' ? undefined : widgetValue(spec, spec.default);

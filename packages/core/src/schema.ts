@@ -241,8 +241,26 @@ export function parseDocument(
 export function safeParseDocument(
   json: unknown,
 ): { ok: true; doc: WorkflowDocument } | { ok: false; issues: Array<{ path: string; message: string }> } {
-  const fast = fastNormalize(json);
-  if (fast) return { ok: true, doc: fast };
+  return parseForRun(json);
+}
+
+/** The ids and nodes of a document, in document order. */
+export interface DocumentOrder {
+  ids: string[];
+  nodes: WorkflowNode[];
+}
+
+/** safeParseDocument for the executor: on the fast path also the node ids and nodes in document
+ *  order, so that the run's resolved graph need not enumerate the node dictionary a second time
+ *  (enumerating a 10k-key dictionary costs ≈ 100 ns per key, ≈ 25 ns at 1k: V8 sorts its keys). */
+export function parseForRun(
+  json: unknown,
+):
+  | { ok: true; doc: WorkflowDocument; order?: DocumentOrder }
+  | { ok: false; issues: Array<{ path: string; message: string }> } {
+  const order: DocumentOrder = { ids: [], nodes: [] };
+  const fast = fastNormalize(json, order);
+  if (fast) return { ok: true, doc: fast, order };
   const parsed = WorkflowDocumentSchema.safeParse(json);
   if (parsed.success) return { ok: true, doc: parsed.data };
   return { ok: false, issues: formatIssues(parsed.error) };
@@ -297,7 +315,7 @@ function fastNodeUi(ui: unknown): boolean {
   return true;
 }
 
-function fastNormalize(json: unknown): WorkflowDocument | null {
+function fastNormalize(json: unknown, order: DocumentOrder): WorkflowDocument | null {
   if (!isPlainObject(json) || json.format !== 'priorgraph' || json.version !== CURRENT_DOCUMENT_VERSION) return null;
   if (!isPlainObject(json.nodes)) return null;
   const nodes: Record<string, WorkflowNode> = {};
@@ -330,6 +348,8 @@ function fastNormalize(json: unknown): WorkflowDocument | null {
       node.ui = n.ui as NodeUi;
     }
     nodes[id] = node;
+    order.ids.push(id);
+    order.nodes.push(node);
   }
   const doc: WorkflowDocument = { format: 'priorgraph', version: CURRENT_DOCUMENT_VERSION, nodes };
   if (json.ui !== undefined) {

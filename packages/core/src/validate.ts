@@ -4,10 +4,10 @@
  * Never throws, whatever it is given.
  */
 import { type HostInfo, type InputSpec, type NodeFacts, type OutputSpec, socketsCompatible } from './api.js';
+import { BYPASS, MUTED, type ResolvedGraph, resolveGraph } from './graph.js';
 import { WIDGET_KINDS, widgetTypeName } from './inputs.js';
-import { linkSources } from './planning.js';
 import { comboOptions, type RegisteredNodeType, type Registry } from './registry.js';
-import { isLink, safeParseDocument, type WorkflowDocument } from './schema.js';
+import { type DocumentOrder, isLink, safeParseDocument, type WorkflowDocument } from './schema.js';
 
 export type ValidationErrorType =
   | 'required_input_missing'
@@ -103,40 +103,40 @@ function topoOrder(ids: string[], sourcesOf: SourcesOf, skip: Set<string>): stri
 
 /**
  * The order topoOrder gives `ids` when nothing is skipped, or null when the links form a cycle (a
- * source still being visited is met again). One depth-first pass, its state kept in each node's
- * NodeInfo (no map of its own, no frame object per node): the usual, acyclic case needs neither
- * findCycles nor a second walk. Every source of an id in `ids` must be in `ids` (true of the active
- * nodes and of an ancestry).
+ * source still being visited is met again). One depth-first pass over the resolved graph's index
+ * lists (its state in one byte per node): the usual, acyclic case needs neither findCycles nor a
+ * second walk. Every source of an id in `ids` must be in `ids` (true of the active nodes and of an
+ * ancestry).
  */
-function acyclicOrder(ids: string[], info: Map<string, NodeInfo>): string[] | null {
+function acyclicOrder(ids: string[], g: ResolvedGraph): string[] | null {
   const out: string[] = [];
-  const stack: NodeInfo[] = [];
-  const stackIds: string[] = [];
+  const state = new Uint8Array(g.ids.length); // 0 not seen, 1 on the stack, 2 done
+  const stack: number[] = [];
   const stackPos: number[] = [];
+  const { src, srcFrom } = g;
   for (const root of ids) {
-    const r = info.get(root)!;
-    if (r.visit !== 0) continue;
-    r.visit = 1;
+    const r = g.indexOf.get(root)!;
+    if (state[r] !== 0) continue;
+    state[r] = 1;
     stack.push(r);
-    stackIds.push(root);
-    stackPos.push(0);
+    stackPos.push(srcFrom[r]);
     while (stack.length > 0) {
       const top = stack.length - 1;
-      const srcs = stack[top].sources;
-      const i = stackPos[top];
-      if (srcs !== undefined && i < srcs.length) {
-        stackPos[top] = i + 1;
-        const s = info.get(srcs[i])!;
-        if (s.visit === 1) return null;
-        if (s.visit === 0) {
-          s.visit = 1;
+      const at = stack[top];
+      const k = stackPos[top];
+      if (k < srcFrom[at + 1]) {
+        stackPos[top] = k + 1;
+        const s = src[k];
+        if (state[s] === 1) return null;
+        if (state[s] === 0) {
+          state[s] = 1;
           stack.push(s);
-          stackIds.push(srcs[i]);
-          stackPos.push(0);
+          stackPos.push(srcFrom[s]);
         }
       } else {
-        stack.pop()!.visit = 2;
-        out.push(stackIds.pop()!);
+        state[at] = 2;
+        out.push(g.ids[at]);
+        stack.pop();
         stackPos.pop();
       }
     }
@@ -158,10 +158,9 @@ function isSocketSpec(spec: InputSpec): spec is Extract<InputSpec, { kind: 'sock
   return spec.kind === 'socket';
 }
 
-/** The type of `output` on node `id`: null when the node's type is unknown (nothing can be said),
+/** The type of `output` on a node of type `t`: null when the node's type is unknown (nothing can be said),
  *  undefined when the type has no such output. */
-function outputTypeOf(info: Map<string, NodeInfo>, id: string, output: string): string | null | undefined {
-  const t = info.get(id)?.t;
+function outputTypeOf(t: RegisteredNodeType | null, output: string): string | null | undefined {
   if (!t) return null;
   for (const o of t.def.outputs as readonly OutputSpec[]) if (o.name === output) return o.type;
   return undefined;
@@ -292,7 +291,7 @@ async function validateInner(
       .join('; ');
     return promptFailure('Not a valid workflow document', details, { issues: parsed.issues });
   }
-  return validateParsed(parsed.doc, registry, host, options);
+  return (await validateParsed(parsed.doc, registry, host, options)).result;
 }
 
 /** socketsCompatible, remembered per (output type, input type) pair without building a key string
@@ -326,21 +325,24 @@ export async function validateParsedDocument(
   host: HostInfo,
   options: ValidateOptions = {},
 ): Promise<ValidationResult> {
-  try {
-    return await validateParsed(doc, registry, host, options);
-  } catch (e) {
-    return promptFailure('Validation failed unexpectedly', e instanceof Error ? e.message : String(e));
-  }
+  return (await validateForRun(doc, registry, host, options)).result;
 }
 
-/** What validation knows of one node. */
-interface NodeInfo {
-  /** its registered type, null when unknown */
-  t: RegisteredNodeType | null;
-  /** its active link sources, in input order (active nodes with links only) */
-  sources: string[] | undefined;
-  /** acyclicOrder's depth-first state: 0 not seen, 1 on the stack, 2 done */
-  visit: 0 | 1 | 2;
+/** validateParsedDocument for the executor: the result and, unless validation failed unexpectedly,
+ *  the resolved graph (planning reads it instead of resolving the document again). `order`: the
+ *  document's ids and nodes from parseForRun. Never throws. */
+export async function validateForRun(
+  doc: WorkflowDocument,
+  registry: Registry,
+  host: HostInfo,
+  options: ValidateOptions = {},
+  order?: DocumentOrder,
+): Promise<{ result: ValidationResult; graph?: ResolvedGraph }> {
+  try {
+    return await validateParsed(doc, registry, host, options, order);
+  } catch (e) {
+    return { result: promptFailure('Validation failed unexpectedly', e instanceof Error ? e.message : String(e)) };
+  }
 }
 
 /** Each node's active link sources (what the graph walks below read). */
@@ -354,20 +356,26 @@ interface Pass {
   registry: Registry;
   host: HostInfo;
   options: ValidateOptions;
-  /** what is known of each node (one map, not one per fact: validation runs per node per run) */
-  info: Map<string, NodeInfo>;
+  /** each node's type and link sources, by index (handed on to planning) */
+  graph: ResolvedGraph;
   nodeErrors: Record<string, NodeErrors>;
   add(id: string, err: Omit<NodeValidationError, 'details'> & { details?: string }): void;
 }
 
-function newPass(doc: WorkflowDocument, registry: Registry, host: HostInfo, options: ValidateOptions): Pass {
+function newPass(
+  doc: WorkflowDocument,
+  registry: Registry,
+  host: HostInfo,
+  options: ValidateOptions,
+  order: DocumentOrder | undefined,
+): Pass {
   const nodeErrors: Record<string, NodeErrors> = {};
   return {
     doc,
     registry,
     host,
     options,
-    info: new Map(),
+    graph: resolveGraph(doc, registry, order),
     nodeErrors,
     add(id, err) {
       let entry = nodeErrors[id];
@@ -383,8 +391,9 @@ function newPass(doc: WorkflowDocument, registry: Registry, host: HostInfo, opti
 /** What one pass over the document finds (each node visited once: at 10k nodes every extra pass
  *  over them costs cache misses). */
 interface Scan {
-  /** the non-muted ids, in document order */
+  /** the non-muted ids, in document order, and their indices */
   active: string[];
+  activeAt: number[];
   /** the unknown type names of active nodes */
   missingTypes: Set<string>;
   /** each active node's active link sources, in input order */
@@ -393,37 +402,47 @@ interface Scan {
   outputNodes: string[];
 }
 
-/** Resolves every node's type (reporting unknown ones on active nodes) and lists the active nodes
- *  and their link sources. */
+/** Reports unknown types on active nodes and lists the active nodes (from the resolved graph). */
 function scanNodes(pass: Pass): Scan {
-  const { doc, registry } = pass;
-  const info = pass.info;
+  const { registry, graph: g } = pass;
   const scan: Scan = {
     active: [],
+    activeAt: [],
     missingTypes: new Set(),
-    sourcesOf: { get: (id) => info.get(id)?.sources },
+    sourcesOf: { get: (id) => sourceIds(g, id) },
     outputNodes: [],
   };
-  for (const id in doc.nodes) {
-    const node = doc.nodes[id];
-    const r = registry.resolve(node.type);
-    const entry: NodeInfo = { t: r.ok ? r.node : null, sources: undefined, visit: 0 };
-    info.set(id, entry);
-    if (node.mode === 'muted') continue;
+  for (let i = 0; i < g.ids.length; i++) {
+    if (g.modes[i] === MUTED) continue;
+    const id = g.ids[i];
     scan.active.push(id);
-    if (r.ok && r.node.def.outputNode === true) scan.outputNodes.push(id);
-    if (!r.ok) {
-      scan.missingTypes.add(node.type);
-      pass.add(id, {
-        type: r.reason === 'ambiguous' ? 'ambiguous_node_type' : 'missing_node_type',
-        message: r.reason === 'ambiguous' ? 'Ambiguous node type' : 'Node type not found',
-        details: r.message,
-        extra_info: { class_type: node.type, candidates: r.candidates },
-      });
+    scan.activeAt.push(i);
+    const t = g.types[i];
+    if (t !== null) {
+      if (t.def.outputNode === true) scan.outputNodes.push(id);
+      continue;
     }
-    entry.sources = linkSources(doc, node.inputs);
+    const type = g.nodes[i].type;
+    const r = registry.resolve(type);
+    if (r.ok) continue;
+    scan.missingTypes.add(type);
+    pass.add(id, {
+      type: r.reason === 'ambiguous' ? 'ambiguous_node_type' : 'missing_node_type',
+      message: r.reason === 'ambiguous' ? 'Ambiguous node type' : 'Node type not found',
+      details: r.message,
+      extra_info: { class_type: type, candidates: r.candidates },
+    });
   }
   return scan;
+}
+
+/** A node's active link sources as ids (for the rarer walks: partial runs, cycles, errors). */
+function sourceIds(g: ResolvedGraph, id: string): string[] | undefined {
+  const i = g.indexOf.get(id);
+  if (i === undefined || g.srcFrom[i] === g.srcFrom[i + 1]) return undefined;
+  const out: string[] = [];
+  for (let k = g.srcFrom[i]; k < g.srcFrom[i + 1]; k++) out.push(g.ids[g.src[k]]);
+  return out;
 }
 
 /** The outputs that run: the requested ones (unknown ids are a prompt error), else every output node. */
@@ -448,7 +467,7 @@ function selectOutputs(pass: Pass, outputNodes: string[]): { outputs: string[]; 
   };
 }
 
-/** The reverse of linkSources (source → consumers), each list in the order the links were found. */
+/** The reverse of the graph's link sources (source → consumers), each list in the order the links were found. */
 function linkConsumers(active: string[], sourcesOf: SourcesOf): Map<string, string[]> {
   const consumersOf = new Map<string, string[]>();
   for (const id of active) {
@@ -487,6 +506,9 @@ class NodeCheck {
   constructor(
     readonly pass: Pass,
     readonly id: string,
+    /** the node's index in the resolved graph */
+    readonly at: number,
+    readonly t: RegisteredNodeType,
     readonly inputs: Record<string, unknown>,
   ) {}
 
@@ -504,15 +526,15 @@ function checkLink(
   value: { node: string; output: string },
   c: NodeCheck,
 ): void {
-  const { doc, info } = pass;
-  const src = doc.nodes[value.node];
-  if (!src) {
+  const { graph } = pass;
+  const at = graph.indexOf.get(value.node);
+  if (at === undefined) {
     c.fail('bad_linked_input', 'Linked node does not exist', `${name} is linked to missing node "${value.node}"`, {
       linked_node: value.node,
     });
     return;
   }
-  if (src.mode === 'muted') {
+  if (graph.modes[at] === MUTED) {
     if (!spec.optional) {
       c.fail(
         'required_input_missing',
@@ -523,13 +545,13 @@ function checkLink(
     }
     return;
   }
-  const outType = outputTypeOf(info, value.node, value.output);
+  const outType = outputTypeOf(graph.types[at], value.output);
   if (outType === null) return; // the source's own missing_node_type error covers it
   if (outType === undefined) {
     c.fail(
       'bad_linked_input',
       'Linked output does not exist',
-      `${name} is linked to output "${value.output}" of node "${value.node}" (${src.type}), which has no such output`,
+      `${name} is linked to output "${value.output}" of node "${value.node}" (${graph.nodes[at].type}), which has no such output`,
       { linked_node: value.node, linked_output: value.output },
     );
     return;
@@ -644,9 +666,10 @@ function checkInput(c: NodeCheck, name: string, spec: InputSpec): Promise<void> 
  * Synchronous unless a check is not (a combo's options, a validate hook): the usual node then
  * costs no promise.
  */
-function checkNode(pass: Pass, id: string): NodeCheck | null | Promise<NodeCheck | null> {
-  const node = pass.doc.nodes[id];
-  const t = pass.info.get(id)?.t;
+function checkNode(pass: Pass, at: number): NodeCheck | null | Promise<NodeCheck | null> {
+  const id = pass.graph.ids[at];
+  const node = pass.graph.nodes[at];
+  const t = pass.graph.types[at];
   if (!t) return null;
   let inputs: Record<string, unknown> = node.inputs;
   if (node.version !== t.def.version) {
@@ -662,7 +685,7 @@ function checkNode(pass: Pass, id: string): NodeCheck | null | Promise<NodeCheck
     }
     inputs = mig.inputs;
   }
-  const c = new NodeCheck(pass, id, inputs);
+  const c = new NodeCheck(pass, id, at, t, inputs);
   const entries = entriesOf(t.def.inputs as Record<string, InputSpec>);
   for (let i = 0; i < entries.length; i++) {
     const pending = checkInput(c, entries[i][0], entries[i][1]);
@@ -690,7 +713,7 @@ async function checkRestAsync(
 /** After a node's inputs: null when one failed, else the node (after its validate hook, if any). */
 function concludeNode(c: NodeCheck, t: RegisteredNodeType): NodeCheck | null | Promise<NodeCheck | null> {
   if (c.failed) return null;
-  if (c.pass.doc.nodes[c.id].mode !== 'bypass' && typeof t.def.validate === 'function') {
+  if (c.pass.graph.modes[c.at] !== BYPASS && typeof t.def.validate === 'function') {
     return customValidate(c.pass, c.id, t, c.literals).then(() => c);
   }
   return c;
@@ -713,17 +736,18 @@ function literalsWithDefaults(c: NodeCheck, t: RegisteredNodeType): Record<strin
 function inferFacts(pass: Pass, order: string[], passed: Map<string, NodeCheck>): void {
   const facts = new Map<string, Record<string, unknown>>();
   for (const id of order) {
-    const t = pass.info.get(id)?.t;
     const ok = passed.get(id);
-    const node = pass.doc.nodes[id];
-    if (!t || !ok || node.mode === 'bypass' || typeof t.def.infer !== 'function') continue;
+    const infer = ok?.t.def.infer;
+    if (!ok || pass.graph.modes[ok.at] === BYPASS || typeof infer !== 'function') continue;
+    const t = ok.t;
+    const node = pass.graph.nodes[ok.at];
     const linked: Record<string, unknown> = {};
     for (const [name, v] of Object.entries(ok.inputs)) {
       if (isLink(v)) linked[name] = facts.get(v.node)?.[v.output];
     }
     let f: NodeFacts | undefined;
     try {
-      f = t.def.infer(literalsWithDefaults(ok, t), linked, pass.host) ?? undefined;
+      f = infer.call(t.def, literalsWithDefaults(ok, t), linked, pass.host) ?? undefined;
     } catch {
       f = undefined;
     }
@@ -789,9 +813,10 @@ async function validateParsed(
   registry: Registry,
   host: HostInfo,
   options: ValidateOptions,
-): Promise<ValidationResult> {
-  const pass = newPass(doc, registry, host, options);
-  const { active, missingTypes, sourcesOf, outputNodes } = scanNodes(pass);
+  order?: DocumentOrder,
+): Promise<{ result: ValidationResult; graph: ResolvedGraph }> {
+  const pass = newPass(doc, registry, host, options, order);
+  const { active, activeAt, missingTypes, sourcesOf, outputNodes } = scanNodes(pass);
   const { outputs, promptError } = selectOutputs(pass, outputNodes);
   // With explicitly requested outputs (partial execution), only their ancestry is checked, as in
   // ComfyUI: a half-built node elsewhere must not block running the selected output. Unknown
@@ -799,7 +824,7 @@ async function validateParsed(
   const partial = options.outputs !== undefined && options.outputs.length > 0;
   const scope = partial ? ancestry(outputs, sourcesOf) : null;
   const checked = scope ? active.filter((id) => scope.has(id)) : active;
-  const acyclic = acyclicOrder(checked, pass.info);
+  const acyclic = acyclicOrder(checked, pass.graph);
   const inCycle = acyclic ? new Set<string>() : findCycles(checked, linkConsumers(active, sourcesOf));
   for (const id of inCycle) {
     pass.add(id, {
@@ -811,10 +836,10 @@ async function validateParsed(
   }
   // Only nodes that infer facts keep their checked inputs (the rest would be garbage held to the end).
   const passed = new Map<string, NodeCheck>();
-  for (const id of checked) {
-    let ok = checkNode(pass, id);
+  for (const at of scope ? checked.map((id) => pass.graph.indexOf.get(id)!) : activeAt) {
+    let ok = checkNode(pass, at);
     if (ok instanceof Promise) ok = await ok;
-    if (ok && typeof pass.info.get(id)?.t?.def.infer === 'function') passed.set(id, ok);
+    if (ok && typeof ok.t.def.infer === 'function') passed.set(ok.id, ok);
   }
   // (passed holds only nodes that infer: without one, the walk would find nothing to ask)
   if (passed.size > 0) inferFacts(pass, acyclic ?? topoOrder(checked, sourcesOf, inCycle), passed);
@@ -824,5 +849,6 @@ async function validateParsed(
       for (const id of ancestry([out], sourcesOf)) pass.nodeErrors[id]?.dependent_outputs.push(out);
   }
   const error = promptLevelError(pass, outputs, missingTypes, promptError);
-  return { ok: !error, ...(error ? { error } : {}), node_errors: pass.nodeErrors, outputs };
+  const result = { ok: !error, ...(error ? { error } : {}), node_errors: pass.nodeErrors, outputs };
+  return { result, graph: pass.graph };
 }

@@ -1,7 +1,7 @@
 /** Caching on its own: signatures change exactly with a node's ancestry; the LRU serves and evicts. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { lookupPlan, OutputCache, signPlan, stableStringify } from '../src/cache.js';
+import { estimateSize, lookupPlan, OutputCache, signPlan, stableStringify } from '../src/cache.js';
 import { planRun } from '../src/planning.js';
 import { Registry } from '../src/registry.js';
 import type { WorkflowDocument } from '../src/schema.js';
@@ -18,7 +18,7 @@ function signed(spec: Parameters<typeof dagDocument>[0]) {
     registry,
     Object.keys(doc.nodes).filter((id) => id.startsWith('s')),
   );
-  signPlan(plan, doc, 'run');
+  signPlan(plan, 'run');
   return plan;
 }
 
@@ -50,7 +50,7 @@ describe('signatures', () => {
         nodes: { g: { type: 'test.Big', version: 1, mode: 'normal' as const, inputs: { n: 10, seed: seed as never } } },
       };
       const plan = planRun(doc, registry, ['g']);
-      signPlan(plan, doc, 'run');
+      signPlan(plan, 'run');
       return plan.nodes.get('g')!.sig;
     };
     expect(sig(5)).toBe(sig('5'));
@@ -70,8 +70,8 @@ describe('lookupPlan and the LRU', () => {
     cache.set(plan.nodes.get('m1')!.sig, { OUT: 3 }, undefined);
     const r = lookupPlan(plan, ['s1'], cache);
     expect(r.cached).toEqual(['m1']);
-    expect([...r.toRun]).toEqual(['s1']);
-    expect(r.values.get('m1')).toEqual({ OUT: 3 });
+    expect(r.toRun.map((i) => plan.planned[i].id)).toEqual(['s1']);
+    expect(r.values[plan.indexOf('m1')]).toEqual({ OUT: 3 });
   });
 
   it('evicts least recently used entries over the byte bound; refuses one larger than the bound', () => {
@@ -85,5 +85,50 @@ describe('lookupPlan and the LRU', () => {
     expect(cache.has('y')).toBe(false);
     expect(cache.set('huge', { a: new Float32Array(1000) }, undefined)).toBe(false);
     expect(cache.bytes).toBeLessThanOrEqual(3000);
+  });
+
+  it('random uses: the same entries as one least-recently-used list (keys on one shard and on many)', () => {
+    // The reference: one Map in recency order, the oldest dropped first while over the bound.
+    const op = fc.record({
+      get: fc.boolean(),
+      // first characters 'A', 'Q' and 'a' share a shard (65, 81, 97 ≡ 1 mod 16); 'B', 'x' do not
+      key: fc.constantFrom('A1', 'Q1', 'a1', 'A2', 'B1', 'x1', 'x2', ''),
+      floats: fc.integer({ min: 0, max: 400 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const cache = new OutputCache(4000);
+        const ref = new Map<string, number>();
+        let refBytes = 0;
+        for (const o of ops) {
+          if (o.get) {
+            const e = cache.get(o.key);
+            expect(e !== undefined).toBe(ref.has(o.key));
+            if (e) {
+              ref.delete(o.key);
+              ref.set(o.key, e.bytes);
+            }
+            continue;
+          }
+          const outputs = { a: new Float32Array(o.floats) };
+          const bytes = estimateSize(outputs);
+          cache.set(o.key, outputs, undefined);
+          if (ref.has(o.key)) refBytes -= ref.get(o.key)!;
+          ref.delete(o.key);
+          if (bytes > 4000) continue;
+          ref.set(o.key, bytes);
+          refBytes += bytes;
+          for (const [k, b] of ref) {
+            if (refBytes <= 4000) break;
+            ref.delete(k);
+            refBytes -= b;
+          }
+        }
+        expect(cache.size).toBe(ref.size);
+        expect(cache.bytes).toBe(refBytes);
+        for (const k of ref.keys()) expect(cache.has(k)).toBe(true);
+      }),
+      { seed: 20261203, numRuns: 300 },
+    );
   });
 });

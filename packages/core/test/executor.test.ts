@@ -388,3 +388,40 @@ describe('Executor', () => {
     );
   });
 });
+
+describe('Executor and migrated links', () => {
+  // v1 called the socket `src`; v2 renamed it `value`: the run must follow the migrated inputs' links.
+  const Renamed = defineNode({
+    type: 'Renamed',
+    version: 2,
+    category: 'test',
+    inputs: { value: { kind: 'socket', type: 'INT' }, add: { kind: 'int', default: 0 } },
+    outputs: [{ name: 'N', type: 'INT' }],
+    migrations: { 1: ({ src, ...rest }) => ({ ...rest, value: src }) },
+    execute: ({ value, add }) => ({ N: (value as number) + add }),
+  });
+  const reg = new Registry();
+  reg.register(testPlugin);
+  reg.register(definePlugin({ name: 'mig', version: '1', nodes: [Renamed] }));
+  const graph = (value: number) =>
+    doc({
+      a: { type: 'test.Num', inputs: { value } },
+      r: { type: 'mig.Renamed', version: 1, inputs: { src: link('a', 'N'), add: 10 } },
+      show: { type: 'test.Show', inputs: { value: link('r', 'N') } },
+    });
+
+  for (const validate of [true, false]) {
+    it(`a node saved with an older version gets its source's value through the renamed input (validate: ${validate})`, async () => {
+      const ex = new Executor(reg, { host });
+      const first = await ex.run(graph(5), { promptId: pid('mig'), validate });
+      expect(first.status).toBe('success');
+      expect(first.outputs.show).toEqual({ text: ['15'] });
+      const again = await ex.run(graph(5), { promptId: pid('mig'), validate });
+      expect(again.executed).toEqual([]);
+      // the migrated link is part of the signature: a new source value re-runs the node
+      const changed = await ex.run(graph(6), { promptId: pid('mig'), validate });
+      expect(changed.executed.sort()).toEqual(['a', 'r', 'show']);
+      expect(changed.outputs.show).toEqual({ text: ['16'] });
+    });
+  }
+});

@@ -17,10 +17,10 @@ function run(nodes: WorkflowDocument['nodes'], targets: string[], extra: Partial
   const plan = planRun(doc, registry, targets);
   const events: ExecutionEvent[] = [];
   const done: string[] = [];
-  const values = new Map<string, Record<string, unknown>>();
+  const values: ScheduleInput['values'] = [];
   const result = schedule({
     plan,
-    toRun: new Set(plan.order),
+    toRun: plan.planned.map((p) => p.index),
     values,
     uiOutputs: {},
     doc,
@@ -32,7 +32,9 @@ function run(nodes: WorkflowDocument['nodes'], targets: string[], extra: Partial
     onDone: (p) => done.push(p.id),
     ...extra,
   });
-  return { result, events, done, values };
+  /** a node's outputs, by id */
+  const outputsOf = (id: string) => values[plan.indexOf(id)];
+  return { result, events, done, outputsOf };
 }
 type Inputs = WorkflowDocument['nodes'][string]['inputs'];
 const n = (type: string, inputs: Inputs) => ({ type, version: 1, mode: 'normal' as const, inputs });
@@ -50,7 +52,7 @@ describe('schedule', () => {
     );
     const res = await r.result;
     expect(res.executed).toEqual(['a', 'b', 's']);
-    expect(r.values.get('b')).toEqual({ SUM: 4 });
+    expect(r.outputsOf('b')).toEqual({ SUM: 4 });
     expect(r.done).toEqual(['a', 'b', 's']);
     expect(r.events.filter((e) => e.type === 'node_start').map((e) => (e as { nodeId: string }).nodeId)).toEqual([
       'a',
