@@ -12,6 +12,29 @@
  * sets here run on one) unless a fixed count is given as the third argument.
  *
  *   node --import tsx bench/pipeline.bench.ts [steps=30] [rounds=5] [threads=by model size]
+ *
+ * Where wall − Σ run goes (issue 14; 3 Dec 2026 14:50–15:30 UTC, AMD EPYC 2 vCPUs shared with four other
+ * jobs, load 4–13 throughout, no quiet window). Traced with performance.now() marks in the coordinator
+ * and the worker (scratch instrumentation, not kept), 4 alternating runs × 15 sampling runs at load 7–10,
+ * medians in ms per run, branch point → now, demo models | fixture UNets: plan posted → worker has it
+ * 0.30 | 0.28; → first call 0.72 → 0.44 | 0.58 → 0.44 (the scheduler config read through its schema
+ * every run: 0.34 → 0.09 | 0.17 → 0.05, now kept); the loop between calls, before each 1.8 | 1.3
+ * (≈ 45 µs a step: guide and input packing, ≈ 10 µs a step with warm caches, cold after each
+ * session.run) and after each 1.8 → 1.9 | 6.1 → 5.6 (DDIM step 0.41 → 0.36 | 2.96 → 2.27; the loop
+ * alone, warm: 32×32 with clip_sample 240 → 110 µs a step); event messages 1.5 → 1.4 | 2.2 → 1.9
+ * (4–6 a run, ≈ 0.3 ms each at this load: each wakes the coordinator); result posted → received
+ * 0.40–0.56 | 0.64–0.67; the final preview drawn and PNG-encoded before the result 0.68 → 0.39 |
+ * 1.49 → 0.93. Worker GC: none in most runs. Listeners, interleaved in one process (load 6–7),
+ * none / progress / preview / both: demo 1.044 / 1.123 / 1.090 / 1.068 (branch point 1.054 / 1.077 /
+ * 1.098 / 1.140), fixtures 1.062 / 1.053 / 1.102 / 1.093 (1.084 / 1.113 / 1.135 / 1.136).
+ * This bench, 10 rounds, alternating with the branch point (order swapped every pair), medians:
+ * final code, load 4.5–6.0, 6 pairs: demo 1.130 vs 1.157, fixtures 1.130 vs 1.153 (lower in 6 and 5
+ * of 6); load 4.3–6.6, 6 pairs: demo 1.127 vs 1.136, fixtures 1.108 vs 1.176 (lower in 5 and 6 of 6);
+ * load 9–13.6, 8 pairs: 1.138 vs 1.164, 1.150 vs 1.163 (5 and 5 of 8); load 5–8.6, 6 pairs: lower
+ * in 4 and 3 of 6. Goal ≤ 1.05 not met with listeners; without them ≈ 1.04–1.06. Left: the loop's
+ * cache-cold JS around each call, the two thread wake-ups, and the progress messages — batched at
+ * 100 ms instead of EVENT_BATCH_MS = 16 (not made: it changes when a listener hears of a step),
+ * progress-only runs went 1.100–1.118 → 1.055–1.083 (fixtures), 1.117–1.134 → 1.063–1.109 (demo).
  */
 import { loadavg } from 'node:os';
 import {

@@ -248,6 +248,30 @@ describe('public models’ scheduler_config.json', () => {
   });
 });
 
+describe('createScheduler keeps the configs it resolved', () => {
+  it('the same config gives the same frozen config; one that is refused is refused every time; values JSON would merge stay apart', () => {
+    const a = createScheduler('dpmpp_2m', { lambda_min_clipped: Number.NEGATIVE_INFINITY });
+    const b = createScheduler('dpmpp_2m', { lambda_min_clipped: Number.NEGATIVE_INFINITY });
+    expect(b.config).toBe(a.config);
+    expect(Object.isFrozen(a.config)).toBe(true);
+    expect(a.config.lambda_min_clipped).toBe(Number.NEGATIVE_INFINITY);
+    // JSON writes -Infinity as null, and the tag of -Infinity is a string: each is read on its own
+    const asNull = { lambda_min_clipped: null } as unknown as Partial<SchedulerConfig>;
+    const asTag = { lambda_min_clipped: 'number:-Infinity' } as unknown as Partial<SchedulerConfig>;
+    for (let i = 0; i < 2; i++) {
+      expect(() => createScheduler('dpmpp_2m', asTag)).toThrow(/"lambda_min_clipped"/);
+      expect(() => createScheduler('ddim', { beta_end: Number.NaN })).toThrow(/"beta_end".*\(got NaN\)/);
+    }
+    let nullRead: unknown;
+    try {
+      nullRead = createScheduler('dpmpp_2m', asNull).config.lambda_min_clipped;
+    } catch (e) {
+      nullRead = e;
+    }
+    expect(nullRead).not.toBe(Number.NEGATIVE_INFINITY);
+  });
+});
+
 describe('parseSchedulerConfigJson', () => {
   it('reads bare NaN, Infinity, -Infinity outside strings and leaves strings alone', () => {
     const v = parseSchedulerConfigJson('{"a": -Infinity, "b": [NaN, Infinity, 1e3], "c": "NaN -Infinity \\" x"}') as {

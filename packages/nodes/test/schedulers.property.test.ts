@@ -215,6 +215,53 @@ describe('scheduler properties', () => {
     );
   });
 
+  it("DDIM's ε step is the general formula's arithmetic bit for bit (x̂0 in float64, clipped, η noise)", () => {
+    const cases = fc.record({
+      clip: fc.boolean(),
+      range: fc.constantFrom(0.5, 1, 2),
+      eta: fc.constantFrom(0, 0.5, 1),
+      alphaToOne: fc.boolean(),
+      steps: fc.integer({ min: 1, max: 50 }),
+      scale: fc.constantFrom(0.5, 3, 20),
+      seed: fc.nat(1000),
+    });
+    fc.assert(
+      fc.property(cases, ({ clip, range, eta, alphaToOne, steps, scale, seed }) => {
+        const config = { clip_sample: clip, clip_sample_range: range, eta, set_alpha_to_one: alphaToOne };
+        const s = createScheduler('ddim', { ...config, prediction_type: 'epsilon' });
+        s.setTimesteps(steps);
+        const data = createRng(seed);
+        const noise = createRng(seed + 1);
+        const refNoise = createRng(seed + 1);
+        let x: Float32Array = data.randn(37).map((v) => v * scale);
+        for (const t of s.timesteps) {
+          const eps = data.randn(37).map((v) => v * scale);
+          const got = s.step(eps, t, x, noise);
+          // diffusers' DDIMScheduler.step, written out (the general path of ddim.ts)
+          const aT = s.alphasCumprod[t];
+          const prev = t - Math.floor(N / steps);
+          const aPrev = prev >= 0 ? s.alphasCumprod[prev] : alphaToOne ? 1 : s.alphasCumprod[0];
+          const std = eta * Math.sqrt(((1 - aPrev) / (1 - aT)) * (1 - aT / aPrev));
+          const z = eta > 0 ? refNoise.randn(37) : null;
+          const want = new Float32Array(37);
+          const x0s = new Float32Array(37);
+          for (let i = 0; i < 37; i++) {
+            let x0 = (x[i] - Math.sqrt(1 - aT) * eps[i]) / Math.sqrt(aT);
+            if (clip) x0 = Math.min(range, Math.max(-range, x0));
+            x0s[i] = x0;
+            let v = Math.sqrt(aPrev) * x0 + Math.sqrt(1 - aPrev - std * std) * eps[i];
+            if (z) v += std * z[i];
+            want[i] = v;
+          }
+          expect(got.prevSample).toEqual(want);
+          expect(got.predOriginalSample).toEqual(x0s);
+          x = got.prevSample;
+        }
+      }),
+      { seed: 14, numRuns: 60 },
+    );
+  });
+
   it('setTimesteps starts fresh state: a second run reproduces the first', () => {
     for (const name of SCHEDULER_NAMES) {
       const s = createScheduler(name);

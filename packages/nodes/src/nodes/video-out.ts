@@ -12,12 +12,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { defineNode, type NodeContext } from '@priorgraph/core';
 import sharp from 'sharp';
 import UPNG from 'upng-js';
 import { imageFramesOf, shapeOf, tensorBytes } from '../facts.ts';
-import { imageItemToRgb } from '../image-utils.ts';
+import { imageItemToRgb, pngChunk } from '../image-utils.ts';
 import type { ImageValue } from '../types.ts';
 import { clipOf } from '../video.ts';
 import { forInput } from './common.ts';
@@ -125,16 +124,6 @@ export const SaveAnimatedWEBP = defineNode({
     );
   },
 });
-
-/** A PNG chunk (length, type, data, CRC-32 of type and data). */
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const out = Buffer.alloc(body.length + 8);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), body.length + 4);
-  return out;
-}
 
 /** Animated PNG of RGB frames (upng-js, lossless), with tEXt chunks placed right after IHDR. */
 export function encodeAnimatedPng(

