@@ -74,7 +74,8 @@ describe('loop events at the source', () => {
 
   it('slow steps: every due preview is made', () => {
     const sent = drive(
-      Array.from({ length: 12 }, (_, i) => i * 40),
+      // steps further apart than a batch
+      Array.from({ length: 12 }, (_, i) => i * 2.5 * EVENT_BATCH_MS),
       3,
       true,
       EVENT_BATCH_MS,
