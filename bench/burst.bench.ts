@@ -6,7 +6,7 @@
  * p99 ≤ 200 ms. Jobs are short (the test plugin's Slow node, 2 steps × 5 ms) so the queue drains
  * while the burst goes on, as in real use.
  * Run: node --import tsx bench/burst.bench.ts [--jobs 200] [--clients 20] [--listeners 100] [--profile DIR]
- * (--profile writes the server's CPU profile to DIR).
+ * [--stalls] [--pollers-apart] (--profile writes the server's CPU profile to DIR; --stalls: see reportStalls).
  *
  * "GET /queue *" is the same poll after the last POST, while the queued jobs run and their events fan
  * out to every listener (4 pollers until the queue is empty: many more samples than the send phase).
@@ -135,9 +135,59 @@
  * closed-loop pollers a cheaper GET /queue also means more of them (≈ +40 % answered), which takes
  * back part of what it saves. Goals: GET /queue p99 ≤ 50 ms ✗ (met in 2 of 27 burst3 runs, at load
  * 3.3 and 5.1; main 1 of 27); POST /prompt p99 ≤ 200 ms met at load ≤ 4 in 2 of 3 runs (main too).
+ *
+ * Recorded 2026-12-03 14:50–15:25 UTC (branch burst4 vs main 2462689 in a second worktree, this file in
+ * both, nice 10, alternating, order swapped every other pair), AMD EPYC, 2 cores shared with other
+ * engineers' benchmarks (load 4.5–10.4 throughout), Node 20.20.2. Change: status broadcasts coalesced
+ * in time (ws.ts statusChanged: the first change goes on the next turn, then ≤ 1 per 100 ms, the last
+ * always with the final count). The listeners now count status frames: before, one per turn of the
+ * event loop, 536–549 per listener of ≈ 2020 frames (27 %); after 52–150; all frames 201700–203000 →
+ * 153300–163100 (−20 to −24 %).
+ *   --pollers-apart, 14 pairs at load 4.5–9.4: GET /queue send p99 132 / 104 / 203 / 47 / 163 / 112 /
+ *   63 / 92 / 113 / 117 / 40 / 106 / 91 / 192 → 58 / 184 / 82 / 58 / 122 / 63 / 28 / 56 / 82 / 302 / 99
+ *   / 46 / 149 / 74 ms (lower in 9 of 14); then 10 pairs at load 4.0–6.1 (15:32–15:37): 79 / 41 / 34 /
+ *   26 / 39 / 109 / 54 / 45 / 116 / 56 → 75 / 229 / 57 / 70 / 66 / 136 / 58 / 85 / 94 / 49 ms (lower in
+ *   3 of 10). All 24: lower in 12, ≤ 50 ms in 3 runs after vs 7 on main; POST /prompt p99 lower in 11
+ *   (main 88–366, after 106–538 ms); server CPU per prompt 6.3–10.2 → 6.5–10.1 ms, lower in 15.
+ *   Default mode, 7 pairs: GET /queue p99 327 / 398 / 182 / 98 / 73 / 178 / 278 → 205 / 291 / 272 / 166
+ *   / 820 / 139 / 350 ms (lower in 3 of 7), CPU per prompt lower in 6 of 7. So: a quarter fewer frames
+ *   for every client to parse, and no latency gain shown — the statuses rode in the same corked writes
+ *   as the events before, so leaving them out saves the server little.
+ * Where the p99 goes (--stalls, new: bench/burst-probe.mjs in the server; 7 runs, 5 after, 2 main, load
+ *   4.3–10.4, --pollers-apart): in the send phase the server's loop was late > 20 ms 5–31 times per run,
+ *   and in 6 runs of 7 at least 3/4 of those spans had the process using under half the span's length
+ *   in CPU: it was waiting for a core (at nice 10 against the other engineers' nice 0–5), not busy. In
+ *   the 5 runs with p99 > 100 ms the slowest answers overlap such spans (118–329 ms late, 7–49 ms CPU
+ *   used), but for 3 answers of one run (below). No mark-compact GC in any send phase (1–2
+ *   scavenges, 8–20 ms in all; 161 ms in one main run at load 10, wall time while descheduled). Busy spans seen: the burst's first wave of 20 POSTs (116 ms late, 71 ms CPU, load 4.3),
+ *   and 51–71 ms late with 25–34 ms CPU in one run at load 10. In one run the 3 slowest answers
+ *   (138–149 ms) saw the server late by only 18–22 ms: the time went to the pollers' process or the
+ *   kernel. So at this load the tail is the scheduler's; what the server still does per burst is the
+ *   CPU above (≈ 2 ms a prompt in the send phase). With the bench client and its poller child reniced
+ *   to 19 (the server left at 10; 2 runs each way, load 5.6–6.4) the send p99 was 190 / 141 ms vs 103
+ *   / 67 ms: the cores the server waits for are taken by the other engineers' work, not by this bench.
+ *   Twice the slowest answers came at the burst's start (+32–54 ms: loop 117–128 ms late, 30–60 ms
+ *   CPU): the first 20 POSTs arrive together and are validated back to back. Tried and not kept:
+ *   POSTs normalized and validated one per turn of the event loop (a FIFO of setImmediate turns), 6
+ *   pairs at load 4.0–6.7 against the same code without it: the first-wave outlier (122–147 ms at
+ *   +12–28 ms) went from 4 runs of 6 to 1, but GET /queue send p99 was lower in only 3 pairs (22 / 118
+ *   / 85 / 108 / 134 / 58 vs 22 / 142 / 175 / 40 / 188 / 46 ms): answered sooner, the closed-loop
+ *   pollers asked twice as often (n 239–557 vs 134–177), and POSTs waited behind them (p50 higher in
+ *   4 of 6, p99 in 4 of 6, up to 497 vs 160 ms).
+ * Worker process priority (workerNice / PRIORGRAPH_WORKER_NICE, now opt-in, default off), pairs with
+ *   the same code, worker at +0 vs +10 nice levels, load 8–13: worker.bench.ts (a node busy-looping 2 s),
+ *   GET /queue answered while busy 266 / 307 / 442 → 760 / 742 / 522, busy p99 62 / 105 / 54 → 53 / 45 /
+ *   56 ms; this bench (the worker uses only 0.2–0.4 s CPU per burst), 6 pairs: send p99 265 / 120 / 328
+ *   / 53 / 226 / 144 → 101 / 97 / 90 / 136 / 228 / 172 ms (lower in 3), drain no shorter (12.6 / 9.7 →
+ *   12.1 / 11.4 s in the 2 pairs timed; 1.3–2.3× more GET /queue answered in the other 4); one run at
+ *   +5 drained in 15.5 s (≈ 5–12 s otherwise): with other work on the cores a lower-priority worker
+ *   yields to it too, and jobs run slower. Not measured on an idle machine (there was none), hence off.
+ * The flush gap (FLUSH_GAP_MS) was not tried again: burst3 measured 25 ms vs 10 ms in 6 pairs without
+ *   a clear gain (above). Goals at load 4–10: GET /queue p99 ≤ 50 ms ✗ (met in 3 of 24 runs after, 7
+ *   of 24 main), POST /prompt p99 ≤ 200 ms ✗ (met in 10 of 24 runs each way).
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -150,6 +200,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '20' },
     listeners: { type: 'string', default: '100' },
     profile: { type: 'string' },
+    stalls: { type: 'boolean', default: false },
     'listeners-apart': { type: 'boolean', default: false },
     'listener-child': { type: 'string' },
     'pollers-apart': { type: 'boolean', default: false },
@@ -159,6 +210,35 @@ const { values } = parseArgs({
 const JOBS = Number(values.jobs);
 const CLIENTS = Number(values.clients);
 const LISTENERS = Number(values.listeners);
+
+/** With --stalls: what the server's loop did while the slowest send-phase GET /queue answers were
+ *  awaited (bench/burst-probe.mjs records the loop's late spans, the CPU the process used in them, and
+ *  every GC). A span late by about its CPU time was the loop busy; one with little CPU, the process
+ *  waiting for a core. */
+function reportStalls(file: string, from: number, to: number, samples: Array<[number, number]>): void {
+  const { stalls, gcs } = JSON.parse(readFileSync(file, 'utf8')) as {
+    stalls: Array<[number, number, number]>;
+    gcs: Array<[number, number, number]>;
+  };
+  const within = <T extends [number, number, ...number[]]>(xs: T[], a: number, b: number) =>
+    xs.filter(([at, d]) => at < b && at + d > a);
+  const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
+  const send = within(stalls, from, to);
+  const big = send.filter(([, late]) => late > 20);
+  const waited = big.filter(([, late, cpu]) => cpu < late / 2);
+  const g = within(gcs, from, to);
+  console.log(
+    `  server loop late > 20 ms in the send phase: ${big.length}× (${sum(big.map((x) => x[1])).toFixed(0)} ms; ${waited.length} of them with under half as much CPU used: waiting for a core), max ${Math.max(0, ...send.map((x) => x[1])).toFixed(0)} ms; GC ${g.length}× ${sum(g.map((x) => x[1])).toFixed(0)} ms (mark-compact ${g.filter((x) => x[2] === 2).length}×, max ${Math.max(0, ...g.map((x) => x[1])).toFixed(1)} ms)`,
+  );
+  const slow = samples.filter(([at]) => at >= from && at < to).sort((a, b) => b[1] - a[1]);
+  for (const [at, d] of slow.slice(0, 5)) {
+    const st = within(stalls, at, at + d);
+    const gc = within(gcs, at, at + d);
+    console.log(
+      `    GET /queue at +${(at - from).toFixed(0)} ms took ${d.toFixed(0)} ms: server loop late ${sum(st.map((x) => x[1])).toFixed(0)} ms in ${st.length} spans (CPU used ${sum(st.map((x) => x[2])).toFixed(0)} ms), GC ${sum(gc.map((x) => x[1])).toFixed(1)} ms${gc.some((x) => x[2] === 2) ? ' (a mark-compact)' : ''}`,
+    );
+  }
+}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -185,14 +265,30 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-/** Opens `n` websocket listeners subscribed to everything; `frames()` counts what they received. */
-async function openListeners(wsUrl: string, n: number): Promise<{ frames: () => number; close: () => void }> {
+type Frames = { frames: number; statuses: number };
+
+/** CPU seconds of a process's child processes (the server's worker process), as cpuSeconds. */
+function childrenCpuSeconds(pid: number | undefined): number {
+  try {
+    const kids = readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean),
+    );
+    return kids.reduce((sum, k) => sum + cpuSeconds(Number(k)), 0);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Opens `n` websocket listeners subscribed to everything; `frames()` counts what they received (and
+ *  how many of those were status broadcasts: `{"type":"status"...` has the type at bytes 9–14). */
+async function openListeners(wsUrl: string, n: number): Promise<{ frames: () => Frames; close: () => void }> {
   const sockets: WebSocket[] = [];
-  let frames = 0;
+  const got: Frames = { frames: 0, statuses: 0 };
   for (let i = 0; i < n; i++) {
     const ws = new WebSocket(`${wsUrl}/ws?clientId=l${i}`);
-    ws.on('message', () => {
-      frames++;
+    ws.on('message', (data, isBinary) => {
+      got.frames++;
+      if (!isBinary && (data as Buffer).toString('latin1', 9, 15) === 'status') got.statuses++;
     });
     await new Promise((r, j) => {
       ws.once('open', r);
@@ -204,20 +300,20 @@ async function openListeners(wsUrl: string, n: number): Promise<{ frames: () => 
   const close = () => {
     for (const ws of sockets) ws.close();
   };
-  return { frames: () => frames, close };
+  return { frames: () => ({ ...got }), close };
 }
 
 /** With --listeners-apart the listeners live in a child process: their frame parsing then does not
  *  delay this process's timed requests (it still shares the cores). */
-async function listenersApart(wsUrl: string, n: number): Promise<{ frames: () => Promise<number>; close: () => void }> {
+async function listenersApart(wsUrl: string, n: number): Promise<{ frames: () => Promise<Frames>; close: () => void }> {
   const child = fork(new URL(import.meta.url).pathname, ['--listener-child', `${wsUrl} ${n}`], {
     execArgv: ['--import', 'tsx'],
   });
   await new Promise<void>((r) => child.once('message', () => r()));
   return {
     frames: () =>
-      new Promise<number>((r) => {
-        child.once('message', (m) => r(Number(m)));
+      new Promise<Frames>((r) => {
+        child.once('message', (m) => r(m as Frames));
         child.send('count');
       }),
     close: () => child.kill(),
@@ -305,6 +401,11 @@ async function main(): Promise<void> {
   );
   const dataDir = mkdtempSync(join(tmpdir(), 'pg-burst-'));
   const prof = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
+  const probe = join(dataDir, 'stalls.json');
+  if (values.stalls) {
+    process.env.PG_BURST_PROBE = probe;
+    prof.push('--import', new URL('./burst-probe.mjs', import.meta.url).pathname);
+  }
   const { child, url } = await spawnServer(dataDir, { execArgv: prof, stderr: 'inherit' });
   const prompt = (i: number) =>
     fetch(`${url}/prompt`, {
@@ -343,7 +444,9 @@ async function main(): Promise<void> {
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
   const cpu0 = cpuSeconds(child.pid);
+  const workerCpu0 = childrenCpuSeconds(child.pid);
   const t0 = performance.now();
+  const sendStart = wallMs();
   poller.start(4);
   const senders = Array.from({ length: CLIENTS }, async (_, c) => {
     for (let k = 0; k < JOBS / CLIENTS; k++) burstPost.push(await timed(() => prompt(c * 1000 + k)));
@@ -358,6 +461,7 @@ async function main(): Promise<void> {
   poller.close();
   const drainS = (performance.now() - t0) / 1000;
   const serverCpu = cpuSeconds(child.pid) - cpu0;
+  const workerCpu = childrenCpuSeconds(child.pid) - workerCpu0;
   // a poll that started before the last POST was answered counts in the send phase
   const burstQueue = polled.samples.filter(([at]) => at < sendEnd).map(([, d]) => d);
   // GET /queue answered after the last POST, while the queued jobs run and their events fan out
@@ -366,11 +470,12 @@ async function main(): Promise<void> {
   console.log(
     `\n${JOBS} prompts from ${CLIENTS} clients, ${LISTENERS} websocket listeners (subscribed to all), 4 GET /queue pollers`,
   );
+  const got = await listeners.frames();
   console.log(
-    `  sent in ${sendS.toFixed(2)} s, all finished after ${drainS.toFixed(2)} s, ${await listeners.frames()} ws frames received${values['listeners-apart'] ? ' (listeners in a child process)' : ''}`,
+    `  sent in ${sendS.toFixed(2)} s, all finished after ${drainS.toFixed(2)} s, ${got.frames} ws frames received (${got.statuses} of them status)${values['listeners-apart'] ? ' (listeners in a child process)' : ''}`,
   );
   console.log(
-    `  server process CPU (not the worker process's): send phase ${sendCpu.toFixed(2)} s, send + drain ${serverCpu.toFixed(2)} s = ${((serverCpu / JOBS) * 1000).toFixed(1)} ms per prompt (with ${burstQueue.length + drainQueue.length} GET /queue answered)`,
+    `  server process CPU (not the worker process's): send phase ${sendCpu.toFixed(2)} s, send + drain ${serverCpu.toFixed(2)} s = ${((serverCpu / JOBS) * 1000).toFixed(1)} ms per prompt (with ${burstQueue.length + drainQueue.length} GET /queue answered); its worker process ${workerCpu.toFixed(2)} s`,
   );
   console.log(
     `  the bench client's own event-loop delay while sending: p50 ${ms(loopDelay.percentile(50) / 1e6)} p99 ${ms(loopDelay.percentile(99) / 1e6)} max ${ms(loopDelay.max / 1e6)}`,
@@ -401,6 +506,7 @@ async function main(): Promise<void> {
   listeners.close();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
+  if (values.stalls) reportStalls(probe, sendStart, sendEnd, polled.samples);
   rmSync(dataDir, { recursive: true, force: true });
 }
 

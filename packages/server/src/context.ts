@@ -74,6 +74,10 @@ export interface ServerOptions {
   nodeTimeoutMs?: number;
   /** Extra node flags for the worker process (e.g. `--max-old-space-size=4096`). */
   workerExecArgv?: string[];
+  /** The worker process runs this many nice levels below the server, so the HTTP/ws loop gets a core
+   *  first while nodes compute (default 0, or PRIORGRAPH_WORKER_NICE). On a machine shared with other
+   *  work it also yields to that work: jobs then run slower (bench/burst.bench.ts header). */
+  workerNice?: number;
   /** Per-step events coalesced: at most one `progress` and one preview per job per this many ms to
    *  every listener; state changes and the last progress value always go (default 100, i.e. ≤ 10/s;
    *  PRIORGRAPH_PROGRESS_INTERVAL_MS; 0 sends every step). */

@@ -260,6 +260,7 @@ function jobEngine(
           interruptGraceMs: opts.interruptGraceMs,
           nodeTimeoutMs: opts.nodeTimeoutMs,
           execArgv: opts.workerExecArgv,
+          nice: opts.workerNice,
         }));
   if (!inProcess) opts.runtimeStats = () => executor.runtimeStats();
   return { executor, inProcess };
@@ -432,8 +433,7 @@ function assemble(options: ServerOptions): { ctx: ServerContext; inProcess: bool
   const ctx = {} as ServerContext;
   const hub = new WsHub({ queueRemaining: () => ctx.queueRemaining, maxUploadBytes: opts.maxUploadBytes });
   // Queue changes come in bursts (20 clients posting at once): the count is kept exact, the status
-  // broadcast to every socket goes out once per turn of the event loop with the latest count.
-  let statusScheduled = false;
+  // broadcasts to every socket are coalesced in time and carry the latest count (hub.statusChanged).
   const refreshCount = async () => {
     try {
       // several servers on one queue: every live server's prompts (see worker/cluster.ts)
@@ -441,12 +441,7 @@ function assemble(options: ServerOptions): { ctx: ServerContext; inProcess: bool
     } catch (e) {
       log.error('could not count the queue', e);
     }
-    if (statusScheduled) return;
-    statusScheduled = true;
-    setImmediate(() => {
-      statusScheduled = false;
-      hub.broadcastStatus();
-    });
+    hub.statusChanged();
   };
   const cluster = queueUrl
     ? new ClusterSync({

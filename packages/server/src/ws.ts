@@ -30,6 +30,8 @@ const PREVIEW_BACKPRESSURE_BYTES = 8 * 1024 * 1024;
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 /** Least time between two flushes of the corked sockets (see cork). */
 const FLUSH_GAP_MS = 10;
+/** Least time between two status broadcasts (see statusChanged). */
+export const STATUS_GAP_MS = 100;
 
 /** The TCP socket under a websocket (ws keeps it as `_socket`). */
 interface RawSocket {
@@ -77,6 +79,8 @@ export class WsHub {
       queueRemaining: () => number;
       maxUploadBytes: number;
       maxMessageBytes?: number;
+      /** Least ms between two status broadcasts; default STATUS_GAP_MS. */
+      statusGapMs?: number;
     },
   ) {
     // No compression: every socket then gets the same frame bytes (see frame()), made once per event.
@@ -251,6 +255,32 @@ export class WsHub {
     }
   }
 
+  /** The scheduled status broadcast's cancel, while one is scheduled. */
+  private statusPending: (() => void) | undefined;
+  private lastStatus = Number.NEGATIVE_INFINITY;
+
+  /** The queue's count changed: a status broadcast with the count of the moment it goes out. Changes
+   *  are coalesced in time: the first after a quiet spell goes on the next turn of the event loop
+   *  (so a batch of changes in one turn is one broadcast), later ones at most one per statusGapMs,
+   *  the last (trailing) one always — a client only needs the latest count, and under a burst of
+   *  POSTs and finishing jobs a broadcast per change is a frame per change to every socket. */
+  statusChanged(): void {
+    if (this.statusPending) return;
+    const send = () => {
+      this.statusPending = undefined;
+      this.lastStatus = performance.now();
+      this.broadcastStatus();
+    };
+    const wait = this.lastStatus + (this.opts.statusGapMs ?? STATUS_GAP_MS) - performance.now();
+    if (wait <= 0) {
+      const t = setImmediate(send);
+      this.statusPending = () => clearImmediate(t);
+    } else {
+      const t = setTimeout(send, wait);
+      this.statusPending = () => clearTimeout(t);
+    }
+  }
+
   broadcastStatus(): void {
     this.broadcast('status', { status: { exec_info: { queue_remaining: this.opts.queueRemaining() } } });
   }
@@ -295,6 +325,8 @@ export class WsHub {
   }
 
   close(): void {
+    this.statusPending?.();
+    this.statusPending = undefined;
     this.uncorkAll();
     for (const ws of this.clients.keys()) ws.terminate();
     this.clients.clear();

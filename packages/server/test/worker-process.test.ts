@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,5 +152,38 @@ describe('node code runs in a supervised worker process', () => {
     await ws.waitFor((f) => f.type === 'executing' && f.data.node === '2' && f.data.prompt_id === id);
     srv.child.kill('SIGTERM');
     expect(await srv.exited).toBe(0);
+  });
+});
+
+/** The nice value of every thread of a process (Linux /proc: field 19 of stat, the 17th after "comm) "). */
+function threadNices(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) =>
+    Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]),
+  );
+}
+
+describe.skipIf(!existsSync('/proc/self/task'))('workerNice', () => {
+  it("every thread of the worker process runs that many nice levels below the server's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-workernice-'));
+    const s = await spawnServer(dir, { options: { pluginsDir, workerNice: 3 } });
+    try {
+      const [server] = threadNices(s.child.pid!);
+      expect(server).toBeLessThanOrEqual(16); // room below it, or this test could not tell
+      const r = await post(s.url, '/prompt', { prompt: hostile('Pid') });
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      let job = (await get(s.url, `/api/jobs/${r.json.prompt_id}`)).json;
+      while (job.status === 'pending' || job.status === 'running') {
+        await new Promise((res) => setTimeout(res, 50));
+        job = (await get(s.url, `/api/jobs/${r.json.prompt_id}`)).json;
+      }
+      expect(job.status).toBe('success');
+      const nices = threadNices(job.outputs['2'].pid[0]);
+      expect(nices.length).toBeGreaterThan(1);
+      expect(new Set(nices)).toEqual(new Set([server! + 3]));
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

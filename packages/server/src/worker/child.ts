@@ -5,6 +5,8 @@
  * process exits: the supervisor fails the job and starts a fresh worker. It exits when the channel
  * closes, so it never outlives its server.
  */
+import { readdirSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import type { Logger } from '@priorgraph/core';
 import { WorkerEngine } from './engine.js';
 import { type FromWorkerOut, parseToWorker } from './protocol.js';
@@ -42,6 +44,32 @@ const log: Logger = {
       message: d instanceof Error ? `${message}: ${d.stack ?? d.message}` : message,
     }),
 };
+
+/** PRIORGRAPH_WORKER_NICE=n (the server's `workerNice`): every thread of this process runs n nice
+ *  levels below the server (threads started later inherit it from the thread that starts them), so
+ *  the server's HTTP/ws loop gets a core first while nodes compute. Set before any plugin loads. */
+function lowerPriority(): void {
+  const v = process.env.PRIORGRAPH_WORKER_NICE;
+  if (v === undefined || v === '' || v === '0') return;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 39) {
+    log.warn(
+      `PRIORGRAPH_WORKER_NICE=${v} is not a whole number of nice levels (0–39); the worker keeps the server's priority`,
+    );
+    return;
+  }
+  const to = Math.min(19, getPriority(0) + n);
+  let threads = [0]; // the calling thread, where /proc is missing
+  try {
+    threads = readdirSync('/proc/self/task').map(Number);
+  } catch {}
+  for (const tid of threads) {
+    try {
+      setPriority(tid, to);
+    } catch {} // a thread that ended meanwhile
+  }
+}
+lowerPriority();
 
 let engine: WorkerEngine | null = null;
 let ready: Promise<void> | null = null;

@@ -40,6 +40,9 @@ export interface ProcessEngineOptions {
   nodeTimeoutMs?: number;
   /** Extra node flags for the worker, e.g. `--max-old-space-size=4096`. */
   execArgv?: string[];
+  /** The worker's threads run this many nice levels below the server (see child.ts lowerPriority);
+   *  default: PRIORGRAPH_WORKER_NICE as the server has it, else 0. */
+  nice?: number;
 }
 
 export const DEFAULT_INTERRUPT_GRACE_MS = 10_000;
@@ -219,6 +222,8 @@ export class ProcessEngine implements JobEngine {
     const execArgv = [...forkArgs(CHILD), ...(this.opts.execArgv ?? [])];
     const proc = fork(fileURLToPath(CHILD), [], {
       execArgv,
+      env:
+        this.opts.nice === undefined ? process.env : { ...process.env, PRIORGRAPH_WORKER_NICE: String(this.opts.nice) },
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
