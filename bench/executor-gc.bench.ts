@@ -32,6 +32,18 @@
  * 4.17–4.30 µs/node (growth 1.6; main 3.78–5.92 / 8.99–12.28, 2.1–2.4), cached 1.72–1.89 / 3.56–3.59
  * (main 2.60–4.91 / 7.76–9.08); scavenges 0.8 / 1.1 µs/node (main 1.4–2.4 / 2.5–3.4). 15:18, load 6,
  * with the sharded cache, one run: cold 2.48 / 3.77 (growth 1.52; schedule 1.04 at 10k, was 1.38).
+ * 3 Dec 15:39 (helper execlin3), load ≈ 3, 3 alternating pairs vs main 0d729e5: with the parser's
+ * dictionary built only on read, parse 0.31–0.34 / 0.97–1.04 → 0.25–0.26 / 0.60–0.65 µs/node
+ * (one run of three 0.51 / 0.92: JIT; a WeakMap holding the unbuilt order gave 0.50 / 0.93 in 3 of
+ * 3). Tried and dropped: (a) reusing the run's graph-sized typed arrays across runs (module-level
+ * buffers, 14 allocation sites): 4 pairs of executor.bench and 3 of this one at load ≈ 5 showed no
+ * change beyond noise (a scratch loop put fresh vs reused Int32Arrays at 13.6 vs 5.7 ns per node for
+ * five arrays: ≈ 0.2 % of a run); (b) storing a run's outputs in the cache in one batch after the
+ * run: 4 pairs, no change. A CPU profile of 10k vs 1k runs (same node count) puts the rest of the
+ * growth in the parser's walk over the caller's nodes (for…in over a 10k-key dictionary alone:
+ * 30 → 110 ns per key), OutputCache.set (flat in a loop of its own, 86–91 ns per entry at both
+ * sizes; in a run 135 → 620 ns), resolveInputs and the node bodies reading random sources' outputs,
+ * and signing: reads spread over more memory than the caches hold.
  */
 import os from 'node:os';
 import { constants, PerformanceObserver, performance } from 'node:perf_hooks';

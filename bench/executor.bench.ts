@@ -12,6 +12,11 @@
  * 6–9, the same without the sharded output cache: sync cold 10k 8.65 → 4.85, growth 2.80 → 2.12.) The
  * change (helper execlin2): one resolved graph per run, by index (core/src/graph.ts), and no
  * graph-sized Map or plain array per run (executor-gc.bench.ts's header says why those cost more at 10k).
+ * 3 Dec 15:40 UTC, load 3.1–3.8, 8 alternating pairs vs main 0d729e5 (helper execlin3: the parsed
+ * document's node dictionary built only when read, which a run never does): medians at 10k, sync cold
+ * 4.65 → 3.60 (growth 1.94 → 1.34), sync cached 4.00 → 3.05 (2.42 → 1.88), async cold 4.65 → 2.90
+ * (2.35 → 1.48), async cached 3.35 → 2.45 (2.23 → 1.74). At 1k sync cold 2.25 → 2.55, higher in 6 of 8
+ * pairs (executor-gc's 1k cold rows, 3 pairs: 2.03–2.54 → 2.44–2.67); the other 1k rows within noise.
  */
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';

@@ -447,13 +447,14 @@ function sourceIds(g: ResolvedGraph, id: string): string[] | undefined {
 
 /** The outputs that run: the requested ones (unknown ids are a prompt error), else every output node. */
 function selectOutputs(pass: Pass, outputNodes: string[]): { outputs: string[]; promptError?: PromptError } {
-  const { doc, options } = pass;
+  const { graph, options } = pass;
   if (!options.outputs || options.outputs.length === 0) return { outputs: outputNodes };
   const outputs: string[] = [];
   const bad: string[] = [];
   for (const o of options.outputs) {
-    if (typeof o !== 'string' || !doc.nodes[o]) bad.push(String(o));
-    else if (doc.nodes[o].mode !== 'muted') outputs.push(o);
+    const at = graph.indexOf.get(o);
+    if (at === undefined) bad.push(String(o));
+    else if (graph.modes[at] !== MUTED) outputs.push(o);
   }
   if (bad.length === 0) return { outputs };
   return {

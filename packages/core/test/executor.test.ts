@@ -6,6 +6,7 @@ import {
   type ExecutionEvent,
   Executor,
   estimateSize,
+  type NodeContext,
   Registry,
   sizeOf,
   type WorkflowDocument,
@@ -22,6 +23,21 @@ const link = (node: string, output: string) => ({ node, output });
 function doc(nodes: Record<string, unknown>): WorkflowDocument {
   return { format: 'priorgraph', version: 1, nodes } as WorkflowDocument;
 }
+/** An output node with no inputs or outputs that runs every time and hands its ctx to `look`. */
+const peekNode = (type: string, look: (ctx: NodeContext) => void) =>
+  defineNode({
+    type,
+    version: 1,
+    category: 'x',
+    outputNode: true,
+    notIdempotent: true,
+    inputs: {},
+    outputs: [],
+    execute: (_i, ctx) => {
+      look(ctx);
+      return {};
+    },
+  });
 async function run(ex: Executor, d: WorkflowDocument, opts: { outputs?: string[]; signal?: AbortSignal } = {}) {
   const promptId = pid('run');
   const events: ExecutionEvent[] = [];
@@ -270,22 +286,12 @@ describe('Executor', () => {
         name: 'ctx',
         version: '1',
         nodes: [
-          defineNode({
-            type: 'Peek',
-            version: 1,
-            category: 'x',
-            outputNode: true,
-            notIdempotent: true,
-            inputs: {},
-            outputs: [],
-            execute: (_i, ctx) => {
-              contexts.push(ctx);
-              ctx.ui({ a: [1] });
-              ctx.ui({ b: [2] });
-              expect(ctx.document.nodes.p.type).toBe('ctx.Peek');
-              expect(ctx.host).toBe(host);
-              return {};
-            },
+          peekNode('Peek', (ctx) => {
+            contexts.push(ctx);
+            ctx.ui({ a: [1] });
+            ctx.ui({ b: [2] });
+            expect(ctx.document.nodes.p.type).toBe('ctx.Peek');
+            expect(ctx.host).toBe(host);
           }),
         ],
       }),
@@ -304,6 +310,29 @@ describe('Executor', () => {
     expect(contexts).toHaveLength(2);
     expect(contexts[0]).not.toBe(contexts[1]);
     expect((contexts[0] as { promptId: string }).promptId).toBe('a');
+  });
+
+  it("runs without building the parsed document's node dictionary; a node that reads it gets it", async () => {
+    const seen: WorkflowDocument[] = [];
+    const r = new Registry();
+    const peek = (type: string, read: boolean) =>
+      peekNode(type, (ctx) => {
+        seen.push(ctx.document);
+        if (read) expect(Object.keys(ctx.document.nodes)).toEqual(['a', 'b']);
+      });
+    r.register(definePlugin({ name: 'lazy', version: '1', nodes: [peek('Keep', false), peek('Read', true)] }));
+    const ex = new Executor(r, { host });
+    const keep = doc({ a: { type: 'lazy.Keep', inputs: {} }, b: { type: 'lazy.Keep', inputs: {} } });
+    expect((await ex.run(keep, { promptId: 'k', outputs: ['b', 'a'] })).status).toBe('success');
+    expect((await ex.run(keep, { promptId: 'k2' })).status).toBe('success');
+    const read = doc({ a: { type: 'lazy.Read', inputs: {} }, b: { type: 'lazy.Keep', inputs: {} } });
+    expect((await ex.run(read, { promptId: 'r' })).status).toBe('success');
+    expect(seen).toHaveLength(6);
+    // the two runs of `keep` never built it (a hot path reading doc.nodes would)
+    for (const d of seen.slice(0, 4)) expect(Object.getOwnPropertyDescriptor(d, 'nodes')?.get).toBeDefined();
+    expect(Object.getOwnPropertyDescriptor(seen[4], 'nodes')?.value).toBeDefined();
+    expect(seen[0].nodes.b).toEqual({ type: 'lazy.Keep', version: 1, mode: 'normal', inputs: {} });
+    expect(seen[0].nodes.b).not.toBe(keep.nodes.b);
   });
 
   it('bounds the cache by bytes, least recently used first out', async () => {

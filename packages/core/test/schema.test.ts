@@ -305,4 +305,39 @@ describe('schema fast path', () => {
       { numRuns: 1000 },
     );
   });
+
+  it("builds the parsed document's node dictionary on first read, as an eager copy would be", () => {
+    const json = {
+      format: 'priorgraph',
+      version: 1,
+      nodes: { b: { type: 'test.Num', inputs: { value: 1 } }, '10': { type: 'X' }, '2': { type: 'Y', mode: 'muted' } },
+      meta: { m: 1 },
+    };
+    const eager = WorkflowDocumentSchema.parse(json);
+    const parse = () => {
+      const r = safeParseDocument(json);
+      if (!r.ok) throw new Error('did not parse');
+      return r.doc;
+    };
+    const d = parse();
+    expect(Object.keys(d)).toEqual(['format', 'version', 'nodes', 'meta']);
+    expect(JSON.stringify(d)).toBe(JSON.stringify(eager));
+    expect(structuredClone(parse())).toEqual(eager);
+    expect({ ...parse() }.nodes).toEqual(eager.nodes);
+    expect(Object.keys(d.nodes)).toEqual(['2', '10', 'b']);
+    expect(d.nodes).toBe(d.nodes); // built once
+    expect(d.nodes.b).not.toBe(json.nodes.b); // a fresh copy of each node
+    d.nodes.b.title = 'changed';
+    expect(json.nodes.b).not.toHaveProperty('title');
+    const w = parse();
+    w.nodes = {};
+    expect(w.nodes).toEqual({});
+    expect(JSON.stringify(w)).toBe('{"format":"priorgraph","version":1,"nodes":{},"meta":{"m":1}}');
+    const frozen = Object.freeze(parse());
+    expect(frozen.nodes).toEqual(eager.nodes);
+    expect(frozen.nodes).toBe(frozen.nodes);
+    expect(() => {
+      (frozen as { nodes: object }).nodes = {};
+    }).toThrow(TypeError);
+  });
 });

@@ -151,6 +151,11 @@ describe('validateWorkflow', () => {
       outputs: ['zz'],
     });
     expect(unknown.error).toMatchObject({ type: 'invalid_prompt', details: expect.stringMatching(/zz/) });
+    // an id that only an object's prototype has is no node either
+    const inherited = await validateWorkflow(doc({ a: { type: 'test.Num', inputs: { value: 1 } } }), registry, host, {
+      outputs: ['a', 'constructor'],
+    });
+    expect(inherited.error).toMatchObject({ type: 'invalid_prompt', extra_info: { outputs: ['constructor'] } });
     const linkedToMuted = await validateWorkflow(
       doc({
         a: { type: 'test.Num', mode: 'muted', inputs: { value: 1 } },
