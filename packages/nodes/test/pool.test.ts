@@ -253,12 +253,16 @@ describe('intra-op threads by model size', () => {
     await policy.dispose();
   });
 
-  it("a step's calls run one after the other only when their threads exceed the cores", () => {
-    expect(callsOneAtATime([1, 1], 2)).toBe(false);
-    expect(callsOneAtATime([2, 2], 2)).toBe(true);
-    expect(callsOneAtATime([2, 1], 2)).toBe(true);
-    expect(callsOneAtATime([4, 4], 8)).toBe(false);
-    expect(callsOneAtATime([1], 1)).toBe(false);
+  it("a step's calls run one after the other only for large models whose threads exceed the cores", () => {
+    const m = (threads: number, large = true) => ({ threads, large });
+    expect(callsOneAtATime([m(1), m(1)], 2)).toBe(false);
+    expect(callsOneAtATime([m(2), m(2)], 2)).toBe(true);
+    expect(callsOneAtATime([m(2), m(1)], 2)).toBe(true);
+    expect(callsOneAtATime([m(4), m(4)], 8)).toBe(false);
+    expect(callsOneAtATime([m(1)], 1)).toBe(false);
+    // small models run together even oversubscribed
+    expect(callsOneAtATime([m(2, false), m(2)], 2)).toBe(false);
+    expect(callsOneAtATime([m(2, false), m(2, false)], 2)).toBe(false);
   });
 
   it('a host without intraOpNumThreads leaves the choice to the policy', () => {

@@ -119,8 +119,8 @@ let multiModelQueue: Promise<unknown> = Promise.resolve();
  * (handles[0]), which runs the step loop next to its session and calls it directly; the other models
  * of the guider (prior swap, autoguidance, IP2P with a prior) are called through SharedArrayBuffer
  * channels to their workers (Atomics, no postMessage per call), posted before this session runs, so
- * the models compute concurrently — unless their sessions' threads together exceed the cores (two
- * full-size UNets): then one after the other (pool.ts callsOneAtATime). Only progress, previews and the result come back. The AbortSignal
+ * the models compute concurrently — unless they are large models whose threads together exceed the cores
+ * (two full-size UNets): then one after the other (pool.ts callsOneAtATime). Only progress, previews and the result come back. The AbortSignal
  * sets a shared flag that the loop checks before every step.
  */
 export function sample(
@@ -215,7 +215,7 @@ async function sampleIn(
           previewIntervalMs: hooks.previewIntervalMs ?? PREVIEW_INTERVAL_MS,
           progress: hooks.onProgress !== undefined,
           channels,
-          oneAtATime: callsOneAtATime(handles.map((h) => h.threads)),
+          oneAtATime: callsOneAtATime(handles),
           control,
           runId,
         } satisfies SamplePlan,

@@ -32,6 +32,10 @@ export interface PoolOptions {
   allowSpinning?: boolean;
   /** onnxruntime's memory pattern (default false; see options.ts) */
   memoryPattern?: boolean;
+  /** where a model counts as large (file size, weights included; default SMALL_MODEL_BYTES): its session
+   *  gets all cores unless `defaultThreads` is set, and two large models' calls may run one after the
+   *  other (callsOneAtATime) */
+  smallModelBytes?: number;
   log?: Logger;
 }
 
@@ -51,16 +55,23 @@ const MB = 1024 * 1024;
  */
 export const SMALL_MODEL_BYTES = 64 * MB;
 /**
- * Whether the calls of one sampling step to models with these intra-op thread counts run one after the
- * other instead of concurrently: when together they would ask for more threads than there are cores.
- * Oversubscribed (spinning is off, see options.ts), each parallel section waits for its threads to be
- * scheduled again, and two full-size UNets' activations share the caches. Measured with bare sessions
- * on 2 cores, two full-size SD 1.5 UNets with 2 threads each, batch 1 (bench/realscale.bench.ts
- * `floor`, interleaved in one process, load ≈ 7): one after the other 1.043 × a batch-2 call on one,
- * issued together 1.358 ×. Small models (one thread each) still run together.
+ * Whether the calls of one sampling step to these models (their intra-op threads and file sizes) run
+ * one after the other instead of concurrently: when together they would ask for more threads than
+ * there are cores AND every one is a large model (SMALL_MODEL_BYTES or more). Oversubscribed (spinning
+ * is off, see options.ts), each parallel section of a long call waits for its threads to be scheduled
+ * again; small models' calls are too short for that to outweigh losing the overlap. Measured on 2
+ * cores: two full-size SD 1.5 UNets on 2 threads each, batch 1, bare sessions interleaved in one
+ * process (bench/realscale.bench.ts `floor`): one after the other 1.032 × a batch-2 call vs 1.048 ×
+ * together on a quiet machine, 1.043 vs 1.358 at load ≈ 7; the demo models and fixture UNets on 2
+ * threads each (bench/priorswap.bench.ts, quiet): prior swap ÷ CFG 1.38 / 1.53 one after the other vs
+ * 1.01 / 0.99 together. The default policy gives a small model one thread, so small models run
+ * together anyway.
  */
-export function callsOneAtATime(threads: number[], cores: number = availableParallelism()): boolean {
-  return threads.reduce((s, t) => s + t, 0) > cores;
+export function callsOneAtATime(
+  models: Array<{ threads: number; large: boolean }>,
+  cores: number = availableParallelism(),
+): boolean {
+  return models.reduce((s, m) => s + m.threads, 0) > cores && models.every((m) => m.large);
 }
 
 /** A byte count as whole MB, for messages (no 32-bit shifts: budgets are often ≥ 2 GB). */
@@ -83,6 +94,8 @@ export class ModelHandle {
     readonly info: ModelInfo,
     readonly sizeBytes: number,
     readonly worker: Worker,
+    /** at or above the pool's small-model size (see PoolOptions.smallModelBytes) */
+    readonly large: boolean = sizeBytes >= SMALL_MODEL_BYTES,
   ) {
     worker.on('message', (m: { op: string; id?: number; ok?: boolean; outputs?: HostTensor[]; error?: string }) => {
       if (m.op === 'result' && m.id !== undefined) {
@@ -182,6 +195,7 @@ export class RuntimePool {
   readonly fixedThreads: number | undefined;
   readonly allowSpinning: boolean;
   readonly memoryPattern: boolean;
+  readonly smallModelBytes: number;
   /** loads in flight: a second load of the same file waits for the first */
   private loading = new Map<string, Promise<ModelHandle>>();
   private loaded = new Map<string, ModelHandle>();
@@ -200,12 +214,13 @@ export class RuntimePool {
       opts.defaultThreads === undefined ? undefined : Math.max(1, Math.min(opts.defaultThreads, cores));
     this.allowSpinning = opts.allowSpinning ?? false;
     this.memoryPattern = opts.memoryPattern ?? false;
+    this.smallModelBytes = opts.smallModelBytes ?? SMALL_MODEL_BYTES;
     this.log = opts.log;
   }
 
   /** Intra-op threads of a session for a model of `sizeBytes` (weights included). */
   threadsFor(sizeBytes: number): number {
-    return this.fixedThreads ?? (sizeBytes < SMALL_MODEL_BYTES ? 1 : availableParallelism());
+    return this.fixedThreads ?? (sizeBytes < this.smallModelBytes ? 1 : availableParallelism());
   }
 
   /** The handle itself while its worker lives, else the model loaded again (after an eviction). */
@@ -306,7 +321,7 @@ export class RuntimePool {
     }
     for (const w of r.warnings ?? []) this.log?.warn(w);
     worker.unref();
-    const h = new ModelHandle(key, path, threads, r.info!, size, worker);
+    const h = new ModelHandle(key, path, threads, r.info!, size, worker, size >= this.smallModelBytes);
     h.owner = owner;
     if (this.disposed) {
       await worker.terminate();
