@@ -42,6 +42,7 @@ import {
   bareSession,
   benchSets,
   conditioning,
+  ddimRun,
   handoffRoundTrips,
   loadModel,
   machine,
@@ -53,7 +54,6 @@ import { noGuidanceOptions } from '../packages/nodes/src/guiders/common.ts';
 import { createRng } from '../packages/nodes/src/rng.ts';
 import { stopRuntime } from '../packages/nodes/src/runtime/index.ts';
 import { modelBytes, RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
-import { runSampling } from '../packages/nodes/src/sampling.ts';
 import { createScheduler } from '../packages/nodes/src/schedulers/index.ts';
 import type { DenoiserValue, GuiderValue, LatentValue } from '../packages/nodes/src/types.ts';
 
@@ -77,15 +77,7 @@ for (const set of benchSets()) {
   const params = { cfg: 5, ...noGuidanceOptions };
   const guider: GuiderValue = cfgGuider('cfg', d, d, params);
   const run = () =>
-    runSampling({
-      pool,
-      guider,
-      scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
-      steps,
-      seed: 1,
-      denoise: 1,
-      batchSize: 1,
-      latent,
+    ddimRun(pool, guider, steps, latent, {
       previewEvery: 5,
       // listeners as the Sampler node has (progress and previews are made only for a listener)
       hooks: { onProgress: () => undefined, onPreview: (png) => void png.length },

@@ -15,6 +15,7 @@ import {
   bareSession,
   benchSets,
   conditioning,
+  ddimRun,
   loadModel,
   machine,
   median,
@@ -24,7 +25,6 @@ import { cfgGuider } from '../packages/nodes/src/guiders/cfg.ts';
 import { noGuidanceOptions } from '../packages/nodes/src/guiders/common.ts';
 import { stopRuntime } from '../packages/nodes/src/runtime/index.ts';
 import { RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
-import { runSampling } from '../packages/nodes/src/sampling.ts';
 import type { DenoiserValue, GuiderValue, LatentValue } from '../packages/nodes/src/types.ts';
 
 const steps = Number(process.argv[2] ?? 30);
@@ -59,18 +59,7 @@ for (const set of benchSets()) {
   const base1 = await loadModel(pool1, set.base);
   const cfg1: GuiderValue = cfgGuider('cfg', D(ft1, cond), D(ft1, empty), params);
   const swap1: GuiderValue = cfgGuider('ps', D(ft1, cond), D(base1, empty), params);
-  const run = (g: GuiderValue, p: RuntimePool = pool) =>
-    runSampling({
-      pool: p,
-      guider: g,
-      scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
-      steps,
-      seed: 1,
-      denoise: 1,
-      batchSize: 1,
-      latent,
-      previewEvery: 0,
-    });
+  const run = (g: GuiderValue, p: RuntimePool = pool) => ddimRun(p, g, steps, latent);
 
   const bareFt = await bareSession(ft.path, threads);
   const bareBase = await bareSession(base.path, threads);

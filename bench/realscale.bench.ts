@@ -30,7 +30,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, homedir, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { machine, median, ort, ROOT } from '../packages/nodes/bench/common.ts';
+import { ddimRun, machine, median, ort, ROOT } from '../packages/nodes/bench/common.ts';
 import { cfgGuider } from '../packages/nodes/src/guiders/cfg.ts';
 import { noGuidanceOptions } from '../packages/nodes/src/guiders/common.ts';
 import { loadClip, loadDenoiserModel } from '../packages/nodes/src/models/load.ts';
@@ -38,7 +38,6 @@ import { encodeTexts } from '../packages/nodes/src/nodes/conditioning.ts';
 import { createRng } from '../packages/nodes/src/rng.ts';
 import { sessionOptions } from '../packages/nodes/src/runtime/options.ts';
 import { modelBytes, RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
-import { runSampling } from '../packages/nodes/src/sampling.ts';
 import type { DenoiserValue, GuiderValue, LatentValue, ModelValue } from '../packages/nodes/src/types.ts';
 import { MEM_VARIANTS, memBreakdown, memTable, type StoredMem } from './realscale-mem.ts';
 
@@ -137,16 +136,7 @@ async function child(modeArg: string, threads: number, steps: number): Promise<R
     const latent: LatentValue = { samples: new Float32Array(4 * 64 * 64), shape: [1, 4, 64, 64] };
     const stamps: number[] = [];
     const w0 = performance.now();
-    const r = await runSampling({
-      pool,
-      guider,
-      scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
-      steps,
-      seed: 1,
-      denoise: 1,
-      batchSize: 1,
-      latent,
-      previewEvery: 0,
+    const r = await ddimRun(pool, guider, steps, latent, {
       owner: 'bench',
       hooks: { onProgress: () => stamps.push(performance.now()) },
     });

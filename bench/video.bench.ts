@@ -12,12 +12,11 @@ import { execFileSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { conditioning, loadModel, machine, median, ROOT } from '../packages/nodes/bench/common.ts';
+import { conditioning, ddimRun, loadModel, machine, median, ROOT } from '../packages/nodes/bench/common.ts';
 import { guider, noGuidanceOptions } from '../packages/nodes/src/guiders/common.ts';
 import { twoConditionMethod } from '../packages/nodes/src/guiders/ip2p.ts';
 import { stopRuntime } from '../packages/nodes/src/runtime/index.ts';
 import { RuntimePool } from '../packages/nodes/src/runtime/pool.ts';
-import { runSampling } from '../packages/nodes/src/sampling.ts';
 import type { DenoiserValue, GuiderValue, LatentValue } from '../packages/nodes/src/types.ts';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -57,18 +56,7 @@ const make = async (which: 'cfg' | 'swap'): Promise<GuiderValue> => {
   const uncond = which === 'swap' ? D(await loadModel(pool, M('shapes-video-base')), empty, null) : D(i2v, empty, null);
   return guider(twoConditionMethod, which, [D(i2v, text, image), D(i2v, empty, image), uncond], params);
 };
-const run = (g: GuiderValue) =>
-  runSampling({
-    pool,
-    guider: g,
-    scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
-    steps,
-    seed: 1,
-    denoise: 1,
-    batchSize: 1,
-    latent,
-    previewEvery: 0,
-  });
+const run = (g: GuiderValue) => ddimRun(pool, g, steps, latent);
 
 if (only) {
   // child: one configuration, then report this process's peak RSS

@@ -8,7 +8,8 @@ import { loadClip, loadDenoiserModel } from '../src/models/load.ts';
 import { createRng } from '../src/rng.ts';
 import { sessionOptions } from '../src/runtime/options.ts';
 import type { RuntimePool } from '../src/runtime/pool.ts';
-import type { ConditioningValue, ModelValue } from '../src/types.ts';
+import { type RunSamplingArgs, runSampling } from '../src/sampling.ts';
+import type { ConditioningValue, GuiderValue, LatentValue, ModelValue } from '../src/types.ts';
 
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 export const machine = () =>
@@ -177,4 +178,27 @@ parentPort.on('message', (m) => {
 }
 
 /** onnxruntime-node for the benchmarks under bench/ (it resolves from this package). */
+/** One DDIM sampling run as the benchmarks make it: seed 1, full denoise, batch 1, no previews unless
+ *  `extra` asks for them. */
+export function ddimRun(
+  pool: RuntimePool,
+  guider: GuiderValue,
+  steps: number,
+  latent: LatentValue | null,
+  extra: Partial<RunSamplingArgs> = {},
+) {
+  return runSampling({
+    pool,
+    guider,
+    scheduler: { kind: 'SCHEDULER', name: 'ddim', overrides: {}, base: null },
+    steps,
+    seed: 1,
+    denoise: 1,
+    batchSize: 1,
+    latent,
+    previewEvery: 0,
+    ...extra,
+  });
+}
+
 export { ort };
