@@ -34,7 +34,10 @@
  * in 4 and 3 of 6. Goal ≤ 1.05 not met with listeners; without them ≈ 1.04–1.06. Left: the loop's
  * cache-cold JS around each call, the two thread wake-ups, and the progress messages — batched at
  * 100 ms instead of 16 (EVENT_BATCH_MS, since made 100: what the server passes on per job anyway),
- * progress-only runs went 1.100–1.118 → 1.055–1.083 (fixtures), 1.117–1.134 → 1.063–1.109 (demo).
+ * progress-only runs went 1.100–1.118 → 1.055–1.083 (fixtures), 1.117–1.134 → 1.063–1.109 (demo) in
+ * the helper's modified copy of this bench; this bench as it is, 3 runs each alternating 16 / 100 ms
+ * (quiet): 1.132 / 1.196 / 1.231 → 1.106 / 1.169 / 1.230 fixtures, 1.132 / 1.141 / 1.146 → 1.135 /
+ * 1.133 / 1.135 demo.
  */
 import { loadavg } from 'node:os';
 import {

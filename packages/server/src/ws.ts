@@ -33,6 +33,18 @@ const FLUSH_GAP_MS = 10;
 /** Least time between two status broadcasts (see statusChanged). */
 export const STATUS_GAP_MS = 100;
 
+/** Runs `fn` on the next turn of the event loop, or `gap` ms after `last` (a performance.now() time)
+ *  when that is later; returns its cancel. */
+function afterGap(last: number, gap: number, fn: () => void): () => void {
+  const wait = last + gap - performance.now();
+  if (wait <= 0) {
+    const t = setImmediate(fn);
+    return () => clearImmediate(t);
+  }
+  const t = setTimeout(fn, wait);
+  return () => clearTimeout(t);
+}
+
 /** The TCP socket under a websocket (ws keeps it as `_socket`). */
 interface RawSocket {
   cork(): void;
@@ -194,9 +206,7 @@ export class WsHub {
     if (this.corked.has(ws)) return sock;
     sock.cork();
     if (this.corked.size === 0) {
-      const wait = this.lastFlush + FLUSH_GAP_MS - performance.now();
-      if (wait <= 0) setImmediate(() => this.uncorkAll());
-      else setTimeout(() => this.uncorkAll(), wait);
+      afterGap(this.lastFlush, FLUSH_GAP_MS, () => this.uncorkAll());
     }
     this.corked.add(ws);
     return sock;
@@ -271,14 +281,7 @@ export class WsHub {
       this.lastStatus = performance.now();
       this.broadcastStatus();
     };
-    const wait = this.lastStatus + (this.opts.statusGapMs ?? STATUS_GAP_MS) - performance.now();
-    if (wait <= 0) {
-      const t = setImmediate(send);
-      this.statusPending = () => clearImmediate(t);
-    } else {
-      const t = setTimeout(send, wait);
-      this.statusPending = () => clearTimeout(t);
-    }
+    this.statusPending = afterGap(this.lastStatus, this.opts.statusGapMs ?? STATUS_GAP_MS, send);
   }
 
   broadcastStatus(): void {

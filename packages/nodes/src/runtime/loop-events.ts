@@ -18,10 +18,11 @@ import type { LoopEvent, LoopEvents } from './plan.ts';
 /**
  * At most one event message per this many ms: 10 a second, what the server passes on to its clients
  * per job by default (packages/server throttle.ts DEFAULT_PROGRESS_INTERVAL_MS) — a progress bar needs
- * no more, and every step still arrives, in order. On the demo models (≈ 2 ms steps) each message costs
- * the loop ≈ 0.3 ms of the coordinator's wake-up; pipeline.bench's progress-only runs went from
- * 1.117–1.134 to 1.063–1.109 × Σ session.run with 100 instead of 16 ms (helper loopcost, load 5–8).
- * A step longer than this (every real model) still sends its own message.
+ * no more, and every step still arrives, in order. Each message wakes the coordinator's thread;
+ * bench/pipeline.bench.ts, 3 runs each alternating with 16 ms on the quiet 2-core machine (3 Dec):
+ * wall ÷ Σ session.run 1.106 / 1.169 / 1.230 vs 1.132 / 1.196 / 1.231 (fixture UNets), 1.135 / 1.133 /
+ * 1.135 vs 1.132 / 1.141 / 1.146 (demo models) — lower in 5 of 6, by at most 0.026. A step longer
+ * than this (every real model) still sends its own message.
  */
 export const EVENT_BATCH_MS = 100;
 

@@ -64,7 +64,7 @@ export const SMALL_MODEL_BYTES = 64 * MB;
  * process (bench/realscale.bench.ts `floor`): one after the other 1.032 × a batch-2 call vs 1.048 ×
  * together on a quiet machine, 1.043 vs 1.358 at load ≈ 7; the demo models and fixture UNets on 2
  * threads each (bench/priorswap.bench.ts, quiet): prior swap ÷ CFG 1.38 / 1.53 one after the other vs
- * 1.01 / 0.99 together. The default policy gives a small model one thread, so small models run
+ * 1.01–1.29 / 0.99 together (two quiet runs). The default policy gives a small model one thread, so small models run
  * together anyway.
  */
 export function callsOneAtATime(
@@ -95,7 +95,7 @@ export class ModelHandle {
     readonly sizeBytes: number,
     readonly worker: Worker,
     /** at or above the pool's small-model size (see PoolOptions.smallModelBytes) */
-    readonly large: boolean = sizeBytes >= SMALL_MODEL_BYTES,
+    readonly large: boolean,
   ) {
     worker.on('message', (m: { op: string; id?: number; ok?: boolean; outputs?: HostTensor[]; error?: string }) => {
       if (m.op === 'result' && m.id !== undefined) {
