@@ -5,8 +5,11 @@
  * in the same run, with their ratio. Goals on this machine: GET /queue p99 ≤ 50 ms, POST /prompt
  * p99 ≤ 200 ms. Jobs are short (the test plugin's Slow node, 2 steps × 5 ms) so the queue drains
  * while the burst goes on, as in real use.
- * Run: node --import tsx bench/burst.bench.ts [--jobs 200] [--clients 20] [--listeners 100] [--profile DIR]
- * [--stalls] [--pollers-apart] (--profile writes the server's CPU profile to DIR; --stalls: see reportStalls).
+ * Run: node --import tsx bench/burst.bench.ts [--jobs 200] [--clients 20] [--listeners 100] [--bursts 2]
+ * [--profile DIR] [--stalls] [--pollers-apart] (--profile writes the server's CPU profile to DIR; --stalls:
+ * see reportStalls). --bursts: the burst is sent this many times on the same server, one after the other
+ * (each after the previous one has drained); the first is the first burst after the server started, the
+ * later ones meet a warm server (see the record of 3 Dec 17:00 at the end of this header).
  *
  * "GET /queue *" is the same poll after the last POST, while the queued jobs run and their events fan
  * out to every listener (4 pollers until the queue is empty: many more samples than the send phase).
@@ -199,6 +202,7 @@ const { values } = parseArgs({
     jobs: { type: 'string', default: '200' },
     clients: { type: 'string', default: '20' },
     listeners: { type: 'string', default: '100' },
+    bursts: { type: 'string', default: '2' },
     profile: { type: 'string' },
     stalls: { type: 'boolean', default: false },
     'listeners-apart': { type: 'boolean', default: false },
@@ -210,6 +214,7 @@ const { values } = parseArgs({
 const JOBS = Number(values.jobs);
 const CLIENTS = Number(values.clients);
 const LISTENERS = Number(values.listeners);
+const BURSTS = Number(values.bursts);
 
 /** With --stalls: what the server's loop did while the slowest send-phase GET /queue answers were
  *  awaited (bench/burst-probe.mjs records the loop's late spans, the CPU the process used in them, and
@@ -340,6 +345,8 @@ function queuePoller(url: string) {
     },
     start(pollers: number): void {
       polling = true;
+      samples.length = 0;
+      delay.reset();
       delay.enable();
       loops = Array.from({ length: pollers }, async () => {
         while (polling) {
@@ -438,75 +445,91 @@ async function main(): Promise<void> {
     await waitIdle();
   }
 
-  // Burst.
-  const burstPost: number[] = [];
-  // this process's own event-loop delay during the send phase: a timed answer can wait here too
-  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-  loopDelay.enable();
-  const cpu0 = cpuSeconds(child.pid);
-  const workerCpu0 = childrenCpuSeconds(child.pid);
-  const t0 = performance.now();
-  const sendStart = wallMs();
-  poller.start(4);
-  const senders = Array.from({ length: CLIENTS }, async (_, c) => {
-    for (let k = 0; k < JOBS / CLIENTS; k++) burstPost.push(await timed(() => prompt(c * 1000 + k)));
-  });
-  await Promise.all(senders);
-  const sendEnd = wallMs();
-  const sendS = (performance.now() - t0) / 1000;
-  loopDelay.disable();
-  const sendCpu = cpuSeconds(child.pid) - cpu0;
-  await waitIdle();
-  const polled = await poller.stop();
-  poller.close();
-  const drainS = (performance.now() - t0) / 1000;
-  const serverCpu = cpuSeconds(child.pid) - cpu0;
-  const workerCpu = childrenCpuSeconds(child.pid) - workerCpu0;
-  // a poll that started before the last POST was answered counts in the send phase
-  const burstQueue = polled.samples.filter(([at]) => at < sendEnd).map(([, d]) => d);
-  // GET /queue answered after the last POST, while the queued jobs run and their events fan out
-  const drainQueue = polled.samples.filter(([at]) => at >= sendEnd).map(([, d]) => d);
+  /** One burst: JOBS prompts from CLIENTS clients while 4 pollers read GET /queue, then the drain;
+   *  prints its rows and returns the send phase's bounds and the polls (for --stalls). */
+  const burst = async (label: string): Promise<[number, number, Array<[number, number]>]> => {
+    const before = await listeners.frames();
+    const burstPost: number[] = [];
+    // this process's own event-loop delay during the send phase: a timed answer can wait here too
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
+    const cpu0 = cpuSeconds(child.pid);
+    const workerCpu0 = childrenCpuSeconds(child.pid);
+    const t0 = performance.now();
+    const sendStart = wallMs();
+    poller.start(4);
+    const senders = Array.from({ length: CLIENTS }, async (_, c) => {
+      for (let k = 0; k < JOBS / CLIENTS; k++) burstPost.push(await timed(() => prompt(c * 1000 + k)));
+    });
+    await Promise.all(senders);
+    const sendEnd = wallMs();
+    const sendS = (performance.now() - t0) / 1000;
+    loopDelay.disable();
+    const sendCpu = cpuSeconds(child.pid) - cpu0;
+    await waitIdle();
+    const polled = await poller.stop();
+    const drainS = (performance.now() - t0) / 1000;
+    const serverCpu = cpuSeconds(child.pid) - cpu0;
+    const workerCpu = childrenCpuSeconds(child.pid) - workerCpu0;
+    // a poll that started before the last POST was answered counts in the send phase
+    const burstQueue = polled.samples.filter(([at]) => at < sendEnd).map(([, d]) => d);
+    // GET /queue answered after the last POST, while the queued jobs run and their events fan out
+    const drainQueue = polled.samples.filter(([at]) => at >= sendEnd).map(([, d]) => d);
 
-  console.log(
-    `\n${JOBS} prompts from ${CLIENTS} clients, ${LISTENERS} websocket listeners (subscribed to all), 4 GET /queue pollers`,
-  );
-  const got = await listeners.frames();
-  console.log(
-    `  sent in ${sendS.toFixed(2)} s, all finished after ${drainS.toFixed(2)} s, ${got.frames} ws frames received (${got.statuses} of them status)${values['listeners-apart'] ? ' (listeners in a child process)' : ''}`,
-  );
-  console.log(
-    `  server process CPU (not the worker process's): send phase ${sendCpu.toFixed(2)} s, send + drain ${serverCpu.toFixed(2)} s = ${((serverCpu / JOBS) * 1000).toFixed(1)} ms per prompt (with ${burstQueue.length + drainQueue.length} GET /queue answered); its worker process ${workerCpu.toFixed(2)} s`,
-  );
-  console.log(
-    `  the bench client's own event-loop delay while sending: p50 ${ms(loopDelay.percentile(50) / 1e6)} p99 ${ms(loopDelay.percentile(99) / 1e6)} max ${ms(loopDelay.max / 1e6)}`,
-  );
-  if (apart) {
-    const [d50, d99, dmax] = polled.delay;
     console.log(
-      `  GET /queue pollers in a child process (--pollers-apart); its event-loop delay (send + drain): p50 ${ms(d50)} p99 ${ms(d99)} max ${ms(dmax)}`,
+      `\n${label}: ${JOBS} prompts from ${CLIENTS} clients, ${LISTENERS} websocket listeners (subscribed to all), 4 GET /queue pollers`,
     );
-  }
-  const row = (name: string, idle: number[], burst: number[], goal: number) => {
-    const i99 = pct(idle, 99);
-    const b99 = pct(burst, 99);
+    const after = await listeners.frames();
+    const got = { frames: after.frames - before.frames, statuses: after.statuses - before.statuses };
     console.log(
-      `  ${name.padEnd(13)} idle p50 ${ms(pct(idle, 50))} p99 ${ms(i99)} | burst p50 ${ms(pct(burst, 50))} p99 ${ms(b99)} (n=${burst.length}) | p99 ratio ${(b99 / i99).toFixed(1)}× | goal p99 ≤ ${goal} ms: ${b99 <= goal ? 'met' : 'NOT met'}`,
+      `  sent in ${sendS.toFixed(2)} s, all finished after ${drainS.toFixed(2)} s, ${got.frames} ws frames received (${got.statuses} of them status)${values['listeners-apart'] ? ' (listeners in a child process)' : ''}`,
     );
+    console.log(
+      `  server process CPU (not the worker process's): send phase ${sendCpu.toFixed(2)} s, send + drain ${serverCpu.toFixed(2)} s = ${((serverCpu / JOBS) * 1000).toFixed(1)} ms per prompt (with ${burstQueue.length + drainQueue.length} GET /queue answered); its worker process ${workerCpu.toFixed(2)} s`,
+    );
+    console.log(
+      `  the bench client's own event-loop delay while sending: p50 ${ms(loopDelay.percentile(50) / 1e6)} p99 ${ms(loopDelay.percentile(99) / 1e6)} max ${ms(loopDelay.max / 1e6)}`,
+    );
+    if (apart) {
+      const [d50, d99, dmax] = polled.delay;
+      console.log(
+        `  GET /queue pollers in a child process (--pollers-apart); its event-loop delay (send + drain): p50 ${ms(d50)} p99 ${ms(d99)} max ${ms(dmax)}`,
+      );
+    }
+    const row = (name: string, idle: number[], burst: number[], goal: number) => {
+      const i99 = pct(idle, 99);
+      const b99 = pct(burst, 99);
+      console.log(
+        `  ${name.padEnd(13)} idle p50 ${ms(pct(idle, 50))} p99 ${ms(i99)} | burst p50 ${ms(pct(burst, 50))} p99 ${ms(b99)} (n=${burst.length}) | p99 ratio ${(b99 / i99).toFixed(1)}× | goal p99 ≤ ${goal} ms: ${b99 <= goal ? 'met' : 'NOT met'}`,
+      );
+    };
+    row('GET /queue', idleQueue, burstQueue, 50);
+    row('POST /prompt', idlePost, burstPost, 200);
+    row('GET /queue *', idleQueue, drainQueue, 50);
+    console.log('  (* after the last POST, while the queued jobs run and their events go to every listener)');
+    return [sendStart, sendEnd, polled.samples];
   };
-  row('GET /queue', idleQueue, burstQueue, 50);
-  row('POST /prompt', idlePost, burstPost, 200);
-  row('GET /queue *', idleQueue, drainQueue, 50);
-  console.log('  (* after the last POST, while the queued jobs run and their events go to every listener)');
+  // Bursts: the first after start, then the same again on the warm server (see the header).
+  const rows: Array<{ label: string; stalls: [number, number, Array<[number, number]>] }> = [];
+  for (let b = 0; b < BURSTS; b++) {
+    const label = b === 0 ? 'first burst after start' : `burst ${b + 1} (warm server)`;
+    rows.push({ label, stalls: await burst(label) });
+  }
   console.log(
     `load average at end ${loadavg()
       .map((x) => x.toFixed(2))
       .join(' ')}`,
   );
 
+  poller.close();
   listeners.close();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  if (values.stalls) reportStalls(probe, sendStart, sendEnd, polled.samples);
+  if (values.stalls)
+    for (const { label, stalls } of rows) {
+      console.log(`${label}:`);
+      reportStalls(probe, ...stalls);
+    }
   rmSync(dataDir, { recursive: true, force: true });
 }
 

@@ -9,6 +9,7 @@ import { createRng } from '../src/rng.ts';
 import { sessionOptions } from '../src/runtime/options.ts';
 import type { RuntimePool } from '../src/runtime/pool.ts';
 import { type RunSamplingArgs, runSampling } from '../src/sampling.ts';
+import { createScheduler } from '../src/schedulers/index.ts';
 import type { ConditioningValue, GuiderValue, LatentValue, ModelValue } from '../src/types.ts';
 
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -202,3 +203,48 @@ export function ddimRun(
 }
 
 export { ort };
+
+/**
+ * The floor of a sampling run's overhead (pipeline.bench.ts): the least a CFG + DDIM sampler does per
+ * step — the batch-2 input packed, the bare session called on this thread, ε̃ = u + 5·(c − u) and the
+ * DDIM update (η = 0) in one pass — timed as a run is: wall ÷ Σ its session.run() calls.
+ */
+export async function cfgDdimFloor(
+  bare: ort.InferenceSession,
+  feeds: Record<string, ort.Tensor>,
+  model: ModelValue,
+  shape: readonly number[],
+  steps: number,
+): Promise<number> {
+  const sched = createScheduler('ddim', model.schedulerConfig);
+  sched.setTimesteps(steps);
+  const n = shape.reduce((a, b) => a * b, 1);
+  let x = createRng(1).randn(n);
+  let runMs = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) {
+    const t = sched.timesteps[i];
+    const prev = i + 1 < steps ? sched.timesteps[i + 1] : -1;
+    const xs = new Float32Array(2 * n);
+    xs.set(x);
+    xs.set(x, n);
+    const f = { ...feeds, [model.sig.sampleName]: new ort.Tensor('float32', xs, [2, ...shape.slice(1)]) };
+    const r0 = performance.now();
+    const out = await bare.run(f);
+    runMs += performance.now() - r0;
+    const o = out[bare.outputNames[0]].data as Float32Array;
+    const a = sched.alphasCumprod[t];
+    const ap = prev < 0 ? 1 : sched.alphasCumprod[prev];
+    const ca = Math.sqrt(a);
+    const sa = Math.sqrt(1 - a);
+    const cp = Math.sqrt(ap);
+    const sp = Math.sqrt(1 - ap);
+    const next = new Float32Array(n);
+    for (let j = 0; j < n; j++) {
+      const e = o[j] + 5 * (o[n + j] - o[j]);
+      next[j] = cp * ((x[j] - sa * e) / ca) + sp * e;
+    }
+    x = next;
+  }
+  return (performance.now() - t0) / runMs;
+}
