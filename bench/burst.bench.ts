@@ -208,7 +208,7 @@ const { values } = parseArgs({
     'listeners-apart': { type: 'boolean', default: false },
     'listener-child': { type: 'string' },
     'pollers-apart': { type: 'boolean', default: false },
-    'poller-child': { type: 'string' },
+    'poller-child': { type: 'boolean', default: false },
   },
 });
 const JOBS = Number(values.jobs);
@@ -365,16 +365,32 @@ function queuePoller(url: string) {
   };
 }
 type Poller = {
+  /** point the pollers at a server */
+  target(url: string): Promise<void>;
   idle(): Promise<number[]>;
   start(pollers: number): void;
   stop(): Promise<{ samples: Array<[number, number]>; delay: [number, number, number] }>;
   close(): void;
 };
 
+/** The pollers in this process (the default), retargeted by making new ones. */
+function pollerHere(): Poller {
+  let p = queuePoller('');
+  return {
+    target: async (url) => {
+      p = queuePoller(url);
+    },
+    idle: () => p.idle(),
+    start: (n) => p.start(n),
+    stop: () => p.stop(),
+    close() {},
+  };
+}
+
 /** With --pollers-apart the GET /queue pollers live in a child process: what they time is then not
  *  delayed by this process's POSTers and listeners (all still share the cores with the server). */
-async function pollerApart(url: string): Promise<Poller> {
-  const child = fork(new URL(import.meta.url).pathname, ['--poller-child', url], { execArgv: ['--import', 'tsx'] });
+async function pollerApart(): Promise<Poller> {
+  const child = fork(new URL(import.meta.url).pathname, ['--poller-child'], { execArgv: ['--import', 'tsx'] });
   await new Promise<void>((r) => child.once('message', () => r()));
   const ask = <T>(cmd: string): Promise<T> =>
     new Promise<T>((r) => {
@@ -382,6 +398,7 @@ async function pollerApart(url: string): Promise<Poller> {
       child.send(cmd);
     });
   return {
+    target: (url) => ask(`url ${url}`),
     idle: () => ask<number[]>('idle'),
     start: (n) => child.send(`start ${n}`),
     stop: () => ask('stop'),
@@ -389,10 +406,13 @@ async function pollerApart(url: string): Promise<Poller> {
   };
 }
 
-async function pollerChild(url: string): Promise<void> {
-  const p = queuePoller(url);
+async function pollerChild(): Promise<void> {
+  let p = queuePoller('');
   process.on('message', async (m: string) => {
-    if (m === 'idle') process.send!(await p.idle());
+    if (m.startsWith('url ')) {
+      p = queuePoller(m.slice(4));
+      process.send!('ok');
+    } else if (m === 'idle') process.send!(await p.idle());
     else if (m.startsWith('start ')) p.start(Number(m.slice(6)));
     else if (m === 'stop') process.send!(await p.stop());
   });
@@ -400,12 +420,12 @@ async function pollerChild(url: string): Promise<void> {
   process.send!('ready');
 }
 
-async function main(): Promise<void> {
-  console.log(
-    `machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.version}; load average ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')} at start (other work shares these cores: compare the ratios)`,
-  );
+/**
+ * One server: started, its idle latencies, then `bursts` bursts, each after the last drained; stopped.
+ * `quiet`: nothing printed (the warm-up of this process and the poller child, see main).
+ */
+async function measureServer(poller: Poller, bursts: number, quiet: boolean): Promise<void> {
+  const log = quiet ? () => undefined : console.log;
   const dataDir = mkdtempSync(join(tmpdir(), 'pg-burst-'));
   const prof = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
   const probe = join(dataDir, 'stalls.json');
@@ -436,7 +456,7 @@ async function main(): Promise<void> {
   };
 
   const apart = values['pollers-apart'];
-  const poller: Poller = apart ? await pollerApart(url) : { ...queuePoller(url), close() {} };
+  await poller.target(url);
   // Idle: one request at a time.
   const idleQueue = await poller.idle();
   const idlePost: number[] = [];
@@ -476,64 +496,79 @@ async function main(): Promise<void> {
     // GET /queue answered after the last POST, while the queued jobs run and their events fan out
     const drainQueue = polled.samples.filter(([at]) => at >= sendEnd).map(([, d]) => d);
 
-    console.log(
+    log(
       `\n${label}: ${JOBS} prompts from ${CLIENTS} clients, ${LISTENERS} websocket listeners (subscribed to all), 4 GET /queue pollers`,
     );
     const after = await listeners.frames();
     const got = { frames: after.frames - before.frames, statuses: after.statuses - before.statuses };
-    console.log(
+    log(
       `  sent in ${sendS.toFixed(2)} s, all finished after ${drainS.toFixed(2)} s, ${got.frames} ws frames received (${got.statuses} of them status)${values['listeners-apart'] ? ' (listeners in a child process)' : ''}`,
     );
-    console.log(
+    log(
       `  server process CPU (not the worker process's): send phase ${sendCpu.toFixed(2)} s, send + drain ${serverCpu.toFixed(2)} s = ${((serverCpu / JOBS) * 1000).toFixed(1)} ms per prompt (with ${burstQueue.length + drainQueue.length} GET /queue answered); its worker process ${workerCpu.toFixed(2)} s`,
     );
-    console.log(
+    log(
       `  the bench client's own event-loop delay while sending: p50 ${ms(loopDelay.percentile(50) / 1e6)} p99 ${ms(loopDelay.percentile(99) / 1e6)} max ${ms(loopDelay.max / 1e6)}`,
     );
     if (apart) {
       const [d50, d99, dmax] = polled.delay;
-      console.log(
+      log(
         `  GET /queue pollers in a child process (--pollers-apart); its event-loop delay (send + drain): p50 ${ms(d50)} p99 ${ms(d99)} max ${ms(dmax)}`,
       );
     }
     const row = (name: string, idle: number[], burst: number[], goal: number) => {
       const i99 = pct(idle, 99);
       const b99 = pct(burst, 99);
-      console.log(
+      log(
         `  ${name.padEnd(13)} idle p50 ${ms(pct(idle, 50))} p99 ${ms(i99)} | burst p50 ${ms(pct(burst, 50))} p99 ${ms(b99)} (n=${burst.length}) | p99 ratio ${(b99 / i99).toFixed(1)}× | goal p99 ≤ ${goal} ms: ${b99 <= goal ? 'met' : 'NOT met'}`,
       );
     };
     row('GET /queue', idleQueue, burstQueue, 50);
     row('POST /prompt', idlePost, burstPost, 200);
     row('GET /queue *', idleQueue, drainQueue, 50);
-    console.log('  (* after the last POST, while the queued jobs run and their events go to every listener)');
+    log('  (* after the last POST, while the queued jobs run and their events go to every listener)');
     return [sendStart, sendEnd, polled.samples];
   };
   // Bursts: the first after start, then the same again on the warm server (see the header).
   const rows: Array<{ label: string; stalls: [number, number, Array<[number, number]>] }> = [];
-  for (let b = 0; b < BURSTS; b++) {
+  for (let b = 0; b < bursts; b++) {
     const label = b === 0 ? 'first burst after start' : `burst ${b + 1} (warm server)`;
     rows.push({ label, stalls: await burst(label) });
   }
-  console.log(
+  log(
     `load average at end ${loadavg()
       .map((x) => x.toFixed(2))
       .join(' ')}`,
   );
 
-  poller.close();
   listeners.close();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  if (values.stalls)
+  if (values.stalls && !quiet)
     for (const { label, stalls } of rows) {
-      console.log(`${label}:`);
+      log(`${label}:`);
       reportStalls(probe, ...stalls);
     }
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-if (values['poller-child']) await pollerChild(values['poller-child']);
+/** The bench's own code (this process's senders and listeners, the poller child) is compiled and warmed
+ *  on a throwaway server first, so that the measured server's first burst is the server's first burst,
+ *  not the bench's (3 Dec: at load 3–4 the first burst's GET /queue p99 was 74–128 ms with a cold bench,
+ *  30–68 ms with a warm one, against a new server each time). */
+async function main(): Promise<void> {
+  console.log(
+    `machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.version}; load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')} at start (other work shares these cores: compare the ratios)`,
+  );
+  const poller = values['pollers-apart'] ? await pollerApart() : pollerHere();
+  await measureServer(poller, 1, true);
+  await measureServer(poller, BURSTS, false);
+  poller.close();
+}
+
+if (values['poller-child']) await pollerChild();
 else if (values['listener-child']) {
   const [wsUrl, n] = values['listener-child'].split(' ');
   const l = await openListeners(wsUrl!, Number(n));
