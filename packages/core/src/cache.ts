@@ -8,6 +8,7 @@ import { type InputSpec, sizeOf, type UiOutput } from './api.js';
 import { inputNames } from './graph.js';
 import { widgetValue } from './inputs.js';
 import type { Plan, PlanNode } from './planning.js';
+import type { RegisteredNodeType } from './registry.js';
 import { isLink } from './schema.js';
 
 const MAX_WALK = 100_000;
@@ -204,9 +205,34 @@ export function stableStringify(v: unknown): string {
   return s + '}';
 }
 
-/** Per definition: its input names, sorted, each with its `\0name=` part of a signature and its
- *  slot (position among the inputs, see inputSlot); built once: signatures are built per node per run. */
-const signedInputs = new WeakMap<object, Array<[name: string, part: string, slot: number]>>();
+/** What signing needs of a registered type, built once per type (signatures are built per node per
+ *  run, and each string built here would otherwise be built again for every node): the signature's
+ *  opening per mode, and the input names, sorted, each with its `\0name=` part, that part followed by
+ *  `@` (a link) and its slot (position among the inputs, see inputSlot). */
+interface Signing {
+  version: number;
+  normal: string;
+  bypass: string;
+  inputs: Array<{ name: string; part: string; linkPart: string; slot: number }>;
+}
+const signings = new WeakMap<RegisteredNodeType, Signing>();
+
+function signingOf(t: RegisteredNodeType): Signing {
+  const known = signings.get(t);
+  if (known && known.version === t.def.version) return known;
+  const slots = inputNames(t.def.inputs);
+  const head = `${t.qualifiedName}\u0000${t.def.version}\u0000`;
+  const s: Signing = {
+    version: t.def.version,
+    normal: `${head}normal`,
+    bypass: `${head}bypass`,
+    inputs: [...slots]
+      .sort()
+      .map((name) => ({ name, part: `\u0000${name}=`, linkPart: `\u0000${name}=@`, slot: slots.indexOf(name) })),
+  };
+  signings.set(t, s);
+  return s;
+}
 
 /** A literal as the node will receive it (a seed 5 and "5" are one seed), or as written when the
  *  input-spec table refuses it (the run then fails on it). */
@@ -221,24 +247,24 @@ function canonicalLiteral(spec: InputSpec, v: unknown): unknown {
 /** The ancestry signature: hash of (qualified type, version, mode, input literals, upstream signatures).
  *  A not-idempotent node's signature is unique to the run (`runId`). Sources must be signed first. */
 export function signature(p: PlanNode, plan: Plan, runId: string): string {
-  let s = `${p.t.qualifiedName}\u0000${p.t.def.version}\u0000${p.mode}`;
+  const sg = signingOf(p.t);
+  let s = p.mode === 'normal' ? sg.normal : sg.bypass;
   if (p.t.def.notIdempotent && p.mode === 'normal') s += `\u0000run:${runId}`;
   const specs = p.t.def.inputs as Record<string, InputSpec>;
-  let names = signedInputs.get(specs);
-  if (!names) {
-    const slots = inputNames(specs);
-    names = [...slots].sort().map((name) => [name, `\u0000${name}=`, slots.indexOf(name)]);
-    signedInputs.set(specs, names);
-  }
-  for (const [name, part, slot] of names) {
-    const v = p.inputs[name];
+  const { inputs } = p;
+  for (let i = 0; i < sg.inputs.length; i++) {
+    const { name, part, linkPart, slot } = sg.inputs[i];
+    const v = inputs[name];
     if (isLink(v)) {
       const k = plan.sourceOf(p.index, slot);
       if (k === -1) s += `${part}muted`;
-      else s += `${part}@${plan.planned[k].sig}:${v.output}`;
+      else s = s + linkPart + plan.planned[k].sig + ':' + v.output;
     } else {
       const spec = specs[name];
-      s += part + stableStringify(canonicalLiteral(spec, v === undefined && spec.kind !== 'socket' ? spec.default : v));
+      s =
+        s +
+        part +
+        stableStringify(canonicalLiteral(spec, v === undefined && spec.kind !== 'socket' ? spec.default : v));
     }
   }
   return hash('sha1', s, 'base64');

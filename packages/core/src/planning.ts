@@ -97,16 +97,40 @@ export function defaultTargets(doc: WorkflowDocument, registry: Registry, output
   });
 }
 
-/** The depth-first stack of planRun: per entry, its graph index, its inputs (migrated or as written)
- *  and its links `links[pos .. end)` (the graph's own lists, or planRun's copies for migrated nodes). */
-interface Stack {
-  node: number[];
-  inputs: Array<Record<string, unknown>>;
-  start: number[];
-  pos: number[];
-  end: number[];
-  /** whether the entry's links are in the migrated lists */
-  mig: boolean[];
+/** Fields of a frame of planRun's depth-first stack, FRAME int32s each. */
+const NODE = 0; // graph index
+const POS = 1; // next link to follow
+const END = 2; // end of its links
+const START = 3; // start of its links
+const MIG = 4; // 1 when its links are in the migrated lists
+const FRAME = 5;
+
+/**
+ * The depth-first stack of planRun: per entry, its graph index and its links `links[start .. end)`
+ * (the graph's own lists, or planRun's copies for migrated nodes), in one Int32Array (a chain of
+ * 10k nodes is 10k deep: plain arrays per field grew by copying on every run). A migrated node's
+ * inputs are kept by graph index; the others' are the document's.
+ */
+class Stack {
+  data = new Int32Array(FRAME * 64);
+  /** entries on the stack */
+  depth = 0;
+  readonly migratedInputs = new Map<number, Record<string, unknown>>();
+
+  push(node: number, start: number, end: number, mig: boolean): void {
+    if ((this.depth + 1) * FRAME > this.data.length) {
+      const d = new Int32Array(this.data.length * 2);
+      d.set(this.data);
+      this.data = d;
+    }
+    const f = this.depth++ * FRAME;
+    const { data } = this;
+    data[f + NODE] = node;
+    data[f + POS] = start;
+    data[f + END] = end;
+    data[f + START] = start;
+    data[f + MIG] = mig ? 1 : 0;
+  }
 }
 
 /** Lists of links of migrated nodes (their inputs may link elsewhere than the document says). */
@@ -123,27 +147,35 @@ function visit(g: ResolvedGraph, registry: Registry, at: number, stack: Stack, m
     const r = registry.resolve(n.type);
     throw new PlanningError(r.ok ? `unknown node type "${n.type}"` : r.message, g.ids[at], n.type);
   }
-  stack.node.push(at);
   if (n.version === t.def.version) {
-    stack.inputs.push(n.inputs);
-    stack.start.push(g.srcFrom[at]);
-    stack.pos.push(g.srcFrom[at]);
-    stack.end.push(g.srcFrom[at + 1]);
-    stack.mig.push(false);
+    stack.push(at, g.srcFrom[at], g.srcFrom[at + 1], false);
     return;
   }
   const m = registry.migrateNode(n);
-  if (!m.ok) {
-    stack.node.pop();
-    throw new PlanningError(m.message, g.ids[at], n.type);
-  }
+  if (!m.ok) throw new PlanningError(m.message, g.ids[at], n.type);
   const from = mig.src.length;
   appendLinks(g, t, m.inputs, mig.src, mig.slot);
-  stack.inputs.push(m.inputs);
-  stack.start.push(from);
-  stack.pos.push(from);
-  stack.end.push(mig.src.length);
-  stack.mig.push(true);
+  stack.migratedInputs.set(at, m.inputs);
+  stack.push(at, from, mig.src.length, true);
+}
+
+/** Pops the top entry of the stack: node g is planned (its sources are). */
+function planTop(plan: Plan, stack: Stack, mig: Migrated, sources: IntList, slots: IntList): void {
+  const { graph, at, planned, sourcesFrom } = plan;
+  const f = --stack.depth * FRAME;
+  const { data } = stack;
+  const g = data[f + NODE];
+  const fromMig = data[f + MIG] === 1;
+  const index = planned.length;
+  at[g] = index;
+  const mode = graph.modes[g] === BYPASS ? 'bypass' : 'normal';
+  const inputs = fromMig ? stack.migratedInputs.get(g)! : graph.nodes[g].inputs;
+  planned.push(new PlanNode(graph.ids[g], graph.types[g]!, mode, inputs, index, plan));
+  for (let j = data[f + START]; j < data[f + END]; j++) {
+    sources.push(at[fromMig ? mig.src.data[j] : graph.src[j]]);
+    slots.push(fromMig ? mig.slot.data[j] : graph.srcSlot[j]);
+  }
+  sourcesFrom[index + 1] = sources.length;
 }
 
 /** The plan of `targets` (iterative depth-first, so deep graphs do not overflow the stack); throws a
@@ -156,11 +188,10 @@ export function planRun(
   graph: ResolvedGraph = resolveGraph(doc, registry),
 ): Plan {
   const plan = new Plan(graph);
-  const { at, planned, sourcesFrom } = plan;
   const sources = new IntList(graph.srcFrom[graph.ids.length]);
   const slots = new IntList(graph.srcFrom[graph.ids.length]);
   const state = new Uint8Array(graph.ids.length); // 0 unseen, 1 on the stack, 2 planned
-  const stack: Stack = { node: [], inputs: [], start: [], pos: [], end: [], mig: [] };
+  const stack = new Stack();
   const mig: Migrated = { src: new IntList(0), slot: new IntList(0) };
   for (const root of targets) {
     const r = graph.indexOf.get(root);
@@ -168,13 +199,12 @@ export function planRun(
     if (state[r] !== 0) continue;
     visit(graph, registry, r, stack, mig);
     state[r] = 1;
-    while (stack.node.length > 0) {
-      const top = stack.node.length - 1;
-      const k = stack.pos[top];
-      const fromMig = stack.mig[top];
-      if (k < stack.end[top]) {
-        stack.pos[top] = k + 1;
-        const d = fromMig ? mig.src.data[k] : graph.src[k];
+    while (stack.depth > 0) {
+      const f = (stack.depth - 1) * FRAME;
+      const k = stack.data[f + POS];
+      if (k < stack.data[f + END]) {
+        stack.data[f + POS] = k + 1;
+        const d = stack.data[f + MIG] === 1 ? mig.src.data[k] : graph.src[k];
         if (state[d] === 1)
           throw new PlanningError(`dependency cycle through node ${graph.ids[d]}`, graph.ids[d], graph.nodes[d].type);
         if (state[d] === 0) {
@@ -183,22 +213,8 @@ export function planRun(
         }
         continue;
       }
-      const g = stack.node.pop()!;
-      const inputs = stack.inputs.pop()!;
-      const from = stack.start.pop()!;
-      stack.pos.pop();
-      const end = stack.end.pop()!;
-      stack.mig.pop();
-      state[g] = 2;
-      const index = planned.length;
-      at[g] = index;
-      const mode = graph.modes[g] === BYPASS ? 'bypass' : 'normal';
-      planned.push(new PlanNode(graph.ids[g], graph.types[g]!, mode, inputs, index, plan));
-      for (let j = from; j < end; j++) {
-        sources.push(at[fromMig ? mig.src.data[j] : graph.src[j]]);
-        slots.push(fromMig ? mig.slot.data[j] : graph.srcSlot[j]);
-      }
-      sourcesFrom[index + 1] = sources.length;
+      state[stack.data[f + NODE]] = 2;
+      planTop(plan, stack, mig, sources, slots);
     }
   }
   plan.sources = sources.data;

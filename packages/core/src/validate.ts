@@ -359,6 +359,8 @@ interface Pass {
   /** each node's type and link sources, by index (handed on to planning) */
   graph: ResolvedGraph;
   nodeErrors: Record<string, NodeErrors>;
+  /** a node check that passed and that nothing keeps, for the next node (checkNode) */
+  spare?: NodeCheck;
   add(id: string, err: Omit<NodeValidationError, 'details'> & { details?: string }): void;
 }
 
@@ -497,21 +499,33 @@ function ancestry(roots: string[], sourcesOf: SourcesOf): Set<string> {
 }
 
 /** One node's input checks in progress: the input being checked, whether any failed, its literals.
- *  (A class, not a closure per input: validation runs per node per run.) */
+ *  (A class, not a closure per input: validation runs per node per run. One that passed and that
+ *  nothing keeps is reused for the next node: see Pass.spare.) */
 class NodeCheck {
   failed = false;
   /** the input being checked (errors are reported on it) */
   name = '';
-  /** the literal inputs as written */
-  readonly literals: Record<string, unknown> = {};
-  constructor(
-    readonly pass: Pass,
-    readonly id: string,
-    /** the node's index in the resolved graph */
-    readonly at: number,
-    readonly t: RegisteredNodeType,
-    readonly inputs: Record<string, unknown>,
-  ) {}
+  /** the literal inputs as written; kept only for a type with a validate or infer hook (what reads
+   *  them), else null */
+  literals: Record<string, unknown> | null = null;
+  id = '';
+  /** the node's index in the resolved graph */
+  at = -1;
+  t!: RegisteredNodeType;
+  inputs!: Record<string, unknown>;
+  constructor(readonly pass: Pass) {}
+
+  /** Starts the checks of node `at` (of type `t`, these inputs). */
+  begin(id: string, at: number, t: RegisteredNodeType, inputs: Record<string, unknown>): this {
+    this.failed = false;
+    this.name = '';
+    this.literals = typeof t.def.validate === 'function' || typeof t.def.infer === 'function' ? {} : null;
+    this.id = id;
+    this.at = at;
+    this.t = t;
+    this.inputs = inputs;
+    return this;
+  }
 
   fail(type: ValidationErrorType, message: string, details: string, extra: Record<string, unknown> = {}): void {
     this.failed = true;
@@ -656,7 +670,7 @@ function checkInput(c: NodeCheck, name: string, spec: InputSpec): Promise<void> 
       { received_value: value },
     );
   } else {
-    c.literals[name] = value;
+    if (c.literals) c.literals[name] = value;
     return checkLiteral(name, spec, value, c);
   }
   return undefined;
@@ -686,7 +700,8 @@ function checkNode(pass: Pass, at: number): NodeCheck | null | Promise<NodeCheck
     }
     inputs = mig.inputs;
   }
-  const c = new NodeCheck(pass, id, at, t, inputs);
+  const c = (pass.spare ?? new NodeCheck(pass)).begin(id, at, t, inputs);
+  pass.spare = undefined;
   const entries = entriesOf(t.def.inputs as Record<string, InputSpec>);
   for (let i = 0; i < entries.length; i++) {
     const pending = checkInput(c, entries[i][0], entries[i][1]);
@@ -715,7 +730,7 @@ async function checkRestAsync(
 function concludeNode(c: NodeCheck, t: RegisteredNodeType): NodeCheck | null | Promise<NodeCheck | null> {
   if (c.failed) return null;
   if (c.pass.graph.modes[c.at] !== BYPASS && typeof t.def.validate === 'function') {
-    return customValidate(c.pass, c.id, t, c.literals).then(() => c);
+    return customValidate(c.pass, c.id, t, c.literals!).then(() => c);
   }
   return c;
 }
@@ -724,7 +739,7 @@ function concludeNode(c: NodeCheck, t: RegisteredNodeType): NodeCheck | null | P
 function literalsWithDefaults(c: NodeCheck, t: RegisteredNodeType): Record<string, unknown> {
   const withDefaults: Record<string, unknown> = {};
   for (const [name, spec] of entriesOf(t.def.inputs as Record<string, InputSpec>)) {
-    if (name in c.literals) withDefaults[name] = c.literals[name];
+    if (c.literals && name in c.literals) withDefaults[name] = c.literals[name];
     else if (spec.kind !== 'socket' && spec.default !== undefined) withDefaults[name] = spec.default;
   }
   return withDefaults;
@@ -837,10 +852,13 @@ async function validateParsed(
   }
   // Only nodes that infer facts keep their checked inputs (the rest would be garbage held to the end).
   const passed = new Map<string, NodeCheck>();
-  for (const at of scope ? checked.map((id) => pass.graph.indexOf.get(id)!) : activeAt) {
-    let ok = checkNode(pass, at);
+  const checkAt = scope ? checked.map((id) => pass.graph.indexOf.get(id)!) : activeAt;
+  // (an indexed loop: a for…of here, in an async function, allocated an iterator result per node)
+  for (let i = 0; i < checkAt.length; i++) {
+    let ok = checkNode(pass, checkAt[i]);
     if (ok instanceof Promise) ok = await ok;
     if (ok && typeof ok.t.def.infer === 'function') passed.set(ok.id, ok);
+    else if (ok) pass.spare = ok; // nothing keeps it: the next node's check
   }
   // (passed holds only nodes that infer: without one, the walk would find nothing to ask)
   if (passed.size > 0) inferFacts(pass, acyclic ?? topoOrder(checked, sourcesOf, inCycle), passed);

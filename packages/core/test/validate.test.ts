@@ -524,4 +524,78 @@ describe('validateWorkflow', () => {
       { numRuns: 300 },
     );
   });
+  it('hands each node its own literals: validate hooks as written, infer hooks with defaults (property, seeded)', async () => {
+    // Validation reuses one node check for the next node when nothing keeps it, and keeps literals
+    // only for types with a hook: a hooked node must never see another node's literals.
+    const seen = { validate: new Map<string, unknown>(), infer: new Map<string, unknown>() };
+    const inputs = {
+      id: { kind: 'string' },
+      x: { kind: 'int', default: 7, optional: true },
+      y: { kind: 'string', optional: true },
+    } as const;
+    const hooked = (type: string, hooks: 'validate' | 'infer' | 'both') => ({
+      type,
+      version: 1,
+      category: 'x',
+      outputNode: true,
+      inputs,
+      outputs: [],
+      ...(hooks !== 'infer'
+        ? {
+            validate: (lit: Record<string, unknown>) => {
+              seen.validate.set(String(lit.id), { ...lit });
+              return [];
+            },
+          }
+        : {}),
+      ...(hooks !== 'validate'
+        ? {
+            infer: (lit: Record<string, unknown>) => {
+              seen.infer.set(String(lit.id), { ...lit });
+              return undefined;
+            },
+          }
+        : {}),
+      execute: () => ({}),
+    });
+    const r2 = new Registry();
+    r2.register({
+      name: 'x',
+      version: '1',
+      nodes: [
+        { type: 'Plain', version: 1, category: 'x', outputNode: true, inputs, outputs: [], execute: () => ({}) },
+        hooked('V', 'validate'),
+        hooked('I', 'infer'),
+        hooked('VI', 'both'),
+      ],
+    });
+    const node = fc.record(
+      {
+        type: fc.constantFrom('x.Plain', 'x.V', 'x.I', 'x.VI'),
+        x: fc.integer({ min: -5, max: 5 }),
+        y: fc.string({ maxLength: 3 }),
+      },
+      { requiredKeys: ['type'] },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(node, { minLength: 1, maxLength: 12 }), async (list) => {
+        seen.validate.clear();
+        seen.infer.clear();
+        const nodes: Record<string, unknown> = {};
+        list.forEach(({ type, ...lit }, i) => {
+          nodes[`n${i}`] = { type, inputs: { id: `n${i}`, ...lit } };
+        });
+        const r = await validateWorkflow(doc(nodes), r2, host);
+        expect(r.ok).toBe(true);
+        list.forEach(({ type, ...lit }, i) => {
+          const id = `n${i}`;
+          const written = { id, ...lit };
+          const withDefaults = { x: 7, ...written };
+          expect(seen.validate.get(id)).toEqual(type === 'x.V' || type === 'x.VI' ? written : undefined);
+          expect(seen.infer.get(id)).toEqual(type === 'x.I' || type === 'x.VI' ? withDefaults : undefined);
+        });
+      }),
+      { seed: 4242, numRuns: 200 },
+    );
+  });
 });
