@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { HostInfo, Logger, PluginDefinition, Registry, WorkflowDocument } from '@priorgraph/core';
 import type { JobEngine, JobRunner } from './runner.js';
 import type { JobStore } from './store.js';
+import type { TurnShare } from './turns.js';
 import type { ClusterSync } from './worker/cluster.js';
 import type { WsHub } from './ws.js';
 
@@ -108,10 +109,16 @@ export interface ServerContext {
   };
   queueRemaining: number;
   refreshQueue(): Promise<void>;
+  /** Shares the event loop's turns between queued prompts and the requests behind them (./turns.ts). */
+  turns: TurnShare;
   startedAt: number;
   /** With a queue: the other servers on the same Redis (one queue, one history). */
   cluster?: ClusterSync;
 }
+
+/** Time a turn of the event loop may spend on queuing prompts before the next ones wait for a later
+ *  turn (./turns.ts): a few prompts of the test plugin's size on the 2-core development machine. */
+export const PROMPT_TURN_BUDGET_MS = 5;
 
 export function newPromptId(): string {
   return randomUUID();

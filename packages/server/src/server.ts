@@ -15,12 +15,13 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Executor, type HostInfo, type Logger, loadPlugins, Registry } from '@priorgraph/core';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { DEFAULT_HISTORY_MAX, type ServerContext, type ServerOptions } from './context.js';
+import { DEFAULT_HISTORY_MAX, PROMPT_TURN_BUDGET_MS, type ServerContext, type ServerOptions } from './context.js';
 import { installRoutes, queueFastPath, queueItem } from './routes/index.js';
 import { inlineEngine, type JobEngine, type JobFinishedEvent, JobRunner } from './runner.js';
 import { apiError } from './schemas.js';
 import { FINISHED_STATUSES, type JobStore, SqliteJobStore, storageFailure } from './store.js';
 import { progressInterval } from './throttle.js';
+import { TurnShare } from './turns.js';
 import { BullmqEngine, redisConnection } from './worker/bullmq.js';
 import { ClusterSync } from './worker/cluster.js';
 import { ProcessEngine } from './worker/supervisor.js';
@@ -485,6 +486,7 @@ function assemble(options: ServerOptions): { ctx: ServerContext; inProcess: bool
     plugins: { loaded: [], failed: [] },
     queueRemaining: 0,
     refreshQueue,
+    turns: new TurnShare(PROMPT_TURN_BUDGET_MS),
     startedAt: Date.now(),
     cluster,
   } satisfies ServerContext);

@@ -28,6 +28,9 @@ export type Queued =
 /** Normalize, validate and enqueue; a refusal comes back with its HTTP status and body. */
 export async function queuePrompt(ctx: ServerContext, input: PromptInput): Promise<Queued> {
   const { registry, host, store } = ctx;
+  // in a burst, prompts beyond this turn's share wait for a later turn (what arrived meanwhile first)
+  const wait = ctx.turns.enter();
+  if (wait) await wait;
   const norm = normalizeWorkflow(input.prompt, registry);
   if (!norm.ok) return { ok: false, status: 400, body: apiError(norm.type, norm.message, { field: 'prompt' }) };
   const v = await validateWorkflow(norm.doc, registry, host, {
