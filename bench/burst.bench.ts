@@ -221,10 +221,12 @@
  *   warm server, connections kept open 31.1 / 30.4 / 24.3 / 22.5 ms. POST /prompt p99 88–182 ms in
  *   every burst. With new connections the slowest answers are again the burst's first 7–40 ms (--stalls,
  *   2 runs: the server's loop late 16–55 ms of their 68–99 ms, busy; the rest outside the server).
- *   Goals: POST /prompt p99 ≤ 200 ms ✓ (12 of 12 bursts); GET /queue p99 ≤ 50 ms ✓ on open
- *   connections (4 of 4; before the change, 19 of 21 second bursts on kept connections since 16:59, the
- *   other two 54.9 / 66.3 ms at load ≈ 5), ✓ in 3 of 4 first bursts, ✗ in 3 of 4 bursts whose 24
- *   clients all connect at the same moment on a warm server.
+ *   4 more runs (18:23–18:27, load 0.6–2.2): first burst 23.3 / 29.3 / 39.3 / 35.2 ms; new connections
+ *   21.4 / 29.7 / 109.1 / 104.3 ms; kept connections 17.7 / 25.1 / 20.2 / 37.1 ms; POST p99 ≤ 171.5 ms.
+ *   Goals over the 8 final runs: POST /prompt p99 ≤ 200 ms ✓ (24 of 24 bursts); GET /queue p99 ≤ 50 ms
+ *   ✓ on open connections (8 of 8; before the change, 19 of 21 second bursts on kept connections since
+ *   16:59, the other two 54.9 / 66.3 ms at load ≈ 5), ✓ in 7 of 8 first bursts, ✗ in 5 of 8 bursts whose
+ *   24 clients all connect at the same moment on a warm server.
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
