@@ -179,8 +179,9 @@ switch (job) {
     break;
   }
   case 'bench': {
-    // benchmarks that make gigabytes of models run only when named (`npm run bench realscale`)
-    const onlyWhenNamed = ['realscale.bench.ts'];
+    // run only when named: one makes gigabytes of models (`npm run bench realscale`), one compares this
+    // checkout with another and needs its path (`node --import tsx bench/executor-ab.bench.ts <checkout>`)
+    const onlyWhenNamed = ['realscale.bench.ts', 'executor-ab.bench.ts'];
     const benches = readdirSync(join(root, 'bench'))
       .filter((f) => f.endsWith('.bench.ts'))
       .filter((f) => (rest.length === 0 ? !onlyWhenNamed.includes(f) : rest.some((r) => f.includes(r))));
