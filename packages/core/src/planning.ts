@@ -107,29 +107,32 @@ const FRAME = 5;
 
 /**
  * The depth-first stack of planRun: per entry, its graph index and its links `links[start .. end)`
- * (the graph's own lists, or planRun's copies for migrated nodes), in one Int32Array (a chain of
- * 10k nodes is 10k deep: plain arrays per field grew by copying on every run). A migrated node's
- * inputs are kept by graph index; the others' are the document's.
+ * (the graph's own lists, or planRun's copies for migrated nodes), FRAME int32s each in one IntList (a
+ * chain of 10k nodes is 10k deep: plain arrays per field grew by copying on every run). A migrated
+ * node's inputs are kept by graph index; the others' are the document's.
  */
 class Stack {
-  data = new Int32Array(FRAME * 64);
-  /** entries on the stack */
-  depth = 0;
+  readonly frames = new IntList(FRAME * 64);
   readonly migratedInputs = new Map<number, Record<string, unknown>>();
 
+  /** entries on the stack */
+  get depth(): number {
+    return this.frames.length / FRAME;
+  }
+
   push(node: number, start: number, end: number, mig: boolean): void {
-    if ((this.depth + 1) * FRAME > this.data.length) {
-      const d = new Int32Array(this.data.length * 2);
-      d.set(this.data);
-      this.data = d;
-    }
-    const f = this.depth++ * FRAME;
-    const { data } = this;
-    data[f + NODE] = node;
-    data[f + POS] = start;
-    data[f + END] = end;
-    data[f + START] = start;
-    data[f + MIG] = mig ? 1 : 0;
+    const { frames } = this;
+    frames.push(node); // NODE
+    frames.push(start); // POS
+    frames.push(end); // END
+    frames.push(start); // START
+    frames.push(mig ? 1 : 0); // MIG
+  }
+
+  /** Removes the top entry; returns its offset in frames.data (valid until the next push). */
+  pop(): number {
+    this.frames.length -= FRAME;
+    return this.frames.length;
   }
 }
 
@@ -162,8 +165,8 @@ function visit(g: ResolvedGraph, registry: Registry, at: number, stack: Stack, m
 /** Pops the top entry of the stack: node g is planned (its sources are). */
 function planTop(plan: Plan, stack: Stack, mig: Migrated, sources: IntList, slots: IntList): void {
   const { graph, at, planned, sourcesFrom } = plan;
-  const f = --stack.depth * FRAME;
-  const { data } = stack;
+  const f = stack.pop();
+  const { data } = stack.frames;
   const g = data[f + NODE];
   const fromMig = data[f + MIG] === 1;
   const index = planned.length;
@@ -201,10 +204,11 @@ export function planRun(
     state[r] = 1;
     while (stack.depth > 0) {
       const f = (stack.depth - 1) * FRAME;
-      const k = stack.data[f + POS];
-      if (k < stack.data[f + END]) {
-        stack.data[f + POS] = k + 1;
-        const d = stack.data[f + MIG] === 1 ? mig.src.data[k] : graph.src[k];
+      const { data } = stack.frames;
+      const k = data[f + POS];
+      if (k < data[f + END]) {
+        data[f + POS] = k + 1;
+        const d = data[f + MIG] === 1 ? mig.src.data[k] : graph.src[k];
         if (state[d] === 1)
           throw new PlanningError(`dependency cycle through node ${graph.ids[d]}`, graph.ids[d], graph.nodes[d].type);
         if (state[d] === 0) {
@@ -213,7 +217,7 @@ export function planRun(
         }
         continue;
       }
-      state[stack.data[f + NODE]] = 2;
+      state[data[f + NODE]] = 2;
       planTop(plan, stack, mig, sources, slots);
     }
   }
