@@ -75,12 +75,60 @@ const PNG_SIGNATURE = Uint8Array.of(137, 80, 78, 71, 13, 10, 26, 10);
  *  75 µs (palette), 146 vs 213 µs (RGBA), the same sizes within 1 %. */
 const PREVIEW_DEFLATE = { level: 3, windowBits: 12, memLevel: 5 };
 
+/**
+ * Rows up to this many bytes are stored, not deflated. The final step's preview is made while the run's
+ * result waits (runtime/index.ts), on a thread idle for the whole run: there a call to node's deflate
+ * (its stream object, its C++ state, its buffers) took a median 0.24 ms for a 64×64 palette preview and
+ * the whole preview 0.41–0.50 ms (3 Dec 2026, 2-core AMD EPYC, 40 calls each 30 ms apart), ≈ 1.5 % of
+ * a 30-step run on the demo models. Stored, the same preview is ≈ 4 KB instead of ≈ 0.4 KB, and a 64×64
+ * RGBA one ≈ 16 KB: at most 10 previews a second per job (loop-events.ts), well within a websocket's
+ * means. Larger previews (latents over 64 px a side) are deflated.
+ */
+export const STORED_PREVIEW_BYTES = 20 * 1024;
+
+/** A zlib stream (RFC 1950) of stored deflate blocks (RFC 1951 §3.2.4): no compression, no state. */
+export function zlibStored(raw: Uint8Array): Uint8Array {
+  const blocks = Math.max(1, Math.ceil(raw.length / 65535));
+  const out = new Uint8Array(2 + raw.length + 5 * blocks + 4);
+  out[0] = 0x78; // deflate, 32 KB window
+  out[1] = 0x01; // check bits: (0x78 · 256 + 0x01) % 31 = 0, no dictionary, fastest
+  let o = 2;
+  for (let b = 0; b < blocks; b++) {
+    const start = b * 65535;
+    const len = Math.min(65535, raw.length - start);
+    out[o] = b === blocks - 1 ? 1 : 0; // BFINAL, BTYPE 00
+    out[o + 1] = len & 255;
+    out[o + 2] = len >>> 8;
+    out[o + 3] = ~len & 255;
+    out[o + 4] = (~len >>> 8) & 255;
+    out.set(raw.subarray(start, start + len), o + 5);
+    o += 5 + len;
+  }
+  // Adler-32, reduced every 5552 bytes (the most that cannot overflow 2^32 before the modulo)
+  let a = 1;
+  let s2 = 0;
+  for (let i = 0; i < raw.length; ) {
+    const end = Math.min(raw.length, i + 5552);
+    for (; i < end; i++) {
+      a += raw[i];
+      s2 += a;
+    }
+    a %= 65521;
+    s2 %= 65521;
+  }
+  out[o] = s2 >>> 8;
+  out[o + 1] = s2 & 255;
+  out[o + 2] = a >>> 8;
+  out[o + 3] = a & 255;
+  return out;
+}
+
 /** An 8-bit PNG of `pixels` (colour type 3: one palette index a pixel, with `palette` as RGB triples;
- *  6: RGBA), rows unfiltered, deflated by node's zlib. The previews' encoder: the last step's preview
- *  is made while the run's result waits (runtime/index.ts). On the 2-core development machine under
- *  load, the preview of a 32×32 latent (RGBA, 64×64) took a median 131 µs this way vs 342 µs through
- *  fast-png's JavaScript deflate (mean 0.69 vs 1.75 ms: its per-call setup feeds the GC); an 8×8
- *  latent's (palette) ≈ 75 µs either way. */
+ *  6: RGBA), rows unfiltered, deflated by node's zlib (stored up to STORED_PREVIEW_BYTES). The previews'
+ *  encoder: the last step's preview is made while the run's result waits (runtime/index.ts). On the
+ *  2-core development machine under load, the preview of a 32×32 latent (RGBA, 64×64) took a median
+ *  131 µs through zlib vs 342 µs through fast-png's JavaScript deflate (mean 0.69 vs 1.75 ms: its
+ *  per-call setup feeds the GC); an 8×8 latent's (palette) ≈ 75 µs either way. */
 function zlibPng(pixels: Uint8Array, width: number, height: number, palette: number[][] | null): Uint8Array {
   const row = width * (palette ? 1 : 4);
   const raw = new Uint8Array(height * (row + 1)); // each row: filter type 0 (none), then its bytes
@@ -90,13 +138,26 @@ function zlibPng(pixels: Uint8Array, width: number, height: number, palette: num
   v.setUint32(0, width);
   v.setUint32(4, height);
   ihdr.set([8, palette ? 3 : 6, 0, 0, 0], 8); // bit depth, colour type, deflate, adaptive filters, no interlace
-  return Buffer.concat([
-    PNG_SIGNATURE,
-    pngChunk('IHDR', ihdr),
-    ...(palette ? [pngChunk('PLTE', Uint8Array.from(palette.flat()))] : []),
-    pngChunk('IDAT', deflateSync(raw, PREVIEW_DEFLATE)),
-    pngChunk('IEND', new Uint8Array(0)),
-  ]);
+  const idat = raw.length <= STORED_PREVIEW_BYTES ? zlibStored(raw) : deflateSync(raw, PREVIEW_DEFLATE);
+  const plte = palette ? Uint8Array.from(palette.flat()) : null;
+  // one buffer, each chunk written in place (no per-chunk buffers to concatenate)
+  const out = new Uint8Array(8 + 25 + (plte ? 12 + plte.length : 0) + 12 + idat.length + 12);
+  out.set(PNG_SIGNATURE);
+  let o = putChunk(out, 8, 'IHDR', ihdr);
+  if (plte) o = putChunk(out, o, 'PLTE', plte);
+  o = putChunk(out, o, 'IDAT', idat);
+  putChunk(out, o, 'IEND', new Uint8Array(0));
+  return out;
+}
+
+/** Writes a PNG chunk at `o` of `out` (as pngChunk makes it); returns the offset after it. */
+function putChunk(out: Uint8Array, o: number, type: string, data: Uint8Array): number {
+  const v = new DataView(out.buffer, out.byteOffset);
+  v.setUint32(o, data.length);
+  for (let i = 0; i < 4; i++) out[o + 4 + i] = type.charCodeAt(i);
+  out.set(data, o + 8);
+  v.setUint32(o + 8 + data.length, crc32(out.subarray(o + 4, o + 8 + data.length)));
+  return o + 12 + data.length;
 }
 
 /** A step preview as PNG: the small latent-preview RGBA enlarged (nearest) to at least 64 px. Made on

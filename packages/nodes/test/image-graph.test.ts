@@ -3,10 +3,11 @@
  *  guiders (autoguidance, APG, class labels) as nodes. */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { decode } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodePng, previewPng } from '../src/image-utils.ts';
+import { encodePng, previewPng, STORED_PREVIEW_BYTES, zlibStored } from '../src/image-utils.ts';
 import { stopRuntime } from '../src/index.ts';
 import { compareGrid } from '../src/nodes/images.ts';
 import { doc, link, makeExecutor, makeHost, runDoc } from './helpers.ts';
@@ -48,6 +49,30 @@ function rgbaOf(png: ReturnType<typeof decode>): Uint8Array {
 }
 
 describe('step preview PNG', () => {
+  it("stores small previews' rows: a zlib stream node's inflate reads back byte for byte (seeded)", () => {
+    // lengths around the stored block's limit (65,535 bytes) and the threshold previews use
+    const len = fc.oneof(
+      fc.integer({ min: 0, max: 300 }),
+      fc.integer({ min: STORED_PREVIEW_BYTES - 2, max: STORED_PREVIEW_BYTES + 2 }),
+      fc.integer({ min: 65_530, max: 65_540 }),
+      fc.integer({ min: 131_065, max: 131_080 }),
+    );
+    fc.assert(
+      fc.property(len, fc.integer({ min: 0, max: 2 ** 31 - 1 }), (n, seed) => {
+        const raw = new Uint8Array(n);
+        let x = seed | 1;
+        for (let i = 0; i < n; i++) {
+          x ^= x << 13;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          raw[i] = x & 255;
+        }
+        expect(new Uint8Array(inflateSync(zlibStored(raw)))).toEqual(raw); // inflate checks the Adler-32 too
+      }),
+      { seed: 16, numRuns: 40 },
+    );
+  });
+
   it('is the strip enlarged by nearest neighbour to at least 64 px, pixel for pixel (seeded)', () => {
     // a strip: any size, its pixels from a few colours (a palette) or from all, opaque or not
     const strip = fc

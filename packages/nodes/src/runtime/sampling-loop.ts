@@ -24,119 +24,161 @@ export interface LoopHooks {
   stepDone(step: number, total: number, preview: Float32Array | null): void;
 }
 
-interface Branch {
-  d: DenoiserSpec;
-  /** the denoiser's index in its guider (names the branch's call group in a CallCache) */
-  i: number;
-}
-
 /** One call group's buffers for a whole run: the inputs that do not change from step to step (text,
  *  class and added conditioning) packed once, and the sample and timestep arrays refilled in place —
  *  a call reads its inputs before it returns (wrapped for this worker's session, copied into a
- *  channel for another's). */
-interface GroupBuffers {
+ *  channel for another's). The call's `inputs` list and its dims are made once too. */
+interface CallGroup {
+  channel: number;
+  /** positions in the branch list evaluated, in order; their denoisers */
+  at: number[];
+  ds: DenoiserSpec[];
   sample: Float32Array;
   ts: Float32Array;
-  fixed: HostTensor[];
+  /** the call as CallModels takes it (the same object every step) */
+  call: { channel: number; inputs: HostTensor[] };
 }
-/** Per-run cache of GroupBuffers, by channel and branch indices. */
-export type CallCache = Map<string, GroupBuffers>;
 
-/** Evaluate branches at (x, t): returns ε with respect to the reference schedule, one per branch. */
+/** The calls of one set of branches (denoiser indices), prepared once per run: the groups by channel
+ *  in order of first appearance. */
+interface BranchCalls {
+  /** the denoisers' indices in the guider, as the method asked for them */
+  idx: readonly number[];
+  groups: CallGroup[];
+  calls: Array<{ channel: number; inputs: HostTensor[] }>;
+  /** the timestep each branch's model is called at (refilled each step) */
+  modelT: number[];
+}
+
+/** A run's prepared calls: by set of branches (a method may skip some at some σ), the last one used
+ *  first — the per-step work is refilling two arrays, not regrouping the branches. */
+export interface CallCache {
+  dims: ReturnType<typeof latentDims>;
+  last: BranchCalls | null;
+  bySet: Map<string, BranchCalls>;
+}
+
+export function callCache(shape: SamplePlan['shape']): CallCache {
+  return { dims: latentDims(shape), last: null, bySet: new Map() };
+}
+
+function sameIndices(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function prepareCalls(denoisers: readonly DenoiserSpec[], idx: readonly number[], cache: CallCache): BranchCalls {
+  const { batch: B, perChannel: hw, inner } = cache.dims;
+  const groups: CallGroup[] = [];
+  idx.forEach((i, pos) => {
+    const d = denoisers[i];
+    let g = groups.find((x) => x.channel === d.channel);
+    if (!g) {
+      g = { channel: d.channel, at: [], ds: [], sample: new Float32Array(0), ts: new Float32Array(0), call: null! };
+      groups.push(g);
+    }
+    g.at.push(pos);
+    g.ds.push(d);
+  });
+  for (const g of groups) {
+    const d0 = g.ds[0];
+    const n = g.at.length * B;
+    g.sample = new Float32Array(n * d0.inChannels * hw);
+    g.ts = new Float32Array(n);
+    const inputs: HostTensor[] = [
+      { name: d0.sampleName, data: g.sample, dims: [n, d0.inChannels, ...inner] },
+      { name: d0.timestepName, data: g.ts, dims: [n] },
+      ...fixedInputs(g.ds, B),
+    ];
+    g.call = { channel: g.channel, inputs };
+  }
+  return { idx: [...idx], groups, calls: groups.map((g) => g.call), modelT: new Array(idx.length).fill(0) };
+}
+
+/** Evaluate the denoisers `idx` of a guider at (x, t): ε with respect to the reference schedule, one
+ *  per index, in order. */
 export async function evalBranches(
-  branches: Branch[],
+  denoisers: readonly DenoiserSpec[],
+  idx: readonly number[],
   x: Float32Array,
   t: number,
   refAlphaBar: number,
-  shape: SamplePlan['shape'],
   call: CallModels,
-  cache: CallCache = new Map(),
+  cache: CallCache,
 ): Promise<Vec[]> {
+  let bc = cache.last;
+  if (!bc || !sameIndices(bc.idx, idx)) {
+    const key = idx.join(',');
+    bc = cache.bySet.get(key) ?? prepareCalls(denoisers, idx, cache);
+    cache.bySet.set(key, bc);
+    cache.last = bc;
+  }
   // hw: values per channel of one batch item (T·h·w for a video latent): everything below is per item
-  const { batch: B, channels: C, perChannel: hw, inner } = latentDims(shape);
-  // group by channel, in order
-  const groups = new Map<number, number[]>();
-  branches.forEach((b, i) => {
-    const g = groups.get(b.d.channel) ?? [];
-    g.push(i);
-    groups.set(b.d.channel, g);
-  });
-  const modelT = branches.map((b) => (b.d.sameSchedule ? t : closestVarianceTimestep(b.d.alphasCumprod, refAlphaBar)));
-  const calls: Array<{ channel: number; inputs: HostTensor[] }> = [];
-  for (const [channel, idx] of groups) {
-    const d0 = branches[idx[0]].d;
-    const n = idx.length * B;
-    const inC = d0.inChannels;
-    const key = `${channel}:${idx.map((bi) => branches[bi].i).join(',')}`;
-    let buf = cache.get(key);
-    if (!buf) {
-      buf = { sample: new Float32Array(n * inC * hw), ts: new Float32Array(n), fixed: fixedInputs(branches, idx, B) };
-      cache.set(key, buf);
-    }
-    const { sample, ts } = buf;
-    idx.forEach((bi, k) => {
-      const d = branches[bi].d;
+  const { batch: B, channels: C, perChannel: hw, inner } = cache.dims;
+  const item = C * hw;
+  const { modelT, groups } = bc;
+  for (let p = 0; p < idx.length; p++) {
+    const d = denoisers[idx[p]];
+    modelT[p] = d.sameSchedule ? t : closestVarianceTimestep(d.alphasCumprod, refAlphaBar);
+  }
+  for (const g of groups) {
+    const inC = g.ds[0].inChannels;
+    for (let k = 0; k < g.at.length; k++) {
+      const d = g.ds[k];
       for (let b = 0; b < B; b++) {
-        const item = k * B + b;
-        sample.set(x.subarray(b * C * hw, (b + 1) * C * hw), item * inC * hw);
+        const to = (k * B + b) * inC * hw;
+        g.sample.set(B === 1 ? x : x.subarray(b * item, (b + 1) * item), to);
         if (inC > C && d.concat) {
           const extra = (inC - C) * hw;
-          sample.set(d.concat.subarray(b * extra, (b + 1) * extra), item * inC * hw + C * hw);
+          g.sample.set(d.concat.subarray(b * extra, (b + 1) * extra), to + item);
         }
-        ts[item] = modelT[bi];
+        g.ts[k * B + b] = modelT[g.at[k]];
       }
-    });
-    const inputs: HostTensor[] = [
-      { name: d0.sampleName, data: sample, dims: [n, inC, ...inner] },
-      { name: d0.timestepName, data: ts, dims: [n] },
-      ...buf.fixed,
-    ];
-    calls.push({ channel, inputs });
-  }
-  const outs = await call(calls);
-  const result: Vec[] = new Array(branches.length);
-  let ci = 0;
-  for (const [, idx] of groups) {
-    const out = outs[ci++][0];
-    const outC = out.dims[1];
-    const fits = out.dims.length === shape.length && inner.every((v, j) => out.dims[j + 2] === v);
-    if (out.dims[0] !== idx.length * B || !fits || (outC !== C && outC !== 2 * C)) {
-      throw new Error(
-        `${branches[idx[0]].d.label}: output shape [${out.dims}] does not fit latents [${idx.length * B},${C},${inner}]`,
-      );
     }
+  }
+  const outs = await call(bc.calls);
+  const result: Vec[] = new Array(idx.length);
+  for (let gi = 0; gi < groups.length; gi++) {
+    const g = groups[gi];
+    const out = outs[gi][0];
+    const od = out.dims;
+    const outC = od[1];
+    let fits = od.length === inner.length + 2 && od[0] === g.at.length * B && (outC === C || outC === 2 * C);
+    for (let j = 0; fits && j < inner.length; j++) fits = od[j + 2] === inner[j];
+    if (!fits)
+      throw new Error(`${g.ds[0].label}: output shape [${od}] does not fit latents [${g.at.length * B},${C},${inner}]`);
     const data = out.data as Float32Array;
-    idx.forEach((bi, k) => {
-      const d = branches[bi].d;
+    for (let k = 0; k < g.at.length; k++) {
       // learned sigma (2C channels): the first C are the prediction
       let pred: Float32Array;
-      if (outC === C) pred = data.subarray(k * B * C * hw, (k + 1) * B * C * hw);
+      if (outC === C) pred = data.subarray(k * B * item, (k + 1) * B * item);
       else {
-        pred = new Float32Array(B * C * hw);
+        pred = new Float32Array(B * item);
         for (let b = 0; b < B; b++) {
           const src = (k * B + b) * outC * hw;
-          pred.set(data.subarray(src, src + C * hw), b * C * hw);
+          pred.set(data.subarray(src, src + item), b * item);
         }
       }
-      result[bi] = toReferenceEpsilon(pred, x, d, modelT[bi], refAlphaBar);
-    });
+      const p = g.at[k];
+      result[p] = toReferenceEpsilon(pred, x, g.ds[k], modelT[p], refAlphaBar);
+    }
   }
   return result;
 }
 
-/** The inputs of the call for branches `idx` (one model, B items each) that are the same at every step. */
-function fixedInputs(branches: Branch[], idx: number[], B: number): HostTensor[] {
-  const d0 = branches[idx[0]].d;
-  const n = idx.length * B;
+/** The inputs of a call for denoisers `ds` (one model, B items each) that are the same at every step. */
+function fixedInputs(ds: readonly DenoiserSpec[], B: number): HostTensor[] {
+  const d0 = ds[0];
+  const n = ds.length * B;
   const inputs: HostTensor[] = [];
   if (d0.encoderHiddenStatesName) {
-    const dims = idx.map((bi) => branches[bi].d.ehsDims);
+    const dims = ds.map((d) => d.ehsDims);
     const seq = dims[0]![1];
     const dim = dims[0]![2];
     const per = seq * dim;
     const ehs = new Float32Array(n * per);
-    idx.forEach((bi, k) => {
-      const d = branches[bi].d;
+    ds.forEach((d, k) => {
       if (!d.ehs || !d.ehsDims)
         throw new Error(`${d.label}: the model needs encoder_hidden_states (a text conditioning)`);
       if (d.ehsDims[1] !== seq || d.ehsDims[2] !== dim)
@@ -150,8 +192,7 @@ function fixedInputs(branches: Branch[], idx: number[], B: number): HostTensor[]
   }
   if (d0.classLabelsName) {
     const cl = new Float32Array(n);
-    idx.forEach((bi, k) => {
-      const d = branches[bi].d;
+    ds.forEach((d, k) => {
       if (d.classLabel === null) throw new Error(`${d.label}: the model needs class_labels (a class conditioning)`);
       for (let b = 0; b < B; b++) cl[k * B + b] = d.classLabel;
     });
@@ -160,10 +201,10 @@ function fixedInputs(branches: Branch[], idx: number[], B: number): HostTensor[]
   for (const { name, dims } of d0.extra ?? []) {
     const per = dims.slice(1).reduce((a, b) => a * b, 1);
     const data = new Float32Array(n * per);
-    idx.forEach((bi, k) => {
-      const e = branches[bi].d.extra?.find((x) => x.name === name);
+    ds.forEach((d, k) => {
+      const e = d.extra?.find((x) => x.name === name);
       if (!e || e.dims.length !== dims.length || e.dims.slice(1).some((v, j) => v !== dims[j + 1]))
-        throw new Error(`${branches[bi].d.label}: conditionings of one batch differ in input "${name}"`);
+        throw new Error(`${d.label}: conditionings of one batch differ in input "${name}"`);
       for (let b = 0; b < B; b++) {
         const src = e.dims[0] === 1 ? 0 : b;
         data.set(e.data.subarray(src * per, (src + 1) * per), (k * B + b) * per);
@@ -203,20 +244,12 @@ export async function guide(
   sigma: number,
   shape: SamplePlan['shape'],
   call: CallModels,
-  cache?: CallCache,
+  cache: CallCache = callCache(shape),
 ): Promise<Vec> {
   const m = guidanceMethod(g.method);
   const alphaBar = bridgeAlphaBar(sigma);
   const idx = m.branches ? m.branches(g.params, sigma) : g.denoisers.map((_, i) => i);
-  const eps = await evalBranches(
-    idx.map((i) => ({ d: g.denoisers[i], i })),
-    x,
-    t,
-    alphaBar,
-    shape,
-    call,
-    cache,
-  );
+  const eps = await evalBranches(g.denoisers, idx, x, t, alphaBar, call, cache);
   const predictionType = g.denoisers[0].predictionType;
   return m.combine(eps, g.params, { x, alphaBar, sigma, batch: shape[0], predictionType });
 }
@@ -240,7 +273,7 @@ export async function runLoop(plan: SamplePlan, call: CallModels, hooks: LoopHoo
     if (sched.initNoiseSigma !== 1) for (let i = 0; i < n; i++) latents[i] *= sched.initNoiseSigma;
   }
   const total = timesteps.length;
-  const cache: CallCache = new Map();
+  const cache = callCache(plan.shape);
   for (let i = 0; i < total; i++) {
     if (hooks.cancelled()) return null;
     const t = timesteps[i];
