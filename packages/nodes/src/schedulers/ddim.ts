@@ -170,9 +170,15 @@ export function vpSigmaAt(alphasCumprod: Float64Array, timestep: number): number
   if (!Number.isFinite(timestep) || timestep < 0 || timestep > N - 1) {
     throw new Error(`scheduler sigmaAt: timestep must be in [0, ${N - 1}] (got ${timestep})`);
   }
-  const s = (i: number) => Math.sqrt((1 - alphasCumprod[i]) / alphasCumprod[i]);
   const lo = Math.floor(timestep);
   const w = timestep - lo;
-  if (w === 0) return s(lo);
-  return s(lo) + (s(lo + 1) - s(lo)) * w;
+  const at = sigmaOfAlphaBar(alphasCumprod[lo]);
+  if (w === 0) return at;
+  return at + (sigmaOfAlphaBar(alphasCumprod[lo + 1]) - at) * w;
+}
+
+/** σ = √((1 − ᾱ)/ᾱ). (Not a closure inside vpSigmaAt: that runs every step, and in development tsx
+ *  wraps each closure it creates in a naming helper.) */
+function sigmaOfAlphaBar(a: number): number {
+  return Math.sqrt((1 - a) / a);
 }
