@@ -56,11 +56,21 @@
  * sides, 0.81 and 0.91: no difference beyond that noise. Tried and dropped: the signature text joined
  * from one reused array (985 B/node, but signPlan alone 0.79 → 0.90 µs/node). Not in code:
  * --max-semi-space-size=64 moved the 10k cached re-run 2.83 → 2.59 (1k unchanged).
+ * Stop 25 (3 Dec 19:20–19:30 UTC, quiet): that flag is now the worker process's (WORKER_NODE_FLAGS in
+ * packages/server/src/worker/supervisor.ts, where the server runs the executor), and this bench runs
+ * twice: under node's defaults (as an in-process engine runs), then in a child under those flags.
+ * Alternating runs, growth 10k/1k of the four rows: defaults 1.79–2.10, 64 MB 1.29–1.69, 32 MB
+ * 1.49–2.07 (3 runs each); the floor row 1.97–2.50 / 1.35–1.63 / 1.84–1.92. What a 10k run's records
+ * cost under node's default young generation (≤ 16 MB a semi-space) is being copied by scavenges
+ * before the run ends; what remains with the larger one grows in the floor too.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { Executor, type WorkflowDocument } from '../packages/core/src/index.js';
+import { WORKER_NODE_FLAGS } from '../packages/server/src/worker/supervisor.js';
 import { host, makeDag, registry } from './executor-dag.js';
 import { floorRun } from './executor-floor.js';
 
@@ -198,7 +208,13 @@ const load = () =>
     .map((x) => x.toFixed(1))
     .join(' ');
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+// the server runs the executor in its worker process, which starts with WORKER_NODE_FLAGS: run under
+// node's defaults, then again (a child process) under those flags
+const workerFlags = WORKER_NODE_FLAGS.every((f) => process.execArgv.includes(f));
 console.log(`Machine: ${cpu}, ${os.cpus().length} cores, Node ${process.version}; load average at start ${load()}`);
+console.log(
+  `Node flags: ${workerFlags ? `${WORKER_NODE_FLAGS.join(' ')}, as the server's worker process runs the executor (WORKER_NODE_FLAGS)` : "node's defaults (as the executor runs in-process)"}`,
+);
 console.log('');
 // Warm up the JIT on a mid-size graph before measuring.
 for (const type of ['bench.SyncNode', 'bench.AsyncNode']) {
@@ -235,3 +251,12 @@ console.log('');
 console.log(
   `Each run includes validation, planning and ancestry hashing; goal ≤ 50 µs/node, growth ≈ 1.0 (linear). ${ROUNDS} rounds per body, each ${REPS[SMALL]} repetitions at 1,000 nodes and 1 at 10,000 (medians). Load average at end ${load()}`,
 );
+if (!workerFlags) {
+  console.log('');
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, ...WORKER_NODE_FLAGS, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    { stdio: 'inherit' },
+  );
+  process.exitCode = child.status ?? 1;
+}

@@ -10,5 +10,6 @@ export {
   silentLogger,
 } from './server.js';
 export * from './store.js';
+export { WORKER_NODE_FLAGS } from './worker/supervisor.js';
 export { applyOverrides, normalizeWorkflow } from './workflow.js';
 export { WsHub } from './ws.js';

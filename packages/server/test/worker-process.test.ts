@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WORKER_NODE_FLAGS } from '../src/index.js';
 import {
   get,
   HOSTILE_PLUGINS_DIR,
@@ -83,6 +84,9 @@ describe('node code runs in a supervised worker process', () => {
     expect(b.pid).toBe(a.pid);
     expect(b.runs).toBe(a.runs + 1);
     firstPid = a.pid;
+    // started with the worker's node flags (its young generation: see WORKER_NODE_FLAGS)
+    const argv = readFileSync(`/proc/${a.pid}/cmdline`, 'utf8').split('\0');
+    for (const f of WORKER_NODE_FLAGS) expect(argv).toContain(f);
     const workers = (await get(srv.url, '/api/workers')).json;
     expect(workers).toHaveLength(1);
     expect(workers[0]).toMatchObject({ name: 'local', kind: 'local', pid: a.pid, current_job: null });
