@@ -1,6 +1,6 @@
 /**
  * Image helpers: PNG encode/decode (fast-png) with ComfyUI-style tEXt chunks and IMAGE ↔ RGB bytes; the
- * sampler's step previews are written with node's zlib (zlibPng).
+ * sampler's step previews are written by zlibPng (small ones stored, larger ones deflated by node's zlib).
  * Text on images is text.ts (a real font through resvg).
  */
 import { crc32, deflateSync } from 'node:zlib';
