@@ -99,6 +99,7 @@ const rounds = Number(process.argv[3] ?? 5);
 const fixedThreads = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
 const threadCounts = new Set<number>();
 const rows: string[] = [];
+const splits: string[] = [];
 
 for (const set of benchSets()) {
   const pool = new RuntimePool({ defaultThreads: fixedThreads });
@@ -161,6 +162,8 @@ for (const set of benchSets()) {
   const floorRatios: number[] = [];
   const inModel: number[] = [];
   const inRun: number[] = [];
+  /** per round, ms: the loop outside session.run(), the two thread hand-offs, the final events, the rest */
+  const parts: number[][] = [];
   // event-loop lag: gaps between the ticks of a 1 ms interval timer, only while a sampling run is on
   // (monitorEventLoopDelay toggled around runs kept a stale sample from the blocking bare calls)
   const gaps: number[] = [];
@@ -174,10 +177,18 @@ for (const set of benchSets()) {
     }, 1);
     const t0 = performance.now();
     const res = await run();
-    wall.push(performance.now() - t0);
+    const w = performance.now() - t0;
+    wall.push(w);
     clearInterval(tick);
     inModel.push(res.modelMs);
     inRun.push(res.runMs);
+    const h = res.handoff;
+    parts.push([
+      res.loopMs - res.runMs,
+      h.toWorker + h.toCoordinator,
+      h.finalEvents,
+      w - res.loopMs - h.toWorker - h.toCoordinator - h.finalEvents,
+    ]);
     const t1 = performance.now();
     await naive();
     naiveMs.push(performance.now() - t1);
@@ -190,6 +201,10 @@ for (const set of benchSets()) {
     const res = await run();
     b2b.push((performance.now() - t0) / res.runMs);
   }
+  const part = (k: number) => median(parts.map((p) => p[k])).toFixed(2);
+  splits.push(
+    `| ${set.name} | ${(median(wall) - median(inRun)).toFixed(2)} | ${part(0)} (${((1000 * (median(parts.map((p) => p[0])) || 0)) / steps).toFixed(0)} µs a step, set-up included) | ${part(1)} | ${part(2)} | ${part(3)} |`,
+  );
   const perCall = median(bareMs) / steps;
   const ratios = wall.map((w, i) => w / inRun[i]);
   rows.push(
@@ -209,6 +224,14 @@ console.log(
 );
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
+console.log(
+  "\nWhere wall − Σ session.run() goes, ms a run (medians over the rounds; the loop's parts stamped by the model worker, the hand-offs on one clock for both threads):\n",
+);
+console.log(
+  '| models | wall − Σ run | the loop outside session.run() (set-up, the JavaScript around each call) | plan → worker + result → coordinator (two thread hand-offs) | the events that came with the result (the final preview drawn and encoded) | the rest (the sampler before posting, after resolving) |',
+);
+console.log('|---|---|---|---|---|---|');
+for (const r of splits) console.log(r);
 const rt = await handoffRoundTrips();
 console.log(
   `\nThread hand-off round trip: postMessage ${rt.postMessageUs.toFixed(0)} µs vs SharedArrayBuffer + Atomics ${rt.atomicsUs.toFixed(0)} µs (median).`,

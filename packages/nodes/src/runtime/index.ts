@@ -7,7 +7,7 @@ import { latentPreviewStrip } from '../guidance/index.ts';
 import { previewPng } from '../image-utils.ts';
 import { latentDims } from '../video.ts';
 import { PREVIEW_INTERVAL_MS } from './loop-events.ts';
-import type { CoordinatorMessage, LoopEvents, SamplePlan } from './plan.ts';
+import { type CoordinatorMessage, type LoopEvents, monotonicMs, type SamplePlan } from './plan.ts';
 import type { ModelHandle } from './pool.ts';
 import { callsOneAtATime, RuntimePool } from './pool.ts';
 import { createChannel, ctrlOf, detachChannel, ST_ERROR, writeError } from './protocol.ts';
@@ -73,6 +73,10 @@ export interface SampleResult {
   /** time of the whole step loop in the hosting worker (ms) */
   loopMs: number;
   calls: number;
+  /** where a run's time outside its step loop goes (ms; zeros when cancelled): the plan posted → the
+   *  worker has it, the result posted → this thread has it, and the events that came with the result
+   *  handed to the hooks (the final step's preview drawn and encoded) */
+  handoff: { toWorker: number; toCoordinator: number; finalEvents: number };
 }
 
 /** Bytes a channel must hold for up to `items` batch items of a model's inputs and outputs. */
@@ -168,6 +172,7 @@ async function sampleIn(
     return f;
   });
   const target = host.worker;
+  let posted = 0;
   try {
     return await new Promise<SampleResult>((resolve, reject) => {
       const done = () => {
@@ -180,6 +185,7 @@ async function sampleIn(
         if (msg.runId !== runId) return; // another run on the same worker
         if (msg.op === 'events') deliver(msg, plan.shape, hooks);
         else {
+          const received = monotonicMs();
           if (msg.pending) deliver(msg.pending, plan.shape, hooks);
           done();
           if (msg.op === 'done') {
@@ -190,9 +196,22 @@ async function sampleIn(
               runMs: msg.runMs,
               loopMs: msg.loopMs,
               calls: msg.calls,
+              handoff: {
+                toWorker: msg.loopStart - posted,
+                toCoordinator: received - msg.loopEnd,
+                finalEvents: monotonicMs() - received,
+              },
             });
           } else if (msg.op === 'cancelled') {
-            resolve({ latents: null, cancelled: true, modelMs: 0, runMs: 0, loopMs: 0, calls: 0 });
+            resolve({
+              latents: null,
+              cancelled: true,
+              modelMs: 0,
+              runMs: 0,
+              loopMs: 0,
+              calls: 0,
+              handoff: { toWorker: 0, toCoordinator: 0, finalEvents: 0 },
+            });
           } else reject(new Error(msg.message));
         }
       };
@@ -206,6 +225,7 @@ async function sampleIn(
       };
       target.on('message', onMsg);
       target.once('error', onErr);
+      posted = monotonicMs();
       target.postMessage({
         op: 'sample',
         plan: {

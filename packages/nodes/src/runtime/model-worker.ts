@@ -14,7 +14,7 @@ import * as ort from 'onnxruntime-node';
 import { float32ToHalf, halfToFloat32 } from './fp16.ts';
 import { eventBatcher } from './loop-events.ts';
 import { type SessionTuning, sessionOptions } from './options.ts';
-import type { CoordinatorMessage, DistributiveOmit, SamplePlan } from './plan.ts';
+import { type CoordinatorMessage, type DistributiveOmit, monotonicMs, type SamplePlan } from './plan.ts';
 import {
   awaitResponse,
   ctrlOf,
@@ -148,7 +148,7 @@ async function serve(sab: SharedArrayBuffer): Promise<void> {
 /** A whole sampling run whose guider uses only this worker's model: the step loop runs here and calls
  *  the session directly (see runtime/index.ts `sample`). */
 async function sampleHere(plan: SamplePlan): Promise<void> {
-  const tStart = performance.now();
+  const loopStart = monotonicMs();
   const control = new Int32Array(plan.control);
   const events = eventBatcher(plan, (batch, transfer) =>
     parentPort!.postMessage({ op: 'events', ...batch, runId: plan.runId } satisfies CoordinatorMessage, transfer),
@@ -199,8 +199,10 @@ async function sampleHere(plan: SamplePlan): Promise<void> {
     for (const ch of plan.channels) if (ch) runMs += Atomics.load(new Int32Array(ch, 0, 4), 2) / 1000;
     if (latents === null) post({ op: 'cancelled' });
     else {
-      const loopMs = performance.now() - tStart;
-      post({ op: 'done', latents, modelMs, runMs, loopMs, calls }, [latents.buffer as ArrayBuffer]);
+      const loopEnd = monotonicMs();
+      post({ op: 'done', latents, modelMs, runMs, loopMs: loopEnd - loopStart, calls, loopStart, loopEnd }, [
+        latents.buffer as ArrayBuffer,
+      ]);
     }
   } catch (e) {
     const msg = (e as Error).message;

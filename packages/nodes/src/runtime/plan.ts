@@ -90,6 +90,9 @@ export type CoordinatorMessage = { runId: number } & (
       runMs: number;
       loopMs: number;
       calls: number;
+      /** when the worker took the plan and when it posted this, on monotonicMs */
+      loopStart: number;
+      loopEnd: number;
       pending: LoopEvents | null;
     }
   | { op: 'cancelled'; pending: LoopEvents | null }
@@ -98,3 +101,9 @@ export type CoordinatorMessage = { runId: number } & (
 
 /** Omit over each member of a union. */
 export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** ms on the process's monotonic clock, the same in every thread (each thread's performance.now() counts
+ *  from its own start): the loop's and the coordinator's timestamps of a run (SampleResult.handoff). */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
