@@ -71,6 +71,16 @@
  * step when other work ran in between, as in the rounds above. Without a thread hand-off the loop
  * would have to run on the coordinator's thread and block it for each model call; the goal's 1.45 ms
  * (5 % of 29 ms) leaves ≈ 0.7 ms for everything but the two hand-offs.
+ * Since 19:50 the bench prints that breakdown itself (SampleResult.handoff: the loop's start and end
+ * stamped on the process's monotonic clock by the worker, the post and the receipt by the
+ * coordinator). Two runs at 19:52 (load ≈ 2), demo | fixtures, ms a run: wall − Σ run 3.86 / 3.43 |
+ * 8.18 / 5.14; the loop outside session.run() 2.75 / 1.99 | 4.09 / 3.04 (set-up included: ≈ 66–92 |
+ * 101–136 µs a step); the two hand-offs 0.87 / 0.66 | 1.32 / 0.63; the final events 0.17 / 0.16 |
+ * 0.76 / 0.39; the rest 0.26 / 0.28 | 0.37 / 0.32. So the loop's own JavaScript is the larger part in
+ * these rounds, not the hand-offs. Tried and dropped: a no-op message waking the model worker as
+ * runSampling starts (to overlap its wake-up with the checks): 4 alternating pairs, demo 1.104 /
+ * 1.091 / 1.105 / 1.107 → 1.088 / 1.095 / 1.089 / 1.102 but back to back 1.057–1.082 → 1.067–1.093
+ * (no clear gain for an extra message a run).
  */
 import { loadavg } from 'node:os';
 import {
