@@ -190,6 +190,11 @@ describe('loop events through a model worker', () => {
     expect(previews).toHaveLength(2);
     expect(seen[previews[0] - 1]).toEqual({ step: 1 });
     expect(previews[1]).toBe(seen.length - 1); // after the last step's progress
+    // the run's hand-off stamps (one clock in both threads) in causal order: posted → the loop → received
+    expect(r.handoff.toWorker).toBeGreaterThan(0);
+    expect(r.handoff.toCoordinator).toBeGreaterThan(0);
+    expect(r.handoff.finalEvents).toBeGreaterThan(0); // the final preview was drawn in it
+    expect(r.handoff.toWorker + r.loopMs + r.handoff.toCoordinator).toBeLessThan(60_000);
     // ... and it shows the result
     const { rgba, width, height } = latentPreviewStrip(r.latents!, r.shape);
     expect((seen[previews[1]] as { png: Uint8Array }).png).toEqual(previewPng(rgba, width, height));
