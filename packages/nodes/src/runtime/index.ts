@@ -114,6 +114,12 @@ function deliver(batch: LoopEvents, shape: SamplePlan['shape'], hooks: SampleHoo
   }
 }
 
+/** The result of a run cancelled before its end: no latents, nothing measured. */
+function cancelledRun(): SampleResult {
+  const handoff = { toWorker: 0, toCoordinator: 0, finalEvents: 0 };
+  return { latents: null, cancelled: true, modelMs: 0, runMs: 0, loopMs: 0, calls: 0, handoff };
+}
+
 /** Runs with several models are serialized: a worker hosting such a loop waits on other workers, and
  *  two of them waiting on each other would deadlock. (Single-model loops never wait on anyone.) */
 let multiModelQueue: Promise<unknown> = Promise.resolve();
@@ -202,17 +208,8 @@ async function sampleIn(
                 finalEvents: monotonicMs() - received,
               },
             });
-          } else if (msg.op === 'cancelled') {
-            resolve({
-              latents: null,
-              cancelled: true,
-              modelMs: 0,
-              runMs: 0,
-              loopMs: 0,
-              calls: 0,
-              handoff: { toWorker: 0, toCoordinator: 0, finalEvents: 0 },
-            });
-          } else reject(new Error(msg.message));
+          } else if (msg.op === 'cancelled') resolve(cancelledRun());
+          else reject(new Error(msg.message));
         }
       };
       const onErr = (e: Error) => {
