@@ -79,8 +79,9 @@
  * 0.76 / 0.39; the rest 0.26 / 0.28 | 0.37 / 0.32. So the loop's own JavaScript is the larger part in
  * these rounds, not the hand-offs. Tried and dropped: a no-op message waking the model worker as
  * runSampling starts (to overlap its wake-up with the checks): 4 alternating pairs, demo 1.104 /
- * 1.091 / 1.105 / 1.107 → 1.088 / 1.095 / 1.089 / 1.102 but back to back 1.057–1.082 → 1.067–1.093
- * (no clear gain for an extra message a run).
+ * 1.091 / 1.105 / 1.107 → 1.088 / 1.095 / 1.089 / 1.102 but back to back 1.057–1.082 → 1.067–1.093;
+ * in the breakdown (3 more pairs, 20:10, demo) the hand-offs 0.75 / 0.73 / 0.78 → 0.55 / 0.66 / 0.58 ms
+ * and the rest 0.27 / 0.27 / 0.31 → 0.33 / 0.40 / 0.35 ms: ≈ 0.1 ms a run, not kept for a message.
  */
 import { loadavg } from 'node:os';
 import {
