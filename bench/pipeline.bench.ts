@@ -56,22 +56,15 @@
  * Stop 25 (3 Dec 19:05–19:25 UTC, quiet, load 1–2.6): two changes, 4 alternating pairs of this bench
  * against the stop's start (6486662), medians of 10 rounds: demo 1.130 / 1.138 / 1.122 / 1.130 →
  * 1.096 / 1.105 / 1.101 / 1.117, fixtures 1.140 / 1.142 / 1.113 / 1.134 → 1.091 / 1.124 / 1.084 /
- * 1.097 (lower in 8 of 8); floor 1.004–1.005 / 1.012–1.015 throughout. (1) The final step's preview,
- * made while the result waits, took 0.41–0.50 ms on the coordinator's thread (40 previews 30 ms
- * apart, as after a run), 0.24 ms of it node's deflate (a stream object and C++ state each call):
- * small previews are now stored (uncompressed deflate blocks) in one buffer, 0.13–0.16 ms.
+ * 1.097 (lower in 8 of 8); floor 1.004–1.005 / 1.012–1.015 throughout. (1) Small step previews are
+ * stored (uncompressed deflate blocks) in one buffer instead of deflated: the final one is made while
+ * the result waits, and this bench's "events that came with the result" column, 3 alternating runs
+ * (21:00, load ≈ 1), read 0.35–0.46 → 0.16–0.19 ms a run (demo) and 0.74–1.10 → 0.37–0.56 (fixtures).
  * (2) A run's model calls are prepared once (groups by model, buffers, input lists) and refilled each
  * step. The "back to back" column runs the same runs one after another, nothing in between (a worker
- * sampling job after job): 1.064–1.088 here. Where the rest goes (scratch instrumentation, not kept;
- * 200 runs back to back, medians of the last 100, demo models): plan posted → the worker has it 0.36 ms,
- * the worker's set-up 0.15, result posted → the coordinator has it 0.38, the final preview 0.15, the
- * coordinator before posting 0.14 and after delivering 0.06 — ≈ 1.25 ms a run, of which the two
- * thread hand-offs are 0.74 (a thread that slept through a 30 ms run takes ≈ 0.3 ms to wake on this VM,
- * where the hot round trip below is 40–50 µs) — plus ≈ 14 µs a step warm (0.4 ms a run), 35–50 µs a
- * step when other work ran in between, as in the rounds above. Without a thread hand-off the loop
- * would have to run on the coordinator's thread and block it for each model call; the goal's 1.45 ms
- * (5 % of 29 ms) leaves ≈ 0.7 ms for everything but the two hand-offs.
- * Since 19:50 the bench prints that breakdown itself (SampleResult.handoff: the loop's start and end
+ * sampling job after job): 1.064–1.088 here. Without the two thread hand-offs the loop would have to
+ * run on the coordinator's thread and block it for each model call.
+ * Since 19:50 the bench prints where wall − Σ run goes (SampleResult.handoff: the loop's start and end
  * stamped on the process's monotonic clock by the worker, the post and the receipt by the
  * coordinator). Two runs at 19:52 (load ≈ 2), demo | fixtures, ms a run: wall − Σ run 3.86 / 3.43 |
  * 8.18 / 5.14; the loop outside session.run() 2.75 / 1.99 | 4.09 / 3.04 (set-up included: ≈ 66–92 |

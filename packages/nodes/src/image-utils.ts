@@ -60,12 +60,19 @@ export function imageItemToRgb(img: ImageValue, b: number): Uint8Array {
 
 /** A PNG chunk (length, type, data, CRC-32 of type and data). */
 export function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const out = Buffer.alloc(body.length + 8);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), body.length + 4);
+  const out = new Uint8Array(12 + data.length);
+  putChunk(out, 0, type, data);
   return out;
+}
+
+/** Writes a PNG chunk (as pngChunk makes it) at `o` of `out`; returns the offset after it. */
+function putChunk(out: Uint8Array, o: number, type: string, data: Uint8Array): number {
+  const v = new DataView(out.buffer, out.byteOffset);
+  v.setUint32(o, data.length);
+  for (let i = 0; i < 4; i++) out[o + 4 + i] = type.charCodeAt(i);
+  out.set(data, o + 8);
+  v.setUint32(o + 8 + data.length, crc32(out.subarray(o + 4, o + 8 + data.length)));
+  return o + 12 + data.length;
 }
 
 const PNG_SIGNATURE = Uint8Array.of(137, 80, 78, 71, 13, 10, 26, 10);
@@ -77,10 +84,11 @@ const PREVIEW_DEFLATE = { level: 3, windowBits: 12, memLevel: 5 };
 
 /**
  * Rows up to this many bytes are stored, not deflated. The final step's preview is made while the run's
- * result waits (runtime/index.ts), on a thread idle for the whole run: there a call to node's deflate
- * (its stream object, its C++ state, its buffers) took a median 0.24 ms for a 64×64 palette preview and
- * the whole preview 0.41–0.50 ms (3 Dec 2026, 2-core AMD EPYC, 40 calls each 30 ms apart), ≈ 1.5 % of
- * a 30-step run on the demo models. Stored, the same preview is ≈ 4 KB instead of ≈ 0.4 KB, and a 64×64
+ * result waits (runtime/index.ts), on a thread idle for the whole run, where a call to node's deflate
+ * (its stream object, its C++ state, its buffers) is dear: bench/pipeline.bench.ts's "events that came
+ * with the result" column, 3 alternating runs (3 Dec 2026, 2-core AMD EPYC, load ≈ 1), deflated vs
+ * stored: demo models (8×8 latents, palette) 0.35–0.46 vs 0.16–0.19 ms a run, fixture UNets (32×32,
+ * RGBA) 0.74–1.10 vs 0.37–0.56 ms. Stored, a 64×64 palette preview is ≈ 4 KB instead of ≈ 0.4 KB, an
  * RGBA one ≈ 16 KB: at most 10 previews a second per job (loop-events.ts), well within a websocket's
  * means. Larger previews (latents over 64 px a side) are deflated.
  */
@@ -148,16 +156,6 @@ function zlibPng(pixels: Uint8Array, width: number, height: number, palette: num
   o = putChunk(out, o, 'IDAT', idat);
   putChunk(out, o, 'IEND', new Uint8Array(0));
   return out;
-}
-
-/** Writes a PNG chunk at `o` of `out` (as pngChunk makes it); returns the offset after it. */
-function putChunk(out: Uint8Array, o: number, type: string, data: Uint8Array): number {
-  const v = new DataView(out.buffer, out.byteOffset);
-  v.setUint32(o, data.length);
-  for (let i = 0; i < 4; i++) out[o + 4 + i] = type.charCodeAt(i);
-  out.set(data, o + 8);
-  v.setUint32(o + 8 + data.length, crc32(out.subarray(o + 4, o + 8 + data.length)));
-  return o + 12 + data.length;
 }
 
 /** A step preview as PNG: the small latent-preview RGBA enlarged (nearest) to at least 64 px. Made on

@@ -55,8 +55,8 @@ export function epsilonToPrediction(eps: Vec, x: Vec, alphaBar: number, type: Pr
   return out;
 }
 
-/** σ = √((1−ᾱ)/ᾱ) and back: ᾱ = 1/(1+σ²). */
-export const sigmaOfAlphaBar = (ab: number): number => Math.sqrt((1 - ab) / ab);
+/** σ = √((1−ᾱ)/ᾱ) (schedulers/common.ts) and back: ᾱ = 1/(1+σ²). */
+export { sigmaOfAlphaBar } from '../schedulers/common.ts';
 export const alphaBarOfSigma = (sigma: number): number => 1 / (1 + sigma * sigma);
 
 /** CFG rescale (Lin et al. 2023, arXiv 2305.08891), per batch item:

@@ -29,7 +29,6 @@ export interface LoopHooks {
  *  a call reads its inputs before it returns (wrapped for this worker's session, copied into a
  *  channel for another's). The call's `inputs` list and its dims are made once too. */
 interface CallGroup {
-  channel: number;
   /** positions in the branch list evaluated, in order; their denoisers */
   at: number[];
   ds: DenoiserSpec[];
@@ -70,29 +69,25 @@ function sameIndices(a: readonly number[], b: readonly number[]): boolean {
 
 function prepareCalls(denoisers: readonly DenoiserSpec[], idx: readonly number[], cache: CallCache): BranchCalls {
   const { batch: B, perChannel: hw, inner } = cache.dims;
-  const groups: CallGroup[] = [];
+  // the positions of the branches on each channel, channels in order of first appearance
+  const byChannel = new Map<number, number[]>();
   idx.forEach((i, pos) => {
-    const d = denoisers[i];
-    let g = groups.find((x) => x.channel === d.channel);
-    if (!g) {
-      g = { channel: d.channel, at: [], ds: [], sample: new Float32Array(0), ts: new Float32Array(0), call: null! };
-      groups.push(g);
-    }
-    g.at.push(pos);
-    g.ds.push(d);
+    const at = byChannel.get(denoisers[i].channel);
+    if (at) at.push(pos);
+    else byChannel.set(denoisers[i].channel, [pos]);
   });
-  for (const g of groups) {
-    const d0 = g.ds[0];
-    const n = g.at.length * B;
-    g.sample = new Float32Array(n * d0.inChannels * hw);
-    g.ts = new Float32Array(n);
+  const groups = [...byChannel].map(([channel, at]): CallGroup => {
+    const ds = at.map((pos) => denoisers[idx[pos]]);
+    const n = at.length * B;
+    const sample = new Float32Array(n * ds[0].inChannels * hw);
+    const ts = new Float32Array(n);
     const inputs: HostTensor[] = [
-      { name: d0.sampleName, data: g.sample, dims: [n, d0.inChannels, ...inner] },
-      { name: d0.timestepName, data: g.ts, dims: [n] },
-      ...fixedInputs(g.ds, B),
+      { name: ds[0].sampleName, data: sample, dims: [n, ds[0].inChannels, ...inner] },
+      { name: ds[0].timestepName, data: ts, dims: [n] },
+      ...fixedInputs(ds, B),
     ];
-    g.call = { channel: g.channel, inputs };
-  }
+    return { at, ds, sample, ts, call: { channel, inputs } };
+  });
   return { idx: [...idx], groups, calls: groups.map((g) => g.call), modelT: new Array(idx.length).fill(0) };
 }
 

@@ -164,6 +164,12 @@ export function checkGridInTable(name: string, cfg: SchedulerConfig, timesteps: 
   }
 }
 
+/** σ = √((1−ᾱ)/ᾱ), the VP noise level of ᾱ (a function declaration, not a closure: vpSigmaAt calls it
+ *  every step, and in development tsx wraps each closure it creates in a naming helper). */
+export function sigmaOfAlphaBar(ab: number): number {
+  return Math.sqrt((1 - ab) / ab);
+}
+
 /** The VP noise levels of the training schedule: σ_t = √((1−ᾱ_t)/ᾱ_t), computed as float32 like diffusers. */
 export function trainingSigmas(alphasCumprod: Float64Array): Float64Array {
   const out = new Float64Array(alphasCumprod.length);

@@ -16,6 +16,7 @@ import {
   checkStepCount,
   clampInPlace,
   predictX0,
+  sigmaOfAlphaBar,
   spacedTimesteps,
   strengthStart,
   toF32,
@@ -175,10 +176,4 @@ export function vpSigmaAt(alphasCumprod: Float64Array, timestep: number): number
   const at = sigmaOfAlphaBar(alphasCumprod[lo]);
   if (w === 0) return at;
   return at + (sigmaOfAlphaBar(alphasCumprod[lo + 1]) - at) * w;
-}
-
-/** σ = √((1 − ᾱ)/ᾱ). (Not a closure inside vpSigmaAt: that runs every step, and in development tsx
- *  wraps each closure it creates in a naming helper.) */
-function sigmaOfAlphaBar(a: number): number {
-  return Math.sqrt((1 - a) / a);
 }
