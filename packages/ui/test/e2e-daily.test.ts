@@ -32,7 +32,9 @@ describe.skipIf(SKIP_BROWSER)('editor for daily use (real Chromium, real server,
   const canvasBox = async () => (await page.locator('#graph-canvas').boundingBox())!;
   const nodeBox = (id: string) =>
     page.evaluate((i) => window.priorgraph.editor.nodeScreenBox(i)!, id) as Promise<[number, number, number, number]>;
-  const settle = () => page.waitForTimeout(250); // the editor records a change for undo 120 ms after it
+  // the editor records a change for undo 120 ms after it: a page timer set now, for longer, runs after
+  // that one (the page's timers run in order of their due time), however late a loaded machine runs both
+  const settle = () => page.evaluate(() => new Promise<void>((r) => setTimeout(r, 200)));
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `daily-${name}.png`) });
 
   /** Drag a node by its title bar by (dx, dy) CSS pixels. */

@@ -42,7 +42,9 @@ describe.skipIf(SKIP_BROWSER)('ComfyUI habits (real Chromium, real server, dev p
       delete d.nodes[i];
       window.priorgraph.loadDocument(d, { fit: false });
     }, id);
-  const settle = () => page.waitForTimeout(250); // the editor records a change for undo 120 ms after it
+  // the editor records a change for undo 120 ms after it: a page timer set now, for longer, runs after
+  // that one (the page's timers run in order of their due time), however late a loaded machine runs both
+  const settle = () => page.evaluate(() => new Promise<void>((r) => setTimeout(r, 200)));
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `habits-${name}.png`) });
   const lastEvent = (e: string) => page.waitForFunction((x) => window.priorgraph.events.includes(x), e);
   const clickTitle = async (id: string) => {
