@@ -79,7 +79,6 @@ function toOrt(host: HostTensor): ort.Tensor {
   const t = fitToDeclaredShape(host, meta.shape);
   const want = meta.type;
   const d = t.data;
-  const num = (i: number): number => Number(d[i]);
   if (want === 'float32')
     return new ort.Tensor('float32', d instanceof Float32Array ? d : Float32Array.from(d, Number), t.dims);
   if (want === 'float16') {
@@ -88,12 +87,12 @@ function toOrt(host: HostTensor): ort.Tensor {
   }
   if (want === 'int64') {
     const out = d instanceof BigInt64Array ? d : new BigInt64Array(d.length);
-    if (!(d instanceof BigInt64Array)) for (let i = 0; i < d.length; i++) out[i] = BigInt(Math.round(num(i)));
+    if (!(d instanceof BigInt64Array)) for (let i = 0; i < d.length; i++) out[i] = BigInt(Math.round(Number(d[i])));
     return new ort.Tensor('int64', out, t.dims);
   }
   if (want === 'int32') {
     const out = d instanceof Int32Array ? d : new Int32Array(d.length);
-    if (!(d instanceof Int32Array)) for (let i = 0; i < d.length; i++) out[i] = Math.round(num(i));
+    if (!(d instanceof Int32Array)) for (let i = 0; i < d.length; i++) out[i] = Math.round(Number(d[i]));
     return new ort.Tensor('int32', out, t.dims);
   }
   throw new Error(`input "${t.name}" has unsupported element type ${want}`);
